@@ -1,0 +1,114 @@
+"""The API application: routers under /admin/api/<version>/, errors, limits and headers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..services.context import Orderdeck
+from . import catalog, errors, fulfillments, orders, payments, timeline
+from .errors import error_response
+
+API_VERSION = "2024-10"
+_VERSION_PATH = re.compile(r"^/admin/api/(\d{4}-\d{2}|unstable)/")
+
+
+class BodyLimit:
+    """Refuse bodies over the limit before reading them into memory (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = error_response(413, {"base": [f"The body is larger than {self.limit} bytes; send less"]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(response.body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(orderdeck: Orderdeck) -> FastAPI:
+    app = FastAPI(
+        title="Orderdeck Admin API",
+        version=__version__,
+        summary="Order management that speaks the Shopify Admin REST API (2024-10) for orders.",
+        description=(
+            "Authenticate with `X-Shopify-Access-Token`. Every POST takes an `Idempotency-Key` header: "
+            "a retry with the same key returns the first answer and does nothing twice. Errors come as "
+            '`{"errors": …}` with a 4xx status that says what kind they are. Lists paginate with '
+            "`page_info` cursors and a `Link` header."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.orderdeck = orderdeck
+    app.state.token_cache = {}
+    errors.install(app)
+
+    admin = APIRouter(prefix="/admin/api/{api_version}")
+    for module in (orders, payments, fulfillments, timeline, catalog):
+        admin.include_router(module.router)
+    app.include_router(admin)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
+    def health() -> dict[str, Any]:
+        with orderdeck.unit_of_work(read_only=True) as uow:
+            uow.conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": __version__}
+
+    @app.middleware("http")
+    async def shopify_headers(request: Request, call_next: Any) -> Response:
+        path = request.url.path
+        if path.startswith("/admin/api/") and not _VERSION_PATH.match(path):
+            return error_response(404, "Not Found")
+        request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
+        response: Response = await call_next(request)
+        response.headers["X-Request-Id"] = request_id
+        if path.startswith("/admin/api/"):
+            response.headers["X-Shopify-API-Version"] = API_VERSION
+        return response
+
+    app.add_middleware(BodyLimit, limit=orderdeck.settings.max_body_bytes)
+    return app

@@ -1,0 +1,365 @@
+"""Locations, inventory levels, products, and the shop with its settings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain.errors import InvalidInput
+from ..domain.inventory import InventoryLevel
+from ..resources.render import RenderContext, gid, ts
+from ..services import catalog
+from ..services.context import Command
+from ..store.access import ApiToken
+from ..store.catalog import Location
+from ..store.shop import CAPTURE_MODES, save_settings
+from . import schemas
+from .auth import require
+from .responses import app_of, json, run_command
+
+router = APIRouter(tags=["locations and inventory"])
+
+
+def location_json(loc: Location, ctx: RenderContext) -> dict[str, Any]:
+    return {
+        "id": loc.id,
+        "name": loc.name,
+        "address1": loc.address1,
+        "address2": loc.address2,
+        "city": loc.city,
+        "zip": loc.zip,
+        "province": loc.province,
+        "country": loc.country_code,
+        "phone": loc.phone,
+        "created_at": ts(loc.created_at, ctx),
+        "updated_at": ts(loc.updated_at, ctx),
+        "country_code": loc.country_code,
+        "country_name": loc.country_code,
+        "province_code": loc.province_code,
+        "legacy": False,
+        "active": loc.active,
+        "priority": loc.priority,
+        "admin_graphql_api_id": gid("Location", loc.id),
+        "localized_country_name": loc.country_code,
+        "localized_province_name": loc.province,
+    }
+
+
+def level_json(level: InventoryLevel, ctx: RenderContext, now: Any) -> dict[str, Any]:
+    return {
+        "inventory_item_id": level.inventory_item_id,
+        "location_id": level.location_id,
+        "available": level.available,
+        "committed": level.committed,
+        "on_hand": level.on_hand,
+        "updated_at": ts(now, ctx),
+        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{level.location_id}?inventory_item_id="
+        f"{level.inventory_item_id}",
+    }
+
+
+@router.get("/locations.json", summary="Locations, in routing priority")
+def list_locations(
+    request: Request, token: Annotated[ApiToken, Depends(require("read_locations", "read_orders"))]
+) -> Response:
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        ctx = app.render_context(uow)
+        return json({"locations": [location_json(loc, ctx) for loc in uow.catalog.locations()]})
+
+
+@router.get("/locations/count.json", summary="Count locations")
+def count_locations(
+    request: Request, token: Annotated[ApiToken, Depends(require("read_locations", "read_orders"))]
+) -> Response:
+    with app_of(request).unit_of_work(read_only=True) as uow:
+        return json({"count": len(uow.catalog.locations())})
+
+
+@router.get("/locations/{location_id}.json", summary="One location")
+def get_location(
+    request: Request, location_id: int, token: Annotated[ApiToken, Depends(require("read_locations", "read_orders"))]
+) -> Response:
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        return json({"location": location_json(uow.catalog.location(location_id), app.render_context(uow))})
+
+
+@router.post("/locations.json", status_code=201, summary="Add a location")
+def create_location(
+    request: Request, body: schemas.LocationEnvelope, token: Annotated[ApiToken, Depends(require("write_locations"))]
+) -> Response:
+    def work(cmd: Command) -> dict[str, Any]:
+        loc = catalog.add_location(cmd, body.location.model_dump(exclude_unset=True))
+        return {"location": location_json(loc, cmd.app.render_context(cmd.uow))}
+
+    return run_command(request, token, body, work, status=201)
+
+
+@router.put("/locations/{location_id}.json", summary="Change a location (name, address, priority, active)")
+def update_location(
+    request: Request,
+    location_id: int,
+    body: schemas.LocationEnvelope,
+    token: Annotated[ApiToken, Depends(require("write_locations"))],
+) -> Response:
+    def work(cmd: Command) -> dict[str, Any]:
+        loc = catalog.update_location(cmd, location_id, body.location.model_dump(exclude_unset=True))
+        return {"location": location_json(loc, cmd.app.render_context(cmd.uow))}
+
+    return run_command(request, token, body, work)
+
+
+def _ids(raw: str | None, name: str) -> list[int]:
+    if not raw:
+        return []
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if len(parts) > 50 or not all(p.isdigit() for p in parts):
+        raise InvalidInput("at most 50 comma-separated ids", field=name)
+    return [int(p) for p in parts]
+
+
+def _levels(request: Request, items: list[int], locations: list[int], limit: int, page_info: str | None) -> Response:
+    app = app_of(request)
+    after = None
+    if page_info:
+        try:
+            a, b = page_info.split("-")
+            after = (int(a), int(b))
+        except ValueError:
+            raise InvalidInput("Invalid value.", field="page_info") from None
+    with app.unit_of_work(read_only=True) as uow:
+        found = catalog.levels(
+            Command(app, uow, None),
+            item_ids=items,
+            location_ids=locations,  # type: ignore[arg-type]
+            after=after,
+            limit=limit + 1,
+        )
+        ctx = app.render_context(uow)
+    more = len(found) > limit
+    found = found[:limit]
+    from .responses import link_header
+
+    token = f"{found[-1].inventory_item_id}-{found[-1].location_id}" if more and found else None
+    return json(
+        {"inventory_levels": [level_json(lv, ctx, uow.now) for lv in found]},
+        headers=link_header(request, limit, token, None),
+    )
+
+
+@router.get("/inventory_levels.json", summary="Stock levels by item and location")
+def inventory_levels(
+    request: Request,
+    token: Annotated[ApiToken, Depends(require("read_inventory", "read_orders"))],
+    inventory_item_ids: str | None = None,
+    location_ids: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=250)] = 50,
+    page_info: str | None = None,
+) -> Response:
+    items, locations = _ids(inventory_item_ids, "inventory_item_ids"), _ids(location_ids, "location_ids")
+    if not items and not locations and not page_info:
+        raise InvalidInput("name inventory_item_ids or location_ids", field="inventory_item_ids")
+    return _levels(request, items, locations, limit, page_info)
+
+
+@router.get("/locations/{location_id}/inventory_levels.json", summary="Stock levels at one location")
+def location_levels(
+    request: Request,
+    location_id: int,
+    token: Annotated[ApiToken, Depends(require("read_inventory", "read_orders"))],
+    limit: Annotated[int, Query(ge=1, le=250)] = 50,
+    page_info: str | None = None,
+) -> Response:
+    with app_of(request).unit_of_work(read_only=True) as uow:
+        uow.catalog.location(location_id)
+    return _levels(request, [], [location_id], limit, page_info)
+
+
+def _level_answer(cmd: Command, level: InventoryLevel) -> dict[str, Any]:
+    return {"inventory_level": level_json(level, cmd.app.render_context(cmd.uow), cmd.now)}
+
+
+@router.post("/inventory_levels/set.json", summary="Set available stock (a stock count)")
+def set_level(
+    request: Request, body: schemas.InventorySetIn, token: Annotated[ApiToken, Depends(require("write_inventory"))]
+) -> Response:
+    return run_command(
+        request,
+        token,
+        body,
+        lambda cmd: _level_answer(
+            cmd, catalog.set_available(cmd, body.inventory_item_id, body.location_id, body.available)
+        ),
+    )
+
+
+@router.post("/inventory_levels/adjust.json", summary="Adjust available stock by a number of units")
+def adjust_level(
+    request: Request, body: schemas.InventoryAdjustIn, token: Annotated[ApiToken, Depends(require("write_inventory"))]
+) -> Response:
+    return run_command(
+        request,
+        token,
+        body,
+        lambda cmd: _level_answer(
+            cmd, catalog.adjust_available(cmd, body.inventory_item_id, body.location_id, body.available_adjustment)
+        ),
+    )
+
+
+@router.post("/inventory_levels/connect.json", summary="Stock an item at a location")
+def connect_level(
+    request: Request, body: schemas.InventoryConnectIn, token: Annotated[ApiToken, Depends(require("write_inventory"))]
+) -> Response:
+    return run_command(
+        request,
+        token,
+        body,
+        lambda cmd: _level_answer(cmd, catalog.connect(cmd, body.inventory_item_id, body.location_id)),
+    )
+
+
+@router.delete("/inventory_levels.json", summary="Stop stocking an item at a location")
+def disconnect_level(
+    request: Request,
+    inventory_item_id: int,
+    location_id: int,
+    token: Annotated[ApiToken, Depends(require("write_inventory"))],
+) -> Response:
+    return run_command(
+        request, token, None, lambda cmd: (catalog.disconnect(cmd, inventory_item_id, location_id), {})[1]
+    )
+
+
+def product_json(cmd_uow: Any, product_id: int, ctx: RenderContext) -> dict[str, Any]:
+    variants = cmd_uow.catalog.product_variants(product_id)
+    first = variants[0]
+    return {
+        "id": product_id,
+        "title": first.product_title,
+        "vendor": first.vendor,
+        "admin_graphql_api_id": gid("Product", product_id),
+        "variants": [
+            {
+                "id": v.id,
+                "product_id": product_id,
+                "title": v.title,
+                "sku": v.sku,
+                "price": f"{v.price:.2f}",
+                "grams": v.grams,
+                "taxable": v.taxable,
+                "requires_shipping": v.requires_shipping,
+                "inventory_item_id": v.id,
+                "inventory_management": "orderdeck" if v.inventory_tracked else None,
+                "inventory_policy": v.inventory_policy,
+                "admin_graphql_api_id": gid("ProductVariant", v.id),
+            }
+            for v in variants
+        ],
+    }
+
+
+@router.post("/products.json", status_code=201, summary="Add a product with its variants and stock")
+def create_product(
+    request: Request, body: schemas.ProductEnvelope, token: Annotated[ApiToken, Depends(require("write_products"))]
+) -> Response:
+    """Orderdeck keeps only what orders need of a product: title, vendor and variants (SKU,
+    price, weight, inventory policy). `inventory_quantities` maps location ids to available stock."""
+    p = body.product
+
+    def work(cmd: Command) -> dict[str, Any]:
+        new = []
+        for v in p.variants:
+            try:
+                stock = {int(k): q for k, q in v.inventory_quantities.items()}
+            except ValueError:
+                raise InvalidInput("inventory_quantities maps location ids to quantities", field="variants") from None
+            new.append(
+                catalog.NewVariant(
+                    title=v.title,
+                    sku=v.sku,
+                    price=v.price,
+                    grams=v.grams,
+                    taxable=v.taxable,
+                    requires_shipping=v.requires_shipping,
+                    inventory_tracked=v.inventory_management is not None,
+                    inventory_policy=v.inventory_policy,
+                    stock=stock,
+                )
+            )
+        product_id = catalog.add_product(
+            cmd, title=p.title, vendor=p.vendor, product_type=p.product_type, new_variants=new
+        )
+        return {"product": product_json(cmd.uow, product_id, cmd.app.render_context(cmd.uow))}
+
+    return run_command(request, token, body, work, status=201)
+
+
+@router.get("/products/{product_id}.json", summary="One product")
+def get_product(
+    request: Request, product_id: int, token: Annotated[ApiToken, Depends(require("read_products", "read_orders"))]
+) -> Response:
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        return json({"product": product_json(uow, product_id, app.render_context(uow))})
+
+
+# ---- the shop -------------------------------------------------------------------------------
+@router.get("/shop.json", summary="The shop")
+def get_shop(request: Request, token: Annotated[ApiToken, Depends(require("read_orders"))]) -> Response:
+    with app_of(request).unit_of_work(read_only=True) as uow:
+        shop = uow.shop
+        return json(
+            {
+                "shop": {
+                    "id": shop.id,
+                    "name": shop.name,
+                    "domain": shop.domain,
+                    "email": shop.email,
+                    "currency": shop.currency,
+                    "iana_timezone": shop.timezone,
+                    "primary_locale": shop.primary_locale,
+                    "settings": asdict(shop.settings),
+                }
+            }
+        )
+
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    capture_mode: str | None = None
+    authorization_period_days: Annotated[int, Field(ge=1, le=30)] | None = None
+    auto_archive: bool | None = None
+    auto_fulfill_channels: list[str] | None = None
+    order_name_prefix: Annotated[str, Field(max_length=8)] | None = None
+
+
+class SettingsEnvelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    settings: SettingsIn
+
+
+@router.put("/shop/settings.json", summary="Change order-processing settings")
+def update_settings(
+    request: Request, body: SettingsEnvelope, token: Annotated[ApiToken, Depends(require("write_orders"))]
+) -> Response:
+    """`capture_mode` (checkout, fulfillment or manual), `authorization_period_days` (default 7),
+    `auto_archive`, `auto_fulfill_channels` (sales channels fulfilled at sale, e.g. ["pos"]),
+    `order_name_prefix`."""
+    changes = body.settings.model_dump(exclude_unset=True)
+    if "capture_mode" in changes and changes["capture_mode"] not in CAPTURE_MODES:
+        raise InvalidInput(f"must be one of {', '.join(CAPTURE_MODES)}", field="capture_mode")
+
+    def work(cmd: Command) -> dict[str, Any]:
+        settings = cmd.uow.shop.settings
+        for key, value in changes.items():
+            setattr(settings, key, value)
+        save_settings(cmd.uow.conn, settings, cmd.now)
+        return {"settings": asdict(settings)}
+
+    return run_command(request, token, body, work)

@@ -1,0 +1,572 @@
+"""Orders: list, count, get, create, update, archive, unarchive, cancel, delete, export, bulk."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+
+from ..domain.cancellation import CancelRequest, RestockChoice
+from ..domain.errors import InvalidInput, OrderError
+from ..resources import render
+from ..services import cancellation, orders, payments
+from ..services.context import Command
+from ..store.access import ApiToken
+from ..store.codec import decode_order
+from ..store.queries import Cursor, OrderFilter, count_orders, export_csv, list_orders, open_orders_badge, parse_sort
+from . import convert, schemas
+from .auth import require
+from .errors import ApiError, validation_errors
+from .responses import app_of, json, link_header, only_fields, run_command
+
+router = APIRouter(tags=["orders"])
+read = require("read_orders")
+write = require("write_orders")
+
+# Keys of the order resource that are read-only after placement: a client saving a whole
+# order sends them back unchanged, and they are ignored rather than refused.
+READ_ONLY_KEYS = frozenset(
+    {
+        "id",
+        "admin_graphql_api_id",
+        "app_id",
+        "browser_ip",
+        "cancel_reason",
+        "cancelled_at",
+        "cart_token",
+        "checkout_id",
+        "checkout_token",
+        "client_details",
+        "closed_at",
+        "company",
+        "confirmation_number",
+        "confirmed",
+        "contact_email",
+        "created_at",
+        "currency",
+        "current_subtotal_price",
+        "current_subtotal_price_set",
+        "current_total_additional_fees_set",
+        "current_total_discounts",
+        "current_total_discounts_set",
+        "current_total_duties_set",
+        "current_total_price",
+        "current_total_price_set",
+        "current_total_tax",
+        "current_total_tax_set",
+        "device_id",
+        "discount_codes",
+        "estimated_taxes",
+        "financial_status",
+        "fulfillment_status",
+        "landing_site",
+        "landing_site_ref",
+        "location_id",
+        "merchant_business_entity_id",
+        "merchant_of_record_app_id",
+        "name",
+        "number",
+        "order_number",
+        "order_status_url",
+        "original_total_additional_fees_set",
+        "original_total_duties_set",
+        "payment_gateway_names",
+        "po_number",
+        "presentment_currency",
+        "processed_at",
+        "reference",
+        "referring_site",
+        "source_identifier",
+        "source_name",
+        "source_url",
+        "subtotal_price",
+        "subtotal_price_set",
+        "tax_exempt",
+        "tax_lines",
+        "taxes_included",
+        "test",
+        "token",
+        "total_discounts",
+        "total_discounts_set",
+        "total_line_items_price",
+        "total_line_items_price_set",
+        "total_outstanding",
+        "total_price",
+        "total_price_set",
+        "total_shipping_price_set",
+        "total_tax",
+        "total_tax_set",
+        "total_tip_received",
+        "total_weight",
+        "updated_at",
+        "user_id",
+        "customer",
+        "discount_applications",
+        "fulfillments",
+        "line_items",
+        "payment_terms",
+        "refunds",
+        "shipping_lines",
+        "display_financial_status",
+        "display_fulfillment_status",
+        "return_status",
+        "shipping_refunded",
+        "metafields",
+        "order_id",
+    }
+)
+LIMIT = Annotated[int, Query(ge=1, le=250)]
+
+
+def _filter(request: Request, **values: Any) -> OrderFilter:
+    params = request.query_params
+    tags = [t for raw in params.getlist("tag") for t in raw.split(",") if t.strip()]
+    tags_not = [t for raw in params.getlist("tag_not") for t in raw.split(",") if t.strip()]
+    ids = []
+    for raw in params.getlist("ids"):
+        for part in raw.split(","):
+            if part.strip():
+                if not part.strip().isdigit():
+                    raise InvalidInput(f"{part!r} is not an order id", field="ids")
+                ids.append(int(part))
+    return OrderFilter(tag=tags, tag_not=tags_not, ids=ids, **values)
+
+
+def _render(request: Request, documents: list[bytes], fields: str | None) -> list[dict[str, Any]]:
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        ctx = app.render_context(uow)
+    return [only_fields(render.order(decode_order(d), ctx), fields) for d in documents]
+
+
+FILTER_PARAMS = (
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "since_id",
+    "created_at_min",
+    "created_at_max",
+    "updated_at_min",
+    "updated_at_max",
+    "processed_at_min",
+    "processed_at_max",
+    "tag",
+    "tag_not",
+    "source_name",
+    "location_id",
+    "customer_id",
+    "email",
+    "name",
+    "q",
+    "ids",
+    "order",
+    "test",
+)
+
+
+@router.get("/orders.json", summary="List orders (cursor-paginated)")
+def list_(
+    request: Request,
+    token: Annotated[ApiToken, Depends(read)],
+    limit: LIMIT = 50,
+    page_info: str | None = None,
+    fields: str | None = None,
+    status: str = "open",
+    financial_status: str = "any",
+    fulfillment_status: str = "any",
+    since_id: int | None = None,
+    created_at_min: datetime | None = None,
+    created_at_max: datetime | None = None,
+    updated_at_min: datetime | None = None,
+    updated_at_max: datetime | None = None,
+    processed_at_min: datetime | None = None,
+    processed_at_max: datetime | None = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    tag_not: Annotated[list[str] | None, Query()] = None,
+    source_name: str | None = None,
+    location_id: int | None = None,
+    customer_id: int | None = None,
+    email: str | None = None,
+    name: str | None = None,
+    q: str | None = None,
+    ids: str | None = None,
+    order: str | None = None,
+    test: bool | None = None,
+) -> Response:
+    """Filters as in Shopify (`status`, `financial_status`, `fulfillment_status`, dates, `ids`,
+    `since_id`) plus Orderdeck's `tag`, `tag_not`, `source_name`, `location_id`, `q` (name,
+    e-mail, customer, SKU or tracking number) and `order` (`created_at desc`, …)."""
+    app = app_of(request)
+    if page_info:
+        extra = [p for p in request.query_params if p in FILTER_PARAMS]
+        if extra:
+            raise ApiError(
+                400,
+                {
+                    extra[0]: f"{extra[0]} cannot be passed when page_info is present. See "
+                    "https://shopify.dev/api/usage/pagination-rest for more information."
+                },
+            )
+        cursor = Cursor.decode(page_info)
+        flt, sort, descending = cursor.order_filter(), cursor.sort, cursor.descending
+    else:
+        cursor = None
+        sort, descending = parse_sort(order)
+        flt = _filter(
+            request,
+            status=status,
+            financial_status=financial_status,
+            fulfillment_status=fulfillment_status,
+            since_id=since_id,
+            created_at_min=created_at_min,
+            created_at_max=created_at_max,
+            updated_at_min=updated_at_min,
+            updated_at_max=updated_at_max,
+            processed_at_min=processed_at_min,
+            processed_at_max=processed_at_max,
+            source_name=source_name,
+            location_id=location_id,
+            customer_id=customer_id,
+            email=email,
+            name=name,
+            q=q,
+            test=test,
+        )
+    with app.unit_of_work(read_only=True) as uow:
+        page = list_orders(uow.conn, flt, sort=sort, descending=descending, limit=limit, after=cursor)
+    headers = link_header(
+        request,
+        limit,
+        page.next.encode() if page.next else None,
+        page.previous.encode() if page.previous else None,
+        fields,
+    )
+    return json({"orders": _render(request, page.documents, fields)}, headers=headers)
+
+
+@router.get("/orders/count.json", summary="Count orders")
+def count(
+    request: Request,
+    token: Annotated[ApiToken, Depends(read)],
+    status: str = "open",
+    financial_status: str = "any",
+    fulfillment_status: str = "any",
+    created_at_min: datetime | None = None,
+    created_at_max: datetime | None = None,
+    updated_at_min: datetime | None = None,
+    updated_at_max: datetime | None = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    source_name: str | None = None,
+    q: str | None = None,
+) -> Response:
+    flt = _filter(
+        request,
+        status=status,
+        financial_status=financial_status,
+        fulfillment_status=fulfillment_status,
+        created_at_min=created_at_min,
+        created_at_max=created_at_max,
+        updated_at_min=updated_at_min,
+        updated_at_max=updated_at_max,
+        source_name=source_name,
+        q=q,
+    )
+    with app_of(request).unit_of_work(read_only=True) as uow:
+        return json({"count": count_orders(uow.conn, flt)})
+
+
+@router.get("/orders/open_count.json", summary="The open-orders badge: open orders still to fulfil (S2.2)")
+def open_count(request: Request, token: Annotated[ApiToken, Depends(read)]) -> Response:
+    with app_of(request).unit_of_work(read_only=True) as uow:
+        return json({"count": open_orders_badge(uow.conn)})
+
+
+@router.get(
+    "/orders/export.csv", summary="Export the filtered orders as CSV (streamed)", response_class=StreamingResponse
+)
+def export(
+    request: Request,
+    token: Annotated[ApiToken, Depends(read)],
+    status: str = "any",
+    financial_status: str = "any",
+    fulfillment_status: str = "any",
+    created_at_min: datetime | None = None,
+    created_at_max: datetime | None = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    tag_not: Annotated[list[str] | None, Query()] = None,
+    source_name: str | None = None,
+    location_id: int | None = None,
+    q: str | None = None,
+) -> StreamingResponse:
+    flt = _filter(
+        request,
+        status=status,
+        financial_status=financial_status,
+        fulfillment_status=fulfillment_status,
+        created_at_min=created_at_min,
+        created_at_max=created_at_max,
+        source_name=source_name,
+        location_id=location_id,
+        q=q,
+    )
+    flt.check()
+    db = app_of(request).db
+    return StreamingResponse(
+        export_csv(db.reader.connect, flt),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
+    )
+
+
+@router.get("/orders/{order_id}.json", summary="Get one order")
+def get(
+    request: Request, order_id: int, token: Annotated[ApiToken, Depends(read)], fields: str | None = None
+) -> Response:
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        order = uow.orders.get(order_id, for_update=False)
+        ctx = app.render_context(uow)
+    return json({"order": only_fields(render.order(order, ctx), fields)})
+
+
+@router.get("/customers/{customer_id}/orders.json", summary="A customer's orders")
+def customer_orders(
+    request: Request,
+    customer_id: int,
+    token: Annotated[ApiToken, Depends(read)],
+    status: str = "open",
+    limit: LIMIT = 50,
+    fields: str | None = None,
+) -> Response:
+    flt = OrderFilter(status=status, customer_id=customer_id)
+    with app_of(request).unit_of_work(read_only=True) as uow:
+        page = list_orders(uow.conn, flt, sort="id", descending=True, limit=limit)
+    return json({"orders": _render(request, page.documents, fields)})
+
+
+def _order_body(payload: bytes) -> bytes:
+    return b'{"order":' + payload + b"}"
+
+
+@router.post("/orders.json", status_code=201, summary="Place an order")
+def create(request: Request, body: schemas.OrderEnvelope, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    """Line items by `variant_id` or as custom items; shipping lines; discount codes; tax lines on
+    the order or its lines; customer; addresses; transactions (`sale` or `authorization`, run
+    through the named gateway); `financial_status` for payments settled elsewhere. Each line is
+    routed to a location that stocks it and stock is reserved (`inventory_behaviour`)."""
+    place = convert.place_order(body.order)
+    return run_command(request, token, body, lambda cmd: _order_body(orders.place_order(cmd, place)), status=201)
+
+
+@router.put("/orders/{order_id}.json", summary="Edit an order's details")
+def update(
+    request: Request, order_id: int, body: schemas.OrderUpdateEnvelope, token: Annotated[ApiToken, Depends(write)]
+) -> Response:
+    """E-mail, phone, shipping address, note, note attributes, tags, buyer_accepts_marketing and
+    customer_locale can change after placement; the billing address cannot (S3.5)."""
+    data = body.order
+    unknown = sorted(set(data.model_extra or {}) - READ_ONLY_KEYS)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]} is not a field of an order", field=unknown[0])
+    changes: dict[str, Any] = {}
+    for name in data.model_fields_set:
+        if name == "billing_address":
+            continue
+        if name == "shipping_address":
+            changes[name] = convert.address(data.shipping_address)
+        elif name == "note_attributes":
+            changes[name] = [{"name": a.name, "value": a.value} for a in data.note_attributes or []]
+        else:
+            changes[name] = getattr(data, name)
+
+    def work(cmd: Command) -> bytes:
+        if "billing_address" in data.model_fields_set:
+            current = cmd.uow.orders.get(order_id, for_update=False)
+            sent = data.billing_address
+            kept = render.address(current.billing_address)
+            if sent != kept and not (sent and kept and all(kept.get(k) == v for k, v in sent.items())):
+                raise InvalidInput(
+                    "The billing address cannot be changed after the order is placed; it is "
+                    "the address the payment was made with",
+                    field="billing_address",
+                )
+        return _order_body(orders.edit_order(cmd, order_id, changes))
+
+    return run_command(request, token, body, work)
+
+
+@router.delete("/orders/{order_id}.json", summary="Delete an archived or cancelled order for good")
+def delete(request: Request, order_id: int, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    return run_command(request, token, None, lambda cmd: (orders.delete_order(cmd, order_id), {})[1])
+
+
+@router.post("/orders/{order_id}/close.json", summary="Archive an order")
+def close(request: Request, order_id: int, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    return run_command(request, token, None, lambda cmd: _order_body(orders.close_order(cmd, order_id)))
+
+
+@router.post("/orders/{order_id}/open.json", summary="Unarchive an order")
+def reopen(request: Request, order_id: int, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    return run_command(request, token, None, lambda cmd: _order_body(orders.reopen_order(cmd, order_id)))
+
+
+@router.post("/orders/{order_id}/cancel.json", summary="Cancel an order")
+def cancel(
+    request: Request,
+    order_id: int,
+    token: Annotated[ApiToken, Depends(write)],
+    body: Annotated[schemas.CancelIn | None, Body()] = None,
+) -> Response:
+    """Parameters in the query string or the body (Shopify's clients use both): `reason`,
+    `email` (notify the customer), `refund` (true, false, or a refund object whose
+    `refund_line_items` say where each line is restocked), `restock`, `amount` + `currency`,
+    `staff_note`. Refused while items are fulfilled or an authorization is pending."""
+    values = _cancel_params(request, body)
+    return run_command(request, token, values, lambda cmd: _cancel(cmd, order_id, values))
+
+
+def _cancel_params(request: Request, body: schemas.CancelIn | None) -> schemas.CancelIn:
+    merged: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key.startswith("refund[") or key in ("refund",):
+            merged.setdefault("refund", value)
+        else:
+            merged[key] = value
+    if body is not None:
+        merged.update(body.model_dump(exclude_unset=True))
+    try:
+        return schemas.CancelIn.model_validate(merged)
+    except ValidationError as exc:
+        raise ApiError(422, validation_errors(exc.errors())) from None
+
+
+def _cancel(cmd: Command, order_id: int, values: schemas.CancelIn) -> dict[str, Any]:
+    refund = values.refund
+    choices: list[RestockChoice] = []
+    refund_money = True
+    amount = values.amount
+    if isinstance(refund, schemas.RefundIn):
+        choices = [
+            RestockChoice(li.line_item_id, li.quantity, li.location_id)
+            for li in refund.refund_line_items
+            if li.restock_type in ("cancel", "return")
+        ]
+        if refund.transactions:
+            amount = sum((t.amount for t in refund.transactions), start=amount or 0)
+        refund_money = bool(refund.transactions) or amount is not None
+    elif refund is False:
+        refund_money = False
+    request = CancelRequest(
+        reason=values.reason or "other",
+        refund=refund_money,
+        restock=values.restock if values.restock is not None else True,
+        restock_choices=choices,
+        notify_customer=bool(values.email or values.notify_customer),
+        staff_note=values.staff_note,
+    )
+    payload = cancellation.cancel_order(cmd, order_id, request, amount=amount, currency=values.currency)
+    return {"order": orjson.Fragment(payload), "notice": "Order has been canceled"}
+
+
+@router.post("/orders/{order_id}/mark_as_paid.json", summary="Mark a pending order as paid")
+def mark_as_paid(
+    request: Request,
+    order_id: int,
+    token: Annotated[ApiToken, Depends(write)],
+    body: Annotated[schemas.MarkAsPaidIn | None, Body()] = None,
+) -> Response:
+    """For manual payment methods (bank transfer, cash on delivery): records a sale of exactly
+    the outstanding amount (ORDER-MODEL.md §2, Mark as paid)."""
+    amount = body.amount if body else None
+    return run_command(
+        request, token, body, lambda cmd: _order_body(payments.mark_as_paid(cmd, order_id, amount=amount))
+    )
+
+
+# ---- tags and bulk work ------------------------------------------------------------------------
+def _bulk_ids(conn: Any, body: schemas.BulkIn) -> list[int]:
+    if body.ids and body.filter:
+        raise InvalidInput("send ids or a filter, not both", field="ids")
+    if body.ids:
+        return list(dict.fromkeys(body.ids))
+    if body.filter is None:
+        raise InvalidInput("send the ids of the orders or a filter", field="ids")
+    try:
+        flt = OrderFilter(**body.filter)
+    except TypeError as exc:
+        raise InvalidInput(f"unknown filter: {exc}", field="filter") from None
+    ids, after = [], None
+    while True:
+        page = list_orders(conn, flt, sort="id", descending=False, limit=250, after=after)
+        ids.extend(decode_order(d).id for d in page.documents)
+        if page.next is None or len(ids) >= 100_000:
+            return ids
+        after = page.next
+
+
+def _bulk(request: Request, token: ApiToken, body: schemas.BulkIn, step: Any) -> Response:
+    """Each order is its own transaction: one refusal does not undo the others, and the answer
+    says what happened to every order."""
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        ids = _bulk_ids(uow.conn, body)
+    done, refused = [], []
+    for order_id in ids:
+        try:
+            run_command(request, token, None, lambda cmd, oid=order_id: (step(cmd, oid), {})[1], idempotent=False)
+            done.append(order_id)
+        except OrderError as exc:
+            refused.append({"id": order_id, "error": exc.message})
+    return json({"bulk_result": {"succeeded": done, "refused": refused}})
+
+
+@router.post("/orders/bulk/close.json", summary="Archive many orders (by ids or by filter)")
+def bulk_close(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    return _bulk(request, token, body, orders.close_order)
+
+
+@router.post("/orders/bulk/open.json", summary="Unarchive many orders (by ids or by filter)")
+def bulk_open(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    return _bulk(request, token, body, orders.reopen_order)
+
+
+def _tags(body: schemas.BulkIn) -> list[str]:
+    if not body.tags:
+        raise InvalidInput("name the tags", field="tags")
+    return body.tags if isinstance(body.tags, list) else body.tags.split(",")
+
+
+@router.post("/orders/bulk/tags/add.json", summary="Add tags to many orders")
+def bulk_tag(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    tags = _tags(body)
+    return _bulk(request, token, body, lambda cmd, oid: orders.change_tags(cmd, oid, add=tags, remove=[]))
+
+
+@router.post("/orders/bulk/tags/remove.json", summary="Remove tags from many orders")
+def bulk_untag(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    tags = _tags(body)
+    return _bulk(request, token, body, lambda cmd, oid: orders.change_tags(cmd, oid, add=[], remove=tags))
+
+
+@router.post("/orders/{order_id}/tags/add.json", summary="Add tags to an order")
+def add_tags(
+    request: Request, order_id: int, body: schemas.TagsIn, token: Annotated[ApiToken, Depends(write)]
+) -> Response:
+    tags = body.tags if isinstance(body.tags, list) else body.tags.split(",")
+    return run_command(
+        request, token, body, lambda cmd: _order_body(orders.change_tags(cmd, order_id, add=tags, remove=[]))
+    )
+
+
+@router.post("/orders/{order_id}/tags/remove.json", summary="Remove tags from an order")
+def remove_tags(
+    request: Request, order_id: int, body: schemas.TagsIn, token: Annotated[ApiToken, Depends(write)]
+) -> Response:
+    tags = body.tags if isinstance(body.tags, list) else body.tags.split(",")
+    return run_command(
+        request, token, body, lambda cmd: _order_body(orders.change_tags(cmd, order_id, add=[], remove=tags))
+    )

@@ -1,0 +1,24 @@
+"""The composition root: the one place that wires settings, storage and gateways together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from .gateways import GatewayRegistry
+from .services.context import Orderdeck, utc_now
+from .settings import Settings
+from .store.database import connect
+
+
+def build(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Orderdeck:
+    settings = settings or Settings.from_env()
+    db = connect(settings.database_url, pool_size=settings.pool_size)
+    return Orderdeck(settings=settings, db=db, gateways=GatewayRegistry(), clock=clock)
+
+
+def create_api(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """The ASGI application for `uvicorn orderdeck.bootstrap:create_api --factory`."""
+    from .api.app import create_app
+
+    return create_app(build(settings))

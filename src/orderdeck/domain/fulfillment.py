@@ -1,0 +1,643 @@
+"""Fulfillment orders and fulfillments: holds, schedules, moves, shipping and un-shipping.
+
+A fulfillment order (FO) is the work one location has to do for an order. Its line quantities
+are the facts the fulfillment status is derived from: `fulfillable_quantity` falls as
+fulfillments are created and rises again when one is cancelled (S8.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .errors import InvalidInput, NotFound, RuleViolation
+from .inventory import Inventory
+from .order import (
+    Address,
+    Author,
+    DomainEvent,
+    Fulfillment,
+    FulfillmentEvent,
+    FulfillmentLine,
+    FulfillmentOrder,
+    FulfillmentOrderLine,
+    Hold,
+    Order,
+)
+
+HOLD_REASONS = (
+    "awaiting_payment",
+    "high_risk_of_fraud",
+    "incorrect_address",
+    "inventory_out_of_stock",
+    "unknown_delivery_date",
+    "other",
+)
+SHIPMENT_STATUSES = (
+    "label_printed",
+    "label_purchased",
+    "attempted_delivery",
+    "ready_for_pickup",
+    "picked_up",
+    "confirmed",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+    "failure",
+    "delayed",
+    "carrier_picked_up",
+)
+# Events that tell the customer something; the notification names are the templates' names.
+SHIPMENT_NOTIFICATIONS = {
+    "out_for_delivery": "out_for_delivery",
+    "delivered": "delivered",
+    "ready_for_pickup": "ready_for_pickup",
+}
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """Some quantity of one fulfillment-order line (the API's {id, quantity})."""
+
+    fulfillment_order_line_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class TrackingInfo:
+    company: str | None = None
+    numbers: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+
+
+def supported_actions(fo: FulfillmentOrder) -> list[str]:
+    if fo.status in ("open", "in_progress"):
+        actions = ["create_fulfillment", "move", "hold"]
+        if fo.status == "open":
+            actions.insert(1, "cancel_fulfillment_order")
+        return actions
+    if fo.status == "on_hold":
+        return ["release_hold"]
+    if fo.status == "scheduled":
+        return ["mark_as_open", "hold", "move"]
+    return []
+
+
+def require_fo(order: Order, fo_id: int) -> FulfillmentOrder:
+    fo = order.fulfillment_order(fo_id)
+    if fo is None:
+        raise NotFound(f"Fulfillment order {fo_id} not found")
+    return fo
+
+
+def _touch(order: Order, fo: FulfillmentOrder, now: datetime) -> None:
+    fo.updated_at = now
+    order.updated_at = now
+
+
+def _split_lines(order: Order, fo: FulfillmentOrder, requests: list[LineRequest] | None, action: str) -> dict[int, int]:
+    """Resolve {fulfillment-order line id: quantity}; None means everything still to ship."""
+    if not requests:
+        return {line.id: line.fulfillable_quantity for line in fo.line_items if line.fulfillable_quantity}
+    wanted: dict[int, int] = {}
+    for req in requests:
+        line = next((li for li in fo.line_items if li.id == req.fulfillment_order_line_id), None)
+        if line is None:
+            raise InvalidInput(
+                f"line {req.fulfillment_order_line_id} is not on fulfillment order {fo.id}",
+                field="fulfillment_order_line_items",
+            )
+        if req.quantity <= 0:
+            raise InvalidInput("quantity must be greater than 0", field="fulfillment_order_line_items")
+        wanted[line.id] = wanted.get(line.id, 0) + req.quantity
+        if wanted[line.id] > line.fulfillable_quantity:
+            raise RuleViolation(
+                f"Cannot {action} {wanted[line.id]} of line {line.id}: only {line.fulfillable_quantity} left to fulfil",
+                field="fulfillment_order_line_items",
+            )
+    return wanted
+
+
+def _carve(
+    order: Order, fo: FulfillmentOrder, quantities: dict[int, int], *, location_id: int, status: str, now: datetime
+) -> FulfillmentOrder:
+    """Take quantities off `fo` into a new fulfillment order (splits for holds and moves)."""
+    lines = []
+    for line in fo.line_items:
+        qty = quantities.get(line.id, 0)
+        if qty:
+            line.fulfillable_quantity -= qty
+            line.quantity -= qty
+            lines.append(
+                FulfillmentOrderLine(
+                    id=order.child_id(),
+                    line_item_id=line.line_item_id,
+                    quantity=qty,
+                    fulfillable_quantity=qty,
+                    inventory_item_id=line.inventory_item_id,
+                    variant_id=line.variant_id,
+                )
+            )
+    fo.line_items = [li for li in fo.line_items if li.quantity > 0]
+    new = FulfillmentOrder(
+        id=order.child_id(),
+        assigned_location_id=location_id,
+        status=status,
+        created_at=now,
+        updated_at=now,
+        line_items=lines,
+        fulfill_at=fo.fulfill_at,
+        fulfill_by=fo.fulfill_by,
+    )
+    order.fulfillment_orders.append(new)
+    return new
+
+
+def _settle(fo: FulfillmentOrder) -> None:
+    """An FO with nothing left to do is closed."""
+    if fo.is_active and fo.remaining == 0:
+        fo.status = "closed"
+        fo.fulfillment_holds = []
+
+
+# ---- holds ---------------------------------------------------------------------------------
+def hold(
+    order: Order,
+    fo: FulfillmentOrder,
+    *,
+    reason: str,
+    reason_notes: str | None,
+    requests: list[LineRequest] | None,
+    author: Author,
+    now: datetime,
+) -> FulfillmentOrder | None:
+    """Put (part of) a fulfillment order on hold. Returns the remaining FO of a partial hold."""
+    if reason not in HOLD_REASONS:
+        raise InvalidInput(f"must be one of {', '.join(HOLD_REASONS)}", field="reason")
+    if order.is_cancelled:
+        raise RuleViolation("Cannot hold items of a cancelled order")
+    if fo.status not in ("open", "in_progress", "scheduled", "on_hold"):
+        raise RuleViolation(f"Cannot hold a fulfillment order that is {fo.status}")
+    remaining = None
+    if requests:
+        wanted = _split_lines(order, fo, requests, "hold")
+        rest = {li.id: li.fulfillable_quantity - wanted.get(li.id, 0) for li in fo.line_items}
+        rest = {k: v for k, v in rest.items() if v > 0}
+        if rest:
+            if fo.status == "on_hold":
+                raise RuleViolation("This fulfillment order is on hold already; hold it as a whole")
+            remaining = _carve(order, fo, rest, location_id=fo.assigned_location_id, status=fo.status, now=now)
+    if fo.status != "on_hold":
+        fo.status_before_hold = fo.status
+        fo.status = "on_hold"
+    fo.fulfillment_holds.append(
+        Hold(id=order.child_id(), reason=reason, reason_notes=reason_notes, held_at=now, author=author)
+    )
+    _touch(order, fo, now)
+    order.record(
+        DomainEvent(
+            verb="fulfillment_order_placed_on_hold",
+            author=author,
+            subject_id=fo.id,
+            topics=("fulfillment_orders/placed_on_hold", "orders/updated"),
+            message=f"Fulfillment was put on hold ({reason.replace('_', ' ')})"
+            + (f": {reason_notes}" if reason_notes else "."),
+            arguments={"reason": reason, "reason_notes": reason_notes},
+        )
+    )
+    return remaining
+
+
+def release_hold(
+    order: Order, fo: FulfillmentOrder, *, hold_ids: list[int] | None, author: Author, now: datetime
+) -> None:
+    if fo.status != "on_hold":
+        raise RuleViolation("The fulfillment order is not on hold")
+    if hold_ids:
+        unknown = set(hold_ids) - {h.id for h in fo.fulfillment_holds}
+        if unknown:
+            raise InvalidInput(f"hold {sorted(unknown)[0]} is not on this fulfillment order", field="hold_ids")
+        fo.fulfillment_holds = [h for h in fo.fulfillment_holds if h.id not in hold_ids]
+    else:
+        fo.fulfillment_holds = []
+    if not fo.fulfillment_holds:
+        back = fo.status_before_hold or "open"
+        if back == "scheduled" and fo.fulfill_at is not None and fo.fulfill_at <= now:
+            back = "open"
+        fo.status = back
+        fo.status_before_hold = None
+    _touch(order, fo, now)
+    order.record(
+        DomainEvent(
+            verb="fulfillment_order_hold_released",
+            author=author,
+            subject_id=fo.id,
+            topics=("fulfillment_orders/hold_released", "orders/updated"),
+            message="The hold on fulfillment was released."
+            if fo.status != "on_hold"
+            else "One hold was released; others remain.",
+        )
+    )
+
+
+# ---- schedules -----------------------------------------------------------------------------
+def reschedule(order: Order, fo: FulfillmentOrder, *, fulfill_at: datetime, author: Author, now: datetime) -> None:
+    if fo.status not in ("open", "scheduled"):
+        raise RuleViolation(f"Cannot schedule a fulfillment order that is {fo.status}")
+    if fo.line_items and any(li.fulfillable_quantity < li.quantity for li in fo.line_items):
+        raise RuleViolation("Cannot schedule a fulfillment order that has started shipping")
+    if fulfill_at <= now:
+        raise InvalidInput("new_fulfill_at must be in the future", field="new_fulfill_at")
+    fo.fulfill_at = fulfill_at
+    fo.status = "scheduled"
+    _touch(order, fo, now)
+    order.record(
+        DomainEvent(
+            verb="fulfillment_order_rescheduled",
+            author=author,
+            subject_id=fo.id,
+            topics=("fulfillment_orders/rescheduled", "orders/updated"),
+            message=f"Fulfillment was scheduled for {fulfill_at:%Y-%m-%d %H:%M %Z}.".replace(" .", "."),
+            arguments={"fulfill_at": fulfill_at.isoformat()},
+        )
+    )
+
+
+def mark_as_open(
+    order: Order, fo: FulfillmentOrder, *, author: Author, now: datetime, because_due: bool = False
+) -> None:
+    if fo.status != "scheduled":
+        raise RuleViolation("Only a scheduled fulfillment order can be opened early")
+    fo.status = "open"
+    if not because_due:
+        fo.fulfill_at = now
+    _touch(order, fo, now)
+    topics = (
+        ("fulfillment_orders/scheduled_fulfillment_order_ready", "orders/updated")
+        if because_due
+        else ("orders/updated",)
+    )
+    order.record(
+        DomainEvent(
+            verb="fulfillment_order_opened",
+            author=author,
+            subject_id=fo.id,
+            topics=topics,
+            message="Scheduled fulfillment is due and ready to ship."
+            if because_due
+            else "Scheduled fulfillment was opened early.",
+        )
+    )
+
+
+def open_due_fulfillment_orders(order: Order, now: datetime) -> list[FulfillmentOrder]:
+    due = [
+        fo
+        for fo in order.fulfillment_orders
+        if fo.status == "scheduled" and fo.fulfill_at is not None and fo.fulfill_at <= now
+    ]
+    for fo in due:
+        mark_as_open(order, fo, author=Author("system", "Orderdeck"), now=now, because_due=True)
+    return due
+
+
+# ---- moves ---------------------------------------------------------------------------------
+def move(
+    order: Order,
+    fo: FulfillmentOrder,
+    *,
+    new_location_id: int,
+    active_locations: set[int],
+    requests: list[LineRequest] | None,
+    inventory: Inventory,
+    author: Author,
+    now: datetime,
+) -> tuple[FulfillmentOrder, FulfillmentOrder | None]:
+    """Move what is left to ship to another location (ORDER-MODEL.md §3, Move).
+
+    Returns (moved FO, remaining FO or None). Fulfilled units stay where they shipped from.
+    """
+    if fo.status not in ("open", "scheduled", "in_progress"):
+        raise RuleViolation(f"Cannot move a fulfillment order that is {fo.status}")
+    if fo.request_status in ("submitted", "accepted", "cancellation_requested", "cancellation_rejected"):
+        raise RuleViolation("Cannot move a fulfillment order whose request a fulfillment service holds")
+    if new_location_id == fo.assigned_location_id:
+        raise RuleViolation("The fulfillment order is already assigned to that location", field="new_location_id")
+    if new_location_id not in active_locations:
+        raise InvalidInput(f"location {new_location_id} does not exist or is not active", field="new_location_id")
+    wanted = _split_lines(order, fo, requests, "move")
+    if not wanted:
+        raise RuleViolation("Nothing on this fulfillment order is left to move")
+    for line in fo.line_items:
+        if (
+            wanted.get(line.id)
+            and line.inventory_item_id is not None
+            and not inventory.stocks(line.inventory_item_id, new_location_id)
+        ):
+            item = order.line_item(line.line_item_id)
+            raise RuleViolation(
+                f"Location {new_location_id} has never stocked {item.name if item else line.line_item_id}",
+                field="new_location_id",
+            )
+    old_location = fo.assigned_location_id
+    for line in fo.line_items:
+        qty = wanted.get(line.id, 0)
+        if qty and line.inventory_item_id is not None:
+            inventory.move_reservation(line.inventory_item_id, old_location, new_location_id, qty)
+    whole = all(wanted.get(li.id, 0) == li.quantity for li in fo.line_items)
+    if whole:
+        fo.assigned_location_id = new_location_id
+        moved, remaining = fo, None
+    else:
+        moved = _carve(order, fo, wanted, location_id=new_location_id, status="open", now=now)
+        remaining = fo if fo.remaining else None
+        _settle(fo)
+    _touch(order, fo, now)
+    order.record(
+        DomainEvent(
+            verb="fulfillment_order_moved",
+            author=author,
+            subject_id=moved.id,
+            topics=("fulfillment_orders/moved", "orders/updated"),
+            message=f"Fulfillment moved from location {old_location} to location {new_location_id}.",
+            arguments={"from": old_location, "to": new_location_id},
+        )
+    )
+    return moved, remaining
+
+
+def cancel_fulfillment_order(order: Order, fo: FulfillmentOrder, *, author: Author, now: datetime) -> FulfillmentOrder:
+    """Shopify's FO cancel: close this one and hand its remaining work to a fresh replacement."""
+    if fo.status not in ("open", "in_progress"):
+        raise RuleViolation(f"Cannot cancel a fulfillment order that is {fo.status}")
+    rest = {li.id: li.fulfillable_quantity for li in fo.line_items if li.fulfillable_quantity}
+    if not rest:
+        raise RuleViolation("Nothing is left on this fulfillment order")
+    replacement = _carve(order, fo, rest, location_id=fo.assigned_location_id, status="open", now=now)
+    fo.status = "closed" if fo.line_items else "cancelled"
+    _touch(order, fo, now)
+    order.record(
+        DomainEvent(
+            verb="fulfillment_order_cancelled",
+            author=author,
+            subject_id=fo.id,
+            topics=("fulfillment_orders/cancelled",),
+            message="A fulfillment order was cancelled and replaced by a new one.",
+        )
+    )
+    return replacement
+
+
+# ---- fulfillments --------------------------------------------------------------------------
+def create_fulfillment(
+    order: Order,
+    *,
+    requests: dict[int, list[LineRequest] | None],
+    tracking: TrackingInfo,
+    inventory: Inventory,
+    author: Author,
+    now: datetime,
+    origin_address: Address | None = None,
+    notify_customer: bool = False,
+    message: str | None = None,
+) -> Fulfillment:
+    """Ship units from one or more fulfillment orders of one location."""
+    if order.is_cancelled:
+        raise RuleViolation("Cannot fulfil a cancelled order")
+    if not requests:
+        raise InvalidInput("name at least one fulfillment order to fulfil", field="line_items_by_fulfillment_order")
+    fos = [require_fo(order, fo_id) for fo_id in requests]
+    locations = {fo.assigned_location_id for fo in fos}
+    if len(locations) > 1:
+        raise InvalidInput(
+            "all fulfillment orders of one fulfillment must share a location", field="line_items_by_fulfillment_order"
+        )
+    lines: list[FulfillmentLine] = []
+    for fo in fos:
+        if fo.status == "on_hold":
+            raise RuleViolation(f"Fulfillment order {fo.id} is on hold; release the hold first")
+        if fo.status == "scheduled":
+            raise RuleViolation(
+                f"Fulfillment order {fo.id} is scheduled for {fo.fulfill_at:%Y-%m-%d}; open it first to ship early"
+            )
+        if fo.status not in ("open", "in_progress"):
+            raise RuleViolation(f"The fulfillment order {fo.id} is not in an open state ({fo.status})")
+        wanted = _split_lines(order, fo, requests[fo.id], "fulfil")
+        if not wanted:
+            raise RuleViolation(f"Fulfillment order {fo.id} has nothing left to fulfil")
+        for line in fo.line_items:
+            qty = wanted.get(line.id, 0)
+            if not qty:
+                continue
+            line.fulfillable_quantity -= qty
+            if line.inventory_item_id is not None:
+                inventory.ship(line.inventory_item_id, fo.assigned_location_id, qty)
+            lines.append(
+                FulfillmentLine(
+                    line_item_id=line.line_item_id,
+                    fulfillment_order_id=fo.id,
+                    fulfillment_order_line_id=line.id,
+                    quantity=qty,
+                )
+            )
+        fo.status = "in_progress"
+        _settle(fo)
+        _touch(order, fo, now)
+    sequence = len(order.fulfillments) + 1
+    fulfillment = Fulfillment(
+        id=order.child_id(),
+        name=f"{order.name}.{sequence}",
+        location_id=locations.pop(),
+        status="success",
+        created_at=now,
+        updated_at=now,
+        line_items=lines,
+        tracking_company=tracking.company,
+        tracking_numbers=list(tracking.numbers),
+        tracking_urls=list(tracking.urls),
+        origin_address=origin_address,
+    )
+    order.fulfillments.append(fulfillment)
+    units = sum(line.quantity for line in lines)
+    tracking_words = f" with {tracking.company or 'tracking'} {', '.join(tracking.numbers)}" if tracking.numbers else ""
+    order.record(
+        DomainEvent(
+            verb="fulfillment_success",
+            author=author,
+            subject_id=fulfillment.id,
+            topics=("fulfillments/create",),
+            message=f"{units} item{'s' if units != 1 else ''} fulfilled from location "
+            f"{fulfillment.location_id}{tracking_words}." + (f" {message}" if message else ""),
+            arguments={"fulfillment": fulfillment.name, "units": units, "tracking_numbers": list(tracking.numbers)},
+            notify="shipping_confirmation" if notify_customer else None,
+        )
+    )
+    return fulfillment
+
+
+def cancel_fulfillment(
+    order: Order, fulfillment: Fulfillment, *, inventory: Inventory, author: Author, now: datetime
+) -> None:
+    """Un-fulfil (S8.1): the shipped units become fulfillable again and stock follows."""
+    if not fulfillment.is_active:
+        raise RuleViolation(f"Fulfillment {fulfillment.name} is already cancelled")
+    if order.is_cancelled:
+        raise RuleViolation("Cannot un-fulfil items of a cancelled order")
+    returned = {rli.line_item_id: 0 for r in order.refunds for rli in r.refund_line_items}
+    for r in order.refunds:
+        for rli in r.refund_line_items:
+            if rli.restock_type == "return":
+                returned[rli.line_item_id] += rli.quantity
+    for line in fulfillment.line_items:
+        shipped_elsewhere = order.fulfilled_quantity(line.line_item_id) - line.quantity
+        if returned.get(line.line_item_id, 0) > shipped_elsewhere:
+            raise RuleViolation(
+                f"Units of fulfillment {fulfillment.name} were returned and refunded; they cannot be un-fulfilled"
+            )
+    fulfillment.status = "cancelled"
+    fulfillment.label_voided = True
+    fulfillment.updated_at = now
+    reopened: dict[int, dict[int, int]] = {}
+    for line in fulfillment.line_items:
+        fo = order.fulfillment_order(line.fulfillment_order_id)
+        if fo is not None:
+            fo_line = next((li for li in fo.line_items if li.id == line.fulfillment_order_line_id), None)
+            if fo.is_active and fo_line is not None:
+                fo_line.fulfillable_quantity += line.quantity
+                fo.updated_at = now
+            else:
+                reopened.setdefault(fulfillment.location_id, {})
+                key = line.line_item_id
+                reopened[fulfillment.location_id][key] = reopened[fulfillment.location_id].get(key, 0) + line.quantity
+        item = order.line_item(line.line_item_id)
+        if item is not None and item.inventory_item_id is not None:
+            inventory.unship(item.inventory_item_id, fulfillment.location_id, line.quantity)
+    for location_id, quantities in reopened.items():
+        # A closed fulfillment order stays closed; the cancelled units get a new one
+        # at the location they shipped from, as Shopify does.
+        lines = []
+        for line_item_id, qty in quantities.items():
+            item = order.line_item(line_item_id)
+            lines.append(
+                FulfillmentOrderLine(
+                    id=order.child_id(),
+                    line_item_id=line_item_id,
+                    quantity=qty,
+                    fulfillable_quantity=qty,
+                    inventory_item_id=item.inventory_item_id if item else None,
+                    variant_id=item.variant_id if item else None,
+                )
+            )
+        order.fulfillment_orders.append(
+            FulfillmentOrder(
+                id=order.child_id(),
+                assigned_location_id=location_id,
+                status="open",
+                created_at=now,
+                updated_at=now,
+                fulfill_at=now,
+                line_items=lines,
+            )
+        )
+    for fo in order.fulfillment_orders:
+        if fo.status == "in_progress" and all(li.fulfillable_quantity == li.quantity for li in fo.line_items):
+            fo.status = "open"
+    order.updated_at = now
+    order.record(
+        DomainEvent(
+            verb="fulfillment_cancelled",
+            author=author,
+            subject_id=fulfillment.id,
+            topics=("fulfillments/update", "orders/updated"),
+            message=f"Fulfillment {fulfillment.name} was cancelled; its items are unfulfilled again.",
+        )
+    )
+
+
+def update_tracking(
+    order: Order,
+    fulfillment: Fulfillment,
+    *,
+    tracking: TrackingInfo,
+    notify_customer: bool,
+    author: Author,
+    now: datetime,
+) -> None:
+    if not fulfillment.is_active:
+        raise RuleViolation(f"Fulfillment {fulfillment.name} is cancelled")
+    fulfillment.tracking_company = tracking.company
+    fulfillment.tracking_numbers = list(tracking.numbers)
+    fulfillment.tracking_urls = list(tracking.urls)
+    fulfillment.updated_at = now
+    order.updated_at = now
+    order.record(
+        DomainEvent(
+            verb="tracking_updated",
+            author=author,
+            subject_id=fulfillment.id,
+            topics=("fulfillments/update",),
+            message=f"Tracking of {fulfillment.name} changed to {tracking.company or 'carrier'} "
+            f"{', '.join(tracking.numbers) or '(none)'}.",
+            notify="shipping_update" if notify_customer else None,
+        )
+    )
+
+
+def add_fulfillment_event(
+    order: Order,
+    fulfillment: Fulfillment,
+    *,
+    status: str,
+    happened_at: datetime | None,
+    author: Author,
+    now: datetime,
+    details: dict[str, object],
+) -> FulfillmentEvent:
+    if status not in SHIPMENT_STATUSES:
+        raise InvalidInput(f"must be one of {', '.join(SHIPMENT_STATUSES)}", field="status")
+    if not fulfillment.is_active:
+        raise RuleViolation(f"Fulfillment {fulfillment.name} is cancelled")
+    event = FulfillmentEvent(
+        id=order.child_id(), status=status, happened_at=happened_at or now, created_at=now, **details
+    )  # type: ignore[arg-type]
+    fulfillment.events.append(event)
+    latest = max(fulfillment.events, key=lambda e: (e.happened_at, e.id))
+    fulfillment.shipment_status = latest.status
+    fulfillment.updated_at = now
+    order.updated_at = now
+    order.record(
+        DomainEvent(
+            verb="shipment_status_changed",
+            author=author,
+            subject_id=fulfillment.id,
+            topics=("fulfillment_events/create", "fulfillments/update"),
+            message=f"Shipment {fulfillment.name} is {status.replace('_', ' ')}"
+            + (f": {event.message}" if event.message else "."),
+            arguments={"status": status},
+            notify=SHIPMENT_NOTIFICATIONS.get(status) if latest is event else None,
+        )
+    )
+    return event
+
+
+def delete_fulfillment_event(
+    order: Order, fulfillment: Fulfillment, event_id: int, *, author: Author, now: datetime
+) -> None:
+    event = next((e for e in fulfillment.events if e.id == event_id), None)
+    if event is None:
+        raise NotFound(f"Fulfillment event {event_id} not found")
+    fulfillment.events.remove(event)
+    fulfillment.shipment_status = (
+        max(fulfillment.events, key=lambda e: (e.happened_at, e.id)).status if fulfillment.events else None
+    )
+    fulfillment.updated_at = now
+    order.updated_at = now
+    order.record(
+        DomainEvent(
+            verb="fulfillment_event_deleted",
+            author=author,
+            subject_id=fulfillment.id,
+            topics=("fulfillments/update",),
+            message=f"A {event.status.replace('_', ' ')} event of {fulfillment.name} was removed.",
+        )
+    )

@@ -1,0 +1,121 @@
+"""Archiving, reopening, deleting, editing details, tags (S3.5, S7.4, S9.2, S9.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .errors import RuleViolation
+from .order import Address, Author, DomainEvent, NoteAttribute, Order
+from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
+from .placement import normalise_tags
+from .statuses import qualifies_for_auto_archive
+
+EDITABLE_FIELDS = (
+    "email",
+    "phone",
+    "shipping_address",
+    "note",
+    "note_attributes",
+    "tags",
+    "buyer_accepts_marketing",
+    "customer_locale",
+)
+
+
+def close(order: Order, *, author: Author, now: datetime, automatic: bool = False) -> None:
+    if order.is_closed:
+        raise RuleViolation(f"Order {order.name} is already archived")
+    order.closed_at = now
+    order.updated_at = now
+    order.record(
+        DomainEvent(
+            verb="closed",
+            author=author,
+            topics=("orders/updated",),
+            message=f"Order {order.name} was archived" + (" automatically (fulfilled and paid)." if automatic else "."),
+        )
+    )
+
+
+def reopen(order: Order, *, author: Author, now: datetime) -> None:
+    if not order.is_closed:
+        raise RuleViolation(f"Order {order.name} is not archived")
+    order.closed_at = None
+    order.updated_at = now
+    order.record(
+        DomainEvent(
+            verb="re_opened", author=author, topics=("orders/updated",), message=f"Order {order.name} was unarchived."
+        )
+    )
+
+
+def auto_archive(order: Order, *, now: datetime) -> bool:
+    """Archive the order if the shop's auto-archive rule says so; True when it did."""
+    if not qualifies_for_auto_archive(order):
+        return False
+    close(order, author=Author("system", "Orderdeck"), now=now, automatic=True)
+    return True
+
+
+def deletion_refusal(order: Order) -> str | None:
+    """Why this order may not be deleted (S9.3), or None when it may."""
+    if not (order.is_closed or order.is_cancelled):
+        return "Only archived or cancelled orders can be deleted; archive or cancel it first"
+    if order.source_name == "pos":
+        return "Orders from the point of sale cannot be deleted"
+    for t in order.transactions:
+        if t.status != "success" or t.kind not in ("sale", "capture", "authorization"):
+            continue
+        if t.gateway.strip().lower() in GIFT_CARD_GATEWAYS:
+            return "Orders paid with a gift card cannot be deleted"
+        if not is_manual_gateway(t.gateway):
+            return f"Orders paid through an online gateway ({t.gateway}) cannot be deleted"
+    if any(f.has_unvoided_label for f in order.fulfillments):
+        return "A fulfillment has a shipping label that is not voided; void it (cancel the fulfillment) first"
+    return None
+
+
+def check_can_delete(order: Order) -> None:
+    refusal = deletion_refusal(order)
+    if refusal:
+        raise RuleViolation(refusal)
+
+
+def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime) -> list[str]:
+    """Change the details a merchant may change after placement. Returns the fields changed."""
+    changed: list[str] = []
+    for name, value in changes.items():
+        if name == "tags":
+            value = normalise_tags(value)
+        elif name == "note_attributes":
+            value = [v if isinstance(v, NoteAttribute) else NoteAttribute(**v) for v in value or []]
+        elif name == "shipping_address" and value is not None and not isinstance(value, Address):
+            value = Address(**value)
+        if getattr(order, name) != value:
+            setattr(order, name, value)
+            changed.append(name)
+    if changed:
+        order.updated_at = now
+        order.record(
+            DomainEvent(
+                verb="update",
+                author=author,
+                topics=("orders/updated",),
+                message="Changed " + ", ".join(n.replace("_", " ") for n in changed) + ".",
+                arguments={"fields": changed},
+            )
+        )
+    return changed
+
+
+def change_tags(order: Order, *, add: list[str], remove: list[str], author: Author, now: datetime) -> bool:
+    current = {t.lower(): t for t in order.tags}
+    for tag in normalise_tags(add):
+        current.setdefault(tag.lower(), tag)
+    for tag in normalise_tags(remove):
+        current.pop(tag.lower(), None)
+    new = normalise_tags(list(current.values()))
+    if new == order.tags:
+        return False
+    return bool(edit(order, {"tags": new}, author=author, now=now))

@@ -1,0 +1,266 @@
+"""Refunds: money back, items taken off the order, stock put back (ORDER-MODEL.md §4).
+
+`calculate` answers what a refund would be without changing anything (Shopify's
+refunds/calculate); `apply_refund` records one. Money never exceeds what was captured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from .errors import InvalidInput, RuleViolation
+from .inventory import Inventory
+from .money import ZERO, round_money
+from .order import Author, DomainEvent, LineItem, Order, OrderAdjustment, Refund, RefundLineItem
+from .statuses import ledger
+
+RESTOCK_TYPES = ("no_restock", "cancel", "return")
+DISCREPANCY_REASONS = ("restock", "damage", "customer", "other")
+
+
+@dataclass(frozen=True)
+class RefundLineRequest:
+    line_item_id: int
+    quantity: int
+    restock_type: str = "no_restock"
+    location_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    lines: list[RefundLineRequest] = field(default_factory=list)
+    shipping_full_refund: bool = False
+    shipping_amount: Decimal | None = None
+    note: str | None = None
+    discrepancy_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PricedRefundLine:
+    request: RefundLineRequest
+    line: LineItem
+    subtotal: Decimal  # shop currency, after the line's discounts
+    total_tax: Decimal
+
+
+@dataclass(frozen=True)
+class RefundCalculation:
+    lines: list[PricedRefundLine]
+    shipping_amount: Decimal
+    shipping_tax: Decimal
+    shipping_maximum: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """Shop currency."""
+        return sum((p.subtotal + p.total_tax for p in self.lines), ZERO) + self.shipping_amount + self.shipping_tax
+
+
+def shipping_refunded(order: Order) -> Decimal:
+    return sum((a.amount for r in order.refunds for a in r.order_adjustments if a.kind == "shipping_refund"), ZERO)
+
+
+def returned_quantity(order: Order, line_item_id: int) -> int:
+    return order.refunded_quantity(line_item_id, "return")
+
+
+def _price_line(order: Order, line: LineItem, quantity: int) -> tuple[Decimal, Decimal]:
+    unit = (line.price * line.quantity - line.total_discount) / line.quantity
+    tax = line.total_tax / line.quantity
+    return (round_money(unit * quantity, order.currency), round_money(tax * quantity, order.currency))
+
+
+def calculate(order: Order, request: RefundRequest, *, active_locations: set[int]) -> RefundCalculation:
+    priced: list[PricedRefundLine] = []
+    asked: dict[int, int] = {}
+    for req in request.lines:
+        line = order.line_item(req.line_item_id)
+        if line is None:
+            raise InvalidInput(f"line item {req.line_item_id} is not on order {order.name}", field="refund_line_items")
+        if req.quantity <= 0:
+            raise InvalidInput("quantity must be greater than 0", field="refund_line_items")
+        if req.restock_type not in RESTOCK_TYPES:
+            raise InvalidInput(f"restock_type must be one of {', '.join(RESTOCK_TYPES)}", field="refund_line_items")
+        if req.restock_type in ("cancel", "return"):
+            if req.location_id is None:
+                raise InvalidInput(
+                    f"location_id is required to restock ({req.restock_type})", field="refund_line_items"
+                )
+            if req.location_id not in active_locations:
+                raise InvalidInput(
+                    f"location {req.location_id} does not exist or is not active", field="refund_line_items"
+                )
+        asked[line.id] = asked.get(line.id, 0) + req.quantity
+        refundable = (
+            line.quantity
+            - line.removed_quantity
+            - order.refunded_quantity(line.id)
+            + order.refunded_quantity(line.id, "cancel")
+        )
+        if asked[line.id] > refundable:
+            raise RuleViolation(
+                f"Cannot refund {asked[line.id]} of {line.name}: only {refundable} can still be refunded",
+                field="refund_line_items",
+            )
+        if req.restock_type == "cancel" and req.quantity > order.fulfillable_quantity(line.id):
+            raise RuleViolation(
+                f"Cannot cancel {req.quantity} of {line.name}: only "
+                f"{order.fulfillable_quantity(line.id)} are unfulfilled",
+                field="refund_line_items",
+            )
+        if req.restock_type == "return":
+            can_return = order.fulfilled_quantity(line.id) - returned_quantity(order, line.id)
+            if req.quantity > can_return:
+                raise RuleViolation(
+                    f"Cannot return {req.quantity} of {line.name}: only {can_return} "
+                    "were fulfilled and not returned yet",
+                    field="refund_line_items",
+                )
+        subtotal, tax = _price_line(order, line, req.quantity)
+        priced.append(PricedRefundLine(req, line, subtotal, tax))
+
+    shipping_paid = order.total_shipping_price
+    maximum = max(ZERO, shipping_paid - shipping_refunded(order))
+    amount = ZERO
+    if request.shipping_amount is not None:
+        amount = request.shipping_amount
+    elif request.shipping_full_refund:
+        amount = maximum
+    if amount > maximum:
+        raise RuleViolation(f"Cannot refund {amount} of shipping: only {maximum} is left to refund", field="shipping")
+    shipping_tax_total = sum((t.price for s in order.shipping_lines for t in s.tax_lines), ZERO)
+    shipping_tax = round_money(shipping_tax_total * amount / shipping_paid, order.currency) if shipping_paid else ZERO
+    return RefundCalculation(priced, amount, shipping_tax, maximum)
+
+
+def apply_refund(
+    order: Order,
+    calculation: RefundCalculation,
+    request: RefundRequest,
+    *,
+    transaction_ids: list[int],
+    inventory: Inventory,
+    author: Author,
+    now: datetime,
+    notify: bool,
+) -> Refund:
+    """Record a refund whose transactions the service has already run through the gateway."""
+    if request.discrepancy_reason and request.discrepancy_reason not in DISCREPANCY_REASONS:
+        raise InvalidInput(f"must be one of {', '.join(DISCREPANCY_REASONS)}", field="discrepancy_reason")
+    if not calculation.lines and not calculation.shipping_amount and not transaction_ids:
+        raise InvalidInput("a refund needs line items, shipping or a transaction", field="refund")
+    refund_lines: list[RefundLineItem] = []
+    for priced in calculation.lines:
+        req = priced.request
+        line = priced.line
+        if req.restock_type == "cancel":
+            _take_off_fulfillment_orders(order, line, req.quantity, req.location_id, inventory)
+        elif req.restock_type == "return" and line.inventory_item_id is not None:
+            assert req.location_id is not None
+            inventory.receive_return(line.inventory_item_id, req.location_id, req.quantity)
+        refund_lines.append(
+            RefundLineItem(
+                id=order.child_id(),
+                line_item_id=line.id,
+                quantity=req.quantity,
+                restock_type=req.restock_type,
+                location_id=req.location_id,
+                subtotal=priced.subtotal,
+                total_tax=priced.total_tax,
+            )
+        )
+    adjustments = []
+    if calculation.shipping_amount:
+        adjustments.append(
+            OrderAdjustment(
+                id=order.child_id(),
+                kind="shipping_refund",
+                amount=calculation.shipping_amount,
+                tax_amount=calculation.shipping_tax,
+                reason="Shipping refund",
+            )
+        )
+    refund = Refund(
+        id=order.child_id(),
+        created_at=now,
+        refund_line_items=refund_lines,
+        transaction_ids=list(transaction_ids),
+        order_adjustments=adjustments,
+        note=request.note,
+        discrepancy_reason=request.discrepancy_reason,
+        author=author,
+    )
+    order.refunds.append(refund)
+    order.updated_at = now
+    money = sum((t.amount for t in order.transactions if t.id in transaction_ids and t.status == "success"), ZERO)
+    units = sum(r.quantity for r in refund_lines)
+    order.record(
+        DomainEvent(
+            verb="refund_created",
+            author=author,
+            subject_id=refund.id,
+            topics=("refunds/create", "orders/updated"),
+            message=(
+                f"Refunded {money} {order.presentment_currency}"
+                + (f" for {units} item{'s' if units != 1 else ''}" if units else "")
+                + (f": {request.note}" if request.note else ".")
+            ),
+            arguments={"amount": str(money), "units": units},
+            notify="refund" if notify else None,
+        )
+    )
+    restocked = [r for r in refund_lines if r.restock_type in ("cancel", "return")]
+    if restocked:
+        order.record(
+            DomainEvent(
+                verb="restock_line_items",
+                author=author,
+                subject_id=refund.id,
+                message=f"Restocked {sum(r.quantity for r in restocked)} item(s).",
+                arguments={
+                    "lines": [
+                        {"line_item_id": r.line_item_id, "quantity": r.quantity, "location_id": r.location_id}
+                        for r in restocked
+                    ]
+                },
+            )
+        )
+    return refund
+
+
+def _take_off_fulfillment_orders(
+    order: Order, line: LineItem, quantity: int, location_id: int | None, inventory: Inventory
+) -> None:
+    """Remove unfulfilled units from the fulfillment orders holding them, releasing stock."""
+    left = quantity
+    for fo in order.fulfillment_orders:
+        if not fo.is_active or left == 0:
+            continue
+        fo_line = fo.line_for(line.id)
+        if fo_line is None or fo_line.fulfillable_quantity == 0:
+            continue
+        take = min(left, fo_line.fulfillable_quantity)
+        fo_line.fulfillable_quantity -= take
+        fo_line.quantity -= take
+        left -= take
+        if line.inventory_item_id is not None:
+            if location_id is None or location_id == fo.assigned_location_id:
+                inventory.release(line.inventory_item_id, fo.assigned_location_id, take, restock=True)
+            else:
+                inventory.restock_elsewhere(line.inventory_item_id, fo.assigned_location_id, location_id, take)
+        fo.line_items = [li for li in fo.line_items if li.quantity > 0]
+        if not fo.line_items or fo.remaining == 0:
+            fo.status = "closed"
+    line.removed_quantity += quantity - left
+
+
+def check_money(order: Order, amounts: list[Decimal]) -> None:
+    total = sum(amounts, ZERO)
+    if total > ledger(order).refundable:
+        raise RuleViolation(
+            f"Cannot refund {total} {order.presentment_currency}: only "
+            f"{ledger(order).refundable} {order.presentment_currency} was paid and not yet refunded",
+            field="transactions",
+        )

@@ -1,0 +1,142 @@
+"""Saving a changed order: statuses, status-change topics, auto-archive, timeline, outbox.
+
+Every command ends here, so these things happen the same way whatever changed the order.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from ..domain import lifecycle
+from ..domain.order import DomainEvent, Order
+from ..domain.statuses import DerivedStatuses, derive_statuses
+from ..resources import render
+from ..store.orders import search_terms
+from ..store.outbox import OutboxMessage
+from .context import Command
+
+
+class Loaded:
+    """An order as it was when the command loaded it, to tell what the command changed."""
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+        self.statuses = derive_statuses(order)
+        self.terms = search_terms(order)
+
+
+def load_order(cmd: Command, order_id: int) -> Loaded:
+    return Loaded(cmd.uow.orders.get(order_id, for_update=True))
+
+
+def _status_topics(before: DerivedStatuses | None, after: DerivedStatuses) -> list[str]:
+    topics = []
+    if after.financial_status == "paid" and (before is None or before.financial_status != "paid"):
+        topics.append("orders/paid")
+    if before is None or before.fulfillment_status != after.fulfillment_status:
+        if after.fulfillment_status == "fulfilled":
+            topics.append("orders/fulfilled")
+        elif after.fulfillment_status == "partial":
+            topics.append("orders/partially_fulfilled")
+    return topics
+
+
+def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_json: bytes) -> bytes:
+    ctx = cmd.app.render_context(cmd.uow)
+    sid = event.subject_id
+    if topic.startswith(("fulfillments/", "fulfillment_events/")) and sid is not None:
+        found = order.fulfillment(sid)
+        if found is not None:
+            if topic.startswith("fulfillment_events/") and found.events:
+                return orjson.dumps(render.fulfillment_event(order, found, found.events[-1], ctx))
+            return orjson.dumps(render.fulfillment(order, found, ctx))
+    if topic.startswith("fulfillment_orders/") and sid is not None:
+        fo = order.fulfillment_order(sid)
+        if fo is not None:
+            return orjson.dumps({"fulfillment_order": render.fulfillment_order(order, fo, ctx)})
+    if topic == "order_transactions/create" and sid is not None:
+        txn = order.transaction(sid)
+        if txn is not None:
+            return orjson.dumps(render.transaction(order, txn, ctx))
+    if topic == "refunds/create" and sid is not None:
+        found_refund = next((r for r in order.refunds if r.id == sid), None)
+        if found_refund is not None:
+            return orjson.dumps(render.refund(order, found_refund, ctx))
+    return order_json
+
+
+def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
+    """Persist a new or changed order with everything that follows from the change.
+
+    Returns the rendered order (JSON) so the caller can answer with it without rendering twice.
+    """
+    uow = cmd.uow
+    before = loaded.statuses if loaded else None
+    after = derive_statuses(order)
+    if uow.shop.settings.auto_archive and not order.is_closed and lifecycle.auto_archive(order, now=cmd.now):
+        after = derive_statuses(order)
+    events = order.events
+    order.events = []
+    topics_by_event = [(e, list(e.topics)) for e in events]
+    status_topics = _status_topics(before, after)
+    if loaded is not None and events and not any("orders/updated" in t for _, t in topics_by_event):
+        status_topics.append("orders/updated")
+    if loaded is None:
+        uow.orders.add(order)
+    else:
+        uow.orders.save(order, previous_terms=loaded.terms)
+    order_json = orjson.dumps(render.order(order, cmd.app.render_context(uow)))
+    messages: list[OutboxMessage] = []
+    order_topics_sent: set[str] = set()
+    for event, topics in topics_by_event:
+        for topic in topics:
+            if topic.startswith("orders/"):
+                # One orders/updated (or orders/cancelled …) per command, however many steps.
+                if topic in order_topics_sent:
+                    continue
+                order_topics_sent.add(topic)
+            messages.append(
+                OutboxMessage(
+                    "webhook",
+                    topic,
+                    _payload(cmd, order, event, topic, order_json).decode(),
+                    order.id,
+                    event.subject_id,
+                )
+            )
+        if event.notify:
+            messages.append(
+                OutboxMessage(
+                    "notification",
+                    event.notify,
+                    orjson.dumps(
+                        {"order_id": order.id, "subject_id": event.subject_id, "template": event.notify}
+                    ).decode(),
+                    order.id,
+                    event.subject_id,
+                )
+            )
+    for topic in status_topics:
+        if topic in order_topics_sent:
+            continue
+        messages.append(OutboxMessage("webhook", topic, order_json.decode(), order.id))
+    if events:
+        # Automation rules listen to the same changes the timeline shows.
+        messages.append(
+            OutboxMessage(
+                "automation",
+                "order_changed",
+                orjson.dumps(
+                    {
+                        "order_id": order.id,
+                        "verbs": [e.verb for e in events],
+                        "financial_status": after.financial_status,
+                        "fulfillment_status": after.display_fulfillment_status,
+                    }
+                ).decode(),
+                order.id,
+            )
+        )
+    uow.timeline.append(order.id, events, cmd.now)
+    uow.outbox.put(messages, cmd.now)
+    return order_json

@@ -1,0 +1,264 @@
+"""Order commands: place, edit, tag, archive, unarchive, delete, comment."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..domain import lifecycle
+from ..domain.errors import InvalidInput, RuleViolation
+from ..domain.money import check_currency
+from ..domain.order import CustomerSnapshot
+from ..domain.placement import OrderDraft, build_order
+from ..domain.statuses import financial_status as derive_financial_status
+from ..domain.statuses import total_outstanding
+from ..store.outbox import OutboxMessage
+from ..store.shop import take_order_number
+from ..store.timeline import TimelineEntry
+from .changes import load_order, save_order
+from .context import Command
+from .fulfillments import fulfil_everything
+from .payments import NewTransaction, capture_everything, run_payment
+
+
+@dataclass
+class NewCustomer:
+    id: int | None = None
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass
+class PlaceOrder:
+    draft: OrderDraft
+    customer: NewCustomer | None = None
+    transactions: list[NewTransaction] = field(default_factory=list)
+    financial_status: str | None = None
+    auto_fulfill: bool | None = None  # None: the shop's per-channel setting decides
+    fulfillment_location_id: int | None = None
+    send_receipt: bool = False
+    send_fulfillment_receipt: bool = False
+
+
+def _fill_lines_from_catalog(cmd: Command, draft: OrderDraft) -> None:
+    wanted = {line.variant_id for line in draft.lines if line.variant_id is not None}
+    found = cmd.uow.catalog.variants_by_id(wanted)
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise InvalidInput(f"variant {missing[0]} does not exist", field="line_items")
+    for line in draft.lines:
+        if line.variant_id is None:
+            continue
+        variant = found[line.variant_id]
+        line.product_id = variant.product_id
+        line.title = line.title or variant.product_title
+        line.variant_title = line.variant_title or (variant.title if variant.title != "Default Title" else None)
+        line.sku = line.sku or variant.sku
+        line.vendor = line.vendor or variant.vendor
+        line.grams = line.grams or variant.grams
+        if line.price < 0:
+            line.price = variant.price
+        line.inventory_item_id = variant.id if variant.inventory_tracked else None
+        line.requires_shipping = variant.requires_shipping
+        line.taxable = variant.taxable
+    for line in draft.lines:
+        if line.price < 0:
+            raise InvalidInput("a custom line item needs a price", field="line_items")
+
+
+def place_order(cmd: Command, request: PlaceOrder) -> bytes:
+    """Create an order (POST /orders.json). Returns the rendered order."""
+    uow = cmd.uow
+    shop = uow.shop
+    draft = request.draft
+    draft.currency = check_currency(draft.currency or shop.currency)
+    if draft.currency != shop.currency:
+        raise InvalidInput(
+            f"orders are kept in the shop currency {shop.currency}; send the customer's "
+            "currency as presentment_currency",
+            field="currency",
+        )
+    draft.presentment_currency = check_currency(
+        draft.presentment_currency or draft.currency, field="presentment_currency"
+    )
+    if draft.presentment_currency == draft.currency:
+        draft.exchange_rate = Decimal(1)
+    elif draft.exchange_rate is None:
+        raise InvalidInput(
+            f"the customer paid in {draft.presentment_currency}, the shop keeps "
+            f"{draft.currency}: send exchange_rate ({draft.presentment_currency} per "
+            f"1 {draft.currency})",
+            field="exchange_rate",
+        )
+    _fill_lines_from_catalog(cmd, draft)
+    if request.customer is not None or draft.email:
+        c = request.customer or NewCustomer()
+        customer = uow.customers.find_or_create(
+            customer_id=c.id,
+            email=c.email or draft.email,
+            phone=c.phone or draft.phone,
+            first_name=c.first_name,
+            last_name=c.last_name,
+            locale=draft.customer_locale,
+            now=cmd.now,
+        )
+        if customer is not None:
+            draft.customer = CustomerSnapshot(
+                customer.id,
+                customer.email,
+                customer.phone,
+                c.first_name or customer.first_name,
+                c.last_name or customer.last_name,
+            )
+            draft.email = draft.email or customer.email
+    if request.fulfillment_location_id is not None:
+        draft.location_id = request.fulfillment_location_id
+    locations = uow.catalog.active_location_ids()
+    if draft.location_id is not None and draft.location_id not in locations:
+        raise InvalidInput(f"location {draft.location_id} does not exist or is not active", field="location_id")
+    items = {line.inventory_item_id for line in draft.lines if line.inventory_item_id is not None}
+    inventory = uow.inventory.load(items if draft.inventory_behaviour != "bypass" else set())
+    if not locations:
+        raise RuleViolation("The shop has no active location; add one before taking orders", field="location_id")
+    # The number is taken last, just before the inserts, so its row lock is held briefly.
+    number = take_order_number(uow.conn)
+    order = build_order(
+        draft,
+        order_id=number,
+        number=number,
+        name=f"{shop.settings.order_name_prefix}{number}",
+        token=secrets.token_hex(16),
+        now=cmd.now,
+        locations=locations,
+        inventory=inventory,
+        author=cmd.author,
+    )
+    if request.send_receipt:
+        order.events[0].notify = "order_confirmation"
+    _record_payments(cmd, order, request)
+    if _should_auto_fulfill(cmd, order, request):
+        fulfil_everything(cmd, order, inventory, notify=request.send_fulfillment_receipt)
+        if cmd.uow.shop.settings.capture_mode == "fulfillment":
+            capture_everything(cmd, order)
+    uow.inventory.save(inventory, cmd.now)
+    return save_order(cmd, order, None)
+
+
+def _record_payments(cmd: Command, order: Any, request: PlaceOrder) -> None:
+    for index, new in enumerate(request.transactions):
+        if new.kind not in ("authorization", "sale"):
+            raise InvalidInput(
+                f"transactions[{index}].kind: an order is created with a sale or an "
+                "authorization; capture, void and refund come later",
+                field="transactions",
+            )
+        run_payment(cmd, order, new, default_amount=total_outstanding(order))
+    wanted = request.financial_status
+    if wanted is None or (wanted == "pending" and not request.transactions):
+        pass
+    elif not request.transactions:
+        # financial_status without transactions states what was already settled elsewhere.
+        if wanted == "paid":
+            run_payment(
+                cmd,
+                order,
+                NewTransaction(kind="sale", gateway="manual", status="success"),
+                default_amount=total_outstanding(order),
+            )
+        elif wanted == "authorized":
+            run_payment(
+                cmd,
+                order,
+                NewTransaction(kind="authorization", gateway="manual", status="success"),
+                default_amount=total_outstanding(order),
+            )
+        else:
+            raise InvalidInput(f"financial_status {wanted} needs transactions that show it", field="financial_status")
+    elif derive_financial_status(order) != wanted:
+        raise InvalidInput(
+            f"financial_status {wanted} does not match the transactions sent, which make "
+            f"the order {derive_financial_status(order)}",
+            field="financial_status",
+        )
+    if cmd.uow.shop.settings.capture_mode == "checkout":
+        capture_everything(cmd, order)
+
+
+def _should_auto_fulfill(cmd: Command, order: Any, request: PlaceOrder) -> bool:
+    if request.auto_fulfill is not None:
+        return request.auto_fulfill
+    return order.source_name in cmd.uow.shop.settings.auto_fulfill_channels
+
+
+# ---- details, tags, archive ----------------------------------------------------------------
+def edit_order(cmd: Command, order_id: int, changes: dict[str, Any]) -> bytes:
+    loaded = load_order(cmd, order_id)
+    lifecycle.edit(loaded.order, changes, author=cmd.author, now=cmd.now)
+    return save_order(cmd, loaded.order, loaded)
+
+
+def change_tags(cmd: Command, order_id: int, *, add: list[str], remove: list[str]) -> bytes:
+    loaded = load_order(cmd, order_id)
+    lifecycle.change_tags(loaded.order, add=add, remove=remove, author=cmd.author, now=cmd.now)
+    return save_order(cmd, loaded.order, loaded)
+
+
+def close_order(cmd: Command, order_id: int) -> bytes:
+    loaded = load_order(cmd, order_id)
+    lifecycle.close(loaded.order, author=cmd.author, now=cmd.now)
+    return save_order(cmd, loaded.order, loaded)
+
+
+def reopen_order(cmd: Command, order_id: int) -> bytes:
+    loaded = load_order(cmd, order_id)
+    lifecycle.reopen(loaded.order, author=cmd.author, now=cmd.now)
+    return save_order(cmd, loaded.order, loaded)
+
+
+def auto_archive(cmd: Command, order_id: int) -> bool:
+    loaded = load_order(cmd, order_id)
+    if not lifecycle.auto_archive(loaded.order, now=cmd.now):
+        return False
+    save_order(cmd, loaded.order, loaded)
+    return True
+
+
+def delete_order(cmd: Command, order_id: int) -> None:
+    """Delete for good (S9.3): gone from lists, counts and reports; an audit line remains."""
+    loaded = load_order(cmd, order_id)
+    order = loaded.order
+    lifecycle.check_can_delete(order)
+    cmd.uow.timeline.delete_for_order(order.id)
+    cmd.uow.orders.delete(
+        order,
+        financial_status=loaded.statuses.financial_status,
+        deleted_by=f"{cmd.author.kind}:{cmd.author.name}",
+        now=cmd.now,
+    )
+    cmd.uow.outbox.put([OutboxMessage("webhook", "orders/delete", f'{{"id":{order.id}}}', order.id)], cmd.now)
+
+
+# ---- comments ------------------------------------------------------------------------------
+def _require_comment(body: object) -> str:
+    if not isinstance(body, str) or not body.strip():
+        raise InvalidInput("a comment needs some text", field="body")
+    if len(body) > 5000:
+        raise InvalidInput("a comment may be at most 5000 characters", field="body")
+    return body.strip()
+
+
+def add_comment(cmd: Command, order_id: int, body: object) -> TimelineEntry:
+    cmd.uow.orders.get(order_id, for_update=False)
+    return cmd.uow.timeline.add_comment(order_id, _require_comment(body), cmd.author, cmd.now)
+
+
+def edit_comment(cmd: Command, order_id: int, comment_id: int, body: object) -> TimelineEntry:
+    return cmd.uow.timeline.edit_comment(order_id, comment_id, _require_comment(body), cmd.author, cmd.now)
+
+
+def delete_comment(cmd: Command, order_id: int, comment_id: int) -> None:
+    cmd.uow.timeline.delete_comment(order_id, comment_id, cmd.author)

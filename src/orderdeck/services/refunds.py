@@ -1,0 +1,72 @@
+"""Refund commands: calculate (changes nothing) and create."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..domain import payments
+from ..domain import refunds as rules
+from ..domain.errors import InvalidInput
+from ..domain.money import ZERO, parse_amount
+from ..domain.order import Order, Refund
+from .changes import load_order, save_order
+from .context import Command
+from .payments import refund_on
+
+
+@dataclass(frozen=True)
+class RefundMoney:
+    parent_id: int | None
+    amount: object
+    kind: str = "refund"
+
+
+def calculate(
+    cmd: Command, order_id: int, request: rules.RefundRequest, currency: str | None
+) -> tuple[Order, rules.RefundCalculation, list[tuple[object, Decimal]]]:
+    order = cmd.uow.orders.get(order_id, for_update=False)
+    payments.check_currency_of_payment(order, currency)
+    calc = rules.calculate(order, request, active_locations=set(cmd.uow.catalog.active_location_ids()))
+    return order, calc, payments.refundable_parents(order)  # type: ignore[return-value]
+
+
+def create(
+    cmd: Command,
+    order_id: int,
+    request: rules.RefundRequest,
+    *,
+    money: list[RefundMoney],
+    currency: str | None,
+    notify: bool,
+) -> tuple[Order, Refund]:
+    loaded = load_order(cmd, order_id)
+    order = loaded.order
+    payments.check_currency_of_payment(order, currency)
+    calc = rules.calculate(order, request, active_locations=set(cmd.uow.catalog.active_location_ids()))
+    amounts = []
+    for index, m in enumerate(money):
+        if m.kind not in ("refund", "suggested_refund"):
+            raise InvalidInput(f"transactions[{index}].kind must be refund", field="transactions")
+        amounts.append(parse_amount(m.amount, order.presentment_currency, field="transactions", allow_zero=True))
+    rules.check_money(order, amounts)
+    transaction_ids = [
+        refund_on(cmd, order, parent_id=m.parent_id, amount=value).id
+        for m, value in zip(money, amounts, strict=True)
+        if value > ZERO
+    ]
+    items = {p.line.inventory_item_id for p in calc.lines if p.line.inventory_item_id is not None}
+    inventory = cmd.uow.inventory.load(items)
+    refund = rules.apply_refund(
+        order,
+        calc,
+        request,
+        transaction_ids=transaction_ids,
+        inventory=inventory,
+        author=cmd.author,
+        now=cmd.now,
+        notify=notify,
+    )
+    cmd.uow.inventory.save(inventory, cmd.now)
+    save_order(cmd, order, loaded)
+    return order, refund

@@ -1,0 +1,23 @@
+"""Settings from the environment. Everything has a default that works on one machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///orderdeck.db"
+    public_url: str = "http://127.0.0.1:8000"  # where customers' order status links point
+    max_body_bytes: int = 2 * 1024 * 1024
+    pool_size: int = 10
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("ORDERDECK_DATABASE_URL", cls.database_url),
+            public_url=os.environ.get("ORDERDECK_PUBLIC_URL", cls.public_url),
+            max_body_bytes=int(os.environ.get("ORDERDECK_MAX_BODY_BYTES", cls.max_body_bytes)),
+            pool_size=int(os.environ.get("ORDERDECK_POOL_SIZE", cls.pool_size)),
+        )

@@ -1,0 +1,1 @@
+"""Storage: tables, the unit of work, repositories and list queries, on SQLite or PostgreSQL."""

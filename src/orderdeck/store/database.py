@@ -1,0 +1,76 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL (at scale).
+
+SQLite allows one writer at a time. Commands open their transaction with BEGIN IMMEDIATE so
+concurrent writers queue on the busy timeout instead of failing mid-transaction when a read
+lock cannot be upgraded; reads use a second engine with ordinary deferred transactions, which
+WAL lets run beside a writer. Commits are durable (synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// and use psycopg 3 for them."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The pysqlite driver's own transaction handling is switched off so that the
+    # "begin" hooks below decide how each transaction starts.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=pool_size, max_overflow=pool_size
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+
+    def begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    event.listen(engine, "begin", begin)
+    return engine
+
+
+@dataclass
+class Database:
+    url: str
+    writer: Engine  # commands: one transaction each
+    reader: Engine  # lists and reads
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.writer.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
+
+def connect(url: str, *, pool_size: int = 10) -> Database:
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        return Database(
+            url=url,
+            writer=_sqlite_engine(url, immediate=True, pool_size=pool_size),
+            reader=_sqlite_engine(url, immediate=False, pool_size=pool_size),
+        )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return Database(url=url, writer=engine, reader=engine)

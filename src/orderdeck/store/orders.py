@@ -1,0 +1,126 @@
+"""Loading and saving orders: one row per order, locked for the length of a command."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from ..domain.errors import NotFound
+from ..domain.order import Order
+from ..domain.statuses import derive_statuses
+from .codec import decode_order, encode_order
+from .tables import deleted_orders, order_search_terms, orders
+
+
+def order_status(order: Order) -> str:
+    if order.is_cancelled:
+        return "cancelled"
+    return "closed" if order.is_closed else "open"
+
+
+def search_terms(order: Order) -> set[tuple[str, str]]:
+    """What the free-text search and the tag/location filters look an order up by."""
+    terms: set[tuple[str, str]] = {("tag", t.lower()[:255]) for t in order.tags}
+    terms |= {("sku", li.sku.lower()[:255]) for li in order.line_items if li.sku}
+    terms |= {("tracking", n.lower()[:255]) for f in order.fulfillments for n in f.tracking_numbers}
+    terms |= {("location", str(fo.assigned_location_id)) for fo in order.fulfillment_orders}
+    return terms
+
+
+def _row(order: Order) -> dict[str, object]:
+    statuses = derive_statuses(order)
+    customer = order.customer
+    billing = order.billing_address or order.shipping_address
+    customer_name = customer.name if customer and customer.name else billing.name if billing else None
+    return {
+        "id": order.id,
+        "number": order.number,
+        "name": order.name,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "processed_at": order.processed_at,
+        "closed_at": order.closed_at,
+        "cancelled_at": order.cancelled_at,
+        "order_status": order_status(order),
+        "financial_status": statuses.financial_status,
+        "fulfillment_status": statuses.fulfillment_status,
+        "display_fulfillment_status": statuses.display_fulfillment_status,
+        "return_status": statuses.return_status,
+        "email": order.email.lower() if order.email else None,
+        "phone": order.phone,
+        "customer_id": customer.id if customer else None,
+        "customer_name": customer_name.lower() if customer_name else None,
+        "source_name": order.source_name,
+        "currency": order.currency,
+        "total_price": order.total_price,
+        "test": order.test,
+        "token": order.token,
+        "version": order.version,
+        "document": encode_order(order),
+    }
+
+
+class OrderRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get(self, order_id: int, *, for_update: bool = True) -> Order:
+        query = select(orders.c.document).where(orders.c.id == order_id)
+        if for_update and self.conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        document = self.conn.execute(query).scalar_one_or_none()
+        if document is None:
+            raise NotFound("Not Found")
+        return decode_order(document)
+
+    def add(self, order: Order) -> None:
+        self.conn.execute(insert(orders).values(_row(order)))
+        terms = search_terms(order)
+        if terms:
+            self.conn.execute(
+                insert(order_search_terms).values(
+                    [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(terms)]
+                )
+            )
+
+    def save(self, order: Order, *, previous_terms: set[tuple[str, str]]) -> None:
+        order.version += 1
+        self.conn.execute(update(orders).where(orders.c.id == order.id).values(_row(order)))
+        terms = search_terms(order)
+        gone, new = previous_terms - terms, terms - previous_terms
+        for kind, term in gone:
+            self.conn.execute(
+                delete(order_search_terms).where(
+                    order_search_terms.c.order_id == order.id,
+                    order_search_terms.c.kind == kind,
+                    order_search_terms.c.term == term,
+                )
+            )
+        if new:
+            self.conn.execute(
+                insert(order_search_terms).values(
+                    [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(new)]
+                )
+            )
+
+    def delete(self, order: Order, *, financial_status: str, deleted_by: str, now: datetime) -> None:
+        """Delete for good, keeping an audit line with no personal data."""
+        self.conn.execute(
+            insert(deleted_orders).values(
+                order_id=order.id,
+                name=order.name,
+                created_at=order.created_at,
+                deleted_at=now,
+                deleted_by=deleted_by,
+                source_name=order.source_name,
+                financial_status=financial_status,
+                currency=order.currency,
+                total_price=Decimal(order.total_price),
+                test=order.test,
+                cancelled=order.is_cancelled,
+            )
+        )
+        self.conn.execute(delete(order_search_terms).where(order_search_terms.c.order_id == order.id))
+        self.conn.execute(delete(orders).where(orders.c.id == order.id))

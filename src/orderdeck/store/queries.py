@@ -1,0 +1,376 @@
+"""The order list: filters over every status dimension, free-text search, sorting, keyset
+pagination, counts, and the CSV export. Reads only; no locks.
+
+Every filter is a condition on indexed columns of `orders` or a lookup in
+`order_search_terms`; pages continue from the last row's sort key (keyset), never an OFFSET,
+so page 1,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select, true
+
+from ..domain.errors import InvalidInput
+from .codec import decode_order
+from .tables import order_search_terms as terms
+from .tables import orders
+
+STATUSES = ("open", "closed", "cancelled", "any")
+FINANCIAL = (
+    "any",
+    "authorized",
+    "pending",
+    "paid",
+    "partially_paid",
+    "refunded",
+    "voided",
+    "partially_refunded",
+    "unpaid",
+    "expired",
+)
+FULFILLMENT = (
+    "any",
+    "shipped",
+    "fulfilled",
+    "partial",
+    "unshipped",
+    "unfulfilled",
+    "on_hold",
+    "scheduled",
+    "in_progress",
+    "request_declined",
+    "restocked",
+)
+SORTABLE = {
+    "id": orders.c.id,
+    "created_at": orders.c.created_at,
+    "updated_at": orders.c.updated_at,
+    "processed_at": orders.c.processed_at,
+    "total_price": orders.c.total_price,
+    "number": orders.c.number,
+    "name": orders.c.number,
+}
+
+
+@dataclass
+class OrderFilter:
+    status: str = "open"
+    financial_status: str = "any"
+    fulfillment_status: str = "any"
+    ids: list[int] = field(default_factory=list)
+    since_id: int | None = None
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    updated_at_min: datetime | None = None
+    updated_at_max: datetime | None = None
+    processed_at_min: datetime | None = None
+    processed_at_max: datetime | None = None
+    tag: list[str] = field(default_factory=list)
+    tag_not: list[str] = field(default_factory=list)
+    source_name: str | None = None
+    location_id: int | None = None
+    customer_id: int | None = None
+    email: str | None = None
+    name: str | None = None
+    test: bool | None = None
+    q: str | None = None
+
+    def check(self) -> None:
+        for name, value, allowed in (
+            ("status", self.status, STATUSES),
+            ("financial_status", self.financial_status, FINANCIAL),
+            ("fulfillment_status", self.fulfillment_status, FULFILLMENT),
+        ):
+            if value not in allowed:
+                raise InvalidInput(f"{value!r} is not one of {', '.join(allowed)}", field=name)
+
+
+def _has_term(kind: str, term: str) -> ColumnElement[bool]:
+    return exists().where(terms.c.order_id == orders.c.id, terms.c.kind == kind, terms.c.term == term)
+
+
+def _order_number(text: str) -> int | None:
+    digits = text.lstrip("#").strip()
+    return int(digits) if digits.isdigit() and len(digits) < 12 else None
+
+
+def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
+    f.check()
+    where: list[ColumnElement[bool]] = []
+    c = orders.c
+    if f.status == "open":
+        where.append(c.order_status == "open")
+    elif f.status == "closed":
+        where.append(c.closed_at.is_not(None))
+    elif f.status == "cancelled":
+        where.append(c.cancelled_at.is_not(None))
+    if f.financial_status == "unpaid":
+        where.append(c.financial_status.in_(("authorized", "partially_paid", "pending")))
+    elif f.financial_status != "any":
+        where.append(c.financial_status == f.financial_status)
+    fs = f.fulfillment_status
+    if fs in ("shipped", "fulfilled"):
+        where.append(c.fulfillment_status == "fulfilled")
+    elif fs == "partial":
+        where.append(c.fulfillment_status == "partial")
+    elif fs == "unshipped":
+        where.append(c.fulfillment_status.is_(None))
+    elif fs == "unfulfilled":
+        where.append(or_(c.fulfillment_status.is_(None), c.fulfillment_status == "partial"))
+    elif fs == "restocked":
+        where.append(c.fulfillment_status == "restocked")
+    elif fs != "any":
+        where.append(c.display_fulfillment_status == fs)
+    if f.ids:
+        where.append(c.id.in_(f.ids))
+    if f.since_id is not None:
+        where.append(c.id > f.since_id)
+    for column, low, high in (
+        (c.created_at, f.created_at_min, f.created_at_max),
+        (c.updated_at, f.updated_at_min, f.updated_at_max),
+        (c.processed_at, f.processed_at_min, f.processed_at_max),
+    ):
+        if low is not None:
+            where.append(column >= low)
+        if high is not None:
+            where.append(column <= high)
+    for tag in f.tag:
+        where.append(_has_term("tag", tag.strip().lower()))
+    for tag in f.tag_not:
+        where.append(~_has_term("tag", tag.strip().lower()))
+    if f.source_name:
+        where.append(c.source_name == f.source_name)
+    if f.location_id is not None:
+        where.append(_has_term("location", str(f.location_id)))
+    if f.customer_id is not None:
+        where.append(c.customer_id == f.customer_id)
+    if f.email:
+        where.append(c.email == f.email.strip().lower())
+    if f.name:
+        number = _order_number(f.name)
+        where.append(c.number == number if number is not None else c.name == f.name)
+    if f.test is not None:
+        where.append(c.test.is_(f.test))
+    if f.q and f.q.strip():
+        where.append(_search(f.q.strip().lower()))
+    return where
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """Free text: order name or number, e-mail, customer name, SKU or tracking number."""
+    c = orders.c
+    like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    options: list[ColumnElement[bool]] = [
+        c.email == q,
+        c.email.like(like, escape="\\"),
+        c.customer_name.like(like, escape="\\"),
+        c.id.in_(select(terms.c.order_id).where(terms.c.kind.in_(("sku", "tracking")), terms.c.term == q)),
+    ]
+    number = _order_number(q)
+    if number is not None:
+        options.insert(0, c.number == number)
+    return or_(*options)
+
+
+@dataclass
+class Cursor:
+    """What page_info carries: the filters, the sort and the last row's key."""
+
+    filter: dict[str, Any]
+    sort: str
+    descending: bool
+    last_value: Any
+    last_id: int
+    direction: str = "next"  # next | previous
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(asdict(self), default=str)).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            raw = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            cursor = cls(**raw)
+            cursor.filter = {k: v for k, v in cursor.filter.items() if k in {f.name for f in fields(OrderFilter)}}
+            if cursor.sort not in SORTABLE or cursor.direction not in ("next", "previous"):
+                raise ValueError(cursor.sort)
+            return cursor
+        except (ValueError, TypeError, orjson.JSONDecodeError):
+            raise InvalidInput("Invalid value.", field="page_info") from None
+
+    def order_filter(self) -> OrderFilter:
+        values = dict(self.filter)
+        for key in (
+            "created_at_min",
+            "created_at_max",
+            "updated_at_min",
+            "updated_at_max",
+            "processed_at_min",
+            "processed_at_max",
+        ):
+            if values.get(key):
+                values[key] = datetime.fromisoformat(values[key])
+        return OrderFilter(**values)
+
+
+def parse_sort(raw: str | None) -> tuple[str, bool]:
+    """`order=created_at desc` (Shopify's form); default newest first."""
+    if not raw:
+        return "id", True
+    parts = raw.replace("+", " ").split()
+    column = parts[0].lower()
+    if column not in SORTABLE or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
+        raise InvalidInput(f"sort by one of {', '.join(SORTABLE)} followed by asc or desc", field="order")
+    return column, len(parts) == 1 or parts[1].lower() == "desc"
+
+
+@dataclass
+class Page:
+    documents: list[bytes]
+    next: Cursor | None
+    previous: Cursor | None
+
+
+def _coerce_key(sort: str, value: Any) -> Any:
+    if sort in ("created_at", "updated_at", "processed_at") and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+def list_orders(
+    conn: Connection, f: OrderFilter, *, sort: str, descending: bool, limit: int, after: Cursor | None = None
+) -> Page:
+    column = SORTABLE[sort]
+    where = conditions(f)
+    backwards = after is not None and after.direction == "previous"
+    # Walking backwards is walking the opposite way, then reversing the rows.
+    desc = descending != backwards
+    if after is not None:
+        key = _coerce_key(sort, after.last_value)
+        if sort == "id":
+            where.append(orders.c.id < after.last_id if desc else orders.c.id > after.last_id)
+        elif desc:
+            where.append(or_(column < key, and_(column == key, orders.c.id < after.last_id)))
+        else:
+            where.append(or_(column > key, and_(column == key, orders.c.id > after.last_id)))
+    ordering = [column.desc(), orders.c.id.desc()] if desc else [column.asc(), orders.c.id.asc()]
+    if sort == "id":
+        ordering = ordering[1:]
+    query = (
+        select(orders.c.id, column.label("sort_key"), orders.c.document)
+        .where(and_(true(), *where))
+        .order_by(*ordering)
+        .limit(limit + 1)
+    )
+    rows = list(conn.execute(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    filter_state = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(f).items()}
+
+    def cursor(row: Any, direction: str) -> Cursor:
+        value = row.sort_key
+        value = value.isoformat() if isinstance(value, datetime) else (str(value) if sort == "total_price" else value)
+        return Cursor(filter_state, sort, descending, value, row.id, direction)
+
+    has_next = more if not backwards else True
+    has_previous = (after is not None and not backwards) or (backwards and more)
+    return Page(
+        documents=[row.document for row in rows],
+        next=cursor(rows[-1], "next") if rows and has_next else None,
+        previous=cursor(rows[0], "previous") if rows and has_previous else None,
+    )
+
+
+def count_orders(conn: Connection, f: OrderFilter) -> int:
+    return conn.execute(select(func.count()).select_from(orders).where(and_(true(), *conditions(f)))).scalar_one()
+
+
+def open_orders_badge(conn: Connection) -> int:
+    """S2.2: open orders still waiting to be fulfilled, counted from a partial index."""
+    return conn.execute(
+        select(func.count())
+        .select_from(orders)
+        .where(orders.c.order_status == "open", orders.c.display_fulfillment_status != "fulfilled")
+    ).scalar_one()
+
+
+CSV_COLUMNS = (
+    "Name",
+    "Created at",
+    "Email",
+    "Customer",
+    "Financial status",
+    "Fulfillment status",
+    "Order status",
+    "Currency",
+    "Subtotal",
+    "Shipping",
+    "Taxes",
+    "Total",
+    "Discount codes",
+    "Tags",
+    "Source",
+    "Line items",
+    "Tracking numbers",
+    "Cancelled at",
+    "Cancel reason",
+)
+
+
+def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Iterator[str]:
+    """Stream the filtered orders as CSV, a batch at a time: memory stays flat however many."""
+    from ..domain.statuses import derive_statuses
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue()
+    after: Cursor | None = None
+    while True:
+        with conn_factory() as conn:
+            page = list_orders(conn, f, sort="id", descending=False, limit=batch, after=after)
+        buffer.seek(0)
+        buffer.truncate()
+        for document in page.documents:
+            o = decode_order(document)
+            s = derive_statuses(o)
+            customer = o.customer.name if o.customer else ""
+            writer.writerow(
+                (
+                    o.name,
+                    o.created_at.isoformat(),
+                    o.email or "",
+                    customer,
+                    s.financial_status,
+                    s.display_fulfillment_status,
+                    "cancelled" if o.is_cancelled else "archived" if o.is_closed else "open",
+                    o.currency,
+                    o.subtotal_price,
+                    o.total_shipping_price,
+                    o.total_tax,
+                    o.total_price,
+                    " ".join(d.code for d in o.discount_codes),
+                    ", ".join(o.tags),
+                    o.source_name,
+                    "; ".join(f"{li.quantity}x {li.sku or li.name}" for li in o.line_items),
+                    " ".join(n for ful in o.fulfillments if ful.is_active for n in ful.tracking_numbers),
+                    o.cancelled_at.isoformat() if o.cancelled_at else "",
+                    o.cancel_reason or "",
+                )
+            )
+        if buffer.tell():
+            yield buffer.getvalue()
+        if page.next is None:
+            return
+        after = page.next

@@ -1,0 +1,69 @@
+"""The shop row: its settings and the counter that names orders #1001, #1002, … without gaps."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import orjson
+from sqlalchemy import Connection, select, update
+
+from .tables import shop
+
+CAPTURE_MODES = ("checkout", "fulfillment", "manual")
+
+
+@dataclass
+class ShopSettings:
+    capture_mode: str = "manual"  # when authorizations are captured: checkout | fulfillment | manual
+    authorization_period_days: int = 7
+    auto_archive: bool = False
+    auto_fulfill_channels: list[str] = field(default_factory=lambda: ["pos"])
+    order_name_prefix: str = "#"
+
+
+@dataclass
+class Shop:
+    id: int
+    name: str
+    domain: str
+    email: str | None
+    currency: str
+    timezone: str
+    primary_locale: str
+    settings: ShopSettings
+
+
+def load_shop(conn: Connection) -> Shop:
+    row = conn.execute(select(shop).where(shop.c.id == 1)).mappings().one_or_none()
+    if row is None:
+        raise RuntimeError("the database has no shop yet; run `orderdeck migrate` first")
+    known = ShopSettings.__dataclass_fields__
+    raw = {k: v for k, v in orjson.loads(row["settings"]).items() if k in known}
+    return Shop(
+        id=row["id"],
+        name=row["name"],
+        domain=row["domain"],
+        email=row["email"],
+        currency=row["currency"],
+        timezone=row["timezone"],
+        primary_locale=row["primary_locale"],
+        settings=ShopSettings(**raw),
+    )
+
+
+def save_settings(conn: Connection, settings: ShopSettings, now: datetime) -> None:
+    conn.execute(
+        update(shop).where(shop.c.id == 1).values(settings=orjson.dumps(asdict(settings)).decode(), updated_at=now)
+    )
+
+
+def take_order_number(conn: Connection) -> int:
+    """The next order number, taken inside the command's transaction: a rolled-back order gives
+    its number back, so names stay gap-free. The row lock this takes is held until commit."""
+    return conn.execute(
+        update(shop)
+        .where(shop.c.id == 1)
+        .values(next_order_number=shop.c.next_order_number + 1)
+        .returning(shop.c.next_order_number - 1)
+    ).scalar_one()

@@ -1,0 +1,275 @@
+"""The schema. One definition for SQLite and PostgreSQL; Alembic migrations are made from it.
+
+An order is stored as one row: its facts as a JSON document (the aggregate, loaded and saved
+whole under a row lock) beside the derived statuses and the fields lists filter and sort on,
+each indexed. Search terms that an order has many of (tags, SKUs, tracking numbers, locations)
+live in `order_search_terms`, one row per term.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite's rowid alias must be INTEGER
+Money = Numeric(18, 4)
+Time = DateTime(timezone=True)
+
+shop = Table(
+    "shop",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("email", String(255)),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("primary_locale", String(16), nullable=False),
+    Column("settings", Text, nullable=False),  # JSON: capture mode, auto-archive, …
+    Column("next_order_number", Integer, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("address1", String(255)),
+    Column("address2", String(255)),
+    Column("city", String(255)),
+    Column("zip", String(32)),
+    Column("province", String(255)),
+    Column("province_code", String(16)),
+    Column("country_code", String(2)),
+    Column("phone", String(64)),
+    Column("active", Boolean, nullable=False, server_default=text("1")),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("title", String(255), nullable=False),
+    Column("vendor", String(255)),
+    Column("product_type", String(255)),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+# A variant is also its own inventory item: inventory_item_id == variant id.
+variants = Table(
+    "variants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("product_id", Id, ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("title", String(255), nullable=False),
+    Column("sku", String(255), index=True),
+    Column("price", Money, nullable=False),
+    Column("grams", Integer, nullable=False, server_default=text("0")),
+    Column("taxable", Boolean, nullable=False, server_default=text("1")),
+    Column("requires_shipping", Boolean, nullable=False, server_default=text("1")),
+    Column("inventory_tracked", Boolean, nullable=False, server_default=text("1")),
+    Column("inventory_policy", String(16), nullable=False, server_default="deny"),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+inventory_levels = Table(
+    "inventory_levels",
+    metadata,
+    Column("inventory_item_id", Id, ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", Id, ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("available", Integer, nullable=False),
+    Column("committed", Integer, nullable=False),
+    Column("on_hand", Integer, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(255), unique=True),
+    Column("phone", String(64)),
+    Column("first_name", String(255)),
+    Column("last_name", String(255)),
+    Column("locale", String(16)),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("number", Integer, nullable=False, unique=True),
+    Column("name", String(32), nullable=False, unique=True),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Column("processed_at", Time, nullable=False),
+    Column("closed_at", Time),
+    Column("cancelled_at", Time),
+    # "open" (neither archived nor cancelled), "closed" or "cancelled": the admin's order status.
+    Column("order_status", String(16), nullable=False),
+    Column("financial_status", String(32), nullable=False),
+    Column("fulfillment_status", String(16)),  # REST: null | partial | fulfilled | restocked
+    Column("display_fulfillment_status", String(32), nullable=False),
+    Column("return_status", String(32), nullable=False),
+    Column("email", String(255)),
+    Column("phone", String(64)),
+    Column("customer_id", Id, index=True),
+    Column("customer_name", String(512)),
+    Column("source_name", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total_price", Money, nullable=False),
+    Column("test", Boolean, nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("version", Integer, nullable=False),
+    Column("document", Text, nullable=False),
+)
+Index("ix_orders_status_id", orders.c.order_status, orders.c.id)
+Index("ix_orders_financial_id", orders.c.financial_status, orders.c.id)
+Index("ix_orders_display_fulfillment_id", orders.c.display_fulfillment_status, orders.c.id)
+Index(
+    "ix_orders_status_fin_ful_id",
+    orders.c.order_status,
+    orders.c.financial_status,
+    orders.c.display_fulfillment_status,
+    orders.c.id,
+)
+Index("ix_orders_created_at_id", orders.c.created_at, orders.c.id)
+Index("ix_orders_updated_at_id", orders.c.updated_at, orders.c.id)
+Index("ix_orders_email", orders.c.email)
+Index("ix_orders_source_id", orders.c.source_name, orders.c.id)
+# The open-orders badge (S2.2) counts this partial index, never the whole table.
+Index(
+    "ix_orders_open_unfulfilled",
+    orders.c.id,
+    sqlite_where=text("order_status = 'open' AND display_fulfillment_status != 'fulfilled'"),
+    postgresql_where=text("order_status = 'open' AND display_fulfillment_status != 'fulfilled'"),
+)
+
+order_search_terms = Table(
+    "order_search_terms",
+    metadata,
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # tag | sku | tracking | location | name
+    Column("term", String(255), nullable=False),
+    UniqueConstraint("order_id", "kind", "term"),
+)
+Index(
+    "ix_order_search_terms_lookup", order_search_terms.c.kind, order_search_terms.c.term, order_search_terms.c.order_id
+)
+
+timeline_events = Table(
+    "timeline_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time),
+    Column("verb", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("author_kind", String(16), nullable=False),
+    Column("author_name", String(255), nullable=False),
+    Column("author_ref", String(64)),
+    Column("subject_id", Id),
+    Column("arguments", Text, nullable=False),
+    Column("is_comment", Boolean, nullable=False, server_default=text("0")),
+)
+Index("ix_timeline_events_order_id", timeline_events.c.order_id, timeline_events.c.id)
+Index("ix_timeline_events_created_at", timeline_events.c.created_at, timeline_events.c.id)
+
+# Everything that leaves the process goes here first, in the command's own transaction
+# (DESIGN.md principle 2); workers deliver it at least once, each message with a stable id.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),  # webhook | notification | automation
+    Column("topic", String(96), nullable=False),
+    Column("order_id", Id),
+    Column("subject_id", Id),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("available_at", Time, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("delivered_at", Time),
+)
+Index(
+    "ix_outbox_pending",
+    outbox.c.available_at,
+    sqlite_where=text("delivered_at IS NULL"),
+    postgresql_where=text("delivered_at IS NULL"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_hint", String(8), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("last_used_at", Time),
+    Column("revoked_at", Time),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("token_id", Id, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+)
+
+# What remains of a deleted order (S9.3): enough for an audit, nothing personal.
+deleted_orders = Table(
+    "deleted_orders",
+    metadata,
+    Column("order_id", Id, primary_key=True),
+    Column("name", String(32), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("deleted_at", Time, nullable=False),
+    Column("deleted_by", String(255), nullable=False),
+    Column("source_name", String(64), nullable=False),
+    Column("financial_status", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total_price", Money, nullable=False),
+    Column("test", Boolean, nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+)

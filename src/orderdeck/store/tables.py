@@ -22,7 +22,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
+    true,
 )
 
 metadata = MetaData(
@@ -67,7 +69,7 @@ locations = Table(
     Column("province_code", String(16)),
     Column("country_code", String(2)),
     Column("phone", String(64)),
-    Column("active", Boolean, nullable=False, server_default=text("1")),
+    Column("active", Boolean, nullable=False, server_default=true()),
     Column("priority", Integer, nullable=False, server_default=text("0")),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
@@ -94,9 +96,9 @@ variants = Table(
     Column("sku", String(255), index=True),
     Column("price", Money, nullable=False),
     Column("grams", Integer, nullable=False, server_default=text("0")),
-    Column("taxable", Boolean, nullable=False, server_default=text("1")),
-    Column("requires_shipping", Boolean, nullable=False, server_default=text("1")),
-    Column("inventory_tracked", Boolean, nullable=False, server_default=text("1")),
+    Column("taxable", Boolean, nullable=False, server_default=true()),
+    Column("requires_shipping", Boolean, nullable=False, server_default=true()),
+    Column("inventory_tracked", Boolean, nullable=False, server_default=true()),
     Column("inventory_policy", String(16), nullable=False, server_default="deny"),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
@@ -203,7 +205,7 @@ timeline_events = Table(
     Column("author_ref", String(64)),
     Column("subject_id", Id),
     Column("arguments", Text, nullable=False),
-    Column("is_comment", Boolean, nullable=False, server_default=text("0")),
+    Column("is_comment", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_timeline_events_order_id", timeline_events.c.order_id, timeline_events.c.id)
 Index("ix_timeline_events_created_at", timeline_events.c.created_at, timeline_events.c.id)

@@ -91,9 +91,13 @@ def _empty_postgres(url: str) -> None:
     with engine.begin() as conn:
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name != "shop")
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("UPDATE shop SET next_order_number = 1001, settings = :s"),
-                     {"s": '{"capture_mode": "manual", "authorization_period_days": 7, "auto_archive": false, '
-                           '"auto_fulfill_channels": ["pos"], "order_name_prefix": "#"}'})
+        conn.execute(
+            text("UPDATE shop SET next_order_number = 1001, settings = :s"),
+            {
+                "s": '{"capture_mode": "manual", "authorization_period_days": 7, "auto_archive": false, '
+                '"auto_fulfill_channels": ["pos"], "order_name_prefix": "#"}'
+            },
+        )
     engine.dispose()
 
 
@@ -108,7 +112,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def deck(request: pytest.FixtureRequest, backend: str, tmp_path: Path, sqlite_template: Path, clock: Clock) -> Iterator[Orderdeck]:
+def deck(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, sqlite_template: Path, clock: Clock
+) -> Iterator[Orderdeck]:
     if backend == "sqlite":
         path = tmp_path / "orderdeck.db"
         shutil.copy(sqlite_template, path)
@@ -180,16 +186,29 @@ class Shop:
     def settings(self, **values: Any) -> None:
         self.api.ok(self.api.put("/shop/settings.json", {"settings": values}))
 
-    def product(self, sku: str, price: str = "10.00", stock: dict[int, int] | None = None,
-                policy: str = "deny", title: str | None = None) -> int:
-        variant = {"sku": sku, "price": price, "inventory_policy": policy,
-                   "inventory_quantities": {str(k): v for k, v in (stock or {}).items()}}
-        body = self.api.ok(self.api.post("/products.json", {"product": {"title": title or f"Product {sku}",
-                                                                         "variants": [variant]}}))
+    def product(
+        self,
+        sku: str,
+        price: str = "10.00",
+        stock: dict[int, int] | None = None,
+        policy: str = "deny",
+        title: str | None = None,
+    ) -> int:
+        variant = {
+            "sku": sku,
+            "price": price,
+            "inventory_policy": policy,
+            "inventory_quantities": {str(k): v for k, v in (stock or {}).items()},
+        }
+        body = self.api.ok(
+            self.api.post("/products.json", {"product": {"title": title or f"Product {sku}", "variants": [variant]}})
+        )
         return int(body["product"]["variants"][0]["id"])
 
     def level(self, variant_id: int, location_id: int) -> dict[str, int]:
-        levels = self.api.ok(self.api.get(f"/inventory_levels.json?inventory_item_ids={variant_id}"))["inventory_levels"]
+        levels = self.api.ok(self.api.get(f"/inventory_levels.json?inventory_item_ids={variant_id}"))[
+            "inventory_levels"
+        ]
         found = [lv for lv in levels if lv["location_id"] == location_id]
         return found[0] if found else {"available": 0, "committed": 0, "on_hand": 0}
 
@@ -204,8 +223,11 @@ class Shop:
         return self.api.ok(self.api.get(f"/orders/{order_id}/fulfillment_orders.json"))["fulfillment_orders"]  # type: ignore[no-any-return]
 
     def fulfil(self, order_id: int, tracking: str | None = None, **extra: Any) -> dict[str, Any]:
-        groups = [{"fulfillment_order_id": fo["id"]} for fo in self.fulfillment_orders(order_id)
-                  if fo["status"] in ("open", "in_progress")]
+        groups = [
+            {"fulfillment_order_id": fo["id"]}
+            for fo in self.fulfillment_orders(order_id)
+            if fo["status"] in ("open", "in_progress")
+        ]
         body: dict[str, Any] = {"line_items_by_fulfillment_order": groups[:1], **extra}
         if tracking:
             body["tracking_info"] = {"number": tracking}

@@ -91,13 +91,22 @@ def serve(
 def demo(
     orders: Annotated[int, typer.Option("--orders", help="How many orders to add")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed (the same seed gives the same shop)")] = 7,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Only when the shop has no orders yet")] = False,
 ) -> None:
     """Load a demo shop: locations, products with stock, and orders in every status."""
+    from sqlalchemy import func, select
+
     from .demo import load_demo
+    from .store.tables import orders as orders_table
 
     deck = build()
     run_migrations(deck.db)
-    load_demo(deck, orders=orders, seed=seed, console=console)
+    if if_empty:
+        with deck.unit_of_work(read_only=True) as uow:
+            if uow.conn.execute(select(func.count()).select_from(orders_table)).scalar_one():
+                console.print("The shop has orders already; no demo orders added.")
+                return
+    load_demo(deck, count=orders, seed=seed, console=console)
 
 
 def _sweep(name: str) -> None:

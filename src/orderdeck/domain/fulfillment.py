@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from .errors import InvalidInput, NotFound, RuleViolation
 from .inventory import Inventory
@@ -591,7 +592,7 @@ def add_fulfillment_event(
     happened_at: datetime | None,
     author: Author,
     now: datetime,
-    details: dict[str, object],
+    details: dict[str, Any],
 ) -> FulfillmentEvent:
     if status not in SHIPMENT_STATUSES:
         raise InvalidInput(f"must be one of {', '.join(SHIPMENT_STATUSES)}", field="status")
@@ -599,7 +600,7 @@ def add_fulfillment_event(
         raise RuleViolation(f"Fulfillment {fulfillment.name} is cancelled")
     event = FulfillmentEvent(
         id=order.child_id(), status=status, happened_at=happened_at or now, created_at=now, **details
-    )  # type: ignore[arg-type]
+    )
     fulfillment.events.append(event)
     latest = max(fulfillment.events, key=lambda e: (e.happened_at, e.id))
     fulfillment.shipment_status = latest.status

@@ -1,0 +1,455 @@
+"""A demo shop: three locations, a catalogue with stock, customers and orders in every status.
+
+Orders are made by the same domain code the API runs (placement, payments, fulfillment,
+refunds, cancellation, archiving), so every status is one the engine itself derived. They are
+written in batches rather than one transaction each, so a million orders load in minutes; they
+are history, so no webhooks or notifications go out for them (the outbox stays empty).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import insert, select, update
+
+from .domain import cancellation, lifecycle, payments, refunds
+from .domain import fulfillment as shipping
+from .domain.fulfillment import LineRequest, TrackingInfo
+from .domain.inventory import Inventory
+from .domain.order import Address, Author, CustomerSnapshot, Order, TaxLine
+from .domain.placement import DraftLine, DraftShippingLine, OrderDraft, build_order
+from .domain.statuses import derive_statuses, open_authorizations
+from .services.context import Orderdeck
+from .store.orders import _row, search_terms
+from .store.tables import customers, order_search_terms, orders, shop, timeline_events
+from .tracking import complete_tracking
+
+CITIES = [
+    ("Amsterdam", "NL", "1012 AB"),
+    ("Utrecht", "NL", "3511 AA"),
+    ("Berlin", "DE", "10115"),
+    ("München", "DE", "80331"),
+    ("Helsinki", "FI", "00100"),
+    ("Tampere", "FI", "33100"),
+    ("Antwerpen", "BE", "2000"),
+    ("Wien", "AT", "1010"),
+]
+FIRST = ["Anna", "Daan", "Sophie", "Lukas", "Emma", "Mika", "Lotte", "Jonas", "Aino", "Finn", "Noor", "Elias"]
+LAST = ["de Vries", "Jansen", "Müller", "Schmidt", "Virtanen", "Korhonen", "Bakker", "Weber", "Nieminen"]
+PRODUCTS = [
+    ("Stoneware mug", "MUG", "14.50"),
+    ("Linen apron", "APRON", "39.00"),
+    ("Oak cutting board", "BOARD", "55.00"),
+    ("Wool throw", "THROW", "89.00"),
+    ("Ceramic vase", "VASE", "42.00"),
+    ("Tea towel set", "TOWEL", "19.90"),
+    ("Copper kettle", "KETTLE", "120.00"),
+    ("Candle trio", "CANDLE", "24.50"),
+    ("Bread knife", "KNIFE", "34.00"),
+    ("Serving bowl", "BOWL", "48.00"),
+    ("Espresso cups", "CUPS", "29.00"),
+    ("Table runner", "RUNNER", "36.00"),
+]
+TAGS = ["gift", "wholesale", "vip", "priority", "pre-order", "repeat-customer"]
+LOCALES = ["en", "nl", "de", "fi"]
+STAFF = Author("staff", "Demo staff", "demo")
+STOREFRONT = Author("api", "Storefront", "demo")
+
+
+@dataclass
+class Catalogue:
+    locations: list[int]
+    variants: list[tuple[int, str, str, Decimal]]  # id, title, sku, price
+
+
+def _ensure_catalogue(deck: Orderdeck, stock: int) -> Catalogue:
+    from .services import catalog
+    from .services.context import Command
+
+    with deck.unit_of_work() as uow:
+        cmd = Command(deck, uow, STAFF)
+        if not uow.catalog.locations():
+            for name, country in (("Amsterdam warehouse", "NL"), ("Berlin store", "DE"), ("Helsinki depot", "FI")):
+                catalog.add_location(cmd, {"name": name, "country_code": country, "city": name.split()[0]})
+        locations = uow.catalog.active_location_ids()
+        existing = uow.catalog.variants_by_id(set(range(1, 10_000)))
+        if not existing:
+            for index, (title, sku, price) in enumerate(PRODUCTS):
+                # Not every location stocks everything, so routing has to split some orders.
+                spread = {loc: stock for i, loc in enumerate(locations) if (index + i) % 3 != 2}
+                catalog.add_product(
+                    cmd,
+                    title=title,
+                    vendor="Orderdeck Home",
+                    product_type="Homeware",
+                    new_variants=[
+                        catalog.NewVariant(
+                            sku=f"{sku}-{n}",
+                            title=f"Size {n}",
+                            price=Decimal(price) + n,
+                            grams=400 + 50 * n,
+                            stock=spread,
+                        )
+                        for n in (1, 2)
+                    ],
+                )
+            existing = uow.catalog.variants_by_id(set(range(1, 10_000)))
+        else:
+            for variant in existing.values():
+                for loc in locations:
+                    uow.catalog.set_level(variant.id, loc, stock, uow.now)
+        uow.commit()
+    variants = [(v.id, v.product_title, v.sku or "", v.price) for v in sorted(existing.values(), key=lambda v: v.id)]
+    return Catalogue(locations, variants)
+
+
+def _customers(deck: Orderdeck, count: int, rng: random.Random) -> list[CustomerSnapshot]:
+    with deck.unit_of_work() as uow:
+        start = uow.conn.execute(select(customers.c.id).order_by(customers.c.id.desc()).limit(1)).scalar() or 0
+        rows = []
+        for n in range(count):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            email = f"{first}.{last}.{start + n}@example.com".lower().replace(" ", "").replace("ü", "ue")
+            rows.append(
+                {
+                    "email": email,
+                    "phone": f"+31 6 {rng.randint(10000000, 99999999)}",
+                    "first_name": first,
+                    "last_name": last,
+                    "locale": rng.choice(LOCALES),
+                    "created_at": uow.now,
+                    "updated_at": uow.now,
+                }
+            )
+        uow.conn.execute(insert(customers), rows)
+        found = uow.conn.execute(select(customers).where(customers.c.id > start).order_by(customers.c.id)).mappings()
+        result = [CustomerSnapshot(r["id"], r["email"], r["phone"], r["first_name"], r["last_name"]) for r in found]
+        uow.commit()
+    return result
+
+
+def _draft(rng: random.Random, cat: Catalogue, customer: CustomerSnapshot, channel: str) -> OrderDraft:
+    lines = []
+    for variant_id, title, sku, price in rng.sample(cat.variants, rng.choice((1, 1, 2, 2, 3, 4))):
+        lines.append(
+            DraftLine(
+                title=title,
+                price=price,
+                quantity=rng.choice((1, 1, 1, 2, 3)),
+                variant_id=variant_id,
+                inventory_item_id=variant_id,
+                sku=sku,
+                vendor="Orderdeck Home",
+                tax_lines=[TaxLine("VAT", (price * Decimal("0.21")).quantize(Decimal("0.01")), Decimal("0.21"))],
+            )
+        )
+    city, country, zip_code = rng.choice(CITIES)
+    address = Address(
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        address1=f"{rng.choice(['Keizersgracht', 'Hauptstraße', 'Mannerheimintie'])} {rng.randint(1, 300)}",
+        city=city,
+        country_code=country,
+        zip=zip_code,
+        phone=customer.phone,
+    )
+    shipping_lines = [] if channel == "pos" else [DraftShippingLine("Standard shipping", Decimal("4.95"))]
+    return OrderDraft(
+        lines=lines,
+        currency="EUR",
+        presentment_currency="EUR",
+        exchange_rate=Decimal(1),
+        shipping_lines=shipping_lines,
+        email=customer.email,
+        phone=customer.phone,
+        customer=customer,
+        customer_locale=rng.choice(LOCALES),
+        billing_address=address,
+        shipping_address=address,
+        tags=rng.sample(TAGS, rng.choice((0, 0, 0, 1, 1, 2))),
+        source_name=channel,
+    )
+
+
+def _pay(order: Order, rng: random.Random, now: datetime, kind: str, card: str = "1") -> None:
+    from .gateways.bogus import BogusGateway
+
+    amount = order.presentment(order.total_price)
+    gateway = BogusGateway()
+    outcome = gateway.authorize(amount, "EUR", card) if kind == "authorization" else gateway.sale(amount, "EUR", card)
+    payments.record_transaction(
+        order,
+        kind=kind,
+        amount=amount,
+        gateway="bogus",
+        outcome=outcome,
+        now=now,
+        author=STOREFRONT,
+        authorization_period=timedelta(days=7),
+    )
+
+
+def _capture(order: Order, now: datetime) -> None:
+    for authorization in open_authorizations(order):
+        authorization_, amount = payments.check_capture(order, authorization.id, None, None)
+        payments.record_transaction(
+            order,
+            kind="capture",
+            amount=amount,
+            gateway="bogus",
+            outcome=payments.GatewayOutcome("success", authorization_.authorization),
+            now=now,
+            author=STAFF,
+            parent_id=authorization_.id,
+        )
+
+
+def _ship(order: Order, inventory: Inventory, rng: random.Random, now: datetime, partial: bool = False) -> None:
+    for fo in list(order.fulfillment_orders):
+        if fo.status not in ("open", "in_progress") or not fo.remaining:
+            continue
+        requests = None
+        if partial:
+            line = fo.line_items[0]
+            requests = [LineRequest(line.id, 1)]
+        number = f"3S{rng.randint(10**9, 10**10 - 1)}NL"
+        made = shipping.create_fulfillment(
+            order,
+            requests={fo.id: requests},
+            tracking=complete_tracking(TrackingInfo(numbers=(number,))),
+            inventory=inventory,
+            author=STAFF,
+            now=now,
+        )
+        for status, days in (("in_transit", 1), ("out_for_delivery", 2), ("delivered", 2)):
+            if rng.random() < 0.7:
+                shipping.add_fulfillment_event(
+                    order,
+                    made,
+                    status=status,
+                    happened_at=now + timedelta(days=days),
+                    author=Author("system", "PostNL"),
+                    now=now,
+                    details={},
+                )
+        if partial:
+            return
+
+
+def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime, active: set[int]) -> None:
+    """Take the order somewhere along its life, in proportions a real shop sees."""
+    roll = rng.random()
+    later = now + timedelta(hours=rng.randint(1, 48))
+    if order.source_name == "pos":
+        payments.record_transaction(
+            order,
+            kind="sale",
+            amount=order.presentment(order.total_price),
+            gateway="cash",
+            outcome=payments.GatewayOutcome("success"),
+            now=now,
+            author=STAFF,
+        )
+        _ship(order, inventory, rng, now)
+    elif roll < 0.08:  # bank transfer not yet received
+        payments.record_transaction(
+            order,
+            kind="sale",
+            amount=order.presentment(order.total_price),
+            gateway="bank_transfer",
+            outcome=payments.GatewayOutcome("pending"),
+            now=now,
+            author=STOREFRONT,
+        )
+    elif roll < 0.18:  # authorized, waiting to be captured
+        _pay(order, rng, now, "authorization")
+    elif roll < 0.21:  # on hold for a fraud check
+        _pay(order, rng, now, "authorization")
+        shipping.hold(
+            order,
+            order.fulfillment_orders[0],
+            reason="high_risk_of_fraud",
+            reason_notes="Address mismatch",
+            requests=None,
+            author=STAFF,
+            now=later,
+        )
+    elif roll < 0.23:  # pre-order, scheduled
+        _pay(order, rng, now, "sale")
+        shipping.reschedule(
+            order,
+            order.fulfillment_orders[0],
+            fulfill_at=now + timedelta(days=rng.randint(20, 60)),
+            author=STAFF,
+            now=now,
+        )
+    elif roll < 0.38:  # paid, to ship
+        _pay(order, rng, now, "sale")
+    elif roll < 0.44:  # paid, partly shipped
+        _pay(order, rng, now, "sale")
+        _ship(order, inventory, rng, later, partial=True)
+    elif roll < 0.49:  # cancelled by the customer, refunded
+        _pay(order, rng, now, rng.choice(("sale", "authorization")))
+        for authorization in open_authorizations(order):
+            payments.record_transaction(
+                order,
+                kind="void",
+                amount=authorization.amount,
+                gateway="bogus",
+                outcome=payments.GatewayOutcome("success"),
+                now=later,
+                author=STAFF,
+                parent_id=authorization.id,
+            )
+        refund_ids = []
+        for parent, left in payments.refundable_parents(order):
+            refund_ids.append(
+                payments.record_transaction(
+                    order,
+                    kind="refund",
+                    amount=left,
+                    gateway="bogus",
+                    outcome=payments.GatewayOutcome("success"),
+                    now=later,
+                    author=STAFF,
+                    parent_id=parent.id,
+                ).id
+            )
+        cancellation.cancel(
+            order,
+            cancellation.CancelRequest(
+                reason=rng.choice(("customer", "inventory", "fraud")), staff_note="Customer asked by e-mail"
+            ),
+            refund_transaction_ids=refund_ids,
+            inventory=inventory,
+            author=STAFF,
+            now=later,
+        )
+    elif roll < 0.52:  # declined card
+        _pay(order, rng, now, "sale", card="2")
+    else:  # paid and shipped; some returned in part
+        _pay(order, rng, now, rng.choice(("sale", "authorization")))
+        _capture(order, later)
+        _ship(order, inventory, rng, later)
+        if rng.random() < 0.1:
+            line = order.line_items[0]
+            request = refunds.RefundRequest(
+                lines=[refunds.RefundLineRequest(line.id, 1, "return", order.fulfillments[0].location_id)],
+                note="Returned: wrong size",
+            )
+            calc = refunds.calculate(order, request, active_locations=active)
+            value = order.presentment(calc.total)
+            parent = payments.refundable_parents(order)[0][0]
+            txn = payments.record_transaction(
+                order,
+                kind="refund",
+                amount=value,
+                gateway="bogus",
+                outcome=payments.GatewayOutcome("success"),
+                now=later + timedelta(days=9),
+                author=STAFF,
+                parent_id=parent.id,
+            )
+            refunds.apply_refund(
+                order,
+                calc,
+                request,
+                transaction_ids=[txn.id],
+                inventory=inventory,
+                author=STAFF,
+                now=later + timedelta(days=9),
+                notify=False,
+            )
+        if rng.random() < 0.75:
+            lifecycle.close(order, author=STAFF, now=later + timedelta(days=10))
+
+
+def load_demo(deck: Orderdeck, *, count: int, seed: int = 7, console: Console | None = None, batch: int = 2000) -> None:
+    rng = random.Random(seed)
+    console = console or Console()
+    cat = _ensure_catalogue(deck, stock=max(1000, count * 3))
+    pool = _customers(deck, max(10, min(count // 3, 20_000)), rng)
+    now = deck.clock()
+    start_time = now - timedelta(days=120)
+    with deck.unit_of_work() as uow:
+        inventory = uow.inventory.load({v[0] for v in cat.variants}, lock=False)
+    active = set(cat.locations)
+    made = 0
+    columns = (TextColumn("Loading demo orders"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("orders", total=count)
+        while made < count:
+            size = min(batch, count - made)
+            with deck.unit_of_work() as uow:
+                first = uow.conn.execute(
+                    update(shop)
+                    .where(shop.c.id == 1)
+                    .values(next_order_number=shop.c.next_order_number + size)
+                    .returning(shop.c.next_order_number - size)
+                ).scalar_one()
+                order_rows, term_rows, event_rows = [], [], []
+                for n in range(size):
+                    number = first + n
+                    placed = start_time + timedelta(seconds=(made + n) * (120 * 86400 / max(count, 1)))
+                    channel = rng.choices(("web", "web", "web", "pos", "api"), k=1)[0]
+                    order = build_order(
+                        _draft(rng, cat, rng.choice(pool), channel),
+                        order_id=number,
+                        number=number,
+                        name=f"#{number}",
+                        token=secrets.token_hex(16),
+                        now=placed,
+                        locations=cat.locations,
+                        inventory=inventory,
+                        author=STOREFRONT,
+                    )
+                    _story(order, inventory, rng, placed, active)
+                    events, order.events = order.events, []
+                    order_rows.append(_row(order))
+                    term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
+                    event_rows.extend(
+                        {
+                            "order_id": order.id,
+                            "created_at": placed,
+                            "verb": e.verb,
+                            "message": e.message,
+                            "author_kind": e.author.kind,
+                            "author_name": e.author.name,
+                            "author_ref": e.author.ref,
+                            "subject_id": e.subject_id,
+                            "arguments": orjson.dumps(e.arguments).decode(),
+                            "is_comment": False,
+                        }
+                        for e in events
+                    )
+                uow.conn.execute(insert(orders), order_rows)
+                if term_rows:
+                    uow.conn.execute(insert(order_search_terms), term_rows)
+                uow.conn.execute(insert(timeline_events), event_rows)
+                uow.inventory.save(inventory, uow.now)
+                uow.commit()
+            made += size
+            progress.update(task, advance=size)
+    console.print(
+        f"[green]{count} demo orders loaded[/green] ({len(pool)} customers, "
+        f"{len(cat.locations)} locations, {len(cat.variants)} variants)"
+    )
+
+
+def describe_mix(deck: Orderdeck) -> dict[str, int]:
+    """How many orders of each payment status the shop has (used by the quick start)."""
+    from sqlalchemy import func
+
+    with deck.unit_of_work(read_only=True) as uow:
+        rows = uow.conn.execute(select(orders.c.financial_status, func.count()).group_by(orders.c.financial_status))
+        return {status: count for status, count in rows}
+
+
+__all__ = ["derive_statuses", "describe_mix", "load_demo"]

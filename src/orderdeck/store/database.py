@@ -9,6 +9,7 @@ WAL lets run beside a writer. Commits are durable (synchronous=FULL).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -74,3 +75,13 @@ def connect(url: str, *, pool_size: int = 10) -> Database:
         )
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     return Database(url=url, writer=engine, reader=engine)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Times go into the database in UTC: SQLite keeps no offset, so mixing offsets there would
+    make range filters wrong by hours. A time without an offset is taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

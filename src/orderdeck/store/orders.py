@@ -11,6 +11,7 @@ from ..domain.errors import NotFound
 from ..domain.order import Order
 from ..domain.statuses import derive_statuses
 from .codec import decode_order, encode_order
+from .database import utc
 from .tables import deleted_orders, order_search_terms, orders
 
 
@@ -38,11 +39,11 @@ def _row(order: Order) -> dict[str, object]:
         "id": order.id,
         "number": order.number,
         "name": order.name,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-        "processed_at": order.processed_at,
-        "closed_at": order.closed_at,
-        "cancelled_at": order.cancelled_at,
+        "created_at": utc(order.created_at),
+        "updated_at": utc(order.updated_at),
+        "processed_at": utc(order.processed_at),
+        "closed_at": utc(order.closed_at),
+        "cancelled_at": utc(order.cancelled_at),
         "order_status": order_status(order),
         "financial_status": statuses.financial_status,
         "fulfillment_status": statuses.fulfillment_status,

@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 
 from ..domain.errors import InvalidInput
 from .codec import decode_order
+from .database import utc
 from .tables import order_search_terms as terms
 from .tables import orders
 
@@ -140,9 +142,9 @@ def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
         (c.processed_at, f.processed_at_min, f.processed_at_max),
     ):
         if low is not None:
-            where.append(column >= low)
+            where.append(column >= utc(low))
         if high is not None:
-            where.append(column <= high)
+            where.append(column <= utc(high))
     for tag in f.tag:
         where.append(_has_term("tag", tag.strip().lower()))
     for tag in f.tag_not:
@@ -243,6 +245,8 @@ class Page:
 def _coerce_key(sort: str, value: Any) -> Any:
     if sort in ("created_at", "updated_at", "processed_at") and isinstance(value, str):
         return datetime.fromisoformat(value)
+    if sort == "total_price" and value is not None:
+        return Decimal(str(value))
     return value
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from .bootstrap import build
+from .domain.errors import InvalidInput
 from .domain.order import Author
 from .services.context import Command
 from .settings import Settings
@@ -47,9 +48,13 @@ def token_create(
     scopes: Annotated[str, typer.Option(help="Comma-separated Shopify scope names")] = ALL_SCOPES,
 ) -> None:
     """Create an API token and print it (it is stored hashed and cannot be shown again)."""
+    try:
+        chosen = parse_scopes(scopes)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint="--scopes") from None
     deck = build()
     with deck.unit_of_work() as uow:
-        _, secret = uow.tokens.create(name, parse_scopes(scopes), uow.now)
+        _, secret = uow.tokens.create(name, chosen, uow.now)
         uow.commit()
     typer.echo(secret)
 

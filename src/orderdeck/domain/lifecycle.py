@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .errors import RuleViolation
+from .errors import InvalidInput, RuleViolation
 from .order import Address, Author, DomainEvent, NoteAttribute, Order
 from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
 from .placement import normalise_tags
@@ -84,6 +84,15 @@ def check_can_delete(order: Order) -> None:
 
 def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime) -> list[str]:
     """Change the details a merchant may change after placement. Returns the fields changed."""
+    for name in changes:
+        if name == "billing_address":
+            raise InvalidInput(
+                "The billing address cannot be changed after the order is placed; it is the "
+                "address the payment was made with",
+                field="billing_address",
+            )
+        if name not in EDITABLE_FIELDS:
+            raise InvalidInput(f"{name} cannot be changed after the order is placed", field=name)
     changed: list[str] = []
     for name, value in changes.items():
         if name == "tags":

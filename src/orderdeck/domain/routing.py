@@ -38,40 +38,42 @@ def route(
         order.remove(preferred_location)
         order.insert(0, preferred_location)
     tracked = [line for line in lines if line.inventory_item_id is not None]
-
-    def covers(location: int, line: RoutedLine) -> bool:
+    # Two lines can be the same item: a location covers them only if it has stock for both.
+    wanted: dict[int, int] = {}
+    for line in tracked:
         assert line.inventory_item_id is not None
-        level = inventory.levels.get((line.inventory_item_id, location))
-        return level is not None and level.available >= line.quantity
+        wanted[line.inventory_item_id] = wanted.get(line.inventory_item_id, 0) + line.quantity
+
+    def available(item_id: int, location: int) -> int:
+        level = inventory.levels.get((item_id, location))
+        return level.available if level is not None else -1
 
     for location in order:
-        if all(covers(location, line) for line in tracked):
+        if all(available(item, location) >= qty for item, qty in wanted.items()):
             return {line.key: location for line in lines}
 
     assignment: dict[int, int] = {}
+    taken: dict[tuple[int, int], int] = {}
     for line in tracked:
-        assert line.inventory_item_id is not None
-        chosen = next((loc for loc in order if covers(loc, line)), None)
+        item_id = line.inventory_item_id
+        assert item_id is not None
+        chosen = next(
+            (loc for loc in order if available(item_id, loc) - taken.get((item_id, loc), 0) >= line.quantity), None
+        )
         if chosen is None:
-            item = inventory.items.get(line.inventory_item_id)
+            item = inventory.items.get(item_id)
             may_oversell = not obey_policy or (item is not None and item.policy == "continue")
             if not may_oversell:
-                available = sum(
-                    max(0, lvl.available) for (i, _), lvl in inventory.levels.items() if i == line.inventory_item_id
-                )
+                total = sum(max(0, lvl.available) for (i, _), lvl in inventory.levels.items() if i == item_id)
                 name = (
-                    f"{item.title} (SKU {item.sku})"
-                    if item and item.sku
-                    else item.title
-                    if item
-                    else f"item {line.inventory_item_id}"
+                    f"{item.title} (SKU {item.sku})" if item and item.sku else item.title if item else f"item {item_id}"
                 )
                 raise InsufficientInventory(
-                    f"Not enough stock of {name}: {line.quantity} ordered, {available} available "
-                    "at any single location",
+                    f"Not enough stock of {name}: {line.quantity} ordered, {total} available at any single location",
                     field="line_items",
                 )
-            chosen = next((loc for loc in order if inventory.stocks(line.inventory_item_id, loc)), order[0])
+            chosen = next((loc for loc in order if inventory.stocks(item_id, loc)), order[0])
+        taken[(item_id, chosen)] = taken.get((item_id, chosen), 0) + line.quantity
         assignment[line.key] = chosen
     home = next(iter(assignment.values()), order[0])
     for line in lines:

@@ -107,8 +107,11 @@ def fulfillment_status(order: Order) -> str | None:
     fulfilled = sum(order.fulfilled_quantity(li.id) for li in order.line_items)
     remaining = sum(order.fulfillable_quantity(li.id) for li in order.line_items)
     if fulfilled == 0:
+        # "restocked": a cancelled order whose every removed unit went back into stock
+        # (removals that were restocked are recorded as refund lines of type "cancel").
         removed = sum(li.removed_quantity for li in order.line_items)
-        if order.is_cancelled and removed > 0 and remaining == 0:
+        restocked = all(order.refunded_quantity(li.id, "cancel") >= li.removed_quantity for li in order.line_items)
+        if order.is_cancelled and removed > 0 and remaining == 0 and restocked:
             return "restocked"
         return None
     return "fulfilled" if remaining == 0 else "partial"

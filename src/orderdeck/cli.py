@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from .bootstrap import build
 from .domain.errors import InvalidInput
 from .domain.order import Author
 from .services.context import Command
-from .settings import Settings
 from .store.access import parse_scopes
 from .store.migrate import migrate as run_migrations
 
@@ -39,7 +39,7 @@ def migrate(
     """Bring the database to the current schema (safe to run again)."""
     deck = build()
     run_migrations(deck.db, shop_name=shop_name, currency=currency, timezone=timezone)
-    console.print(f"[green]Database ready[/green] ({Settings.from_env().database_url})")
+    console.print(f"[green]Database ready[/green] ({make_url(deck.db.url).render_as_string(hide_password=True)})")
 
 
 @token_app.command("create")
@@ -57,6 +57,21 @@ def token_create(
         _, secret = uow.tokens.create(name, chosen, uow.now)
         uow.commit()
     typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (id, name, scopes, the token's last four characters) without their secrets."""
+    from sqlalchemy import select
+
+    from .store.tables import api_tokens
+
+    deck = build()
+    with deck.unit_of_work(read_only=True) as uow:
+        rows = uow.conn.execute(select(api_tokens).order_by(api_tokens.c.id)).mappings().all()
+    for row in rows:
+        state = "revoked" if row["revoked_at"] else "active"
+        typer.echo(f"{row['id']}\t{row['name']}\t…{row['token_hint']}\t{state}\t{row['scopes']}")
 
 
 @token_app.command("revoke")

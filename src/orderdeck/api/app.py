@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..services.context import Orderdeck
-from . import catalog, errors, fulfillments, orders, payments, timeline
+from . import bulk, catalog, errors, fulfillments, orders, payments, timeline
 from .errors import error_response
 
 API_VERSION = "2024-10"
@@ -74,8 +74,8 @@ def create_app(orderdeck: Orderdeck) -> FastAPI:
         version=__version__,
         summary="Order management that speaks the Shopify Admin REST API (2024-10) for orders.",
         description=(
-            "Authenticate with `X-Shopify-Access-Token`. Every POST takes an `Idempotency-Key` header: "
-            "a retry with the same key returns the first answer and does nothing twice. Errors come as "
+            "Authenticate with `X-Shopify-Access-Token`. Every POST on one resource takes an `Idempotency-Key` "
+            "header: a retry with the same key returns the first answer and does nothing twice. Errors come as "
             '`{"errors": …}` with a 4xx status that says what kind they are. Lists paginate with '
             "`page_info` cursors and a `Link` header."
         ),
@@ -88,7 +88,7 @@ def create_app(orderdeck: Orderdeck) -> FastAPI:
     errors.install(app)
 
     admin = APIRouter(prefix="/admin/api/{api_version}")
-    for module in (orders, payments, fulfillments, timeline, catalog):
+    for module in (bulk, orders, payments, fulfillments, timeline, catalog):
         admin.include_router(module.router)
     app.include_router(admin)
 

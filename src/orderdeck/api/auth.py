@@ -25,7 +25,8 @@ def authenticate(request: Request) -> ApiToken:
             token = uow.tokens.authenticate(secret)
         if token is None:
             raise ApiError(401, INVALID)
-        # Revocation clears the cache (see the CLI); tokens are few, so the cache stays small.
+        # Tokens are few, so the cache stays small. A revoked token stops working when the
+        # server restarts (operations.md says so); lookups of unknown tokens are never cached.
         cache[secret] = token
     return token
 

@@ -12,11 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.errors import InvalidInput
 from ..domain.inventory import InventoryLevel
 from ..resources.render import RenderContext, gid, ts
-from ..services import catalog
+from ..services import catalog, settings
 from ..services.context import Command
 from ..store.access import ApiToken
 from ..store.catalog import Location
-from ..store.shop import CAPTURE_MODES, save_settings
 from . import schemas
 from .auth import require
 from .responses import app_of, json, run_command
@@ -352,14 +351,4 @@ def update_settings(
     `auto_archive`, `auto_fulfill_channels` (sales channels fulfilled at sale, e.g. ["pos"]),
     `order_name_prefix`."""
     changes = body.settings.model_dump(exclude_unset=True)
-    if "capture_mode" in changes and changes["capture_mode"] not in CAPTURE_MODES:
-        raise InvalidInput(f"must be one of {', '.join(CAPTURE_MODES)}", field="capture_mode")
-
-    def work(cmd: Command) -> dict[str, Any]:
-        settings = cmd.uow.shop.settings
-        for key, value in changes.items():
-            setattr(settings, key, value)
-        save_settings(cmd.uow.conn, settings, cmd.now)
-        return {"settings": asdict(settings)}
-
-    return run_command(request, token, body, work)
+    return run_command(request, token, body, lambda cmd: {"settings": asdict(settings.update_settings(cmd, changes))})

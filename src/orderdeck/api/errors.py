@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.errors import Forbidden, NotFound, OrderError
+from ..store.queries import BadCursor
 
 log = logging.getLogger("orderdeck.api")
 
@@ -68,6 +69,8 @@ def install(app: FastAPI) -> None:
             return error_response(404, "Not Found")
         if isinstance(exc, Forbidden):
             return error_response(403, exc.message)
+        if isinstance(exc, BadCursor):
+            return error_response(400, {exc.field: exc.message})
         return error_response(422, {exc.field: [exc.message]})
 
     @app.exception_handler(ApiError)

@@ -78,36 +78,36 @@ def run_command(
         replay = _stored(app, token, key, fingerprint)
         if replay is not None:
             return replay
-    for attempt in range(3):
-        try:
-            with app.unit_of_work() as uow:
-                payload = work(Command(app, uow, author_of(token)))
-                encoded = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-                if key:
-                    uow.idempotency.remember(
-                        token.id,
-                        key,
-                        method=request.method,
-                        path=request.url.path,
-                        request_hash=fingerprint,
-                        status_code=status,
-                        body=encoded.decode(),
-                        now=uow.now,
-                    )
-                uow.commit()
-            return json(encoded, status)
-        except IntegrityError:
+    try:
+        with app.unit_of_work() as uow:
+            payload = work(Command(app, uow, author_of(token)))
+            encoded = payload if isinstance(payload, bytes) else orjson.dumps(payload)
             if key:
-                replay = _stored(app, token, key, fingerprint)
-                if replay is not None:
-                    return replay
-            raise
-        except OperationalError as exc:
-            # PostgreSQL may pick this command as a deadlock victim or fail it on a
-            # serialization conflict; it changed nothing, so running it again is safe.
-            if attempt == 2 or not _retryable(exc):
-                raise
-    raise AssertionError("unreachable")
+                uow.idempotency.remember(
+                    token.id,
+                    key,
+                    method=request.method,
+                    path=request.url.path,
+                    request_hash=fingerprint,
+                    status_code=status,
+                    body=encoded.decode(),
+                    now=uow.now,
+                )
+            uow.commit()
+        return json(encoded, status)
+    except IntegrityError:
+        if key:
+            replay = _stored(app, token, key, fingerprint)
+            if replay is not None:
+                return replay
+        raise
+    except OperationalError as exc:
+        # PostgreSQL chose this command as a deadlock victim or failed it on a serialization
+        # conflict. Nothing was committed; it is not retried here because a gateway may already
+        # have been asked to move money, so the client retries (with its Idempotency-Key).
+        if _retryable(exc):
+            raise ApiError(409, "The order was changed by another request at the same moment; retry") from None
+        raise
 
 
 def _retryable(exc: OperationalError) -> bool:

@@ -220,6 +220,8 @@ def reopen_order(cmd: Command, order_id: int) -> bytes:
 
 
 def auto_archive(cmd: Command, order_id: int) -> bool:
+    if not cmd.uow.shop.settings.auto_archive:
+        return False
     loaded = load_order(cmd, order_id)
     if not lifecycle.auto_archive(loaded.order, now=cmd.now):
         return False

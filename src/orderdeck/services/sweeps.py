@@ -48,11 +48,19 @@ def _each(app: Orderdeck, ids: Iterator[int], step: Callable[[Command, int], boo
 
 def expire_authorizations(app: Orderdeck) -> int:
     """Record expiry on every authorization past its deadline. Returns orders changed."""
-    return _each(app, _candidates(app, orders.c.financial_status == "authorized"), payments.expire_authorizations)
+    return _each(
+        app,
+        _candidates(app, orders.c.financial_status.in_(("authorized", "partially_paid"))),
+        payments.expire_authorizations,
+    )
 
 
 def auto_archive(app: Orderdeck) -> int:
-    """Archive open orders the auto-archive rule covers (fulfilled and paid or refunded)."""
+    """Archive open orders the auto-archive rule covers (fulfilled and paid or refunded), when the
+    shop has auto-archive switched on; otherwise nothing is touched."""
+    with app.unit_of_work(read_only=True) as uow:
+        if not uow.shop.settings.auto_archive:
+            return 0
     where = (
         (orders.c.order_status != "closed")
         & orders.c.closed_at.is_(None)
@@ -62,5 +70,6 @@ def auto_archive(app: Orderdeck) -> int:
 
 
 def open_due_fulfillment_orders(app: Orderdeck) -> int:
-    where = orders.c.display_fulfillment_status.in_(("scheduled", "partially_fulfilled", "unfulfilled", "on_hold"))
+    """Open scheduled fulfillment orders whose date has come (any order with work left)."""
+    where = (orders.c.display_fulfillment_status != "fulfilled") & (orders.c.order_status != "cancelled")
     return _each(app, _candidates(app, where), lambda cmd, oid: fulfillments.open_due(cmd, oid) > 0)

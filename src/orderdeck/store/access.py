@@ -33,7 +33,6 @@ SCOPES = (
     "write_customers",
     "read_webhooks",
     "write_webhooks",
-    "delete_orders",
 )
 TOKEN_PREFIX = "odk_"
 

@@ -183,6 +183,13 @@ def _search(q: str) -> ColumnElement[bool]:
     return or_(*options)
 
 
+class BadCursor(InvalidInput):
+    """A page_info Orderdeck did not make (Shopify answers these with 400)."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid value.", field="page_info")
+
+
 @dataclass
 class Cursor:
     """What page_info carries: the filters, the sort and the last row's key."""
@@ -207,7 +214,7 @@ class Cursor:
                 raise ValueError(cursor.sort)
             return cursor
         except (ValueError, TypeError, orjson.JSONDecodeError):
-            raise InvalidInput("Invalid value.", field="page_info") from None
+            raise BadCursor from None
 
     def order_filter(self) -> OrderFilter:
         values = dict(self.filter)

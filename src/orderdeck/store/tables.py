@@ -183,7 +183,7 @@ order_search_terms = Table(
     "order_search_terms",
     metadata,
     Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # tag | sku | tracking | location | name
+    Column("kind", String(16), nullable=False),  # tag | sku | tracking | location
     Column("term", String(255), nullable=False),
     UniqueConstraint("order_id", "kind", "term"),
 )
@@ -242,7 +242,6 @@ api_tokens = Table(
     Column("token_hint", String(8), nullable=False),
     Column("scopes", Text, nullable=False),
     Column("created_at", Time, nullable=False),
-    Column("last_used_at", Time),
     Column("revoked_at", Time),
 )
 

@@ -1,0 +1,22 @@
+"""Changing the shop's order-processing settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain.errors import InvalidInput
+from ..store.shop import CAPTURE_MODES, ShopSettings, save_settings
+from .context import Command
+
+
+def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
+    if "capture_mode" in changes and changes["capture_mode"] not in CAPTURE_MODES:
+        raise InvalidInput(f"must be one of {', '.join(CAPTURE_MODES)}", field="capture_mode")
+    channels = changes.get("auto_fulfill_channels")
+    if channels is not None and any(not str(c).strip() for c in channels):
+        raise InvalidInput("sales channel names cannot be blank", field="auto_fulfill_channels")
+    settings = cmd.uow.shop.settings
+    for key, value in changes.items():
+        setattr(settings, key, value)
+    save_settings(cmd.uow.conn, settings, cmd.now)
+    return settings

@@ -17,7 +17,7 @@ Short = Annotated[str, Field(max_length=255)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
 
 class MoneyIn(Strict):
@@ -381,6 +381,7 @@ class RefundIn(Strict):
     total_additional_fees_set: Any = None
     refund_duties: Any = None
     order_id: Any = None
+    return_: Any = Field(default=None, alias="return")
     restock: Any = None
 
     @field_validator("restock")

@@ -38,8 +38,29 @@ class ApiError(Exception):
         self.headers = headers
 
 
+# The one key that wraps a request body ({"order": {...}}): error keys leave it out, so that
+# clients match them to the resource's own fields ("line_items[0].quantity", "amount").
+ENVELOPES = frozenset(
+    {
+        "order",
+        "transaction",
+        "refund",
+        "fulfillment",
+        "fulfillment_order",
+        "fulfillment_hold",
+        "event",
+        "location",
+        "product",
+        "comment",
+        "settings",
+    }
+)
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    if len(parts) > 1 and parts[0] in ENVELOPES:
+        parts = parts[1:]
     out = ""
     for part in parts:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)

@@ -168,55 +168,34 @@ FILTER_PARAMS = (
 )
 
 
-@router.get("/orders.json", summary="List orders (cursor-paginated)")
-def list_(
-    request: Request,
-    token: Annotated[ApiToken, Depends(read)],
-    limit: LIMIT = 50,
-    page_info: str | None = None,
-    fields: str | None = None,
-    status: str = "open",
-    financial_status: str = "any",
-    fulfillment_status: str = "any",
-    since_id: int | None = None,
-    created_at_min: datetime | None = None,
-    created_at_max: datetime | None = None,
-    updated_at_min: datetime | None = None,
-    updated_at_max: datetime | None = None,
-    processed_at_min: datetime | None = None,
-    processed_at_max: datetime | None = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    tag_not: Annotated[list[str] | None, Query()] = None,
-    source_name: str | None = None,
-    location_id: int | None = None,
-    customer_id: int | None = None,
-    email: str | None = None,
-    name: str | None = None,
-    q: str | None = None,
-    ids: str | None = None,
-    order: str | None = None,
-    test: bool | None = None,
-) -> Response:
-    """Filters as in Shopify (`status`, `financial_status`, `fulfillment_status`, dates, `ids`,
-    `since_id`) plus Orderdeck's `tag`, `tag_not`, `source_name`, `location_id`, `q` (name,
-    e-mail, customer, SKU or tracking number) and `order` (`created_at desc`, …)."""
-    app = app_of(request)
-    if page_info:
-        extra = [p for p in request.query_params if p in FILTER_PARAMS]
-        if extra:
-            raise ApiError(
-                400,
-                {
-                    extra[0]: f"{extra[0]} cannot be passed when page_info is present. See "
-                    "https://shopify.dev/api/usage/pagination-rest for more information."
-                },
-            )
-        cursor = Cursor.decode(page_info)
-        flt, sort, descending = cursor.order_filter(), cursor.sort, cursor.descending
-    else:
-        cursor = None
-        sort, descending = parse_sort(order)
-        flt = _filter(
+class FilterParams:
+    """The list filters, shared by the list, the count and the CSV export so they always agree."""
+
+    def __init__(
+        self,
+        request: Request,
+        status: str = "open",
+        financial_status: str = "any",
+        fulfillment_status: str = "any",
+        since_id: int | None = None,
+        created_at_min: datetime | None = None,
+        created_at_max: datetime | None = None,
+        updated_at_min: datetime | None = None,
+        updated_at_max: datetime | None = None,
+        processed_at_min: datetime | None = None,
+        processed_at_max: datetime | None = None,
+        tag: Annotated[list[str] | None, Query()] = None,
+        tag_not: Annotated[list[str] | None, Query()] = None,
+        source_name: str | None = None,
+        location_id: int | None = None,
+        customer_id: int | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        q: str | None = None,
+        ids: str | None = None,
+        test: bool | None = None,
+    ) -> None:
+        self.filter = _filter(
             request,
             status=status,
             financial_status=financial_status,
@@ -236,6 +215,42 @@ def list_(
             q=q,
             test=test,
         )
+
+
+Filters = Annotated[FilterParams, Depends()]
+
+
+@router.get("/orders.json", summary="List orders (cursor-paginated)")
+def list_(
+    request: Request,
+    token: Annotated[ApiToken, Depends(read)],
+    filters: Filters,
+    limit: LIMIT = 50,
+    page_info: str | None = None,
+    fields: str | None = None,
+    order: str | None = None,
+) -> Response:
+    """Filters as in Shopify (`status`, `financial_status`, `fulfillment_status`, dates, `ids`,
+    `since_id`) plus Orderdeck's `tag`, `tag_not`, `source_name`, `location_id`, `customer_id`,
+    `email`, `name`, `test`, `q` (order name, e-mail, customer name, SKU or tracking number) and
+    `order` (`created_at desc`, …)."""
+    app = app_of(request)
+    if page_info:
+        extra = [p for p in request.query_params if p in FILTER_PARAMS]
+        if extra:
+            raise ApiError(
+                400,
+                {
+                    extra[0]: f"{extra[0]} cannot be passed when page_info is present. See "
+                    "https://shopify.dev/api/usage/pagination-rest for more information."
+                },
+            )
+        cursor = Cursor.decode(page_info)
+        flt, sort, descending = cursor.order_filter(), cursor.sort, cursor.descending
+    else:
+        cursor = None
+        sort, descending = parse_sort(order)
+        flt = filters.filter
     with app.unit_of_work(read_only=True) as uow:
         page = list_orders(uow.conn, flt, sort=sort, descending=descending, limit=limit, after=cursor)
     headers = link_header(
@@ -248,35 +263,10 @@ def list_(
     return json({"orders": _render(request, page.documents, fields)}, headers=headers)
 
 
-@router.get("/orders/count.json", summary="Count orders")
-def count(
-    request: Request,
-    token: Annotated[ApiToken, Depends(read)],
-    status: str = "open",
-    financial_status: str = "any",
-    fulfillment_status: str = "any",
-    created_at_min: datetime | None = None,
-    created_at_max: datetime | None = None,
-    updated_at_min: datetime | None = None,
-    updated_at_max: datetime | None = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    source_name: str | None = None,
-    q: str | None = None,
-) -> Response:
-    flt = _filter(
-        request,
-        status=status,
-        financial_status=financial_status,
-        fulfillment_status=fulfillment_status,
-        created_at_min=created_at_min,
-        created_at_max=created_at_max,
-        updated_at_min=updated_at_min,
-        updated_at_max=updated_at_max,
-        source_name=source_name,
-        q=q,
-    )
+@router.get("/orders/count.json", summary="Count orders (takes the list's filters)")
+def count(request: Request, token: Annotated[ApiToken, Depends(read)], filters: Filters) -> Response:
     with app_of(request).unit_of_work(read_only=True) as uow:
-        return json({"count": count_orders(uow.conn, flt)})
+        return json({"count": count_orders(uow.conn, filters.filter)})
 
 
 @router.get("/orders/open_count.json", summary="The open-orders badge: open orders still to fulfil (S2.2)")
@@ -286,33 +276,12 @@ def open_count(request: Request, token: Annotated[ApiToken, Depends(read)]) -> R
 
 
 @router.get(
-    "/orders/export.csv", summary="Export the filtered orders as CSV (streamed)", response_class=StreamingResponse
+    "/orders/export.csv",
+    summary="Export the filtered orders as CSV (streamed; takes the list's filters)",
+    response_class=StreamingResponse,
 )
-def export(
-    request: Request,
-    token: Annotated[ApiToken, Depends(read)],
-    status: str = "any",
-    financial_status: str = "any",
-    fulfillment_status: str = "any",
-    created_at_min: datetime | None = None,
-    created_at_max: datetime | None = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    tag_not: Annotated[list[str] | None, Query()] = None,
-    source_name: str | None = None,
-    location_id: int | None = None,
-    q: str | None = None,
-) -> StreamingResponse:
-    flt = _filter(
-        request,
-        status=status,
-        financial_status=financial_status,
-        fulfillment_status=fulfillment_status,
-        created_at_min=created_at_min,
-        created_at_max=created_at_max,
-        source_name=source_name,
-        location_id=location_id,
-        q=q,
-    )
+def export(request: Request, token: Annotated[ApiToken, Depends(read)], filters: Filters) -> StreamingResponse:
+    flt = filters.filter
     flt.check()
     db = app_of(request).db
     return StreamingResponse(
@@ -373,7 +342,7 @@ def update(
     if unknown:
         raise InvalidInput(f"{unknown[0]} is not a field of an order", field=unknown[0])
     changes: dict[str, Any] = {}
-    for name in data.model_fields_set:
+    for name in data.model_fields_set - set(data.model_extra or {}):
         if name == "billing_address":
             continue
         if name == "shipping_address":
@@ -469,7 +438,9 @@ def _cancel(cmd: Command, order_id: int, values: schemas.CancelIn) -> dict[str, 
         staff_note=values.staff_note,
     )
     payload = cancellation.cancel_order(cmd, order_id, request, amount=amount, currency=values.currency)
-    return {"order": orjson.Fragment(payload), "notice": "Order has been canceled"}
+    # Shopify adds "notice": "Order has been canceled"; Shopify's Python client only unwraps a body
+    # with exactly one key and would keep a stale order, so Orderdeck answers with the order alone.
+    return {"order": orjson.Fragment(payload)}
 
 
 @router.post("/orders/{order_id}/mark_as_paid.json", summary="Mark a pending order as paid")

@@ -152,6 +152,12 @@ class TransactionIn(Strict):
     credit_card: CreditCardIn | None = None
     payment_details: PaymentDetailsIn | None = None
 
+    @field_validator("amount", "currency", "gateway", "authorization", mode="before")
+    @classmethod
+    def blank_is_absent(cls, value: Any) -> Any:
+        """Shopify's clients send "" for a field left empty (capture without an amount)."""
+        return None if value == "" else value
+
     @property
     def card_number(self) -> str | None:
         if self.credit_card is not None:

@@ -92,7 +92,7 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
                 field="billing_address",
             )
         if name not in EDITABLE_FIELDS:
-            raise InvalidInput(f"{name} cannot be changed after the order is placed", field=name)
+            raise InvalidInput("cannot be changed after the order is placed", field=name)
     changed: list[str] = []
     for name, value in changes.items():
         if name == "tags":

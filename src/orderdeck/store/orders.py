@@ -27,6 +27,11 @@ def search_terms(order: Order) -> set[tuple[str, str]]:
     terms |= {("sku", li.sku.lower()[:255]) for li in order.line_items if li.sku}
     terms |= {("tracking", n.lower()[:255]) for f in order.fulfillments for n in f.tracking_numbers}
     terms |= {("location", str(fo.assigned_location_id)) for fo in order.fulfillment_orders}
+    # Each word of the customer's name, so "Jansen" finds "Anna Jansen" through an index.
+    customer = order.customer
+    billing = order.billing_address or order.shipping_address
+    full_name = customer.name if customer and customer.name else billing.name if billing else ""
+    terms |= {("name", word[:255]) for word in full_name.lower().split() if len(word) > 1}
     return terms
 
 

@@ -175,7 +175,7 @@ def _search(q: str) -> ColumnElement[bool]:
         c.email == q,
         c.email.like(like, escape="\\"),
         c.customer_name.like(like, escape="\\"),
-        c.id.in_(select(terms.c.order_id).where(terms.c.kind.in_(("sku", "tracking")), terms.c.term == q)),
+        c.id.in_(select(terms.c.order_id).where(terms.c.kind.in_(("sku", "tracking", "name")), terms.c.term == q)),
     ]
     number = _order_number(q)
     if number is not None:

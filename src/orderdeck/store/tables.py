@@ -183,7 +183,7 @@ order_search_terms = Table(
     "order_search_terms",
     metadata,
     Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # tag | sku | tracking | location
+    Column("kind", String(16), nullable=False),  # tag | sku | tracking | location | name (a word of the customer name)
     Column("term", String(255), nullable=False),
     UniqueConstraint("order_id", "kind", "term"),
 )

@@ -11,13 +11,16 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from orderdeck.api.app import create_app
 from orderdeck.bootstrap import build
@@ -25,6 +28,7 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.settings import Settings
 from orderdeck.store.access import SCOPES, parse_scopes
 from orderdeck.store.migrate import migrate
+from orderdeck.store.shop import ShopSettings
 from orderdeck.store.tables import metadata
 
 PG_ADMIN_URL = os.environ.get("ORDERDECK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -86,19 +90,22 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+_pg_engines: dict[str, Any] = {}
+
+
 def _empty_postgres(url: str) -> None:
-    engine = create_engine(url)
+    """Delete every row but the shop's (DELETE is much faster than TRUNCATE on tiny tables)."""
+    engine = _pg_engines.get(url)
+    if engine is None:
+        engine = _pg_engines[url] = create_engine(url, poolclass=NullPool)
     with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name != "shop")
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(metadata.sorted_tables):
+            if table.name != "shop":
+                conn.execute(table.delete())
         conn.execute(
             text("UPDATE shop SET next_order_number = 1001, settings = :s"),
-            {
-                "s": '{"capture_mode": "manual", "authorization_period_days": 7, "auto_archive": false, '
-                '"auto_fulfill_channels": ["pos"], "order_name_prefix": "#"}'
-            },
+            {"s": orjson.dumps(asdict(ShopSettings())).decode()},
         )
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

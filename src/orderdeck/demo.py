@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import insert, select, update
@@ -29,6 +28,7 @@ from .domain.statuses import derive_statuses, open_authorizations
 from .services.context import Orderdeck
 from .store.orders import _row, search_terms
 from .store.tables import customers, order_search_terms, orders, shop, timeline_events
+from .store.timeline import event_rows
 from .tracking import complete_tracking
 
 CITIES = [
@@ -394,7 +394,7 @@ def load_demo(deck: Orderdeck, *, count: int, seed: int = 7, console: Console | 
                     .values(next_order_number=shop.c.next_order_number + size)
                     .returning(shop.c.next_order_number - size)
                 ).scalar_one()
-                order_rows, term_rows, event_rows = [], [], []
+                order_rows, term_rows, timeline_rows = [], [], []
                 for n in range(size):
                     number = first + n
                     placed = start_time + timedelta(seconds=(made + n) * (120 * 86400 / max(count, 1)))
@@ -414,25 +414,11 @@ def load_demo(deck: Orderdeck, *, count: int, seed: int = 7, console: Console | 
                     events, order.events = order.events, []
                     order_rows.append(_row(order))
                     term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
-                    event_rows.extend(
-                        {
-                            "order_id": order.id,
-                            "created_at": placed,
-                            "verb": e.verb,
-                            "message": e.message,
-                            "author_kind": e.author.kind,
-                            "author_name": e.author.name,
-                            "author_ref": e.author.ref,
-                            "subject_id": e.subject_id,
-                            "arguments": orjson.dumps(e.arguments).decode(),
-                            "is_comment": False,
-                        }
-                        for e in events
-                    )
+                    timeline_rows.extend(event_rows(order.id, events, placed))
                 uow.conn.execute(insert(orders), order_rows)
                 if term_rows:
                     uow.conn.execute(insert(order_search_terms), term_rows)
-                uow.conn.execute(insert(timeline_events), event_rows)
+                uow.conn.execute(insert(timeline_events), timeline_rows)
                 uow.inventory.save(inventory, uow.now)
                 uow.commit()
             made += size

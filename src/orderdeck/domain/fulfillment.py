@@ -602,8 +602,7 @@ def add_fulfillment_event(
         id=order.child_id(), status=status, happened_at=happened_at or now, created_at=now, **details
     )
     fulfillment.events.append(event)
-    latest = max(fulfillment.events, key=lambda e: (e.happened_at, e.id))
-    fulfillment.shipment_status = latest.status
+    latest = _follow_latest_event(fulfillment)
     fulfillment.updated_at = now
     order.updated_at = now
     order.record(
@@ -621,6 +620,13 @@ def add_fulfillment_event(
     return event
 
 
+def _follow_latest_event(fulfillment: Fulfillment) -> FulfillmentEvent | None:
+    """The shipment status is the latest event's by when it happened, not by when it arrived."""
+    latest = max(fulfillment.events, key=lambda e: (e.happened_at, e.id)) if fulfillment.events else None
+    fulfillment.shipment_status = latest.status if latest else None
+    return latest
+
+
 def delete_fulfillment_event(
     order: Order, fulfillment: Fulfillment, event_id: int, *, author: Author, now: datetime
 ) -> None:
@@ -628,9 +634,7 @@ def delete_fulfillment_event(
     if event is None:
         raise NotFound(f"Fulfillment event {event_id} not found")
     fulfillment.events.remove(event)
-    fulfillment.shipment_status = (
-        max(fulfillment.events, key=lambda e: (e.happened_at, e.id)).status if fulfillment.events else None
-    )
+    _follow_latest_event(fulfillment)
     fulfillment.updated_at = now
     order.updated_at = now
     order.record(

@@ -43,32 +43,32 @@ def _entry(row: Any) -> TimelineEntry:
     )
 
 
+def event_rows(order_id: int, events: list[DomainEvent], now: datetime) -> list[dict[str, Any]]:
+    """Timeline rows for an order's domain events."""
+    return [
+        {
+            "order_id": order_id,
+            "created_at": now,
+            "verb": e.verb,
+            "message": e.message,
+            "author_kind": e.author.kind,
+            "author_name": e.author.name,
+            "author_ref": e.author.ref,
+            "subject_id": e.subject_id,
+            "arguments": orjson.dumps(e.arguments).decode(),
+            "is_comment": False,
+        }
+        for e in events
+    ]
+
+
 class Timeline:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def append(self, order_id: int, events: list[DomainEvent], now: datetime) -> None:
-        if not events:
-            return
-        self.conn.execute(
-            insert(timeline_events).values(
-                [
-                    {
-                        "order_id": order_id,
-                        "created_at": now,
-                        "verb": e.verb,
-                        "message": e.message,
-                        "author_kind": e.author.kind,
-                        "author_name": e.author.name,
-                        "author_ref": e.author.ref,
-                        "subject_id": e.subject_id,
-                        "arguments": orjson.dumps(e.arguments).decode(),
-                        "is_comment": False,
-                    }
-                    for e in events
-                ]
-            )
-        )
+        if events:
+            self.conn.execute(insert(timeline_events).values(event_rows(order_id, events, now)))
 
     def add_comment(self, order_id: int, body: str, author: Author, now: datetime) -> TimelineEntry:
         new_id = self.conn.execute(

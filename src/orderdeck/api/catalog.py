@@ -48,14 +48,14 @@ def location_json(loc: Location, ctx: RenderContext) -> dict[str, Any]:
     }
 
 
-def level_json(level: InventoryLevel, ctx: RenderContext, now: Any) -> dict[str, Any]:
+def level_json(level: InventoryLevel, ctx: RenderContext) -> dict[str, Any]:
     return {
         "inventory_item_id": level.inventory_item_id,
         "location_id": level.location_id,
         "available": level.available,
         "committed": level.committed,
         "on_hand": level.on_hand,
-        "updated_at": ts(now, ctx),
+        "updated_at": ts(level.updated_at, ctx),
         "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{level.location_id}?inventory_item_id="
         f"{level.inventory_item_id}",
     }
@@ -146,7 +146,7 @@ def _levels(request: Request, items: list[int], locations: list[int], limit: int
 
     token = f"{found[-1].inventory_item_id}-{found[-1].location_id}" if more and found else None
     return json(
-        {"inventory_levels": [level_json(lv, ctx, uow.now) for lv in found]},
+        {"inventory_levels": [level_json(lv, ctx) for lv in found]},
         headers=link_header(request, limit, token, None),
     )
 
@@ -180,7 +180,7 @@ def location_levels(
 
 
 def _level_answer(cmd: Command, level: InventoryLevel) -> dict[str, Any]:
-    return {"inventory_level": level_json(level, cmd.app.render_context(cmd.uow), cmd.now)}
+    return {"inventory_level": level_json(level, cmd.app.render_context(cmd.uow))}
 
 
 @router.post("/inventory_levels/set.json", summary="Set available stock (a stock count)")

@@ -8,6 +8,7 @@ takes them off hand, cancelling or restocking puts them back. Where the item's p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .errors import InsufficientInventory
 
@@ -19,6 +20,7 @@ class InventoryLevel:
     available: int
     committed: int
     on_hand: int
+    updated_at: datetime | None = None  # when the stock last changed (set by the store)
 
 
 @dataclass

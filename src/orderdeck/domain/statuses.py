@@ -81,7 +81,10 @@ def financial_status(order: Order) -> str:
             return "refunded"
         if money.refunded > 0:
             return "partially_refunded"
-        if money.captured >= order.presentment(order.total_price):
+        # Paid means nothing is owed: compare with what the order is worth now (a refund of items
+        # without money back lowers that), or with its original total once it is cancelled.
+        owed = order.total_price if order.is_cancelled else order.current_total_price
+        if money.captured >= order.presentment(owed):
             return "paid"
         return "partially_paid"
     if money.authorized_open > 0:

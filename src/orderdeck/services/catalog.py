@@ -135,6 +135,6 @@ def levels(
             | ((inventory_levels.c.inventory_item_id == after[0]) & (inventory_levels.c.location_id > after[1]))
         )
     return [
-        InventoryLevel(r.inventory_item_id, r.location_id, r.available, r.committed, r.on_hand)
+        InventoryLevel(r.inventory_item_id, r.location_id, r.available, r.committed, r.on_hand, r.updated_at)
         for r in cmd.uow.conn.execute(query)
     ]

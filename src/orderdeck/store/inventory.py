@@ -36,7 +36,7 @@ class InventoryRepository:
             query = query.with_for_update()
         for row in self.conn.execute(query):
             levels[(row.inventory_item_id, row.location_id)] = InventoryLevel(
-                row.inventory_item_id, row.location_id, row.available, row.committed, row.on_hand
+                row.inventory_item_id, row.location_id, row.available, row.committed, row.on_hand, row.updated_at
             )
         return Inventory(items, levels)
 
@@ -45,6 +45,8 @@ class InventoryRepository:
         are locked, so nobody else changed them meanwhile)."""
         if not inventory.changed:
             return
+        for key in inventory.changed:
+            inventory.levels[key].updated_at = now
         rows = [
             {
                 "inventory_item_id": lvl.inventory_item_id,
@@ -81,6 +83,6 @@ class InventoryRepository:
             ]
         )
         return [
-            InventoryLevel(r.inventory_item_id, r.location_id, r.available, r.committed, r.on_hand)
+            InventoryLevel(r.inventory_item_id, r.location_id, r.available, r.committed, r.on_hand, r.updated_at)
             for r in self.conn.execute(select(inventory_levels).where(cond))
         ]

@@ -76,6 +76,7 @@ def total_outstanding(order: Order) -> Decimal:
 
 def financial_status(order: Order) -> str:
     money = ledger(order)
+    owed = order.total_price if order.is_cancelled else order.current_total_price
     if money.captured > 0:
         if money.refunded >= money.captured:
             return "refunded"
@@ -83,7 +84,6 @@ def financial_status(order: Order) -> str:
             return "partially_refunded"
         # Paid means nothing is owed: compare with what the order is worth now (a refund of items
         # without money back lowers that), or with its original total once it is cancelled.
-        owed = order.total_price if order.is_cancelled else order.current_total_price
         if money.captured >= order.presentment(owed):
             return "paid"
         return "partially_paid"
@@ -94,8 +94,8 @@ def financial_status(order: Order) -> str:
         return "voided"
     if authorizations and any(a.expired_at is not None for a in authorizations):
         return "expired"
-    if order.presentment(order.total_price) == 0 and not order.transactions:
-        return "paid"  # nothing to pay: a free order is settled from the start
+    if order.presentment(owed) == 0 and not order.transactions:
+        return "paid"  # nothing to pay (a free order, or every item refunded): settled
     return "pending"
 
 

@@ -879,6 +879,22 @@ def test_bulk_archive_by_filter_archives_only_the_matching_orders(shop, api, mug
     assert ids_listed(api, status="open") == {waiting["id"]}
 
 
+def test_a_bulk_filter_takes_dates_and_a_tag_as_the_list_does(shop, api, mug):
+    tagged = shop.order([{"variant_id": mug, "quantity": 1}], tags="vip")
+    shop.order([{"variant_id": mug, "quantity": 1}])
+    result = api.ok(
+        api.post("/orders/bulk/close.json", {"filter": {"created_at_min": "2020-01-01T00:00:00Z", "tag": "vip"}})
+    )["bulk_result"]
+    assert result == {"succeeded": [tagged["id"]], "refused": []}
+
+
+def test_an_unknown_bulk_filter_is_refused_by_name_and_nothing_is_archived(shop, api, mug):
+    shop.order([{"variant_id": mug, "quantity": 1}])
+    refuses(api.post("/orders/bulk/close.json", {"filter": {"colour": "red"}}), 422, "filter.colour")
+    refuses(api.post("/orders/bulk/close.json", {"filter": {"financial_status": "nope"}}), 422, "financial_status")
+    assert count(api, status="closed") == 0
+
+
 def test_auto_archive_archives_an_order_once_it_is_fulfilled_and_paid(shop, api, mug):
     shop.settings(auto_archive=True)
     order = shop.order([{"variant_id": mug, "quantity": 1}], transactions=AUTHORIZE)

@@ -19,6 +19,7 @@ from ..store.codec import decode_order
 from ..store.queries import OrderFilter, list_orders
 from . import schemas
 from .auth import require
+from .errors import ApiError
 from .responses import app_of, json, run_command
 
 router = APIRouter(tags=["bulk"])
@@ -33,10 +34,8 @@ def _bulk_ids(conn: Any, body: schemas.BulkIn) -> list[int]:
         return list(dict.fromkeys(body.ids))
     if body.filter is None:
         raise InvalidInput("send the ids of the orders or a filter", field="ids")
-    try:
-        flt = OrderFilter(**body.filter)
-    except TypeError as exc:
-        raise InvalidInput(f"unknown filter: {exc}", field="filter") from None
+    flt = OrderFilter(**body.filter.model_dump())
+    flt.check()
     ids, after = [], None
     while True:
         page = list_orders(conn, flt, sort="id", descending=False, limit=250, after=after)
@@ -57,10 +56,15 @@ def _bulk(request: Request, token: ApiToken, body: schemas.BulkIn, step: Any) ->
             done.append(order_id)
         except OrderError as exc:
             refused.append({"id": order_id, "error": exc.message})
+        except ApiError as exc:  # e.g. 409: the order changed under us; the others go on
+            refused.append({"id": order_id, "error": str(exc.errors)})
     return json({"bulk_result": {"succeeded": done, "refused": refused}})
 
 
-@router.post("/orders/bulk/close.json", summary="Archive many orders (by ids or by filter)")
+@router.post(
+    "/orders/bulk/close.json",
+    summary="Archive many orders (by ids or by filter); takes no Idempotency-Key, being safe to repeat",
+)
 def bulk_close(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
     return _bulk(request, token, body, orders.close_order)
 

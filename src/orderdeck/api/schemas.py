@@ -493,7 +493,37 @@ class InventoryConnectIn(Strict):
     relocate_if_necessary: bool = False
 
 
+class BulkFilterIn(Strict):
+    """The order list's filters, as a JSON object (the same names as the list's query string)."""
+
+    status: Literal["open", "closed", "cancelled", "any"] = "open"
+    financial_status: Short = "any"
+    fulfillment_status: Short = "any"
+    since_id: Id | None = None
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    updated_at_min: datetime | None = None
+    updated_at_max: datetime | None = None
+    processed_at_min: datetime | None = None
+    processed_at_max: datetime | None = None
+    tag: str | list[Short] = Field(default_factory=list)
+    tag_not: str | list[Short] = Field(default_factory=list)
+    source_name: Short | None = None
+    location_id: Id | None = None
+    customer_id: Id | None = None
+    email: Short | None = None
+    name: Short | None = None
+    test: bool | None = None
+    q: Short | None = None
+
+    @field_validator("tag", "tag_not")
+    @classmethod
+    def as_list(cls, value: str | list[str]) -> list[str]:
+        parts = value.split(",") if isinstance(value, str) else value
+        return [p.strip() for p in parts if p.strip()]
+
+
 class BulkIn(Strict):
     ids: list[Id] = Field(default_factory=list, max_length=10_000)
-    filter: dict[str, Any] | None = None
+    filter: BulkFilterIn | None = None
     tags: str | list[Short] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from ..domain.errors import OrderError
 from ..domain.order import SYSTEM
@@ -43,6 +44,8 @@ def _each(app: Orderdeck, ids: Iterator[int], step: Callable[[Command, int], boo
                     done += 1
             except OrderError:
                 continue  # the order changed meanwhile (deleted, cancelled): nothing to do
+            except OperationalError:
+                continue  # a concurrent command won a lock race (PostgreSQL); the next run retries
     return done
 
 

@@ -1,0 +1,1 @@
+"""Orderdeck's benchmark suite (not tests): `python -m bench.run --help`."""

@@ -1,0 +1,72 @@
+"""Starting and stopping an Orderdeck server process for a benchmark, and watching its memory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def processes(self) -> list[psutil.Process]:
+        parent = psutil.Process(self.process.pid)
+        return [parent, *parent.children(recursive=True)]
+
+    def worker_rss_mb(self) -> float:
+        """Resident memory of the largest server process (each worker is one)."""
+        sizes = []
+        for proc in self.processes():
+            try:
+                sizes.append(proc.memory_info().rss)
+            except psutil.NoSuchProcess:
+                continue
+        return max(sizes) / 2**20 if sizes else 0.0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(database_url: str, *, workers: int, log: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "ORDERDECK_DATABASE_URL": database_url, "ORDERDECK_POOL_SIZE": "20"}
+    command = [sys.executable, "-m", "orderdeck.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    server = Server(process, port)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited; see {log}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                time.sleep(0.5 * workers)  # let every worker finish starting
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"the server did not start in 60 s; see {log}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,9 +53,13 @@ def ts(value: datetime | None, ctx: RenderContext) -> str | None:
     return value.astimezone(ctx.zone).isoformat(timespec="seconds")
 
 
+@cache
+def _places(currency: str) -> int:
+    return int(get_currency_precision(currency))
+
+
 def amount(value: Decimal, currency: str) -> str:
-    places = get_currency_precision(currency)
-    return f"{value:.{places}f}"
+    return f"{value:.{_places(currency)}f}"
 
 
 def gid(kind: str, record_id: int) -> str:
@@ -447,24 +452,26 @@ def _suggestions(
 
 
 def order(o: Order, ctx: RenderContext, *, location_names: dict[int, str] | None = None) -> Json:
+    # Each total walks every line; work each out once.
+    subtotal, total_tax, total_price = o.subtotal_price, o.total_tax, o.total_price
+    total_discounts, line_items_price = o.total_discounts, o.total_line_items_price
+    shipping_price, current_total = o.total_shipping_price, o.current_total_price
     s = derive_statuses(o)
     cur = o.currency
     current_subtotal = (
         max(
             Decimal(0),
-            o.subtotal_price - sum((rli.subtotal for r in o.refunds for rli in r.refund_line_items), Decimal(0)),
+            subtotal - sum((rli.subtotal for r in o.refunds for rli in r.refund_line_items), Decimal(0)),
         )
         if not o.is_cancelled
         else Decimal(0)
     )
     current_tax = (
-        max(
-            Decimal(0), o.total_tax - sum((rli.total_tax for r in o.refunds for rli in r.refund_line_items), Decimal(0))
-        )
+        max(Decimal(0), total_tax - sum((rli.total_tax for r in o.refunds for rli in r.refund_line_items), Decimal(0)))
         if not o.is_cancelled
         else Decimal(0)
     )
-    current_discounts = o.total_discounts if not o.is_cancelled else Decimal(0)
+    current_discounts = total_discounts if not o.is_cancelled else Decimal(0)
     outstanding = total_outstanding(o)
     customer = o.customer
     return {
@@ -499,8 +506,8 @@ def order(o: Order, ctx: RenderContext, *, location_names: dict[int, str] | None
         "current_total_discounts": amount(current_discounts, cur),
         "current_total_discounts_set": bag(o, current_discounts),
         "current_total_duties_set": None,
-        "current_total_price": amount(o.current_total_price, cur),
-        "current_total_price_set": bag(o, o.current_total_price),
+        "current_total_price": amount(current_total, cur),
+        "current_total_price_set": bag(o, current_total),
         "current_total_tax": amount(current_tax, cur),
         "current_total_tax_set": bag(o, current_tax),
         "customer_locale": o.customer_locale,
@@ -533,24 +540,24 @@ def order(o: Order, ctx: RenderContext, *, location_names: dict[int, str] | None
         "source_identifier": None,
         "source_name": o.source_name,
         "source_url": None,
-        "subtotal_price": amount(o.subtotal_price, cur),
-        "subtotal_price_set": bag(o, o.subtotal_price),
+        "subtotal_price": amount(subtotal, cur),
+        "subtotal_price_set": bag(o, subtotal),
         "tags": ", ".join(o.tags),
         "tax_exempt": False,
         "tax_lines": [tax_line(o, t) for t in o.tax_lines] or _summed_tax_lines(o),
         "taxes_included": o.taxes_included,
         "test": o.test,
         "token": o.token,
-        "total_discounts": amount(o.total_discounts, cur),
-        "total_discounts_set": bag(o, o.total_discounts),
-        "total_line_items_price": amount(o.total_line_items_price, cur),
-        "total_line_items_price_set": bag(o, o.total_line_items_price),
+        "total_discounts": amount(total_discounts, cur),
+        "total_discounts_set": bag(o, total_discounts),
+        "total_line_items_price": amount(line_items_price, cur),
+        "total_line_items_price_set": bag(o, line_items_price),
         "total_outstanding": amount(o.shop_amount(outstanding), cur),
-        "total_price": amount(o.total_price, cur),
-        "total_price_set": bag(o, o.total_price),
-        "total_shipping_price_set": bag(o, o.total_shipping_price),
-        "total_tax": amount(o.total_tax, cur),
-        "total_tax_set": bag(o, o.total_tax),
+        "total_price": amount(total_price, cur),
+        "total_price_set": bag(o, total_price),
+        "total_shipping_price_set": bag(o, shipping_price),
+        "total_tax": amount(total_tax, cur),
+        "total_tax_set": bag(o, total_tax),
         "total_tip_received": amount(Decimal(0), cur),
         "total_weight": o.total_weight,
         "updated_at": ts(o.updated_at, ctx),

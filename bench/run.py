@@ -176,7 +176,10 @@ def run_wrk(server: Server, token: str, body_file: Path, *, connections: int, se
 def ingest(url: str, token: str, variants: list[int], plan: Plan, results: Results, workdir: Path) -> None:
     body_file = workdir / "order.json"
     body_file.write_text(json.dumps(order_body(variants)))
-    server = start(url, workers=plan.workers, log=workdir / f"server-{results.backend}.log")
+    # SQLite has one writer: one process (its threads queue for the write lock in order) beats
+    # several processes meeting at the busy timeout. PostgreSQL gets one process per core.
+    workers = 1 if results.backend == "sqlite" else plan.workers
+    server = start(url, workers=workers, log=workdir / f"server-{results.backend}.log")
     try:
         results.memory["idle_mb"] = server.worker_rss_mb()
         for connections in plan.concurrency:

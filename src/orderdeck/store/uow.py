@@ -25,13 +25,22 @@ from .timeline import Timeline
 class UnitOfWork:
     def __init__(self, db: Database, now: datetime, *, read_only: bool = False) -> None:
         self._engine: Engine = db.reader if read_only else db.writer
+        self._read_only = read_only
         self.db = db
         self.now = now
         self._shop: Shop | None = None
 
     def __enter__(self) -> UnitOfWork:
-        self.conn: Connection = self._engine.connect()
-        self._tx = self.conn.begin()
+        self._lock = None if self._read_only else self.db.write_lock
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self.conn: Connection = self._engine.connect()
+            self._tx = self.conn.begin()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
         self.orders = OrderRepository(self.conn)
         self.inventory = InventoryRepository(self.conn)
         self.catalog = Catalog(self.conn)
@@ -62,3 +71,5 @@ class UnitOfWork:
             self.rollback()
         finally:
             self.conn.close()
+            if self._lock is not None:
+                self._lock.release()

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.inventory import Inventory, InventoryLevel, StockItem
 from .tables import inventory_levels, variants
+
+
+@cache
+def _upsert(dialect_name: str) -> Any:
+    """Write absolute values (the rows are locked, nobody else changed them); built once per
+    dialect so SQLAlchemy compiles it once and runs it for any number of rows."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(inventory_levels)
+    return stmt.on_conflict_do_update(
+        index_elements=[inventory_levels.c.inventory_item_id, inventory_levels.c.location_id],
+        set_={
+            "available": stmt.excluded.available,
+            "committed": stmt.excluded.committed,
+            "on_hand": stmt.excluded.on_hand,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 class InventoryRepository:
@@ -59,18 +78,7 @@ class InventoryRepository:
             for key in sorted(inventory.changed)
             for lvl in [inventory.levels[key]]
         ]
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(inventory_levels).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[inventory_levels.c.inventory_item_id, inventory_levels.c.location_id],
-            set_={
-                "available": stmt.excluded.available,
-                "committed": stmt.excluded.committed,
-                "on_hand": stmt.excluded.on_hand,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
-        self.conn.execute(stmt)
+        self.conn.execute(_upsert(self.conn.dialect.name), rows)
         inventory.changed.clear()
 
     def levels(self, pairs: list[tuple[int, int]]) -> list[InventoryLevel]:

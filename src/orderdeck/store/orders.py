@@ -86,9 +86,7 @@ class OrderRepository:
         terms = search_terms(order)
         if terms:
             self.conn.execute(
-                insert(order_search_terms).values(
-                    [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(terms)]
-                )
+                insert(order_search_terms), [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(terms)]
             )
 
     def save(self, order: Order, *, previous_terms: set[tuple[str, str]]) -> None:
@@ -106,9 +104,7 @@ class OrderRepository:
             )
         if new:
             self.conn.execute(
-                insert(order_search_terms).values(
-                    [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(new)]
-                )
+                insert(order_search_terms), [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(new)]
             )
 
     def delete(self, order: Order, *, financial_status: str, deleted_by: str, now: datetime) -> None:

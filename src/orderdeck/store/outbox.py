@@ -31,20 +31,20 @@ class Outbox:
     def put(self, messages: list[OutboxMessage], now: datetime) -> None:
         if not messages:
             return
+        # executemany form: the statement compiles once and is cached, whatever the row count.
         self.conn.execute(
-            insert(outbox).values(
-                [
-                    {
-                        "id": str(uuid.uuid4()),
-                        "kind": m.kind,
-                        "topic": m.topic,
-                        "order_id": m.order_id,
-                        "subject_id": m.subject_id,
-                        "payload": m.payload,
-                        "created_at": now,
-                        "available_at": now,
-                    }
-                    for m in messages
-                ]
-            )
+            insert(outbox),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "kind": m.kind,
+                    "topic": m.topic,
+                    "order_id": m.order_id,
+                    "subject_id": m.subject_id,
+                    "payload": m.payload,
+                    "created_at": now,
+                    "available_at": now,
+                }
+                for m in messages
+            ],
         )

@@ -68,7 +68,7 @@ class Timeline:
 
     def append(self, order_id: int, events: list[DomainEvent], now: datetime) -> None:
         if events:
-            self.conn.execute(insert(timeline_events).values(event_rows(order_id, events, now)))
+            self.conn.execute(insert(timeline_events), event_rows(order_id, events, now))
 
     def add_comment(self, order_id: int, body: str, author: Author, now: datetime) -> TimelineEntry:
         new_id = self.conn.execute(

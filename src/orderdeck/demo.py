@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import insert, select, update
@@ -25,6 +26,7 @@ from .domain.inventory import Inventory
 from .domain.order import Address, Author, CustomerSnapshot, Order, TaxLine
 from .domain.placement import DraftLine, DraftShippingLine, OrderDraft, build_order
 from .domain.statuses import derive_statuses, open_authorizations
+from .resources import render
 from .services.context import Orderdeck
 from .store.orders import _row, search_terms
 from .store.tables import customers, order_search_terms, orders, shop, timeline_events
@@ -380,6 +382,7 @@ def load_demo(deck: Orderdeck, *, count: int, seed: int = 7, console: Console | 
     start_time = now - timedelta(days=120)
     with deck.unit_of_work() as uow:
         inventory = uow.inventory.load({v[0] for v in cat.variants}, lock=False)
+        ctx = deck.render_context(uow)
     active = set(cat.locations)
     made = 0
     columns = (TextColumn("Loading demo orders"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -412,7 +415,7 @@ def load_demo(deck: Orderdeck, *, count: int, seed: int = 7, console: Console | 
                     )
                     _story(order, inventory, rng, placed, active)
                     events, order.events = order.events, []
-                    order_rows.append(_row(order))
+                    order_rows.append(_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
                     term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
                     timeline_rows.extend(event_rows(order.id, events, placed))
                 uow.conn.execute(insert(orders), order_rows)

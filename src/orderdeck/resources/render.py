@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +46,11 @@ class RenderContext:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names these settings, so a stored rendering made with other settings is not reused."""
+        return hashlib.sha256(f"{self.timezone}|{self.public_url}|{self.shop_id}".encode()).hexdigest()[:32]
 
 
 def ts(value: datetime | None, ctx: RenderContext) -> str | None:

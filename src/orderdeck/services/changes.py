@@ -81,11 +81,12 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
     status_topics = _status_topics(before, after)
     if loaded is not None and events and not any("orders/updated" in t for _, t in topics_by_event):
         status_topics.append("orders/updated")
+    ctx = cmd.app.render_context(uow)
+    order_json = orjson.dumps(render.order(order, ctx))
     if loaded is None:
-        uow.orders.add(order)
+        uow.orders.add(order, rendered=order_json, rendered_for=ctx.fingerprint)
     else:
-        uow.orders.save(order, previous_terms=loaded.terms)
-    order_json = orjson.dumps(render.order(order, cmd.app.render_context(uow)))
+        uow.orders.save(order, previous_terms=loaded.terms, rendered=order_json, rendered_for=ctx.fingerprint)
     messages: list[OutboxMessage] = []
     order_topics_sent: set[str] = set()
     for event, topics in topics_by_event:

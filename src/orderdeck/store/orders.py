@@ -35,7 +35,7 @@ def search_terms(order: Order) -> set[tuple[str, str]]:
     return terms
 
 
-def _row(order: Order) -> dict[str, object]:
+def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None = None) -> dict[str, object]:
     statuses = derive_statuses(order)
     customer = order.customer
     billing = order.billing_address or order.shipping_address
@@ -65,6 +65,8 @@ def _row(order: Order) -> dict[str, object]:
         "token": order.token,
         "version": order.version,
         "document": encode_order(order),
+        "rendered": rendered.decode() if rendered is not None else None,
+        "rendered_for": rendered_for if rendered is not None else None,
     }
 
 
@@ -81,17 +83,24 @@ class OrderRepository:
             raise NotFound("Not Found")
         return decode_order(document)
 
-    def add(self, order: Order) -> None:
-        self.conn.execute(insert(orders).values(_row(order)))
+    def add(self, order: Order, *, rendered: bytes | None = None, rendered_for: str | None = None) -> None:
+        self.conn.execute(insert(orders), _row(order, rendered, rendered_for))
         terms = search_terms(order)
         if terms:
             self.conn.execute(
                 insert(order_search_terms), [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(terms)]
             )
 
-    def save(self, order: Order, *, previous_terms: set[tuple[str, str]]) -> None:
+    def save(
+        self,
+        order: Order,
+        *,
+        previous_terms: set[tuple[str, str]],
+        rendered: bytes | None = None,
+        rendered_for: str | None = None,
+    ) -> None:
         order.version += 1
-        self.conn.execute(update(orders).where(orders.c.id == order.id).values(_row(order)))
+        self.conn.execute(update(orders).where(orders.c.id == order.id).values(_row(order, rendered, rendered_for)))
         terms = search_terms(order)
         gone, new = previous_terms - terms, terms - previous_terms
         for kind, term in gone:
@@ -106,6 +115,15 @@ class OrderRepository:
             self.conn.execute(
                 insert(order_search_terms), [{"order_id": order.id, "kind": k, "term": t} for k, t in sorted(new)]
             )
+
+    def stored_rendering(self, order_id: int) -> tuple[str, str | None, str | None]:
+        """(document, rendered JSON, the settings it was rendered with) without locking."""
+        row = self.conn.execute(
+            select(orders.c.document, orders.c.rendered, orders.c.rendered_for).where(orders.c.id == order_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFound("Not Found")
+        return row.document, row.rendered, row.rendered_for
 
     def delete(self, order: Order, *, financial_status: str, deleted_by: str, now: datetime) -> None:
         """Delete for good, keeping an audit line with no personal data."""

@@ -243,10 +243,21 @@ def parse_sort(raw: str | None) -> tuple[str, bool]:
 
 
 @dataclass
+class StoredOrder:
+    document: str
+    rendered: str | None
+    rendered_for: str | None
+
+
+@dataclass
 class Page:
-    documents: list[bytes]
+    orders: list[StoredOrder]
     next: Cursor | None
     previous: Cursor | None
+
+    @property
+    def documents(self) -> list[str]:
+        return [o.document for o in self.orders]
 
 
 def _coerce_key(sort: str, value: Any) -> Any:
@@ -277,7 +288,7 @@ def list_orders(
     if sort == "id":
         ordering = ordering[1:]
     query = (
-        select(orders.c.id, column.label("sort_key"), orders.c.document)
+        select(orders.c.id, column.label("sort_key"), orders.c.document, orders.c.rendered, orders.c.rendered_for)
         .where(and_(true(), *where))
         .order_by(*ordering)
         .limit(limit + 1)
@@ -297,7 +308,7 @@ def list_orders(
     has_next = more if not backwards else True
     has_previous = (after is not None and not backwards) or (backwards and more)
     return Page(
-        documents=[row.document for row in rows],
+        orders=[StoredOrder(row.document, row.rendered, row.rendered_for) for row in rows],
         next=cursor(rows[-1], "next") if rows and has_next else None,
         previous=cursor(rows[0], "previous") if rows and has_previous else None,
     )

@@ -156,6 +156,11 @@ orders = Table(
     Column("token", String(64), nullable=False, unique=True),
     Column("version", Integer, nullable=False),
     Column("document", Text, nullable=False),
+    # The order as the API renders it, written with every change so that lists answer without
+    # rendering; `rendered_for` names the render settings (time zone, public URL) it was made
+    # with, and a read with other settings renders afresh.
+    Column("rendered", Text),
+    Column("rendered_for", String(32)),
 )
 Index("ix_orders_status_id", orders.c.order_status, orders.c.id)
 Index("ix_orders_financial_id", orders.c.financial_status, orders.c.id)

@@ -120,7 +120,7 @@ def sqlite_ceiling(path: str, captured: dict[str, list[dict[str, Any]]], *, seco
     conn.execute("PRAGMA synchronous=FULL")
     row = captured["orders"][0]
     order_cols = [c for c in row]
-    start_id = 2_000_000_000
+    start_id = max(2_000_000_000, conn.execute("SELECT max(id) FROM orders").fetchone()[0] + 1)
     done = 0
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()

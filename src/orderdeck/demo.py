@@ -71,7 +71,7 @@ class Catalogue:
     variants: list[tuple[int, str, str, Decimal]]  # id, title, sku, price
 
 
-def _ensure_catalogue(deck: Orderdeck, stock: int) -> Catalogue:
+def ensure_catalogue(deck: Orderdeck, stock: int) -> Catalogue:
     from .services import catalog
     from .services.context import Command
 
@@ -376,7 +376,7 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
 def load_demo(deck: Orderdeck, *, count: int, seed: int = 7, console: Console | None = None, batch: int = 2000) -> None:
     rng = random.Random(seed)
     console = console or Console()
-    cat = _ensure_catalogue(deck, stock=max(1000, count * 3))
+    cat = ensure_catalogue(deck, stock=max(1000, count * 3))
     pool = _customers(deck, max(10, min(count // 3, 20_000)), rng)
     now = deck.clock()
     start_time = now - timedelta(days=120)

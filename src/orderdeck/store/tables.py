@@ -175,6 +175,7 @@ Index(
 Index("ix_orders_created_at_id", orders.c.created_at, orders.c.id)
 Index("ix_orders_updated_at_id", orders.c.updated_at, orders.c.id)
 Index("ix_orders_email", orders.c.email)
+Index("ix_orders_customer_name", orders.c.customer_name)
 Index("ix_orders_source_id", orders.c.source_name, orders.c.id)
 # The open-orders badge (S2.2) counts this partial index, never the whole table.
 Index(

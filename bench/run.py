@@ -3,11 +3,14 @@
 For each database it measures, on one machine in one run:
 1. ingest: orders placed through POST /orders.json by wrk in its own process, at several
    concurrency levels, beside the ceiling (the same rows written by the shortest path);
-2. the order list at scale: the admin's common questions against a loaded shop;
-3. bulk work: archive by filter, CSV export of every order (time and the server's peak memory);
-4. memory of one server process, idle and after ingest.
-Full runs write docs/benchmarks.md; --quick runs everything on small data (for CI, so the
-harness never rots) and writes bench/results/quick.md. Nothing here asserts on speed.
+2. status changes (capture, fulfil, cancel with restock, archive) while a paced ingest runs
+   at half the best ingest rate (bench/status_changes.py);
+3. the order list at scale: the admin's common questions against a loaded shop;
+4. bulk work: archive by filter, CSV export of every order (time and the server's peak memory);
+5. memory of one server process, idle and after ingest.
+Full runs write their figures into docs/benchmarks.md (between its markers, leaving the
+analysis around them as it is); --quick runs everything on small data (for CI, so the harness never rots) and writes
+bench/results/quick.md. Nothing here asserts on speed.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from orderdeck.settings import Settings
 from orderdeck.store.access import SCOPES, parse_scopes
 from orderdeck.store.migrate import migrate
 
-from . import ceiling, machine
+from . import ceiling, machine, status_changes
 from .server import Server, start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,12 +56,21 @@ class Plan:
     list_orders: int
     repeats: int
     archive_orders: int
+    status_changes: int
     workers: int = 2
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(quick=True, concurrency=[4], ingest_seconds=4, list_orders=1500, repeats=10, archive_orders=100)
+            return cls(
+                quick=True,
+                concurrency=[4],
+                ingest_seconds=4,
+                list_orders=1500,
+                repeats=10,
+                archive_orders=100,
+                status_changes=20,
+            )
         return cls(
             quick=False,
             concurrency=[1, 8, 32, 64],
@@ -66,6 +78,7 @@ class Plan:
             list_orders=1_000_000,
             repeats=200,
             archive_orders=100_000,
+            status_changes=500,
         )
 
 
@@ -74,6 +87,7 @@ class Results:
     backend: str
     ingest: list[dict[str, Any]] = field(default_factory=list)
     ceiling: list[dict[str, Any]] = field(default_factory=list)
+    status_changes: dict[str, Any] = field(default_factory=dict)
     queries: list[dict[str, Any]] = field(default_factory=list)
     bulk: list[dict[str, Any]] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)
@@ -189,6 +203,11 @@ def ingest(url: str, token: str, variants: list[int], plan: Plan, results: Resul
                 run_wrk(server, token, body_file, connections=connections, seconds=plan.ingest_seconds)
             )
         results.memory["after_ingest_mb"] = server.worker_rss_mb()
+        # 3. Status changes while orders keep arriving at half the best ingest rate.
+        best = max(i["orders_per_s"] for i in results.ingest)
+        results.status_changes = status_changes.measure(
+            server.url, token, body_file, rate=best / 2, per_action=plan.status_changes, workdir=workdir
+        )
     finally:
         server.stop()
     deck = build(Settings(database_url=url))
@@ -290,9 +309,15 @@ def list_queries(url: str, token: str, plan: Plan, results: Results, workdir: Pa
             results.bulk.append(
                 {"work": f"export {rows - 1:,} orders to CSV", "seconds": elapsed, "peak_mb": max(peak)}
             )
+            # Archive by filter: the newest `archive_orders` open orders (since_id bounds the filter).
+            since = _nth_open_order_id(url, plan.archive_orders)
             started = time.perf_counter()
             response = (
-                client.post("/orders/bulk/close.json", json={"filter": {"status": "open"}}, timeout=3600)
+                client.post(
+                    "/orders/bulk/close.json",
+                    json={"filter": {"status": "open", "since_id": since}},
+                    timeout=3600,
+                )
                 if plan.archive_orders
                 else None
             )
@@ -369,6 +394,31 @@ def report(all_results: list[Results], plan: Plan, info: dict[str, str]) -> str:
             )
         )
         parts.append("")
+        if r.status_changes:
+            sc = r.status_changes
+            background = sc["background"]
+            parts.append(
+                f"Status changes while ingest runs at {background['achieved_rate']:.0f} orders/s "
+                f"(half the best ingest rate; {background['errors']} errors, p99 {background['p99_ms']:.0f} ms):"
+            )
+            parts.append("")
+            parts.append(
+                table(
+                    ["status change", "count", "per s", "p50 ms", "p99 ms", "errors"],
+                    [
+                        [
+                            a["action"],
+                            str(a["count"]),
+                            f"{a['ops_per_s']:.0f}",
+                            f"{a['p50_ms']:.1f}",
+                            f"{a['p99_ms']:.1f}",
+                            str(a["errors"]),
+                        ]
+                        for a in sc["actions"]
+                    ],
+                )
+            )
+            parts.append("")
         parts.append(
             table(
                 ["list query (50 per page)", "p50 ms", "p99 ms"],
@@ -426,9 +476,27 @@ def main() -> None:
         )
     text_report = report(all_results, plan, machine.describe(PG_ADMIN if "postgres" in backends else None))
     print(text_report)
-    target = RESULTS / "quick.md" if plan.quick else ROOT / "docs" / "benchmarks-latest.md"
-    target.write_text(text_report + "\n")
+    if plan.quick:
+        target = RESULTS / "quick.md"
+        target.write_text(text_report + "\n")
+    else:
+        target = ROOT / "docs" / "benchmarks.md"
+        write_between_markers(target, text_report)
     print(f"written to {target}")
+
+
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+
+
+def write_between_markers(target: Path, results: str) -> None:
+    """Put the figures into docs/benchmarks.md between its markers; the analysis around them,
+    written by people, stays as it is."""
+    document = target.read_text() if target.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in document or END not in document:
+        document += f"\n{START}\n{END}\n"
+    head, rest = document.split(START, 1)
+    _, tail = rest.split(END, 1)
+    target.write_text(f"{head}{START}\n{results}\n{END}{tail}")
 
 
 if __name__ == "__main__":

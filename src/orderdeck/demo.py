@@ -1,16 +1,22 @@
 """A demo shop: three locations, a catalogue with stock, customers and orders in every status.
 
 Orders are made by the same domain code the API runs (placement, payments, fulfillment,
-refunds, cancellation, archiving), so every status is one the engine itself derived. They are
-written in batches rather than one transaction each, so a million orders load in minutes; they
-are history, so no webhooks or notifications go out for them (the outbox stays empty).
+refunds, cancellation, archiving), so every status is one the engine itself derived. Batches of
+them are made in worker processes (one per core) and written a batch a transaction, so a
+million orders load in minutes; they are history, so no webhooks or notifications go out for
+them (the outbox stays empty).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import random
 import secrets
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,12 +28,13 @@ from sqlalchemy import insert, select, update
 from .domain import cancellation, lifecycle, payments, refunds
 from .domain import fulfillment as shipping
 from .domain.fulfillment import LineRequest, TrackingInfo
-from .domain.inventory import Inventory
+from .domain.inventory import Inventory, InventoryLevel
 from .domain.order import Address, Author, CustomerSnapshot, Order, TaxLine
 from .domain.placement import DraftLine, DraftShippingLine, OrderDraft, build_order
 from .domain.statuses import derive_statuses, open_authorizations
 from .resources import render
 from .services.context import Orderdeck
+from .store import counts
 from .store.orders import _row, search_terms
 from .store.tables import customers, order_search_terms, orders, shop, timeline_events
 from .store.timeline import event_rows
@@ -373,59 +380,150 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
             lifecycle.close(order, author=STAFF, now=later + timedelta(days=10))
 
 
-def load_demo(deck: Orderdeck, *, count: int, seed: int = 7, console: Console | None = None, batch: int = 2000) -> None:
+@dataclass
+class _Shop:
+    """What every batch is made from; handed to each worker process once."""
+
+    catalogue: Catalogue
+    pool: list[CustomerSnapshot]
+    inventory: Inventory
+    render_context: render.RenderContext
+    first_number: int
+    start_time: datetime
+    count: int
+    seed: int
+    batch: int
+
+
+@dataclass
+class _Batch:
+    order_rows: list[dict[str, object]]
+    term_rows: list[dict[str, object]]
+    timeline_rows: list[dict[str, object]]
+    stock_moved: dict[tuple[int, int], tuple[int, int, int]]  # (available, committed, on_hand) deltas
+
+
+_shop: _Shop | None = None
+
+
+def _init_worker(shop_: _Shop) -> None:
+    global _shop
+    _shop = shop_
+
+
+def _make_batch(index: int) -> _Batch:
+    """Orders [index * batch, …) of the run, built, told and rendered. A pure function of the
+    batch's index and the shop, so the demo is the same whichever process makes which batch."""
+    assert _shop is not None
+    shop_ = _shop
+    rng = random.Random(f"{shop_.seed}:{index}")
+    inventory = Inventory(shop_.inventory.items, {key: replace(level) for key, level in shop_.inventory.levels.items()})
+    active = set(shop_.catalogue.locations)
+    first = index * shop_.batch
+    order_rows, term_rows, timeline_rows = [], [], []
+    for position in range(first, min(first + shop_.batch, shop_.count)):
+        number = shop_.first_number + position
+        placed = shop_.start_time + timedelta(seconds=position * (120 * 86400 / max(shop_.count, 1)))
+        channel = rng.choices(("web", "web", "web", "pos", "api"), k=1)[0]
+        order = build_order(
+            _draft(rng, shop_.catalogue, rng.choice(shop_.pool), channel),
+            order_id=number,
+            number=number,
+            name=f"#{number}",
+            token=secrets.token_hex(16),
+            now=placed,
+            locations=shop_.catalogue.locations,
+            inventory=inventory,
+            author=STOREFRONT,
+        )
+        _story(order, inventory, rng, placed, active)
+        events, order.events = order.events, []
+        ctx = shop_.render_context
+        order_rows.append(_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
+        term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
+        timeline_rows.extend(event_rows(order.id, events, placed))
+    moved = {}
+    for key in inventory.changed:
+        now_ = inventory.levels[key]
+        was = shop_.inventory.levels.get(key) or InventoryLevel(key[0], key[1], 0, 0, 0)
+        moved[key] = (now_.available - was.available, now_.committed - was.committed, now_.on_hand - was.on_hand)
+    return _Batch(order_rows, term_rows, timeline_rows, moved)
+
+
+def _batches(shop_: _Shop, workers: int) -> Iterator[_Batch]:
+    """The run's batches in order. With more than one batch they are made by worker processes
+    (the orders' story and rendering are most of the work) while this process writes; a few
+    batches ahead at most, so memory stays flat however many orders."""
+    total = -(-shop_.count // shop_.batch)
+    if total <= 1 or workers <= 1:
+        _init_worker(shop_)
+        yield from (_make_batch(i) for i in range(total))
+        return
+    # Spawned, not forked: this process has threads (the database pool, the progress bar).
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, spawn, initializer=_init_worker, initargs=(shop_,)) as pool:
+        ahead: deque[Future[_Batch]] = deque()
+        for index in range(total):
+            ahead.append(pool.submit(_make_batch, index))
+            if len(ahead) > workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def load_demo(
+    deck: Orderdeck,
+    *,
+    count: int,
+    seed: int = 7,
+    console: Console | None = None,
+    batch: int = 2000,
+    workers: int | None = None,
+) -> None:
+    """Add `count` demo orders placed over the last 120 days, in a realistic mix of statuses."""
     rng = random.Random(seed)
     console = console or Console()
     cat = ensure_catalogue(deck, stock=max(1000, count * 3))
     pool = _customers(deck, max(10, min(count // 3, 20_000)), rng)
     now = deck.clock()
-    start_time = now - timedelta(days=120)
     with deck.unit_of_work() as uow:
         inventory = uow.inventory.load({v[0] for v in cat.variants}, lock=False)
         ctx = deck.render_context(uow)
-    active = set(cat.locations)
-    made = 0
+        # Every number the run will use, taken at once so the batches can be made in parallel.
+        first = uow.conn.execute(
+            update(shop)
+            .where(shop.c.id == 1)
+            .values(next_order_number=shop.c.next_order_number + count)
+            .returning(shop.c.next_order_number - count)
+        ).scalar_one()
+        uow.commit()
+    shop_ = _Shop(cat, pool, inventory, ctx, first, now - timedelta(days=120), count, seed, batch)
+    moved: dict[tuple[int, int], list[int]] = {}
     columns = (TextColumn("Loading demo orders"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("orders", total=count)
-        while made < count:
-            size = min(batch, count - made)
+        for made in _batches(shop_, workers or os.cpu_count() or 1):
             with deck.unit_of_work() as uow:
-                first = uow.conn.execute(
-                    update(shop)
-                    .where(shop.c.id == 1)
-                    .values(next_order_number=shop.c.next_order_number + size)
-                    .returning(shop.c.next_order_number - size)
-                ).scalar_one()
-                order_rows, term_rows, timeline_rows = [], [], []
-                for n in range(size):
-                    number = first + n
-                    placed = start_time + timedelta(seconds=(made + n) * (120 * 86400 / max(count, 1)))
-                    channel = rng.choices(("web", "web", "web", "pos", "api"), k=1)[0]
-                    order = build_order(
-                        _draft(rng, cat, rng.choice(pool), channel),
-                        order_id=number,
-                        number=number,
-                        name=f"#{number}",
-                        token=secrets.token_hex(16),
-                        now=placed,
-                        locations=cat.locations,
-                        inventory=inventory,
-                        author=STOREFRONT,
-                    )
-                    _story(order, inventory, rng, placed, active)
-                    events, order.events = order.events, []
-                    order_rows.append(_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
-                    term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
-                    timeline_rows.extend(event_rows(order.id, events, placed))
-                uow.conn.execute(insert(orders), order_rows)
-                if term_rows:
-                    uow.conn.execute(insert(order_search_terms), term_rows)
-                uow.conn.execute(insert(timeline_events), timeline_rows)
-                uow.inventory.save(inventory, uow.now)
+                uow.conn.execute(insert(orders), made.order_rows)
+                if made.term_rows:
+                    uow.conn.execute(insert(order_search_terms), made.term_rows)
+                uow.conn.execute(insert(timeline_events), made.timeline_rows)
+                counts.record(uow.conn, [(counts.key_of(row), 1) for row in made.order_rows])
                 uow.commit()
-            made += size
-            progress.update(task, advance=size)
+            for key, change in made.stock_moved.items():
+                total = moved.setdefault(key, [0, 0, 0])
+                for n in range(3):
+                    total[n] += change[n]
+            progress.update(task, advance=len(made.order_rows))
+    with deck.unit_of_work() as uow:
+        levels = uow.inventory.load({item for item, _ in moved})
+        for key, (available, committed, on_hand) in moved.items():
+            level = levels.level(*key, connect=True)
+            level.available += available
+            level.committed += committed
+            level.on_hand += on_hand
+        uow.inventory.save(levels, uow.now)
+        uow.commit()
     console.print(
         f"[green]{count} demo orders loaded[/green] ({len(pool)} customers, "
         f"{len(cat.locations)} locations, {len(cat.variants)} variants)"

@@ -35,6 +35,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from orderdeck.store import counts
 from tests.conftest import AUTHORIZE, IN_CI, SELL
 
 CENT = Decimal("0.01")
@@ -131,6 +132,23 @@ def expected_display_fulfillment_status(order: dict[str, Any], fos: list[dict[st
     return "in_progress" if "in_progress" in statuses else "unfulfilled"
 
 
+# The status counts the machine checks after every step.
+COUNTED = [
+    f"status={status}&financial_status={financial}&fulfillment_status={fulfillment}"
+    for status, financial, fulfillment in (
+        ("any", "any", "any"),
+        ("open", "any", "any"),
+        ("closed", "any", "any"),
+        ("cancelled", "any", "any"),
+        ("open", "paid", "unshipped"),
+        ("any", "authorized", "any"),
+        ("any", "any", "partial"),
+        ("open", "any", "fulfilled"),
+        ("any", "any", "on_hold"),
+    )
+]
+
+
 # ---- the test's own record of what the API accepted --------------------------------------------
 @dataclass
 class Expect:
@@ -174,6 +192,9 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
             count = api.ok(api.get("/orders/count.json?status=any"))["count"]
             return {"orders": orders, "levels": stock, "count": count}
 
+        def count(self, query: str) -> int:
+            return int(api.ok(api.get(f"/orders/count.json?{query}"))["count"])
+
         def send(self, method: str, path: str, body: Any = None) -> Any:
             """Run one command; a refusal must leave everything exactly as it was."""
             before = self.state
@@ -201,6 +222,10 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
                 variant = shop.product(f"INV-{n}-{index}", price=price, stock=stock, policy=policy)
                 self.items[variant] = {"initial": sum(stock.values()), "policy": policy}
             self.state = self.read()
+            # Earlier examples' orders stay in the database, untouched by this one: counts are
+            # checked as what this example's orders add to these.
+            self.counted_before = {query: self.count(query) for query in COUNTED}
+            self.badge_before = api.ok(api.get("/orders/open_count.json"))["count"]
             for _ in range(data.draw(st.integers(2, 3), label="orders")):
                 self.place(data)
             if not self.orders:  # a shop with no order left to act on tests nothing
@@ -563,6 +588,41 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
                     assert outstanding > 0, (order["name"], order["financial_status"], order["total_outstanding"])
 
         @invariant()
+        def counts_match_the_orders(self) -> None:
+            """The kept status counts (store/counts.py) agree with the orders themselves."""
+            views = [self.view(oid)["order"] for oid in self.orders]
+
+            def matching(status: str, financial: str, fulfillment: str) -> int:
+                found = 0
+                for o in views:
+                    state = {
+                        "open": o["closed_at"] is None and o["cancelled_at"] is None,
+                        "closed": o["closed_at"] is not None,
+                        "cancelled": o["cancelled_at"] is not None,
+                        "any": True,
+                    }[status]
+                    paid = financial == "any" or o["financial_status"] == financial
+                    shipped = {
+                        "any": True,
+                        "unshipped": o["fulfillment_status"] is None,
+                        "partial": o["fulfillment_status"] == "partial",
+                        "fulfilled": o["fulfillment_status"] == "fulfilled",
+                        "on_hold": o["display_fulfillment_status"] == "on_hold",
+                    }[fulfillment]
+                    found += state and paid and shipped
+                return found
+
+            for query in COUNTED:
+                status, financial, fulfillment = (part.split("=")[1] for part in query.split("&"))
+                expected = self.counted_before[query] + matching(status, financial, fulfillment)
+                assert self.count(query) == expected, (query, self.count(query), expected)
+            badge = api.ok(api.get("/orders/open_count.json"))["count"]
+            assert badge == self.badge_before + sum(
+                o["closed_at"] is None and o["cancelled_at"] is None and o["display_fulfillment_status"] != "fulfilled"
+                for o in views
+            )
+
+        @invariant()
         def stock_adds_up(self) -> None:
             levels = self.state["levels"]
             committed_by_fo: dict[tuple[int, int], int] = {}
@@ -609,7 +669,9 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
     return OrderMachine
 
 
-def test_random_commands_keep_every_invariant(api, shop, clock):
+def test_random_commands_keep_every_invariant(api, shop, clock, monkeypatch):
+    # Fold the status counts every few writes, so folds land between every kind of change.
+    monkeypatch.setattr(counts, "FOLD_EVERY", 3)
     locations = [shop.location("Amsterdam"), shop.location("Utrecht")]
     machine = build_machine(api, shop, clock, locations)
     run_state_machine_as_test(

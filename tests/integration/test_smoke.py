@@ -6,8 +6,11 @@ from tests.conftest import AUTHORIZE
 def test_an_order_goes_from_placed_to_paid_to_fulfilled(shop):
     amsterdam = shop.location("Amsterdam")
     mug = shop.product("MUG-1", price="12.50", stock={amsterdam: 10})
-    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=AUTHORIZE,
-                       shipping_lines=[{"title": "PostNL", "price": "4.95"}])
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 2}],
+        transactions=AUTHORIZE,
+        shipping_lines=[{"title": "PostNL", "price": "4.95"}],
+    )
     assert order["name"] == "#1001"
     assert order["total_price"] == "29.95"
     assert order["financial_status"] == "authorized"

@@ -1,7 +1,8 @@
 """Bulk work on many orders, by ids or by filter: archive, unarchive, tags.
 
-Each order is its own command and transaction, so one refusal does not undo the others; the
-answer says what happened to every order. Declared before the single-order routes so that
+Each order is its own command (services/bulk.py runs them in batches, each order in its own
+savepoint), so one refusal does not undo the others; the answer says what happened to every
+order. Declared before the single-order routes so that
 `/orders/bulk/...` is never read as an order id.
 """
 
@@ -12,15 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ..domain.errors import InvalidInput, OrderError
+from ..domain.errors import InvalidInput
 from ..services import orders
+from ..services.bulk import run_in_batches
 from ..store.access import ApiToken
-from ..store.codec import decode_order
-from ..store.queries import OrderFilter, list_orders
+from ..store.queries import OrderFilter, order_ids
 from . import schemas
-from .auth import require
-from .errors import ApiError
-from .responses import app_of, json, run_command
+from .auth import author_of, require
+from .responses import app_of, json
 
 router = APIRouter(tags=["bulk"])
 write = require("write_orders")
@@ -34,31 +34,15 @@ def _bulk_ids(conn: Any, body: schemas.BulkIn) -> list[int]:
         return list(dict.fromkeys(body.ids))
     if body.filter is None:
         raise InvalidInput("send the ids of the orders or a filter", field="ids")
-    flt = OrderFilter(**body.filter.model_dump())
-    flt.check()
-    ids, after = [], None
-    while True:
-        page = list_orders(conn, flt, sort="id", descending=False, limit=250, after=after)
-        ids.extend(decode_order(d).id for d in page.documents)
-        if page.next is None or len(ids) >= MAX_ORDERS:
-            return ids
-        after = page.next
+    return order_ids(conn, OrderFilter(**body.filter.model_dump()), limit=MAX_ORDERS)
 
 
 def _bulk(request: Request, token: ApiToken, body: schemas.BulkIn, step: Any) -> Response:
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:
         ids = _bulk_ids(uow.conn, body)
-    done, refused = [], []
-    for order_id in ids:
-        try:
-            run_command(request, token, None, lambda cmd, oid=order_id: (step(cmd, oid), {})[1], idempotent=False)
-            done.append(order_id)
-        except OrderError as exc:
-            refused.append({"id": order_id, "error": exc.message})
-        except ApiError as exc:  # e.g. 409: the order changed under us; the others go on
-            refused.append({"id": order_id, "error": str(exc.errors)})
-    return json({"bulk_result": {"succeeded": done, "refused": refused}})
+    result = run_in_batches(app, author_of(token), ids, step)
+    return json({"bulk_result": {"succeeded": result.succeeded, "refused": result.refused}})
 
 
 @router.post(

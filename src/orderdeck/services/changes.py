@@ -11,7 +11,8 @@ from ..domain import lifecycle
 from ..domain.order import DomainEvent, Order
 from ..domain.statuses import DerivedStatuses, derive_statuses
 from ..resources import render
-from ..store.orders import search_terms
+from ..store import counts
+from ..store.orders import search_terms, status_columns
 from ..store.outbox import OutboxMessage
 from .context import Command
 
@@ -23,6 +24,7 @@ class Loaded:
         self.order = order
         self.statuses = derive_statuses(order)
         self.terms = search_terms(order)
+        self.count_key = counts.key_of(status_columns(order, self.statuses))
 
 
 def load_order(cmd: Command, order_id: int) -> Loaded:
@@ -86,7 +88,13 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
     if loaded is None:
         uow.orders.add(order, rendered=order_json, rendered_for=ctx.fingerprint)
     else:
-        uow.orders.save(order, previous_terms=loaded.terms, rendered=order_json, rendered_for=ctx.fingerprint)
+        uow.orders.save(
+            order,
+            previous_terms=loaded.terms,
+            previous_count_key=loaded.count_key,
+            rendered=order_json,
+            rendered_for=ctx.fingerprint,
+        )
     messages: list[OutboxMessage] = []
     order_topics_sent: set[str] = set()
     for event, topics in topics_by_event:

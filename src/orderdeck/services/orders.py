@@ -238,6 +238,7 @@ def delete_order(cmd: Command, order_id: int) -> None:
     cmd.uow.orders.delete(
         order,
         financial_status=loaded.statuses.financial_status,
+        count_key=loaded.count_key,
         deleted_by=f"{cmd.author.kind}:{cmd.author.name}",
         now=cmd.now,
     )

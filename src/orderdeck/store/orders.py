@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from ..domain.errors import NotFound
 from ..domain.order import Order
-from ..domain.statuses import derive_statuses
+from ..domain.statuses import DerivedStatuses, derive_statuses
+from . import counts
 from .codec import decode_order, encode_order
 from .database import utc
 from .tables import deleted_orders, order_search_terms, orders
@@ -35,8 +37,21 @@ def search_terms(order: Order) -> set[tuple[str, str]]:
     return terms
 
 
-def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None = None) -> dict[str, object]:
-    statuses = derive_statuses(order)
+def status_columns(order: Order, statuses: DerivedStatuses | None = None) -> dict[str, Any]:
+    """The columns an order is filtered and counted by."""
+    statuses = statuses or derive_statuses(order)
+    return {
+        "closed_at": utc(order.closed_at),
+        "cancelled_at": utc(order.cancelled_at),
+        "order_status": order_status(order),
+        "financial_status": statuses.financial_status,
+        "fulfillment_status": statuses.fulfillment_status,
+        "display_fulfillment_status": statuses.display_fulfillment_status,
+        "return_status": statuses.return_status,
+    }
+
+
+def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None = None) -> dict[str, Any]:
     customer = order.customer
     billing = order.billing_address or order.shipping_address
     customer_name = customer.name if customer and customer.name else billing.name if billing else None
@@ -47,13 +62,7 @@ def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None =
         "created_at": utc(order.created_at),
         "updated_at": utc(order.updated_at),
         "processed_at": utc(order.processed_at),
-        "closed_at": utc(order.closed_at),
-        "cancelled_at": utc(order.cancelled_at),
-        "order_status": order_status(order),
-        "financial_status": statuses.financial_status,
-        "fulfillment_status": statuses.fulfillment_status,
-        "display_fulfillment_status": statuses.display_fulfillment_status,
-        "return_status": statuses.return_status,
+        **status_columns(order),
         "email": order.email.lower() if order.email else None,
         "phone": order.phone,
         "customer_id": customer.id if customer else None,
@@ -84,7 +93,9 @@ class OrderRepository:
         return decode_order(document)
 
     def add(self, order: Order, *, rendered: bytes | None = None, rendered_for: str | None = None) -> None:
-        self.conn.execute(insert(orders), _row(order, rendered, rendered_for))
+        row = _row(order, rendered, rendered_for)
+        self.conn.execute(insert(orders), row)
+        counts.record(self.conn, [(counts.key_of(row), 1)])
         terms = search_terms(order)
         if terms:
             self.conn.execute(
@@ -96,11 +107,16 @@ class OrderRepository:
         order: Order,
         *,
         previous_terms: set[tuple[str, str]],
+        previous_count_key: counts.Key,
         rendered: bytes | None = None,
         rendered_for: str | None = None,
     ) -> None:
         order.version += 1
-        self.conn.execute(update(orders).where(orders.c.id == order.id).values(_row(order, rendered, rendered_for)))
+        row = _row(order, rendered, rendered_for)
+        self.conn.execute(update(orders).where(orders.c.id == order.id).values(row))
+        key = counts.key_of(row)
+        if key != previous_count_key:
+            counts.record(self.conn, [(previous_count_key, -1), (key, 1)])
         terms = search_terms(order)
         gone, new = previous_terms - terms, terms - previous_terms
         for kind, term in gone:
@@ -125,8 +141,11 @@ class OrderRepository:
             raise NotFound("Not Found")
         return row.document, row.rendered, row.rendered_for
 
-    def delete(self, order: Order, *, financial_status: str, deleted_by: str, now: datetime) -> None:
+    def delete(
+        self, order: Order, *, financial_status: str, count_key: counts.Key, deleted_by: str, now: datetime
+    ) -> None:
         """Delete for good, keeping an audit line with no personal data."""
+        counts.record(self.conn, [(count_key, -1)])
         self.conn.execute(
             insert(deleted_orders).values(
                 order_id=order.id,

@@ -21,10 +21,11 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select, true, union_all
 
 from ..domain.errors import InvalidInput
+from . import counts
 from .codec import decode_order
 from .database import utc
+from .tables import order_counts, orders
 from .tables import order_search_terms as terms
-from .tables import orders
 
 STATUSES = ("open", "closed", "cancelled", "any")
 FINANCIAL = (
@@ -105,16 +106,15 @@ def _order_number(text: str) -> int | None:
     return int(digits) if digits.isdigit() and len(digits) < 12 else None
 
 
-def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
-    f.check()
+def _status_conditions(f: OrderFilter, c: Any, *, closed: Any, cancelled: Any) -> list[ColumnElement[bool]]:
+    """The status dimensions of a filter, on `orders` or on the status counts (same column names)."""
     where: list[ColumnElement[bool]] = []
-    c = orders.c
     if f.status == "open":
         where.append(c.order_status == "open")
     elif f.status == "closed":
-        where.append(c.closed_at.is_not(None))
+        where.append(closed)
     elif f.status == "cancelled":
-        where.append(c.cancelled_at.is_not(None))
+        where.append(cancelled)
     if f.financial_status == "unpaid":
         where.append(c.financial_status.in_(("authorized", "partially_paid", "pending")))
     elif f.financial_status != "any":
@@ -132,6 +132,13 @@ def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
         where.append(c.fulfillment_status == "restocked")
     elif fs != "any":
         where.append(c.display_fulfillment_status == fs)
+    return where
+
+
+def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
+    f.check()
+    c = orders.c
+    where = _status_conditions(f, c, closed=c.closed_at.is_not(None), cancelled=c.cancelled_at.is_not(None))
     if f.ids:
         where.append(c.id.in_(f.ids))
     if f.since_id is not None:
@@ -290,11 +297,10 @@ def list_orders(
     ordering = [column.desc(), orders.c.id.desc()] if desc else [column.asc(), orders.c.id.asc()]
     if sort == "id":
         ordering = ordering[1:]
+    # The page's keys first, the documents after: a sort or a scan then carries ids and keys,
+    # never the orders' documents, however many rows it passes over.
     query = (
-        select(orders.c.id, column.label("sort_key"), orders.c.document, orders.c.rendered, orders.c.rendered_for)
-        .where(and_(true(), *where))
-        .order_by(*ordering)
-        .limit(limit + 1)
+        select(orders.c.id, column.label("sort_key")).where(and_(true(), *where)).order_by(*ordering).limit(limit + 1)
     )
     rows = list(conn.execute(query))
     more = len(rows) > limit
@@ -310,24 +316,43 @@ def list_orders(
 
     has_next = more if not backwards else True
     has_previous = (after is not None and not backwards) or (backwards and more)
+    stored = _stored_orders(conn, [row.id for row in rows])
     return Page(
-        orders=[StoredOrder(row.document, row.rendered, row.rendered_for) for row in rows],
+        orders=[stored[row.id] for row in rows],
         next=cursor(rows[-1], "next") if rows and has_next else None,
         previous=cursor(rows[0], "previous") if rows and has_previous else None,
     )
 
 
+def _stored_orders(conn: Connection, ids: list[int]) -> dict[int, StoredOrder]:
+    if not ids:
+        return {}
+    query = select(orders.c.id, orders.c.document, orders.c.rendered, orders.c.rendered_for).where(orders.c.id.in_(ids))
+    return {row.id: StoredOrder(row.document, row.rendered, row.rendered_for) for row in conn.execute(query)}
+
+
+def order_ids(conn: Connection, f: OrderFilter, *, limit: int) -> list[int]:
+    """The ids of the orders a filter selects, oldest first, at most `limit` of them."""
+    query = select(orders.c.id).where(and_(true(), *conditions(f))).order_by(orders.c.id).limit(limit)
+    return list(conn.execute(query).scalars())
+
+
 def count_orders(conn: Connection, f: OrderFilter) -> int:
+    f.check()
+    only_statuses = OrderFilter(
+        status=f.status, financial_status=f.financial_status, fulfillment_status=f.fulfillment_status
+    )
+    if f == only_statuses:
+        # The common counts (tabs, the badge) come from the kept status counts, not a scan.
+        k = order_counts.c
+        return counts.count(conn, _status_conditions(f, k, closed=k.closed.is_(True), cancelled=k.cancelled.is_(True)))
     return conn.execute(select(func.count()).select_from(orders).where(and_(true(), *conditions(f)))).scalar_one()
 
 
 def open_orders_badge(conn: Connection) -> int:
-    """S2.2: open orders still waiting to be fulfilled, counted from a partial index."""
-    return conn.execute(
-        select(func.count())
-        .select_from(orders)
-        .where(orders.c.order_status == "open", orders.c.display_fulfillment_status != "fulfilled")
-    ).scalar_one()
+    """S2.2: open orders still waiting to be fulfilled."""
+    k = order_counts.c
+    return counts.count(conn, [k.order_status == "open", k.display_fulfillment_status != "fulfilled"])
 
 
 CSV_COLUMNS = (

@@ -165,11 +165,12 @@ orders = Table(
 Index("ix_orders_status_id", orders.c.order_status, orders.c.id)
 Index("ix_orders_financial_id", orders.c.financial_status, orders.c.id)
 Index("ix_orders_display_fulfillment_id", orders.c.display_fulfillment_status, orders.c.id)
+Index("ix_orders_fulfillment_id", orders.c.fulfillment_status, orders.c.id)
 Index(
     "ix_orders_status_fin_ful_id",
     orders.c.order_status,
     orders.c.financial_status,
-    orders.c.display_fulfillment_status,
+    orders.c.fulfillment_status,
     orders.c.id,
 )
 Index("ix_orders_created_at_id", orders.c.created_at, orders.c.id)
@@ -183,6 +184,21 @@ Index(
     orders.c.id,
     sqlite_where=text("order_status = 'open' AND display_fulfillment_status != 'fulfilled'"),
     postgresql_where=text("order_status = 'open' AND display_fulfillment_status != 'fulfilled'"),
+)
+
+# Status counts as deltas (see store/counts.py): the count of a filter on statuses is the sum of
+# the deltas whose combination it matches.
+order_counts = Table(
+    "order_counts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_status", String(16), nullable=False),
+    Column("closed", Boolean, nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+    Column("financial_status", String(32), nullable=False),
+    Column("fulfillment_status", String(16)),
+    Column("display_fulfillment_status", String(32), nullable=False),
+    Column("delta", Integer, nullable=False),
 )
 
 order_search_terms = Table(

@@ -1,7 +1,7 @@
 """The ceiling: the rows one order writes, inserted by the shortest path the database allows.
 
 We capture exactly what Orderdeck wrote for one real order (its order row, search terms,
-timeline events, outbox messages and stock levels) and write those same rows again and again,
+timeline events, outbox messages, status-count delta and stock levels) and write those same rows again and again,
 one order per transaction, with nothing else in the way: pgbench for PostgreSQL, a minimal
 loop over the standard sqlite3 module for SQLite. Orderdeck ÷ ceiling is the price of
 everything else (HTTP, validation, the domain, rendering).
@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy import select
 
 from orderdeck.services.context import Orderdeck
-from orderdeck.store.tables import inventory_levels, order_search_terms, orders, outbox, timeline_events
+from orderdeck.store.tables import (
+    inventory_levels,
+    order_counts,
+    order_search_terms,
+    orders,
+    outbox,
+    timeline_events,
+)
 
 
 def captured_rows(deck: Orderdeck, order_id: int) -> dict[str, list[dict[str, Any]]]:
@@ -37,6 +44,10 @@ def captured_rows(deck: Orderdeck, order_id: int) -> dict[str, list[dict[str, An
             "order_search_terms": rows(order_search_terms, order_search_terms.c.order_id == order_id),
             "timeline_events": rows(timeline_events, timeline_events.c.order_id == order_id),
             "outbox": rows(outbox, outbox.c.order_id == order_id),
+            # The +1 a new order adds to the status counts (store/counts.py).
+            "order_counts": [
+                dict(r._mapping) for r in conn.execute(select(order_counts).order_by(order_counts.c.id.desc()).limit(1))
+            ],
             "inventory_levels": rows(
                 inventory_levels, inventory_levels.c.inventory_item_id.in_(sorted({int(i) for i in item_ids}))
             ),
@@ -79,6 +90,9 @@ def pgbench_script(captured: dict[str, list[dict[str, Any]]]) -> str:
     for message in captured["outbox"]:
         cols, vals = _values(message, {"id": "gen_random_uuid()::text", "order_id": ":n"})
         lines.append(f"INSERT INTO outbox ({cols}) VALUES ({vals});")
+    for delta in captured["order_counts"]:
+        cols, vals = _values(delta, {})
+        lines.append(f"INSERT INTO order_counts ({cols}) VALUES ({vals});")
     levels = captured["inventory_levels"]
     if levels:
         values = ", ".join(
@@ -153,6 +167,12 @@ def sqlite_ceiling(path: str, captured: dict[str, list[dict[str, Any]]], *, seco
                     f"c{n}-{cols and id(message)}" if c == "id" else n if c == "order_id" else _sqlite_value(message[c])
                     for c in cols
                 ],
+            )
+        for delta in captured["order_counts"]:
+            cols = [c for c in delta if c != "id"]
+            conn.execute(
+                f"INSERT INTO order_counts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [delta[c] for c in cols],
             )
         for level in captured["inventory_levels"]:
             conn.execute(

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from orderdeck.settings import Settings
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -53,7 +55,14 @@ class Server:
 
 def start(database_url: str, *, workers: int, log: Path) -> Server:
     port = free_port()
-    env = {**os.environ, "ORDERDECK_DATABASE_URL": database_url, "ORDERDECK_POOL_SIZE": "20"}
+    # The public URL is set once, as an operator would: the demo loader stored its renderings
+    # with the default one, and a server with another would render every order on every read.
+    env = {
+        **os.environ,
+        "ORDERDECK_DATABASE_URL": database_url,
+        "ORDERDECK_POOL_SIZE": "20",
+        "ORDERDECK_PUBLIC_URL": Settings.public_url,
+    }
     command = [sys.executable, "-m", "orderdeck.cli", "serve", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     server = Server(process, port)

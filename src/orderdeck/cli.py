@@ -129,6 +129,15 @@ def demo(
     load_demo(deck, count=orders, seed=seed, console=console)
 
 
+@app.command()
+def rerender() -> None:
+    """Store every order's rendering afresh after changing ORDERDECK_PUBLIC_URL or the shop's
+    time zone (until then lists render those orders on every read)."""
+    from .services.rendering import rerender_stale
+
+    console.print(f"{rerender_stale(build())} order(s) rendered afresh")
+
+
 def _sweep(name: str) -> None:
     from .services import sweeps
 

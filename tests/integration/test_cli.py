@@ -137,3 +137,18 @@ def test_open_scheduled_runs_and_prints_a_count(db_file: Path) -> None:
     result = invoke("open-scheduled")
     assert result.exit_code == 0, result.output
     assert _count_in(result.output) == 0
+
+
+def test_rerender_stores_renderings_made_with_the_new_public_url(
+    db_file: Path, deck: Orderdeck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("demo", "--orders", "12").exit_code == 0
+    monkeypatch.setenv("ORDERDECK_PUBLIC_URL", "https://shop.example.com")
+    result = invoke("rerender")
+    assert result.exit_code == 0, result.output
+    assert "12 order(s) rendered afresh" in result.output
+    with deck.unit_of_work(read_only=True) as uow:
+        stored = uow.conn.execute(select(orders.c.rendered)).scalars().all()
+    assert all('"order_status_url":"https://shop.example.com/orders/status/' in r for r in stored)
+    # Nothing is stale any more, so a second run has nothing to do.
+    assert "0 order(s) rendered afresh" in invoke("rerender").output

@@ -145,18 +145,18 @@ def _filter(request: Request, **values: Any) -> OrderFilter:
     return OrderFilter(tag=tags, tag_not=tags_not, ids=ids, **values)
 
 
-def _orders_body(request: Request, stored: list[StoredOrder], fields: str | None) -> bytes:
-    """`{"orders": [...]}` from the stored renderings where they fit (no `fields`, same render
+def _orders_body(stored: list[StoredOrder], ctx: render.RenderContext, fields: str | None) -> bytes:
+    """`{"orders": [...]}` from the stored renderings where they fit (made with the same render
     settings), rendering afresh only where they don't."""
-    app = app_of(request)
-    with app.unit_of_work(read_only=True) as uow:
-        ctx = app.render_context(uow)
     return b'{"orders":[' + b",".join(_rendered(row, ctx, fields) for row in stored) + b"]}"
 
 
 def _rendered(row: StoredOrder, ctx: render.RenderContext, fields: str | None) -> bytes:
-    if fields is None and row.rendered is not None and row.rendered_for == ctx.fingerprint:
-        return row.rendered.encode()
+    if row.rendered is not None and row.rendered_for == ctx.fingerprint:
+        if fields is None:
+            return row.rendered.encode()
+        return orjson.dumps(only_fields(orjson.loads(row.rendered), fields))
+    assert row.document is not None  # read whenever the stored rendering does not serve
     return orjson.dumps(only_fields(render.order(decode_order(row.document), ctx), fields))
 
 
@@ -269,7 +269,10 @@ def list_(
         sort, descending = parse_sort(order)
         flt = filters.filter
     with app.unit_of_work(read_only=True) as uow:
-        page = list_orders(uow.conn, flt, sort=sort, descending=descending, limit=limit, after=cursor)
+        ctx = app.render_context(uow)
+        page = list_orders(
+            uow.conn, flt, sort=sort, descending=descending, limit=limit, after=cursor, fresh_for=ctx.fingerprint
+        )
     headers = link_header(
         request,
         limit,
@@ -277,7 +280,7 @@ def list_(
         page.previous.encode() if page.previous else None,
         fields,
     )
-    return json(_orders_body(request, page.orders, fields), headers=headers)
+    return json(_orders_body(page.orders, ctx, fields), headers=headers)
 
 
 @router.get("/orders/count.json", summary="Count orders (takes the list's filters)")
@@ -329,9 +332,11 @@ def customer_orders(
     fields: str | None = None,
 ) -> Response:
     flt = OrderFilter(status=status, customer_id=customer_id)
-    with app_of(request).unit_of_work(read_only=True) as uow:
-        page = list_orders(uow.conn, flt, sort="id", descending=True, limit=limit)
-    return json(_orders_body(request, page.orders, fields))
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        ctx = app.render_context(uow)
+        page = list_orders(uow.conn, flt, sort="id", descending=True, limit=limit, fresh_for=ctx.fingerprint)
+    return json(_orders_body(page.orders, ctx, fields))
 
 
 def _order_body(payload: bytes) -> bytes:

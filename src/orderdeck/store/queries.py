@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select, true, union_all
+from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, null, or_, select, true, union_all
 
 from ..domain.errors import InvalidInput
 from . import counts
@@ -254,7 +254,7 @@ def parse_sort(raw: str | None) -> tuple[str, bool]:
 
 @dataclass
 class StoredOrder:
-    document: str
+    document: str | None  # None when the stored rendering serves (see `list_orders`' fresh_for)
     rendered: str | None
     rendered_for: str | None
 
@@ -264,10 +264,6 @@ class Page:
     orders: list[StoredOrder]
     next: Cursor | None
     previous: Cursor | None
-
-    @property
-    def documents(self) -> list[str]:
-        return [o.document for o in self.orders]
 
 
 def _coerce_key(sort: str, value: Any) -> Any:
@@ -279,8 +275,18 @@ def _coerce_key(sort: str, value: Any) -> Any:
 
 
 def list_orders(
-    conn: Connection, f: OrderFilter, *, sort: str, descending: bool, limit: int, after: Cursor | None = None
+    conn: Connection,
+    f: OrderFilter,
+    *,
+    sort: str,
+    descending: bool,
+    limit: int,
+    after: Cursor | None = None,
+    fresh_for: str | None = None,
 ) -> Page:
+    """A page of orders. With `fresh_for` (the render settings' fingerprint), an order whose
+    stored rendering was made with those settings comes without its document, which then need
+    not be read at all."""
     column = SORTABLE[sort]
     where = conditions(f)
     backwards = after is not None and after.direction == "previous"
@@ -316,7 +322,7 @@ def list_orders(
 
     has_next = more if not backwards else True
     has_previous = (after is not None and not backwards) or (backwards and more)
-    stored = _stored_orders(conn, [row.id for row in rows])
+    stored = _stored_orders(conn, [row.id for row in rows], fresh_for)
     return Page(
         orders=[stored[row.id] for row in rows],
         next=cursor(rows[-1], "next") if rows and has_next else None,
@@ -324,10 +330,12 @@ def list_orders(
     )
 
 
-def _stored_orders(conn: Connection, ids: list[int]) -> dict[int, StoredOrder]:
+def _stored_orders(conn: Connection, ids: list[int], fresh_for: str | None) -> dict[int, StoredOrder]:
     if not ids:
         return {}
-    query = select(orders.c.id, orders.c.document, orders.c.rendered, orders.c.rendered_for).where(orders.c.id.in_(ids))
+    c = orders.c
+    document = c.document if fresh_for is None else case((c.rendered_for == fresh_for, null()), else_=c.document)
+    query = select(c.id, document.label("document"), c.rendered, c.rendered_for).where(c.id.in_(ids))
     return {row.id: StoredOrder(row.document, row.rendered, row.rendered_for) for row in conn.execute(query)}
 
 

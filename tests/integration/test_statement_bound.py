@@ -2,8 +2,9 @@
 
 Measured (statements on the writer engine during one POST /orders.json, after a warm-up order
 so that the customer already exists and the token is cached):
-  SQLite:      1 line: 13   40 lines: 13   (one of them is the BEGIN IMMEDIATE that opens the command)
-  PostgreSQL:  1 line: 12   40 lines: 12
+  SQLite:      1 line: 14   40 lines: 14   (one of them is the BEGIN IMMEDIATE that opens the command)
+  PostgreSQL:  1 line: 13   40 lines: 13
+(the 14th and 13th: the status-count delta, store/counts.py)
 The bound for each database is its measurement + 2.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-BOUND = {"sqlite": 13 + 2, "postgres": 12 + 2}
+BOUND = {"sqlite": 14 + 2, "postgres": 13 + 2}
 
 
 def count_statements(deck: Any, action: Any) -> tuple[int, Any]:

@@ -516,6 +516,8 @@ def load_demo(
                     total[n] += change[n]
             progress.update(task, advance=len(made.order_rows))
     with deck.unit_of_work() as uow:
+        # A batch leaves a few status-count deltas; fold them so counts read a handful of rows.
+        counts.fold(uow.conn)
         levels = uow.inventory.load({item for item, _ in moved})
         for key, (available, committed, on_hand) in moved.items():
             level = levels.level(*key, connect=True)

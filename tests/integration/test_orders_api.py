@@ -489,6 +489,29 @@ def test_tag_and_tag_not_filter_orders_by_their_tags(shop, api, mug):
     assert count(api, tag="gift") == 2
 
 
+def test_pages_of_a_tag_walk_forward_and_back_through_exactly_the_tagged_orders(shop, api, mug):
+    tagged = []
+    for n in range(7):
+        order = shop.order([{"variant_id": mug, "quantity": 1}], tags="vip" if n % 3 else "gift")
+        if n % 3:
+            tagged.append(order["name"])
+    api.ok(api.post(f"/orders/{shop.order([{'variant_id': mug, 'quantity': 1}], tags='vip')['id']}/close.json"))
+
+    def page(params: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+        response = api.get("/orders.json", params=params)
+        return [o["name"] for o in api.ok(response)["orders"]], links(response)
+
+    first, first_links = page({"tag": "VIP", "limit": 2})  # open orders only, the default
+    assert first == tagged[::-1][:2]
+    second, second_links = page(page_path(first_links["next"])[1])
+    assert second == tagged[::-1][2:4]
+    back, _ = page(page_path(second_links["previous"])[1])
+    assert back == first
+    everything, _ = page({"tag": "vip", "status": "any", "limit": 50})
+    assert len(everything) == len(tagged) + 1  # the archived one too
+    assert page({"tag": "vip", "tag_not": "gift", "status": "open", "limit": 50})[0] == tagged[::-1]
+
+
 def test_the_source_name_filter_matches_the_sales_channel(shop, api, mug):
     web = shop.order([{"variant_id": mug, "quantity": 1}], source_name="web")
     insta = shop.order([{"variant_id": mug, "quantity": 1}], source_name="instagram")

@@ -12,7 +12,7 @@ import base64
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -288,25 +288,40 @@ def list_orders(
     stored rendering was made with those settings comes without its document, which then need
     not be read at all."""
     column = SORTABLE[sort]
-    where = conditions(f)
+    order_id: Any = orders.c.id
+    source: Any = orders
+    if sort == "id" and f.tag:
+        # A tag filter is walked from the tag's own index, newest first, so a page reads the
+        # orders of that page and not every order until enough carry the tag.
+        tagged = terms.alias("tagged")
+        where = conditions(replace(f, tag=f.tag[1:]))
+        where += [tagged.c.kind == "tag", tagged.c.term == f.tag[0].strip().lower()]
+        source = tagged.join(orders, orders.c.id == tagged.c.order_id)
+        order_id = column = tagged.c.order_id
+    else:
+        where = conditions(f)
     backwards = after is not None and after.direction == "previous"
     # Walking backwards is walking the opposite way, then reversing the rows.
     desc = descending != backwards
     if after is not None:
         key = _coerce_key(sort, after.last_value)
         if sort == "id":
-            where.append(orders.c.id < after.last_id if desc else orders.c.id > after.last_id)
+            where.append(order_id < after.last_id if desc else order_id > after.last_id)
         elif desc:
             where.append(or_(column < key, and_(column == key, orders.c.id < after.last_id)))
         else:
             where.append(or_(column > key, and_(column == key, orders.c.id > after.last_id)))
     ordering = [column.desc(), orders.c.id.desc()] if desc else [column.asc(), orders.c.id.asc()]
     if sort == "id":
-        ordering = ordering[1:]
+        ordering = ordering[:1]
     # The page's keys first, the documents after: a sort or a scan then carries ids and keys,
     # never the orders' documents, however many rows it passes over.
     query = (
-        select(orders.c.id, column.label("sort_key")).where(and_(true(), *where)).order_by(*ordering).limit(limit + 1)
+        select(order_id.label("id"), column.label("sort_key"))
+        .select_from(source)
+        .where(and_(true(), *where))
+        .order_by(*ordering)
+        .limit(limit + 1)
     )
     rows = list(conn.execute(query))
     more = len(rows) > limit

@@ -526,10 +526,23 @@ def load_demo(
             level.on_hand += on_hand
         uow.inventory.save(levels, uow.now)
         uow.commit()
+    analyse(deck)
     console.print(
         f"[green]{count} demo orders loaded[/green] ({len(pool)} customers, "
         f"{len(cat.locations)} locations, {len(cat.variants)} variants)"
     )
+
+
+def analyse(deck: Orderdeck) -> None:
+    """Refresh the planner's statistics after a bulk load, as the PostgreSQL manual advises
+    (autovacuum would, minutes later): with the statistics of an empty table the planner
+    takes "open, paid, unfulfilled" for one row and sorts every match (0.4 s at a million
+    orders instead of 10 ms). SQLite samples each index (analysis_limit) rather than reading it."""
+    with deck.db.writer.connect() as conn:
+        if deck.db.is_sqlite:
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
 
 
 def describe_mix(deck: Orderdeck) -> dict[str, int]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from ..domain.errors import NotFound
 from ..domain.order import Order
@@ -79,6 +80,15 @@ def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None =
     }
 
 
+@cache
+def _rewrite_order() -> Any:
+    """The UPDATE of a whole order row, built once with bind parameters: building it from each
+    order's values made SQLAlchemy construct it and work out its cache key every time (a third
+    of a bulk archive's time)."""
+    columns = [c.name for c in orders.c if c.name != "id"]
+    return update(orders).where(orders.c.id == bindparam("order_id")).values({c: bindparam(c) for c in columns})
+
+
 class OrderRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -113,7 +123,7 @@ class OrderRepository:
     ) -> None:
         order.version += 1
         row = _row(order, rendered, rendered_for)
-        self.conn.execute(update(orders).where(orders.c.id == order.id).values(row))
+        self.conn.execute(_rewrite_order(), {**row, "order_id": row["id"]})
         key = counts.key_of(row)
         if key != previous_count_key:
             counts.record(self.conn, [(previous_count_key, -1), (key, 1)])

@@ -21,4 +21,5 @@ def create_api(settings: Settings | None = None):  # type: ignore[no-untyped-def
     """The ASGI application for `uvicorn orderdeck.bootstrap:create_api --factory`."""
     from .api.app import create_app
 
-    return create_app(build(settings))
+    deck = build(settings)
+    return create_app(deck, run_worker=deck.settings.embedded_worker)

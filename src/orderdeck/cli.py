@@ -91,11 +91,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL: one per core)")] = 1,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Deliver webhooks and run scheduled jobs in-process too")
+    ] = True,
 ) -> None:
-    """Serve the API (and its docs at /docs)."""
+    """Serve the API (and its docs at /docs). Unless --no-worker, each server process also runs a
+    worker that delivers webhooks and runs the scheduled jobs."""
     import uvicorn
 
     os.environ.setdefault("ORDERDECK_PUBLIC_URL", f"http://{host}:{port}")
+    if not worker:
+        os.environ["ORDERDECK_WORKER"] = "0"
     uvicorn.run(
         "orderdeck.bootstrap:create_api",
         factory=True,
@@ -162,6 +168,84 @@ def auto_archive() -> None:
 def open_scheduled() -> None:
     """Open scheduled fulfillment orders whose date has come."""
     _sweep("open_due_fulfillment_orders")
+
+
+@app.command("worker")
+def run_worker(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port")
+    ] = None,
+    jobs: Annotated[bool, typer.Option("--jobs/--no-jobs", help="Also run the scheduled jobs")] = True,
+) -> None:
+    """Deliver webhooks and run scheduled jobs until SIGTERM (any number of workers may run)."""
+    import asyncio
+    import logging
+
+    from .outbox.metrics import REGISTRY, QueueCollector
+    from .outbox.worker import Worker, run_until_signalled
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    deck = build()
+    run_migrations(deck.db)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        REGISTRY.register(QueueCollector(deck))
+        start_http_server(metrics_port, registry=REGISTRY)
+    asyncio.run(run_until_signalled(Worker(deck, run_jobs=jobs)))
+
+
+webhooks_app = typer.Typer(help="Webhooks.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("secret")
+def webhooks_secret() -> None:
+    """Print the secret that signs deliveries (X-Shopify-Hmac-Sha256), making it if need be."""
+    from .store.webhooks import webhook_secret
+
+    deck = build()
+    with deck.unit_of_work() as uow:
+        secret = webhook_secret(uow.conn, deck.settings.webhook_secret)
+        uow.commit()
+    typer.echo(secret)
+
+
+jobs_app = typer.Typer(
+    help="Scheduled jobs (workers run them; these commands show and run them).", no_args_is_help=True
+)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """Each job: how often it runs, when next, and its last result."""
+    from rich.table import Table
+
+    from .outbox.scheduler import states
+
+    table = Table("job", "every", "next run", "last finished", "last result", "running on")
+    for job in states(build()):
+        table.add_row(
+            job.name,
+            str(job.every),
+            f"{job.next_run_at:%Y-%m-%d %H:%M:%S}" if job.next_run_at else "at the next poll",
+            f"{job.last_finished_at:%Y-%m-%d %H:%M:%S}" if job.last_finished_at else "never",
+            job.last_error or job.last_result or "",
+            job.running_on or "",
+        )
+    console.print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(name: str) -> None:
+    """Run one job now, whatever its schedule."""
+    from .outbox.scheduler import JOBS_BY_NAME, run_now
+    from .outbox.worker import worker_name
+
+    if name not in JOBS_BY_NAME:
+        raise typer.BadParameter(f"no job named {name}; one of: {', '.join(JOBS_BY_NAME)}")
+    console.print(run_now(build(), name, worker_name()))
 
 
 def system_command(deck: object, uow: object) -> Command:

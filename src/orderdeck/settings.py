@@ -12,6 +12,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"  # where customers' order status links point
     max_body_bytes: int = 2 * 1024 * 1024
     pool_size: int = 10
+    webhook_secret: str | None = None  # signs webhooks; when unset, one is made and stored
+    embedded_worker: bool = True  # `orderdeck serve` runs a worker in-process (--no-worker: off)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -20,4 +22,6 @@ class Settings:
             public_url=os.environ.get("ORDERDECK_PUBLIC_URL", cls.public_url),
             max_body_bytes=int(os.environ.get("ORDERDECK_MAX_BODY_BYTES", cls.max_body_bytes)),
             pool_size=int(os.environ.get("ORDERDECK_POOL_SIZE", cls.pool_size)),
+            webhook_secret=os.environ.get("ORDERDECK_WEBHOOK_SECRET") or None,
+            embedded_worker=os.environ.get("ORDERDECK_WORKER", "1").lower() not in ("0", "false", "no", "off"),
         )

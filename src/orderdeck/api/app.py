@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..services.context import Orderdeck
-from . import bulk, catalog, errors, fulfillments, orders, payments, timeline
+from . import bulk, catalog, errors, fulfillments, orders, payments, timeline, webhooks
 from .errors import error_response
 
 API_VERSION = "2024-10"
@@ -98,8 +102,30 @@ class ShopifyHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def create_app(orderdeck: Orderdeck) -> FastAPI:
+def _lifespan(orderdeck: Orderdeck, run_worker: bool) -> Any:
+    """With `run_worker`, a worker runs in the server's event loop for as long as the server."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not run_worker:
+            yield
+            return
+        from ..outbox.worker import Worker
+
+        worker = Worker(orderdeck)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            worker.stop()
+            await task
+
+    return lifespan
+
+
+def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan(orderdeck, run_worker),
         title="Orderdeck Admin API",
         version=__version__,
         summary="Order management that speaks the Shopify Admin REST API (2024-10) for orders.",
@@ -118,7 +144,7 @@ def create_app(orderdeck: Orderdeck) -> FastAPI:
     errors.install(app)
 
     admin = APIRouter(prefix="/admin/api/{api_version}")
-    for module in (bulk, orders, payments, fulfillments, timeline, catalog):
+    for module in (bulk, orders, payments, fulfillments, timeline, catalog, webhooks):
         admin.include_router(module.router)
     app.include_router(admin)
 
@@ -127,6 +153,12 @@ def create_app(orderdeck: Orderdeck) -> FastAPI:
         with orderdeck.unit_of_work(read_only=True) as uow:
             uow.conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics: outbox, deliveries, worker lag")
+    def prometheus_metrics() -> Response:
+        from ..outbox.metrics import exposition
+
+        return Response(exposition(orderdeck), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(ShopifyHeaders)
     app.add_middleware(BodyLimit, limit=orderdeck.settings.max_body_bytes)

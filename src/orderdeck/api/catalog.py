@@ -336,6 +336,8 @@ class SettingsIn(BaseModel):
     auto_archive: bool | None = None
     auto_fulfill_channels: list[str] | None = None
     order_name_prefix: Annotated[str, Field(max_length=8)] | None = None
+    stuck_after_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
 class SettingsEnvelope(BaseModel):
@@ -349,6 +351,8 @@ def update_settings(
 ) -> Response:
     """`capture_mode` (checkout, fulfillment or manual), `authorization_period_days` (default 7),
     `auto_archive`, `auto_fulfill_channels` (sales channels fulfilled at sale, e.g. ["pos"]),
-    `order_name_prefix`."""
+    `order_name_prefix`, `stuck_after_days` (open orders unfulfilled this long are tagged `stuck` and
+    reported; 0 switches it off), `retention_days` (how long handled outbox messages and finished
+    webhook deliveries are kept; default 30)."""
     changes = body.settings.model_dump(exclude_unset=True)
     return run_command(request, token, body, lambda cmd: {"settings": asdict(settings.update_settings(cmd, changes))})

@@ -32,13 +32,21 @@ def only_fields(resource: dict[str, Any], fields: str | None) -> dict[str, Any]:
 
 
 def link_header(
-    request: Request, limit: int, next_token: str | None, previous_token: str | None, fields: str | None = None
+    request: Request,
+    limit: int,
+    next_token: str | None,
+    previous_token: str | None,
+    fields: str | None = None,
+    keep: dict[str, str | None] | None = None,
 ) -> dict[str, str]:
+    """Shopify's Link header. A page_info carries only the position, so filters that are not
+    part of the cursor itself (`keep`) ride along in the link."""
     links = []
     base = str(request.url.replace(query=""))
     for token, rel in ((previous_token, "previous"), (next_token, "next")):
         if token:
-            query = {"limit": limit, "page_info": token}
+            query: dict[str, object] = {k: v for k, v in (keep or {}).items() if v is not None}
+            query.update(limit=limit, page_info=token)
             if fields:
                 query["fields"] = fields
             links.append(f'<{base}?{urlencode(query)}>; rel="{rel}"')

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import InvalidInput, RuleViolation
 from .order import Address, Author, DomainEvent, NoteAttribute, Order
 from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
 from .placement import normalise_tags
-from .statuses import qualifies_for_auto_archive
+from .statuses import display_fulfillment_status, qualifies_for_auto_archive
 
 EDITABLE_FIELDS = (
     "email",
@@ -128,3 +128,40 @@ def change_tags(order: Order, *, add: list[str], remove: list[str], author: Auth
     if new == order.tags:
         return False
     return bool(edit(order, {"tags": new}, author=author, now=now))
+
+
+STUCK_TAG = "stuck"
+STUCK_WAITING = ("unfulfilled", "partially_fulfilled", "in_progress", "request_declined")
+
+
+def is_stuck(order: Order, *, now: datetime, after: timedelta) -> bool:
+    """S8.3: an open order still waiting to be fulfilled `after` it was placed. Held and
+    scheduled orders wait on purpose and are not stuck."""
+    if order.cancelled_at is not None or order.is_closed:
+        return False
+    if display_fulfillment_status(order) not in STUCK_WAITING:
+        return False
+    return order.processed_at <= now - after
+
+
+def flag_stuck(order: Order, *, now: datetime, after: timedelta) -> bool:
+    """Tag a stuck order and tell staff, once: the tag stays until staff remove it."""
+    if not is_stuck(order, now=now, after=after) or any(t.lower() == STUCK_TAG for t in order.tags):
+        return False
+    order.tags = normalise_tags([*order.tags, STUCK_TAG])
+    order.updated_at = now
+    days = after.days if after.days and not after.seconds else after.total_seconds() / 86400
+    order.record(
+        DomainEvent(
+            verb="stuck",
+            author=Author("system", "Orderdeck"),
+            topics=("orderdeck/orders_stuck", "orders/updated"),
+            alert_staff=True,
+            message=(
+                f"Order {order.name} is still not fulfilled {days:g} day(s) after it was placed; tagged "
+                f"'{STUCK_TAG}'. Check that the fulfilment request reached its location or service."
+            ),
+            arguments={"after_days": days},
+        )
+    )
+    return True

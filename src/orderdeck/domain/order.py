@@ -185,6 +185,8 @@ class Transaction(msgspec.Struct):
     # Set by the authorization-expiry sweep: the fact that the provider's deadline passed
     # uncaptured. Payment status "expired" follows from it.
     expired_at: datetime | None = None
+    # Set when staff were warned that this authorization expires soon (once per authorization).
+    expiry_warned_at: datetime | None = None
     author: Author | None = None
 
 
@@ -336,6 +338,7 @@ class DomainEvent(msgspec.Struct):
     subject_id: int | None = None  # the transaction, fulfillment, … the event is about
     arguments: dict[str, Any] = msgspec.field(default_factory=dict)
     notify: str | None = None  # the customer notification this change asks for, if any
+    alert_staff: bool = False  # staff are told by e-mail, beside the timeline
 
 
 class Order(msgspec.Struct):

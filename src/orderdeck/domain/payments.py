@@ -291,6 +291,30 @@ def expire_authorizations(order: Order, now: datetime) -> list[Transaction]:
     return expired
 
 
+def warn_expiring_authorizations(order: Order, now: datetime, within: timedelta) -> list[Transaction]:
+    """Warn staff, once per authorization, that it expires uncaptured within `within`."""
+    warned = []
+    for authorization in open_authorizations(order):
+        deadline = authorization.authorization_expires_at
+        if deadline is None or authorization.expiry_warned_at is not None or not now < deadline <= now + within:
+            continue
+        authorization.expiry_warned_at = now
+        warned.append(authorization)
+        order.record(
+            DomainEvent(
+                verb="authorization_expiring",
+                author=Author("system", "Orderdeck"),
+                subject_id=authorization.id,
+                alert_staff=True,
+                message=(
+                    f"The {authorization.amount} {authorization.currency} authorization expires "
+                    f"{deadline:%Y-%m-%d %H:%M} UTC; capture it before then or the payment has to be collected again."
+                ),
+            )
+        )
+    return warned
+
+
 def check_new_transaction_kind(kind: str) -> None:
     if kind not in TRANSACTION_KINDS:
         raise InvalidInput(f"must be one of {', '.join(TRANSACTION_KINDS)}", field="kind")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -224,6 +225,18 @@ def auto_archive(cmd: Command, order_id: int) -> bool:
         return False
     loaded = load_order(cmd, order_id)
     if not lifecycle.auto_archive(loaded.order, now=cmd.now):
+        return False
+    save_order(cmd, loaded.order, loaded)
+    return True
+
+
+def flag_stuck(cmd: Command, order_id: int) -> bool:
+    """Tag the order `stuck` and alert staff when it has waited longer than the shop allows."""
+    days = cmd.uow.shop.settings.stuck_after_days
+    if not days:
+        return False
+    loaded = load_order(cmd, order_id)
+    if not lifecycle.flag_stuck(loaded.order, now=cmd.now, after=timedelta(days=days)):
         return False
     save_order(cmd, loaded.order, loaded)
     return True

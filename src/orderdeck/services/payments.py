@@ -184,3 +184,15 @@ def expire_authorizations(cmd: Command, order_id: int) -> bool:
     loaded.order.updated_at = cmd.now
     save_order(cmd, loaded.order, loaded)
     return True
+
+
+EXPIRY_WARNING = timedelta(days=2)
+
+
+def warn_expiring_authorizations(cmd: Command, order_id: int) -> bool:
+    """Tell staff two days ahead that an authorization will expire uncaptured (once each)."""
+    loaded = load_order(cmd, order_id)
+    if not payments.warn_expiring_authorizations(loaded.order, cmd.now, EXPIRY_WARNING):
+        return False
+    save_order(cmd, loaded.order, loaded)
+    return True

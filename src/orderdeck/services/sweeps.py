@@ -7,13 +7,15 @@ sweep can be stopped and re-run at any point. The scheduler (and the CLI) call t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 
+from ..domain import lifecycle
 from ..domain.errors import OrderError
 from ..domain.order import SYSTEM
-from ..store.tables import orders
+from ..store.tables import orders, outbox, webhook_attempts, webhook_deliveries
 from . import fulfillments, payments
 from . import orders as order_commands
 from .context import Command, Orderdeck
@@ -34,9 +36,16 @@ def _candidates(app: Orderdeck, where: object, batch: int = 500) -> Iterator[int
         last = ids[-1]
 
 
-def _each(app: Orderdeck, ids: Iterator[int], step: Callable[[Command, int], bool]) -> int:
+def _each(
+    app: Orderdeck,
+    ids: Iterator[int],
+    step: Callable[[Command, int], bool],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
     done = 0
     for order_id in ids:
+        if should_stop():  # a worker shutting down stops between orders; the next run goes on
+            break
         with app.unit_of_work() as uow:
             try:
                 if step(Command(app, uow, SYSTEM), order_id):
@@ -49,16 +58,20 @@ def _each(app: Orderdeck, ids: Iterator[int], step: Callable[[Command, int], boo
     return done
 
 
-def expire_authorizations(app: Orderdeck) -> int:
+AUTHORIZED = orders.c.financial_status.in_(("authorized", "partially_paid"))
+
+
+def expire_authorizations(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
     """Record expiry on every authorization past its deadline. Returns orders changed."""
-    return _each(
-        app,
-        _candidates(app, orders.c.financial_status.in_(("authorized", "partially_paid"))),
-        payments.expire_authorizations,
-    )
+    return _each(app, _candidates(app, AUTHORIZED), payments.expire_authorizations, should_stop)
 
 
-def auto_archive(app: Orderdeck) -> int:
+def warn_expiring_authorizations(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Warn staff about authorizations that expire within two days. Returns orders changed."""
+    return _each(app, _candidates(app, AUTHORIZED), payments.warn_expiring_authorizations, should_stop)
+
+
+def auto_archive(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
     """Archive open orders the auto-archive rule covers (fulfilled and paid or refunded), when the
     shop has auto-archive switched on; otherwise nothing is touched."""
     with app.unit_of_work(read_only=True) as uow:
@@ -69,10 +82,53 @@ def auto_archive(app: Orderdeck) -> int:
         & orders.c.closed_at.is_(None)
         & (orders.c.financial_status.in_(("paid", "partially_refunded", "refunded", "voided", "pending")))
     )
-    return _each(app, _candidates(app, where), order_commands.auto_archive)
+    return _each(app, _candidates(app, where), order_commands.auto_archive, should_stop)
 
 
-def open_due_fulfillment_orders(app: Orderdeck) -> int:
+def open_due_fulfillment_orders(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
     """Open scheduled fulfillment orders whose date has come (any order with work left)."""
     where = (orders.c.display_fulfillment_status != "fulfilled") & (orders.c.order_status != "cancelled")
-    return _each(app, _candidates(app, where), lambda cmd, oid: fulfillments.open_due(cmd, oid) > 0)
+    return _each(app, _candidates(app, where), lambda cmd, oid: fulfillments.open_due(cmd, oid) > 0, should_stop)
+
+
+def flag_stuck_orders(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Tag open orders unfulfilled longer than the shop's `stuck_after_days` (S8.3)."""
+    with app.unit_of_work(read_only=True) as uow:
+        days = uow.shop.settings.stuck_after_days
+        now = uow.now
+    if not days:
+        return 0
+    where = (
+        orders.c.display_fulfillment_status.in_(lifecycle.STUCK_WAITING)
+        & (orders.c.order_status == "open")
+        & (orders.c.processed_at <= now - timedelta(days=days))
+    )
+    return _each(app, _candidates(app, where), order_commands.flag_stuck, should_stop)
+
+
+def forget_old_deliveries(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Remove handled outbox messages, and webhook deliveries that ended (delivered or failed)
+    with their attempts, once older than the shop's retention period. Pending ones stay."""
+    with app.unit_of_work(read_only=True) as uow:
+        cutoff = uow.now - timedelta(days=uow.shop.settings.retention_days)
+    removed = 0
+    while not should_stop():
+        with app.unit_of_work() as uow:
+            ids = list(
+                uow.conn.execute(select(outbox.c.id).where(outbox.c.delivered_at < cutoff).limit(1000)).scalars()
+            )
+            old = list(
+                uow.conn.execute(
+                    select(webhook_deliveries.c.id)
+                    .where(webhook_deliveries.c.state != "pending", webhook_deliveries.c.created_at < cutoff)
+                    .limit(1000)
+                ).scalars()
+            )
+            if not ids and not old:
+                return removed
+            uow.conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+            uow.conn.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(old)))
+            uow.conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.id.in_(old)))
+            uow.commit()
+            removed += len(ids) + len(old)
+    return removed

@@ -20,6 +20,8 @@ class ShopSettings:
     auto_archive: bool = False
     auto_fulfill_channels: list[str] = field(default_factory=lambda: ["pos"])
     order_name_prefix: str = "#"
+    stuck_after_days: int = 5  # open orders unfulfilled this long are tagged stuck (0: never)
+    retention_days: int = 30  # handled outbox messages and finished deliveries are kept this long
 
 
 @dataclass

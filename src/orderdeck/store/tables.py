@@ -52,6 +52,9 @@ shop = Table(
     Column("primary_locale", String(16), nullable=False),
     Column("settings", Text, nullable=False),  # JSON: capture mode, auto-archive, …
     Column("next_order_number", Integer, nullable=False),
+    # Signs webhook deliveries (X-Shopify-Hmac-Sha256); made on first use unless
+    # ORDERDECK_WEBHOOK_SECRET is set.
+    Column("webhook_secret", String(64)),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )
@@ -248,11 +251,92 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("delivered_at", Time),
 )
+# Per kind: each kind has its own consumer, and a kind nothing consumes yet must not slow the
+# others' polling down.
 Index(
     "ix_outbox_pending",
+    outbox.c.kind,
     outbox.c.available_at,
     sqlite_where=text("delivered_at IS NULL"),
     postgresql_where=text("delivered_at IS NULL"),
+)
+
+# Webhooks (Shopify's contract): subscriptions, one delivery per event and subscription, and
+# every attempt at it. The worker fans outbox messages out into deliveries (outbox/relay.py)
+# and sends them (outbox/webhooks.py).
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("topic", String(96), nullable=False, index=True),
+    Column("address", String(2048), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("fields", Text),  # JSON list of top-level fields the payload keeps; NULL: all
+    Column("api_version", String(16), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    # Deliveries that ended failed in a row; a success resets it. At the limit the
+    # subscription is disabled (disabled_at, disabled_reason) and its deliveries wait.
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("disabled_at", Time),
+    Column("disabled_reason", Text),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),  # X-Shopify-Webhook-Id, the same on every retry
+    Column("subscription_id", Id, nullable=False),
+    Column("event_id", String(36), nullable=False),  # the outbox message: X-Shopify-Event-Id
+    Column("topic", String(96), nullable=False),
+    Column("order_id", Id),
+    Column("body", Text, nullable=False),  # exactly what is signed and sent, on every attempt
+    Column("triggered_at", Time, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # When a pending delivery is next due. A worker that claims it moves this forward by its
+    # lease, so a delivery held by a worker that died becomes due again by itself.
+    Column("next_attempt_at", Time, nullable=False),
+    Column("delivered_at", Time),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+)
+Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    sqlite_where=text("state = 'pending'"),
+    postgresql_where=text("state = 'pending'"),
+)
+Index("ix_webhook_deliveries_subscription", webhook_deliveries.c.subscription_id, webhook_deliveries.c.created_at)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(36), nullable=False, index=True),
+    Column("attempted_at", Time, nullable=False),
+    Column("response_status", Integer),
+    Column("latency_ms", Integer, nullable=False),
+    Column("result", String(16), nullable=False),  # delivered | retry | failed
+    Column("error", Text),
+    Column("response_excerpt", Text),
+    Column("worker", String(64), nullable=False),
+)
+
+# Time-based work (outbox/scheduler.py): one row per job; a worker runs a due job only after
+# taking its lease with a compare-and-set UPDATE, so among many workers one runs each job.
+scheduled_jobs = Table(
+    "scheduled_jobs",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_run_at", Time, nullable=False),
+    Column("leased_until", Time),
+    Column("leased_by", String(64)),
+    Column("last_started_at", Time),
+    Column("last_finished_at", Time),
+    Column("last_result", Text),
+    Column("last_error", Text),
 )
 
 api_tokens = Table(

@@ -1,0 +1,30 @@
+"""The webhook topics a subscription may name: Shopify's order-related ones (ORDER-MODEL.md §8)
+and Orderdeck's own, which are added here as the features that raise them arrive."""
+
+from __future__ import annotations
+
+SHOPIFY_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+    "orders/edited",  # line-item order edits; accepted now, raised once order editing exists
+    "orders/delete",
+    "order_transactions/create",
+    "refunds/create",
+    "fulfillments/create",
+    "fulfillments/update",
+    "fulfillment_events/create",
+    "fulfillment_orders/placed_on_hold",
+    "fulfillment_orders/hold_released",
+    "fulfillment_orders/scheduled_fulfillment_order_ready",
+    "fulfillment_orders/rescheduled",
+    "fulfillment_orders/moved",
+    "fulfillment_orders/cancelled",
+)
+
+ORDERDECK_TOPICS = ("orderdeck/orders_stuck",)
+
+TOPICS = SHOPIFY_TOPICS + ORDERDECK_TOPICS

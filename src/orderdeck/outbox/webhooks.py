@@ -1,0 +1,248 @@
+"""Sending webhook deliveries the way Shopify does: signed, timed out, retried with backoff.
+
+A worker claims due deliveries (moving each one's due time forward by a lease, so one held by a
+worker that died becomes due again by itself), sends them outside any transaction, then records
+every attempt and what follows from it in one transaction. At least once: a worker killed
+between sending and recording sends again later, with the same X-Shopify-Webhook-Id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from sqlalchemy import Connection, insert, select, update
+
+from .. import __version__
+from ..store.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
+from ..store.webhooks import Delivery, Subscription
+
+# Eight retries over about four hours, as Shopify does since 2024-09: nine attempts in all.
+RETRY_DELAYS = (
+    timedelta(seconds=10),
+    timedelta(seconds=30),
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=2),
+)
+# This many deliveries ending failed in a row disable a subscription (Shopify drops one after
+# eight consecutive failures; Orderdeck disables it instead and keeps what waits for it).
+DISABLE_AFTER = 8
+CONNECT_TIMEOUT = 1.0
+TOTAL_TIMEOUT = 5.0
+LONGEST_RETRY_AFTER = timedelta(hours=6)
+EXCERPT = 500
+
+
+def sign(body: bytes, secret: str) -> str:
+    """X-Shopify-Hmac-Sha256: base64 of the HMAC-SHA256 of the raw body."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def headers_for(delivery: Delivery, subscription: Subscription, secret: str, shop_domain: str) -> dict[str, str]:
+    body = delivery.body.encode()
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": f"Orderdeck/{__version__}",
+        "X-Shopify-Topic": delivery.topic,
+        "X-Shopify-Hmac-Sha256": sign(body, secret),
+        "X-Shopify-Shop-Domain": shop_domain,
+        "X-Shopify-API-Version": subscription.api_version,
+        "X-Shopify-Webhook-Id": delivery.id,
+        "X-Shopify-Event-Id": delivery.event_id,
+        "X-Shopify-Triggered-At": delivery.triggered_at.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt: `result` is delivered, retry (worth trying again) or failed (it is not)."""
+
+    result: str
+    latency_ms: int
+    status: int | None = None
+    error: str | None = None
+    excerpt: str | None = None
+    retry_after: timedelta | None = None
+
+
+def _retry_after(value: str | None, now: datetime) -> timedelta | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        wait = timedelta(seconds=int(value.strip()))
+    else:
+        try:
+            wait = parsedate_to_datetime(value) - now
+        except (TypeError, ValueError):
+            return None
+    return max(timedelta(seconds=1), min(wait, LONGEST_RETRY_AFTER))
+
+
+def judge(status: int) -> str:
+    """2xx delivered; 408, 429 and 5xx are worth retrying; any other answer is final (retrying
+    a 4xx only repeats the refusal, and made traffic storms elsewhere)."""
+    if 200 <= status < 300:
+        return "delivered"
+    if status in (408, 429) or status >= 500:
+        return "retry"
+    return "failed"
+
+
+async def send(
+    client: httpx.AsyncClient, address: str, delivery: Delivery, headers: dict[str, str], now: datetime
+) -> Outcome:
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return round((time.perf_counter() - started) * 1000)
+
+    async def exchange() -> Outcome:
+        async with client.stream("POST", address, content=delivery.body.encode(), headers=headers) as reply:
+            excerpt = b""
+            async for chunk in reply.aiter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= EXCERPT:
+                    break
+            result = judge(reply.status_code)
+            error = None
+            if 300 <= reply.status_code < 400:
+                error = "Redirects are not followed; point the webhook at the final address"
+            elif result != "delivered":
+                error = f"The receiver answered {reply.status_code}"
+            return Outcome(
+                result,
+                elapsed(),
+                status=reply.status_code,
+                error=error,
+                excerpt=excerpt[:EXCERPT].decode("utf-8", "replace"),
+                retry_after=_retry_after(reply.headers.get("Retry-After"), now) if reply.status_code == 429 else None,
+            )
+
+    try:
+        return await asyncio.wait_for(exchange(), TOTAL_TIMEOUT)
+    except (TimeoutError, httpx.TimeoutException):
+        return Outcome("retry", elapsed(), error=f"No answer within {TOTAL_TIMEOUT:g} s")
+    except httpx.TransportError as exc:
+        return Outcome("retry", elapsed(), error=f"Could not connect: {exc.__class__.__name__} {exc}".strip())
+
+
+def client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(TOTAL_TIMEOUT, connect=CONNECT_TIMEOUT),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+def claim(conn: Connection, now: datetime, lease: timedelta, limit: int, *, skip_locked: bool) -> list[Delivery]:
+    """Due deliveries of enabled subscriptions, held for `lease` by moving their due time."""
+    d, s = webhook_deliveries.c, webhook_subscriptions.c
+    query = (
+        select(webhook_deliveries)
+        .join(webhook_subscriptions, s.id == d.subscription_id)
+        .where(d.state == "pending", d.next_attempt_at <= now, s.disabled_at.is_(None))
+        .order_by(d.next_attempt_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=webhook_deliveries)
+    found = [Delivery.of(r) for r in conn.execute(query).mappings()]
+    if found:
+        conn.execute(
+            update(webhook_deliveries).where(d.id.in_([f.id for f in found])).values(next_attempt_at=now + lease)
+        )
+    return found
+
+
+def next_try(attempts: int, delays: tuple[timedelta, ...], rng: random.Random) -> timedelta | None:
+    """The wait before the next attempt after `attempts` attempts (±20 % jitter, so receivers
+    coming back up are not hit by every retry at the same second), or None: give up."""
+    if attempts > len(delays):
+        return None
+    return delays[attempts - 1] * rng.uniform(0.8, 1.2)
+
+
+def record(
+    conn: Connection,
+    delivery: Delivery,
+    outcome: Outcome,
+    now: datetime,
+    worker: str,
+    delays: tuple[timedelta, ...],
+    rng: random.Random,
+) -> str:
+    """Write the attempt and what follows from it. Returns the delivery's new state."""
+    attempts = delivery.attempts + 1
+    result = outcome.result
+    values: dict[str, object] = {"attempts": attempts, "last_status": outcome.status, "last_error": outcome.error}
+    if result == "delivered":
+        values.update(state="delivered", delivered_at=now)
+    elif result == "retry":
+        wait = outcome.retry_after or next_try(attempts, delays, rng)
+        if wait is None or attempts > len(delays):
+            result = "failed"
+            values["last_error"] = f"Gave up after {attempts} attempts; the last: {outcome.error}"
+        else:
+            values.update(next_attempt_at=now + wait)
+    if result == "failed":
+        values.update(state="failed")
+    conn.execute(
+        insert(webhook_attempts).values(
+            delivery_id=delivery.id,
+            attempted_at=now,
+            response_status=outcome.status,
+            latency_ms=outcome.latency_ms,
+            result=result,
+            error=outcome.error,
+            response_excerpt=outcome.excerpt,
+            worker=worker,
+        )
+    )
+    # Only a delivery still pending changes: staff may have redelivered or the subscription
+    # may have gone meanwhile.
+    conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery.id, webhook_deliveries.c.state == "pending")
+        .values(**values)
+    )
+    s = webhook_subscriptions.c
+    if result == "delivered":
+        conn.execute(
+            update(webhook_subscriptions)
+            .where(s.id == delivery.subscription_id, s.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+        )
+    elif result == "failed":
+        conn.execute(
+            update(webhook_subscriptions)
+            .where(s.id == delivery.subscription_id)
+            .values(consecutive_failures=s.consecutive_failures + 1)
+        )
+        conn.execute(
+            update(webhook_subscriptions)
+            .where(
+                s.id == delivery.subscription_id,
+                s.disabled_at.is_(None),
+                s.consecutive_failures >= DISABLE_AFTER,
+            )
+            .values(
+                disabled_at=now,
+                disabled_reason=(
+                    f"Disabled after {DISABLE_AFTER} deliveries in a row failed; the last: {values['last_error']}. "
+                    "Deliveries wait until the webhook is enabled again."
+                ),
+            )
+        )
+    return result

@@ -7,7 +7,9 @@ For each database it measures, on one machine in one run:
    at half the best ingest rate (bench/status_changes.py);
 3. the order list at scale: the admin's common questions against a loaded shop;
 4. bulk work: archive by filter, CSV export of every order (time and the server's peak memory);
-5. memory of one server process, idle and after ingest.
+5. memory of one server process, idle and after ingest;
+6. webhooks: how fast one `orderdeck worker` process delivers a backlog to a local receiver, and
+   event-to-delivery latency while outbox messages arrive at 500/s (bench/webhooks.py).
 Full runs write their figures into docs/benchmarks.md (between its markers, leaving the
 analysis around them as it is); --quick runs everything on small data (for CI, so the harness never rots) and writes
 bench/results/quick.md. Nothing here asserts on speed.
@@ -39,7 +41,7 @@ from orderdeck.settings import Settings
 from orderdeck.store.access import SCOPES, parse_scopes
 from orderdeck.store.migrate import migrate
 
-from . import ceiling, machine, status_changes
+from . import ceiling, machine, status_changes, webhooks
 from .server import Server, start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +59,8 @@ class Plan:
     repeats: int
     archive_orders: int
     status_changes: int
+    webhook_messages: int
+    webhook_seconds: float
     workers: int = 2
 
     @classmethod
@@ -70,6 +74,8 @@ class Plan:
                 repeats=10,
                 archive_orders=100,
                 status_changes=20,
+                webhook_messages=1000,
+                webhook_seconds=5,
             )
         return cls(
             quick=False,
@@ -79,6 +85,8 @@ class Plan:
             repeats=200,
             archive_orders=100_000,
             status_changes=500,
+            webhook_messages=20_000,
+            webhook_seconds=30,
         )
 
 
@@ -91,6 +99,7 @@ class Results:
     queries: list[dict[str, Any]] = field(default_factory=list)
     bulk: list[dict[str, Any]] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)
+    webhooks: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- databases ------------------------------------------------------------------------------
@@ -438,6 +447,7 @@ def report(all_results: list[Results], plan: Plan, info: dict[str, str]) -> str:
             f"{r.memory.get('after_ingest_mb', 0):.0f} MB after ingest."
         )
         parts.append("")
+        parts += webhooks.render(r.webhooks, table)
     return "\n".join(parts)
 
 
@@ -466,6 +476,15 @@ def main() -> None:
             results = Results(backend)
             print(f"[{backend}] ingest", flush=True)
             ingest(url, token, variants, plan, results, workdir)
+            print(f"[{backend}] webhooks: {plan.webhook_messages:,} deliveries, then 500 events/s", flush=True)
+            results.webhooks = webhooks.measure(
+                url,
+                order_body(variants),
+                messages=plan.webhook_messages,
+                seconds=plan.webhook_seconds,
+                workdir=workdir,
+                capacity_seconds=1 if plan.quick else 3,
+            )
             print(f"[{backend}] order list with {plan.list_orders:,} orders", flush=True)
             list_queries(url, token, plan, results, workdir)
             all_results.append(results)

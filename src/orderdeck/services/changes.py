@@ -125,6 +125,18 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
                     event.subject_id,
                 )
             )
+        if event.alert_staff:
+            # Staff alerts wait here for the staff mailer; until it exists staff see them on the
+            # order's timeline (and stuck orders by their tag).
+            messages.append(
+                OutboxMessage(
+                    "staff_alert",
+                    event.verb,
+                    orjson.dumps({"order_id": order.id, "name": order.name, "message": event.message}).decode(),
+                    order.id,
+                    event.subject_id,
+                )
+            )
     for topic in status_topics:
         if topic in order_topics_sent:
             continue

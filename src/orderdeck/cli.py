@@ -248,6 +248,71 @@ def jobs_run(name: str) -> None:
     console.print(run_now(build(), name, worker_name()))
 
 
+rules_app = typer.Typer(help="Automation rules as YAML.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("export")
+def rules_export(
+    path: Annotated[str, typer.Argument(help="File to write; - for standard output")] = "-",
+) -> None:
+    """Write every automation rule as YAML (a list of rules, as the API shows them)."""
+    import yaml
+
+    from .store.automation import Rules
+
+    deck = build()
+    with deck.unit_of_work(read_only=True) as uow:
+        rules = [r.definition for r in Rules(uow.conn).list()]
+    text = yaml.safe_dump(rules, sort_keys=False, allow_unicode=True)
+    if path == "-":
+        typer.echo(text, nl=False)
+    else:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        console.print(f"{len(rules)} rule(s) written to {path}")
+
+
+@rules_app.command("import")
+def rules_import(path: Annotated[str, typer.Argument(help="YAML file with a list of rules")]) -> None:
+    """Create the rules of a YAML file, replacing rules of the same name. Every rule is checked
+    first; if one is wrong nothing is saved and the error names the rule and the place."""
+    import yaml
+
+    from .services.automation import create_rule, replace_rule
+    from .store.automation import Rules
+
+    try:
+        with open(path, encoding="utf-8") as source:
+            loaded = yaml.safe_load(source)
+    except (OSError, yaml.YAMLError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}") from None
+    if isinstance(loaded, dict):
+        loaded = [loaded]
+    if not isinstance(loaded, list):
+        raise typer.BadParameter(f"{path} must hold a list of rules")
+    deck = build()
+    created = replaced = 0
+    with deck.unit_of_work() as uow:
+        cmd = Command(deck, uow, Author("system", "orderdeck rules import"))
+        by_name = {r.name: r.id for r in Rules(uow.conn).list()}
+        for index, raw in enumerate(loaded):
+            try:
+                name = raw.get("name") if isinstance(raw, dict) else None
+                if name in by_name:
+                    replace_rule(cmd, by_name[name], raw)
+                    replaced += 1
+                else:
+                    create_rule(cmd, raw)
+                    created += 1
+            except InvalidInput as exc:
+                console.print(f"[red]rule {index + 1} ({name or 'unnamed'}), {exc.field}: {exc.message}[/red]")
+                console.print("Nothing was imported.")
+                raise typer.Exit(2) from None
+        uow.commit()
+    console.print(f"{created} rule(s) created, {replaced} replaced")
+
+
 def system_command(deck: object, uow: object) -> Command:
     return Command(deck, uow, Author("system", "Orderdeck CLI"))  # type: ignore[arg-type]
 

@@ -327,6 +327,11 @@ def test_giving_up_after_nine_attempts_over_about_four_hours(
     assert logged["state"] == "failed" and logged["attempts"] == 9
     assert logged["last_error"].startswith("Gave up after 9 attempts")
     assert timedelta(hours=3) < clock.now - started < timedelta(hours=5, minutes=30)
+    # Sent again on request, it gets a whole new schedule, not a single last try.
+    api.ok(api.post(f"/webhooks/{hook['id']}/redeliver.json", {"delivery_ids": [logged["id"]]}))
+    work(deck)
+    [logged] = deliveries(api, hook["id"])
+    assert logged["state"] == "pending" and logged["attempts"] == 1
 
 
 def test_redelivering_one_delivery_sends_the_same_id_and_body_again(
@@ -381,6 +386,18 @@ def test_webhooks_resource_validates_and_manages_subscriptions(api: Api, receive
     assert [w["id"] for w in listed] == [one["id"]]
     page = api.get("/webhooks.json", params={"limit": 1})
     assert [w["id"] for w in page.json()["webhooks"]] == [one["id"]] and 'rel="next"' in page.headers["Link"]
+    third = subscribe(api, receiver.url + "/other")
+    filtered = api.get("/webhooks.json", params={"limit": 1, "topic": "orders/create"})
+    assert "topic=orders%2Fcreate" in filtered.headers["Link"]
+    follow = filtered.headers["Link"].split(">")[0].lstrip("<").split("/admin/api/2024-10")[1]
+    assert [w["id"] for w in api.ok(api.get(follow))["webhooks"]] == [third["id"]]
+    api.ok(api.delete(f"/webhooks/{third['id']}.json"))
+    taken = api.post("/webhooks.json", {"webhook": {"topic": "orders/create", "address": receiver.url}})
+    assert taken.status_code == 422 and taken.json()["errors"] == {"address": ["for this topic has already been taken"]}
+    wrong_type = api.post(
+        "/webhooks.json", {"webhook": {"topic": "orders/create", "address": receiver.url, "fields": 3}}
+    )
+    assert wrong_type.status_code == 422 and "fields" in wrong_type.json()["errors"]
 
     changed = api.ok(api.put(f"/webhooks/{two['id']}.json", {"webhook": {"address": receiver.url + "/v2"}}))
     assert changed["webhook"]["address"] == receiver.url + "/v2" and changed["webhook"]["topic"] == "orders/paid"

@@ -43,6 +43,7 @@ class ApiError(Exception):
 ENVELOPES = frozenset(
     {
         "order",
+        "webhook",
         "transaction",
         "refund",
         "fulfillment",

@@ -140,7 +140,21 @@ def list_webhooks(
         ctx = app.render_context(uow)
     more = len(found) > limit
     found = found[:limit]
-    headers = link_header(request, limit, str(found[-1].id) if more else None, None, fields)
+    kept = {
+        "address": address,
+        "topic": topic,
+        "since_id": str(since_id) if since_id is not None else None,
+        **{
+            name: value.isoformat() if value else None
+            for name, value in (
+                ("created_at_min", created_at_min),
+                ("created_at_max", created_at_max),
+                ("updated_at_min", updated_at_min),
+                ("updated_at_max", updated_at_max),
+            )
+        },
+    }
+    headers = link_header(request, limit, str(found[-1].id) if more else None, None, fields, keep=kept)
     return json({"webhooks": [only_fields(webhook_json(s, ctx), fields) for s in found]}, headers=headers)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select, update
 
+from ..automation.engine import start_runs
 from ..services.context import Orderdeck
 from ..store.tables import outbox, webhook_deliveries
 from ..store.webhooks import Subscription, Subscriptions, as_utc
@@ -70,8 +71,8 @@ def fan_out_webhooks(conn: Connection, messages: list[Any], now: datetime) -> in
 Consumer = Callable[[Connection, list[Any], datetime], int]
 
 # What each outbox kind becomes. Kinds without a consumer here stay in the outbox, untouched,
-# until one exists (customer notifications: issue 5).
-CONSUMERS: dict[str, Consumer] = {"webhook": fan_out_webhooks}
+# until one exists (customer notifications and the staff mailer come later).
+CONSUMERS: dict[str, Consumer] = {"webhook": fan_out_webhooks, "automation": start_runs}
 
 
 def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = 200) -> int:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..automation import engine as automation
 from ..services import sweeps
 from ..services.context import Orderdeck
 from ..store.tables import scheduled_jobs
@@ -73,6 +74,12 @@ JOBS = (
         timedelta(hours=1),
         _count(sweeps.flag_stuck_orders, "order(s) flagged as stuck"),
         "Tag and report orders unfulfilled longer than the shop allows.",
+    ),
+    Job(
+        "automation-schedules",
+        timedelta(minutes=1),
+        _count(automation.run_schedules, "automation run(s) started by scheduled rules"),
+        "Start the runs of scheduled automation rules whose time has come.",
     ),
     Job(
         "retention",

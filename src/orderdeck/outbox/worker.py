@@ -1,4 +1,5 @@
-"""The worker: relays outbox messages, sends webhook deliveries and runs due jobs.
+"""The worker: relays outbox messages, sends webhook deliveries, carries out automation runs
+and runs due jobs.
 
 It runs as `orderdeck worker` (any number, on any number of machines, against PostgreSQL) and,
 unless `--no-worker`, inside `orderdeck serve`. Database work runs in threads so the event loop
@@ -18,6 +19,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..automation import engine as automation
 from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
 from . import metrics, scheduler, webhooks
@@ -82,6 +84,7 @@ class Worker:
         try:
             relayed = await asyncio.to_thread(relay, self.app)
             claimed = await asyncio.to_thread(self._claim)
+            ran = await asyncio.to_thread(automation.run_due, self.app, lambda: self.stopping)
         except Exception:  # the database is away for a moment: wait and try again
             log.exception("worker %s could not reach the database", self.name)
             metrics.WORKER_ERRORS.inc()
@@ -89,7 +92,7 @@ class Worker:
             return False
         if claimed:
             await self._send(client, claimed)
-        return bool(relayed or claimed)
+        return bool(relayed or claimed or ran)
 
     def _claim(self) -> list[tuple[Delivery, dict[str, str], str]]:
         with self.app.unit_of_work() as uow:

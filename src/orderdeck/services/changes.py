@@ -151,8 +151,14 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
                     {
                         "order_id": order.id,
                         "verbs": [e.verb for e in events],
+                        # What rules trigger on: the topics this change raised, whether or not
+                        # anyone subscribes to them.
+                        "topics": sorted({m.topic for m in messages if m.kind == "webhook"}),
                         "financial_status": after.financial_status,
                         "fulfillment_status": after.display_fulfillment_status,
+                        # Who made the change: a rule's own change never triggers that rule
+                        # again, and chains of rules stop at a depth limit.
+                        "author": {"kind": cmd.author.kind, "ref": cmd.author.ref},
                     }
                 ).decode(),
                 order.id,

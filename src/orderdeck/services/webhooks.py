@@ -48,11 +48,18 @@ def check_format(value: Any) -> None:
         raise InvalidInput("only json is sent; leave format out or set it to json", field="format")
 
 
+def _check_not_taken(subscriptions: Subscriptions, topic: str, address: str, other_than: int | None = None) -> None:
+    """One subscription per topic and address, as on Shopify: a second would send everything twice."""
+    if any(s.id != other_than for s in subscriptions.list(topic=topic, address=address)):
+        raise InvalidInput("for this topic has already been taken", field="address")
+
+
 def subscribe(cmd: Command, topic: Any, address: Any, fields: Any, format: Any = None) -> Subscription:
     check_format(format)
-    return Subscriptions(cmd.uow.conn).add(
-        check_topic(topic), check_address(address), check_fields(fields), API_VERSION, cmd.now
-    )
+    topic, address = check_topic(topic), check_address(address)
+    subscriptions = Subscriptions(cmd.uow.conn)
+    _check_not_taken(subscriptions, topic, address)
+    return subscriptions.add(topic, address, check_fields(fields), API_VERSION, cmd.now)
 
 
 def change(cmd: Command, subscription_id: int, changes: dict[str, Any]) -> Subscription:
@@ -67,6 +74,10 @@ def change(cmd: Command, subscription_id: int, changes: dict[str, Any]) -> Subsc
         values["fields"] = check_fields(changes["fields"])
     if "format" in changes:
         check_format(changes["format"])
+    current = subscriptions.get(subscription_id)
+    _check_not_taken(
+        subscriptions, values.get("topic", current.topic), values.get("address", current.address), subscription_id
+    )
     return subscriptions.change(subscription_id, cmd.now, **values)
 
 

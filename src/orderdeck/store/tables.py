@@ -339,6 +339,47 @@ scheduled_jobs = Table(
     Column("last_error", Text),
 )
 
+# Automation rules (automation/): the rule as written, and every run of it on an order.
+automation_rules = Table(
+    "automation_rules",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("trigger_event", String(96), index=True),  # the topic it listens to, if any
+    Column("definition", Text, nullable=False),  # JSON: name, enabled, when, if, then
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Column("scheduled_at", Time),  # a scheduled rule's last pass over the open orders
+)
+
+automation_runs = Table(
+    "automation_runs",
+    metadata,
+    # Derived from the triggering event (or schedule slot) and the rule: a trigger handed on
+    # twice cannot start a second run.
+    Column("id", String(36), primary_key=True),
+    Column("rule_id", Id, nullable=False),
+    Column("order_id", Id, nullable=False),
+    Column("trigger", String(96), nullable=False),
+    Column("depth", Integer, nullable=False),  # 0, or one more than the rule run that caused it
+    # pending (due at due_at; a worker holding it moves due_at by its lease) | done | skipped | failed
+    Column("state", String(16), nullable=False),
+    Column("step", Integer, nullable=False),  # the next action to run
+    Column("due_at", Time, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("finished_at", Time),
+    Column("log", Text, nullable=False),  # JSON list: {action, result, error, at}
+    Column("error", Text),
+)
+Index(
+    "ix_automation_runs_due",
+    automation_runs.c.due_at,
+    sqlite_where=text("state = 'pending'"),
+    postgresql_where=text("state = 'pending'"),
+)
+Index("ix_automation_runs_rule", automation_runs.c.rule_id, automation_runs.c.created_at)
+
 api_tokens = Table(
     "api_tokens",
     metadata,

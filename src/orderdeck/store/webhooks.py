@@ -246,7 +246,8 @@ class Deliveries:
             query = query.where(c.id.in_(delivery_ids))
         if state is not None:
             query = query.where(c.state == state)
-        result = self.conn.execute(query.values(state="pending", next_attempt_at=now))
+        # A fresh retry schedule: staff asked for it, so it gets the full nine attempts again.
+        result = self.conn.execute(query.values(state="pending", next_attempt_at=now, attempts=0))
         return int(result.rowcount)
 
 

@@ -1,0 +1,127 @@
+"""What a rule's actions do: each is an ordinary command, authored by the rule, so it checks
+the same rules, writes the same timeline and raises the same webhooks as staff doing it.
+
+Every action is safe to repeat (at-least-once): one that has nothing to do says so and changes
+nothing, instead of failing (capture with nothing authorized, archive of an archived order, …).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from ..domain.cancellation import CancelRequest
+from ..domain.statuses import open_authorizations, total_outstanding
+from ..services import fulfillments, orders, payments
+from ..services.cancellation import cancel_order
+from ..services.changes import load_order, save_order
+from ..services.context import Command
+from ..store.outbox import OutboxMessage
+
+HTTP_TIMEOUT = httpx.Timeout(5.0, connect=1.0)
+
+
+def perform(cmd: Command, order_id: int, step: dict[str, Any], rule_name: str) -> str:
+    """Run one action inside the caller's transaction. Returns what happened, for the run log.
+    A refusal raises the command's own OrderError."""
+    name = step["action"]
+    order = cmd.uow.orders.get(order_id, for_update=True)
+    if name in ("add_tags", "remove_tags"):
+        before = set(order.tags)
+        adding = step["tags"] if name == "add_tags" else []
+        removing = step["tags"] if name == "remove_tags" else []
+        orders.change_tags(cmd, order_id, add=adding, remove=removing)
+        after = set(cmd.uow.orders.get(order_id, for_update=False).tags)
+        return f"tags now {', '.join(sorted(after)) or 'none'}" if after != before else "tags already so"
+    if name == "hold_fulfillment":
+        waiting = [fo for fo in order.fulfillment_orders if fo.status in ("open", "in_progress", "scheduled")]
+        for fo in waiting:
+            fulfillments.hold(cmd, fo.id, reason=step["reason"], reason_notes=step.get("notes"), requests=None)
+        return f"held {len(waiting)} fulfillment order(s) ({step['reason']})" if waiting else "nothing to hold"
+    if name == "release_holds":
+        held = [fo for fo in order.fulfillment_orders if fo.status == "on_hold"]
+        for fo in held:
+            fulfillments.release_hold(cmd, fo.id, hold_ids=None)
+        return f"released {len(held)} fulfillment order(s)" if held else "nothing on hold"
+    if name == "capture_payment":
+        if not open_authorizations(order):
+            return "nothing authorized to capture"
+        loaded = load_order(cmd, order_id)
+        captured = payments.capture_everything(cmd, loaded.order)
+        save_order(cmd, loaded.order, loaded)
+        return f"captured {len(captured)} authorization(s)"
+    if name == "mark_as_paid":
+        if total_outstanding(order) <= 0:
+            return "already paid"
+        payments.mark_as_paid(cmd, order_id)
+        return "marked as paid"
+    if name == "cancel":
+        if order.cancelled_at is not None:
+            return "already cancelled"
+        request = CancelRequest(
+            reason=step.get("reason", "other"),
+            refund=step.get("refund", True),
+            restock=step.get("restock", True),
+            notify_customer=step.get("notify_customer", False),
+            staff_note=step.get("staff_note") or f"Cancelled by the rule {rule_name}",
+        )
+        cancel_order(cmd, order_id, request)
+        return "cancelled"
+    if name == "archive":
+        if order.is_closed:
+            return "already archived"
+        orders.close_order(cmd, order_id)
+        return "archived"
+    if name == "unarchive":
+        if not order.is_closed:
+            return "not archived"
+        orders.reopen_order(cmd, order_id)
+        return "unarchived"
+    if name == "add_comment":
+        orders.add_comment(cmd, order_id, step["message"])
+        return "comment added"
+    if name == "email_staff":
+        cmd.uow.outbox.put(
+            [
+                OutboxMessage(
+                    "staff_alert",
+                    "automation_email",
+                    orjson.dumps(
+                        {
+                            "order_id": order_id,
+                            "name": order.name,
+                            "subject": step["subject"],
+                            "message": step["message"],
+                        }
+                    ).decode(),
+                    order_id,
+                )
+            ],
+            cmd.now,
+        )
+        return "staff e-mail queued"
+    raise ValueError(f"{name} is not performed inside a transaction")
+
+
+def http_request(step: dict[str, Any], order_json: dict[str, Any], rule_name: str) -> str:
+    """Send the request (outside any transaction). The body is the step's `body`, or the order."""
+    body = step.get("body") if step.get("body") is not None else {"order": order_json}
+    try:
+        reply = httpx.request(
+            step.get("method", "POST"),
+            step["url"],
+            content=orjson.dumps(body),
+            headers={"Content-Type": "application/json", "X-Orderdeck-Rule": rule_name},
+            timeout=HTTP_TIMEOUT,
+        )
+    except httpx.HTTPError as exc:
+        raise ExternalFailure(f"{step['url']} could not be reached: {exc.__class__.__name__}") from None
+    if not 200 <= reply.status_code < 300:
+        raise ExternalFailure(f"{step['url']} answered {reply.status_code}")
+    return f"{step['url']} answered {reply.status_code}"
+
+
+class ExternalFailure(Exception):
+    pass

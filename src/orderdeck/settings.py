@@ -14,6 +14,7 @@ class Settings:
     pool_size: int = 10
     webhook_secret: str | None = None  # signs webhooks; when unset, one is made and stored
     embedded_worker: bool = True  # `orderdeck serve` runs a worker in-process (--no-worker: off)
+    smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=1&from=shop@example.com
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -23,5 +24,6 @@ class Settings:
             max_body_bytes=int(os.environ.get("ORDERDECK_MAX_BODY_BYTES", cls.max_body_bytes)),
             pool_size=int(os.environ.get("ORDERDECK_POOL_SIZE", cls.pool_size)),
             webhook_secret=os.environ.get("ORDERDECK_WEBHOOK_SECRET") or None,
+            smtp_url=os.environ.get("ORDERDECK_SMTP_URL") or None,
             embedded_worker=os.environ.get("ORDERDECK_WORKER", "1").lower() not in ("0", "false", "no", "off"),
         )

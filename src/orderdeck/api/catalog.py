@@ -338,6 +338,7 @@ class SettingsIn(BaseModel):
     order_name_prefix: Annotated[str, Field(max_length=8)] | None = None
     stuck_after_days: Annotated[int, Field(ge=0, le=365)] | None = None
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    staff_email: Annotated[str, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
 
 
 class SettingsEnvelope(BaseModel):
@@ -353,6 +354,7 @@ def update_settings(
     `auto_archive`, `auto_fulfill_channels` (sales channels fulfilled at sale, e.g. ["pos"]),
     `order_name_prefix`, `stuck_after_days` (open orders unfulfilled this long are tagged `stuck` and
     reported; 0 switches it off), `retention_days` (how long handled outbox messages and finished
-    webhook deliveries are kept; default 30)."""
+    webhook deliveries are kept; default 30), `staff_email` (where staff alerts and rules'
+    e-mails go; the shop's e-mail when unset)."""
     changes = body.settings.model_dump(exclude_unset=True)
     return run_command(request, token, body, lambda cmd: {"settings": asdict(settings.update_settings(cmd, changes))})

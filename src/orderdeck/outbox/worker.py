@@ -22,7 +22,7 @@ from datetime import timedelta
 from ..automation import engine as automation
 from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
-from . import metrics, scheduler, webhooks
+from . import metrics, scheduler, staff_mail, webhooks
 from .relay import relay
 
 log = logging.getLogger("orderdeck.worker")
@@ -85,6 +85,7 @@ class Worker:
             relayed = await asyncio.to_thread(relay, self.app)
             claimed = await asyncio.to_thread(self._claim)
             ran = await asyncio.to_thread(automation.run_due, self.app, lambda: self.stopping)
+            mailed = await asyncio.to_thread(staff_mail.send_due, self.app)
         except Exception:  # the database is away for a moment: wait and try again
             log.exception("worker %s could not reach the database", self.name)
             metrics.WORKER_ERRORS.inc()
@@ -92,7 +93,7 @@ class Worker:
             return False
         if claimed:
             await self._send(client, claimed)
-        return bool(relayed or claimed or ran)
+        return bool(relayed or claimed or ran or mailed)
 
     def _claim(self) -> list[tuple[Delivery, dict[str, str], str]]:
         with self.app.unit_of_work() as uow:

@@ -21,6 +21,7 @@ class ShopSettings:
     auto_fulfill_channels: list[str] = field(default_factory=lambda: ["pos"])
     order_name_prefix: str = "#"
     stuck_after_days: int = 5  # open orders unfulfilled this long are tagged stuck (0: never)
+    staff_email: str | None = None  # where staff alerts go; the shop's e-mail when unset
     retention_days: int = 30  # handled outbox messages and finished deliveries are kept this long
 
 

@@ -1,0 +1,135 @@
+"""E-mail to staff: the alerts the jobs raise (an authorization about to expire, a stuck order)
+and automation rules' `email_staff` action, from the `staff_alert` outbox rows.
+
+Sent over SMTP as ORDERDECK_SMTP_URL says (`smtp://user:pass@host:587?starttls=1&from=…`, or
+`smtps://…` for TLS from the start), to the shop's `staff_email` setting or else the shop's
+e-mail. Without either, the alerts wait in the outbox (staff still see them on the timeline)
+and are sent once both are set. At least once: a row is claimed with a lease, sent, then marked;
+a failed send is tried again later with backoff, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+from sqlalchemy import select, update
+
+from ..services.context import Orderdeck
+from ..store.tables import outbox
+
+log = logging.getLogger("orderdeck.staff_mail")
+
+LEASE = timedelta(minutes=2)
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
+TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    tls: bool  # TLS from the first byte (smtps://)
+    starttls: bool
+    user: str | None
+    password: str | None
+    sender: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> SmtpServer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "ORDERDECK_SMTP_URL must look like smtp://user:pass@host:587?starttls=1&from=shop@example.com"
+            )
+        query = parse_qs(parts.query)
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if parts.scheme == "smtps" else 25),
+            tls=parts.scheme == "smtps",
+            starttls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            sender=query.get("from", [None])[0],
+        )
+
+    def send(self, message: EmailMessage) -> None:
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if self.tls:
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=TIMEOUT, context=context)
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=TIMEOUT)
+        with client:
+            if self.starttls:
+                client.starttls(context=context)
+            if self.user:
+                client.login(self.user, self.password or "")
+            client.send_message(message)
+
+
+def _compose(
+    payload: dict[str, object], topic: str, shop_name: str, sender: str, to: str, public_url: str
+) -> EmailMessage:
+    name = payload.get("name") or f"order {payload.get('order_id')}"
+    subject = payload.get("subject") or {
+        "authorization_expiring": f"Payment authorization for {name} expires soon",
+        "stuck": f"{name} is stuck: not fulfilled in time",
+    }.get(topic, f"About {name}")
+    message = EmailMessage()
+    message["Subject"] = f"[{shop_name}] {subject}"
+    message["From"] = sender
+    message["To"] = to
+    message["X-Orderdeck-Order-Id"] = str(payload.get("order_id"))
+    message.set_content(
+        f"{payload.get('message', '')}\n\nOrder: {name} (id {payload.get('order_id')})\n"
+        f"API: {public_url}/admin/api/2024-10/orders/{payload.get('order_id')}.json\n"
+    )
+    return message
+
+
+def send_due(app: Orderdeck, limit: int = 20) -> int:
+    """Send due staff alerts. Returns how many were claimed (sent or put off)."""
+    if not app.settings.smtp_url:
+        return 0
+    server = SmtpServer.parse(app.settings.smtp_url)
+    o = outbox.c
+    with app.unit_of_work() as uow:
+        shop = uow.shop
+        to = shop.settings.staff_email or shop.email
+        if not to:
+            return 0
+        query = (
+            select(o.id, o.topic, o.payload, o.attempts)
+            .where(o.kind == "staff_alert", o.delivered_at.is_(None), o.available_at <= uow.now)
+            .order_by(o.available_at)
+            .limit(limit)
+        )
+        if not app.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = uow.conn.execute(query).all()
+        if not rows:
+            return 0
+        uow.conn.execute(update(outbox).where(o.id.in_([r.id for r in rows])).values(available_at=uow.now + LEASE))
+        uow.commit()
+        sender = server.sender or shop.email or f"orderdeck@{shop.domain}"
+        shop_name = shop.name
+    for row in rows:
+        message = _compose(orjson.loads(row.payload), row.topic, shop_name, sender, to, app.settings.public_url)
+        try:
+            server.send(message)
+            outcome = {"delivered_at": app.clock(), "attempts": row.attempts + 1}
+        except (OSError, smtplib.SMTPException) as exc:
+            wait = BACKOFF[min(row.attempts, len(BACKOFF) - 1)]
+            log.warning("staff e-mail %s not sent (%s); trying again in %s", row.id, exc, wait)
+            outcome = {"available_at": app.clock() + wait, "attempts": row.attempts + 1}
+        with app.unit_of_work() as uow:
+            uow.conn.execute(update(outbox).where(o.id == row.id).values(**outcome))
+            uow.commit()
+    return len(rows)

@@ -526,11 +526,29 @@ def load_demo(
             level.on_hand += on_hand
         uow.inventory.save(levels, uow.now)
         uow.commit()
+    add_example_rules(deck)
     analyse(deck)
     console.print(
         f"[green]{count} demo orders loaded[/green] ({len(pool)} customers, "
         f"{len(cat.locations)} locations, {len(cat.variants)} variants)"
     )
+
+
+def add_example_rules(deck: Orderdeck) -> None:
+    """The three example automation rules (docs/automation.md), once: a rule of the same name
+    is left as the merchant has it."""
+    from .automation.examples import EXAMPLES
+    from .domain.order import SYSTEM
+    from .services.automation import create_rule
+    from .services.context import Command
+    from .store.automation import Rules
+
+    with deck.unit_of_work() as uow:
+        present = {r.name for r in Rules(uow.conn).list()}
+        for example in EXAMPLES:
+            if example["name"] not in present:
+                create_rule(Command(deck, uow, SYSTEM), example)
+        uow.commit()
 
 
 def analyse(deck: Orderdeck) -> None:

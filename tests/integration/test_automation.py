@@ -11,6 +11,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from orderdeck.automation import engine
+from orderdeck.automation.examples import (
+    ARCHIVE_14_DAYS_AFTER_DELIVERY,
+    HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS,
+    UNFULFILLED_AFTER_3_DAYS,
+)
 from orderdeck.cli import app as cli
 from orderdeck.outbox import scheduler
 from orderdeck.outbox.worker import Worker
@@ -24,38 +29,9 @@ from .test_webhooks import Receiver
 BIG = [{"title": "Espresso machine", "price": "1250.00", "quantity": 1}]
 SMALL = [{"title": "Mug", "price": "12.50", "quantity": 1}]
 
-HOLD_BIG_FROM_NEW = {
-    "name": "Hold big orders from new customers",
-    "enabled": True,
-    "when": {"event": "orders/create"},
-    "if": {
-        "all": [
-            {"field": "total_price", "op": "gt", "value": 1000},
-            {"field": "customer.orders_count", "op": "lte", "value": 1},
-        ]
-    },
-    "then": [
-        {"action": "hold_fulfillment", "reason": "high_risk_of_fraud", "notes": "Over 1,000 from a new customer"},
-        {"action": "add_tags", "tags": ["review"]},
-    ],
-}
-UNFULFILLED_3_DAYS = {
-    "name": "Unfulfilled after 3 days",
-    "enabled": True,
-    "when": {"event": "orders/create", "after_hours": 72},
-    "if": {"field": "display_fulfillment_status", "op": "in", "value": ["unfulfilled", "partially_fulfilled"]},
-    "then": [
-        {"action": "add_tags", "tags": ["unfulfilled-3-days"]},
-        {"action": "email_staff", "subject": "Unfulfilled for 3 days", "message": "Please look at this order."},
-    ],
-}
-ARCHIVE_AFTER_DELIVERY = {
-    "name": "Archive 14 days after delivery",
-    "enabled": True,
-    "when": {"event": "fulfillment_events/create"},
-    "if": {"field": "shipment_status", "op": "contains", "value": "delivered"},
-    "then": [{"action": "wait", "hours": 336}, {"action": "archive"}],
-}
+HOLD_BIG_FROM_NEW = HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS
+UNFULFILLED_3_DAYS = UNFULFILLED_AFTER_3_DAYS
+ARCHIVE_AFTER_DELIVERY = ARCHIVE_14_DAYS_AFTER_DELIVERY
 
 
 @pytest.fixture(autouse=True)

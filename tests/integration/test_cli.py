@@ -94,6 +94,18 @@ def test_demo_creates_orders_in_several_statuses_with_consistent_stock(db_file: 
     assert bad == []
 
 
+def test_the_demo_shop_comes_with_the_three_example_rules_once(db_file: Path, deck: Orderdeck) -> None:
+    from orderdeck.automation.examples import EXAMPLES
+    from orderdeck.store.automation import Rules
+
+    assert invoke("demo", "--orders", "5").exit_code == 0
+    assert invoke("demo", "--orders", "5").exit_code == 0
+    with deck.unit_of_work(read_only=True) as uow:
+        rules = Rules(uow.conn).list()
+    assert [r.name for r in rules] == [e["name"] for e in EXAMPLES]
+    assert all(r.enabled for r in rules)
+
+
 def test_demo_if_empty_adds_nothing_to_a_shop_with_orders(db_file: Path, deck: Orderdeck) -> None:
     assert invoke("demo", "--orders", "5").exit_code == 0
     before = order_count(deck)

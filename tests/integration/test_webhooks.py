@@ -420,3 +420,4 @@ def test_metrics_show_the_outbox_and_deliveries(deck: Orderdeck, api: Api, shop:
     assert "orderdeck_webhook_deliveries_pending 0.0" in after
     assert 'orderdeck_webhook_attempts_total{result="delivered"}' in after
     assert "orderdeck_worker_lag_seconds 0.0" in after
+    assert "orderdeck_automation_runs_pending 0.0" in after

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from ..services.context import Orderdeck
-from ..store.tables import outbox, webhook_deliveries, webhook_subscriptions
+from ..store.tables import automation_runs, outbox, webhook_deliveries, webhook_subscriptions
 from ..store.webhooks import as_utc
 
 REGISTRY = CollectorRegistry()
@@ -69,9 +69,13 @@ class QueueCollector(Collector):
         )
         lag = GaugeMetricFamily(
             "orderdeck_worker_lag_seconds",
-            "How long the most overdue due item (outbox message or delivery of an enabled webhook) has waited",
+            "How long the most overdue item (webhook or automation message, delivery of an enabled webhook, "
+            "automation run) has waited",
         )
         disabled = GaugeMetricFamily("orderdeck_webhooks_disabled", "Webhook subscriptions disabled after failures")
+        runs = GaugeMetricFamily(
+            "orderdeck_automation_runs_pending", "Automation runs due or waiting (wait steps, after_hours)"
+        )
         with self.app.unit_of_work(read_only=True) as uow:
             now = uow.now
             oldest_due = now
@@ -83,7 +87,7 @@ class QueueCollector(Collector):
                 oldest = as_utc(oldest)
                 depth.add_metric([kind], count)
                 age.add_metric([kind], max((now - oldest).total_seconds(), 0.0))
-                if kind == "webhook":
+                if kind in ("webhook", "automation"):
                     oldest_due = min(oldest_due, oldest)
             d, s = webhook_deliveries.c, webhook_subscriptions.c
             waiting.add_metric([], uow.conn.execute(select(func.count()).where(d.state == "pending")).scalar_one())
@@ -100,8 +104,15 @@ class QueueCollector(Collector):
                     select(func.count()).select_from(webhook_subscriptions).where(s.disabled_at.is_not(None))
                 ).scalar_one(),
             )
+            r = automation_runs.c
+            runs.add_metric([], uow.conn.execute(select(func.count()).where(r.state == "pending")).scalar_one())
+            overdue_run = uow.conn.execute(
+                select(func.min(r.due_at)).where(r.state == "pending", r.due_at <= now)
+            ).scalar_one()
+            if overdue_run is not None:
+                oldest_due = min(oldest_due, as_utc(overdue_run))  # type: ignore[type-var]
         lag.add_metric([], max((now - oldest_due).total_seconds(), 0.0))
-        yield from (depth, age, waiting, lag, disabled)
+        yield from (depth, age, waiting, lag, disabled, runs)
 
 
 def exposition(app: Orderdeck) -> bytes:

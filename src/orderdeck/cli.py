@@ -185,6 +185,7 @@ def run_worker(
     from .outbox.worker import Worker, run_until_signalled
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per delivery; the log table has them
     deck = build()
     run_migrations(deck.db)
     if metrics_port is not None:

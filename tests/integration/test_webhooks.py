@@ -421,3 +421,23 @@ def test_metrics_show_the_outbox_and_deliveries(deck: Orderdeck, api: Api, shop:
     assert 'orderdeck_webhook_attempts_total{result="delivered"}' in after
     assert "orderdeck_worker_lag_seconds 0.0" in after
     assert "orderdeck_automation_runs_pending 0.0" in after
+
+
+def test_an_unusable_address_fails_its_deliveries_and_not_the_worker(
+    deck: Orderdeck, api: Api, shop: Shop, receiver: Receiver
+) -> None:
+    refused = api.post("/webhooks.json", {"webhook": {"topic": "orders/create", "address": "http://xn--/hook"}})
+    assert refused.status_code == 422 and "cannot be used" in refused.json()["errors"]["address"][0]
+    # One stored before the check existed (or restored from elsewhere) still must not stop the worker.
+    from orderdeck.store.webhooks import Subscriptions
+
+    with deck.unit_of_work() as uow:
+        broken = Subscriptions(uow.conn).add("orders/create", "http://xn--/hook", None, "2024-10", uow.now)
+        uow.commit()
+    good = subscribe(api, receiver.url)
+    order = shop.order(LINE)
+    work(deck)
+    assert [g.json["id"] for g in receiver.got] == [order["id"]]
+    [failed] = deliveries(api, broken.id)
+    assert failed["state"] == "failed" and failed["last_error"].startswith("The address cannot be used")
+    assert deliveries(api, good["id"])[0]["state"] == "delivered"

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from sqlalchemy import Connection, insert, select, update
 from .. import __version__
 from ..store.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 from ..store.webhooks import Delivery, Subscription
+
+log = logging.getLogger("orderdeck.webhooks")
 
 # Eight retries over about four hours, as Shopify does since 2024-09: nine attempts in all.
 RETRY_DELAYS = (
@@ -134,8 +137,14 @@ async def send(
         return await asyncio.wait_for(exchange(), TOTAL_TIMEOUT)
     except (TimeoutError, httpx.TimeoutException):
         return Outcome("retry", elapsed(), error=f"No answer within {TOTAL_TIMEOUT:g} s")
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError) as exc:
+        # Retrying cannot help an address that cannot be used; staff fix the subscription.
+        return Outcome("failed", elapsed(), error=f"The address cannot be used: {exc}")
     except httpx.TransportError as exc:
         return Outcome("retry", elapsed(), error=f"Could not connect: {exc.__class__.__name__} {exc}".strip())
+    except Exception as exc:  # anything else is this attempt's failure, never the worker's
+        log.exception("webhook delivery %s failed unexpectedly", delivery.id)
+        return Outcome("retry", elapsed(), error=f"Sending failed: {exc.__class__.__name__}: {exc}")
 
 
 def client() -> httpx.AsyncClient:

@@ -92,7 +92,11 @@ class Worker:
             await self._pause(1.0)
             return False
         if claimed:
-            await self._send(client, claimed)
+            try:
+                await self._send(client, claimed)
+            except Exception:  # never let one round end the worker; the claims' leases run out
+                log.exception("worker %s could not send a batch of %d", self.name, len(claimed))
+                metrics.WORKER_ERRORS.inc()
         return bool(relayed or claimed or ran or mailed)
 
     def _claim(self) -> list[tuple[Delivery, dict[str, str], str]]:
@@ -121,8 +125,8 @@ class Worker:
                 await asyncio.to_thread(self._record, results)
                 break
             except Exception:
-                # Sent but not yet recorded: keep trying while the lease holds, so the receiver
-                # is not sent the same deliveries again needlessly.
+                # Sent but not recorded: keep trying (until the worker is stopped) rather than
+                # let the leases run out and send the same deliveries again.
                 log.exception("worker %s could not record %d attempts; retrying", self.name, len(results))
                 metrics.WORKER_ERRORS.inc()
                 if self.stopping:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+import idna
+
 from ..domain.errors import InvalidInput
 from ..domain.topics import TOPICS
 from ..store.webhooks import Deliveries, Subscription, Subscriptions
@@ -30,6 +33,12 @@ def check_address(address: Any) -> str:
             "must be an http:// or https:// URL with a host (Pub/Sub and EventBridge addresses are not supported)",
             field="address",
         )
+    try:
+        # The check the HTTP client makes when it connects: refuse here what it would refuse there.
+        idna.encode(parts.hostname, uts46=True)
+        httpx.URL(address.strip())
+    except (idna.IDNAError, httpx.InvalidURL, UnicodeError):
+        raise InvalidInput(f"has a host name that cannot be used ({parts.hostname})", field="address") from None
     if parts.username or parts.password:
         raise InvalidInput("must not carry a user name or password; verify deliveries by their HMAC", field="address")
     return address.strip()

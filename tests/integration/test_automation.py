@@ -348,3 +348,23 @@ def test_rules_export_and_import_as_yaml(
     assert refused.exit_code == 2
     assert "then[0].action" in refused.output and "Nothing was imported" in refused.output
     assert len(api.ok(api.get("/automation_rules.json"))["automation_rules"]) == 2
+
+
+def test_a_stopping_worker_gives_back_the_runs_it_has_not_started(deck: Orderdeck, api: Api, shop: Shop) -> None:
+    rule = add_rule(api, {**HOLD_BIG_FROM_NEW, "if": None})
+    for _ in range(3):
+        shop.order(SMALL)
+    from orderdeck.outbox.relay import relay
+
+    relay(deck)
+    asked: list[int] = []
+
+    def stop_after_one() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    assert engine.run_due(deck, stop_after_one) == 3
+    with deck.unit_of_work(read_only=True) as uow:
+        left = [r for r in Runs(uow.conn).of_rule(rule["id"], before=None, limit=10) if r.state == "pending"]
+        now = uow.now
+    assert len(left) == 2 and all(r.due_at <= now for r in left)  # due again at once, not after a lease

@@ -119,14 +119,23 @@ def run_due(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False, lim
     with app.unit_of_work() as uow:
         claimed = Runs(uow.conn).claim(uow.now, uow.now + LEASE, limit, skip_locked=not app.db.is_sqlite)
         uow.commit()
-    for run in claimed:
+    for index, run in enumerate(claimed):
         if should_stop():
-            break  # the rest become due again when their lease ends
+            _release(app, claimed[index:])
+            break
         try:
             carry_out(app, run)
         except Exception:  # the database went away mid-run: the run is taken up again after its lease
             log.exception("automation run %s of rule %s stopped; it resumes after its lease", run.id, run.rule_id)
     return len(claimed)
+
+
+def _release(app: Orderdeck, runs: list[Run]) -> None:
+    """A stopping worker gives back the runs it claimed and did not start: due again now."""
+    with app.unit_of_work() as uow:
+        for run in runs:
+            Runs(uow.conn).release(run.id, run.step, uow.now)
+        uow.commit()
 
 
 def carry_out(app: Orderdeck, run: Run) -> None:

@@ -175,6 +175,12 @@ class Runs:
             values["log"] = orjson.dumps(values["log"]).decode()
         self.conn.execute(update(automation_runs).where(automation_runs.c.id == run_id).values(**values))
 
+    def release(self, run_id: str, step: int, now: datetime) -> None:
+        r = automation_runs.c
+        self.conn.execute(
+            update(automation_runs).where(r.id == run_id, r.state == "pending", r.step == step).values(due_at=now)
+        )
+
     def of_rule(self, rule_id: int, *, before: tuple[datetime, str] | None, limit: int) -> list[Run]:
         r = automation_runs.c
         query = select(automation_runs).where(r.rule_id == rule_id)

@@ -76,10 +76,12 @@ class _Tally:
         self.records: list[tuple[float, str, str]] = []  # (arrival, triggered_at, event_id)
         self.events: set[str] = set()
         self.requests = 0
+        self.connections = 0
 
     def stats(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "connections": self.connections,
             "received": len(self.records),
             "unique": len(self.events),
             "first": self.records[0][0] if self.records else None,
@@ -100,6 +102,7 @@ class _Receiver(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.tally.connections += 1
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -439,7 +442,7 @@ def _receiver_capacity(receiver: Receiver, payload: str, workdir: Path, seconds:
     script = workdir / "receiver.lua"
     script.write_text(
         'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(payload)}\n"
+        f"wrk.body = {json.dumps(payload, ensure_ascii=False)}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["X-Shopify-Triggered-At"] = "2026-01-01T00:00:00+00:00"\n'
         'wrk.headers["X-Shopify-Event-Id"] = "00000000-0000-0000-0000-000000000000"\n'
@@ -499,6 +502,7 @@ def _drain(
         "messages": count,
         "received": received,
         "duplicates": stats["received"] - stats["unique"],
+        "connections": stats["connections"],  # TCP connections the worker opened to the receiver
         "complete": received >= count,
         "deliveries_per_s": received / sending,
         "deliveries_per_s_with_startup": received / (last - spawned),

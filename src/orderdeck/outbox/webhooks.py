@@ -18,9 +18,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import Any
 
 import httpx
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .. import __version__
 from ..store.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
@@ -183,75 +185,106 @@ def next_try(attempts: int, delays: tuple[timedelta, ...], rng: random.Random) -
     return delays[attempts - 1] * rng.uniform(0.8, 1.2)
 
 
+def _judged(
+    outcome: Outcome, attempts: int, delays: tuple[timedelta, ...], rng: random.Random, now: datetime
+) -> dict[str, Any]:
+    """What an attempt makes of its delivery: every column, so a batch shares one statement."""
+    values: dict[str, Any] = {
+        "result": outcome.result,
+        "attempts": attempts,
+        "last_status": outcome.status,
+        "last_error": outcome.error,
+        "state": "pending",
+        "delivered_at": None,
+        "next_attempt_at": now,
+    }
+    if outcome.result == "delivered":
+        values.update(state="delivered", delivered_at=now)
+    elif outcome.result == "retry":
+        wait = outcome.retry_after or next_try(attempts, delays, rng)
+        if wait is None:
+            values.update(result="failed", last_error=f"Gave up after {attempts} attempts; the last: {outcome.error}")
+        else:
+            values["next_attempt_at"] = now + wait
+    if values["result"] == "failed":
+        values["state"] = "failed"
+    return values
+
+
 def record(
     conn: Connection,
-    delivery: Delivery,
-    outcome: Outcome,
+    results: list[tuple[Delivery, Outcome]],
     now: datetime,
     worker: str,
     delays: tuple[timedelta, ...],
     rng: random.Random,
-) -> str:
-    """Write the attempt and what follows from it. Returns the delivery's new state."""
-    attempts = delivery.attempts + 1
-    result = outcome.result
-    values: dict[str, object] = {"attempts": attempts, "last_status": outcome.status, "last_error": outcome.error}
-    if result == "delivered":
-        values.update(state="delivered", delivered_at=now)
-    elif result == "retry":
-        wait = outcome.retry_after or next_try(attempts, delays, rng)
-        if wait is None or attempts > len(delays):
-            result = "failed"
-            values["last_error"] = f"Gave up after {attempts} attempts; the last: {outcome.error}"
-        else:
-            values.update(next_attempt_at=now + wait)
-    if result == "failed":
-        values.update(state="failed")
+) -> list[str]:
+    """Write a batch of attempts and what follows from each, in a few statements whatever the
+    batch size (one round trip each on PostgreSQL). Returns each attempt's result."""
+    judged = [_judged(o, d.attempts + 1, delays, rng, now) for d, o in results]
     conn.execute(
-        insert(webhook_attempts).values(
-            delivery_id=delivery.id,
-            attempted_at=now,
-            response_status=outcome.status,
-            latency_ms=outcome.latency_ms,
-            result=result,
-            error=outcome.error,
-            response_excerpt=outcome.excerpt,
-            worker=worker,
-        )
+        insert(webhook_attempts),
+        [
+            {
+                "delivery_id": d.id,
+                "attempted_at": now,
+                "response_status": o.status,
+                "latency_ms": o.latency_ms,
+                "result": j["result"],
+                "error": o.error,
+                "response_excerpt": o.excerpt,
+                "worker": worker,
+            }
+            for (d, o), j in zip(results, judged, strict=True)
+        ],
     )
-    # Only a delivery still pending changes: staff may have redelivered or the subscription
-    # may have gone meanwhile.
-    conn.execute(
+    # Only a delivery still pending changes: staff may have redelivered it, or the subscription
+    # may have gone, meanwhile.
+    conn.execute(_update_delivery(), [{"delivery_id": d.id, **j} for (d, _), j in zip(results, judged, strict=True)])
+    _count_failures(conn, [(d.subscription_id, j) for (d, _), j in zip(results, judged, strict=True)], now)
+    return [j["result"] for j in judged]
+
+
+@cache
+def _update_delivery() -> Any:
+    d = webhook_deliveries.c
+    columns = ("attempts", "last_status", "last_error", "state", "delivered_at", "next_attempt_at")
+    return (
         update(webhook_deliveries)
-        .where(webhook_deliveries.c.id == delivery.id, webhook_deliveries.c.state == "pending")
-        .values(**values)
+        .where(d.id == bindparam("delivery_id"), d.state == "pending")
+        .values({c: bindparam(c) for c in columns})
     )
+
+
+def _count_failures(conn: Connection, judged: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
+    """Keep each subscription's run of failed deliveries: a delivery sets it back to 0, a
+    delivery that ended failed adds one; at DISABLE_AFTER the subscription is disabled."""
+    touched = {sid for sid, j in judged if j["result"] in ("delivered", "failed")}
+    if not touched:
+        return
     s = webhook_subscriptions.c
-    if result == "delivered":
-        conn.execute(
-            update(webhook_subscriptions)
-            .where(s.id == delivery.subscription_id, s.consecutive_failures != 0)
-            .values(consecutive_failures=0)
-        )
-    elif result == "failed":
-        conn.execute(
-            update(webhook_subscriptions)
-            .where(s.id == delivery.subscription_id)
-            .values(consecutive_failures=s.consecutive_failures + 1)
-        )
-        conn.execute(
-            update(webhook_subscriptions)
-            .where(
-                s.id == delivery.subscription_id,
-                s.disabled_at.is_(None),
-                s.consecutive_failures >= DISABLE_AFTER,
+    rows = conn.execute(select(s.id, s.consecutive_failures).where(s.id.in_(touched)))
+    current = {row.id: row.consecutive_failures for row in rows}
+    last_error: dict[int, str] = {}
+    for sid, j in judged:
+        if sid not in current:
+            continue
+        if j["result"] == "delivered":
+            current[sid] = 0
+        elif j["result"] == "failed":
+            current[sid] += 1
+            last_error[sid] = j["last_error"]
+    for sid, failures in current.items():
+        conn.execute(update(webhook_subscriptions).where(s.id == sid).values(consecutive_failures=failures))
+        if failures >= DISABLE_AFTER:
+            conn.execute(
+                update(webhook_subscriptions)
+                .where(s.id == sid, s.disabled_at.is_(None))
+                .values(
+                    disabled_at=now,
+                    disabled_reason=(
+                        f"Disabled after {DISABLE_AFTER} deliveries in a row failed; the last: {last_error.get(sid)}. "
+                        "Deliveries wait until the webhook is enabled again."
+                    ),
+                )
             )
-            .values(
-                disabled_at=now,
-                disabled_reason=(
-                    f"Disabled after {DISABLE_AFTER} deliveries in a row failed; the last: {values['last_error']}. "
-                    "Deliveries wait until the webhook is enabled again."
-                ),
-            )
-        )
-    return result

@@ -135,10 +135,10 @@ class Worker:
 
     def _record(self, results: list[tuple[Delivery, webhooks.Outcome]]) -> None:
         with self.app.unit_of_work() as uow:
-            for delivery, outcome in results:
-                final = webhooks.record(uow.conn, delivery, outcome, uow.now, self.name, self.retry_delays, self.rng)
-                metrics.observe_attempt(final, outcome.latency_ms, uow.now - delivery.triggered_at)
+            finals = webhooks.record(uow.conn, results, uow.now, self.name, self.retry_delays, self.rng)
             uow.commit()
+            for (delivery, outcome), final in zip(results, finals, strict=True):
+                metrics.observe_attempt(final, outcome.latency_ms, uow.now - delivery.triggered_at)
 
     async def _jobs(self) -> None:
         while not self.stopping:

@@ -48,6 +48,7 @@ class Receiver:
     port: int = 0
     got: list[Received] = field(default_factory=list)
     script: list[Any] = field(default_factory=list)
+    answered: int = 0
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -75,6 +76,7 @@ class Receiver:
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
+                receiver.answered += 1
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -441,3 +443,42 @@ def test_an_unusable_address_fails_its_deliveries_and_not_the_worker(
     [failed] = deliveries(api, broken.id)
     assert failed["state"] == "failed" and failed["last_error"].startswith("The address cannot be used")
     assert deliveries(api, good["id"])[0]["state"] == "delivered"
+
+
+def test_a_slow_receiver_does_not_hold_up_the_others(
+    deck: Orderdeck, api: Api, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The running worker (not `drain`) keeps sends going independently: an order placed while
+    the slow receiver sits on its first request reaches the fast receiver meanwhile."""
+    monkeypatch.setattr(sending, "TOTAL_TIMEOUT", 5.0)
+    slow, fast = Receiver().start(), Receiver().start()
+    slow.script = [("slow", 3.0)]
+    try:
+        hooks = [subscribe(api, slow.url)["id"], subscribe(api, fast.url)["id"]]
+        shop.order(LINE)
+        seen: list[tuple[int, int, int]] = []
+
+        async def until(done: Any) -> None:
+            for _ in range(400):
+                if done():
+                    return
+                await asyncio.sleep(0.02)
+
+        async def scenario() -> None:
+            worker = Worker(deck, run_jobs=False, idle_wait=0.05)
+            task = asyncio.create_task(worker.run())
+            await until(lambda: len(slow.got) == 1 and len(fast.got) == 1)
+            await asyncio.to_thread(shop.order, LINE)  # while the slow receiver still sleeps
+            await until(lambda: len(fast.got) == 2)
+            seen.append((len(fast.got), len(slow.got), slow.answered))
+            await until(lambda: slow.answered == 2)
+            worker.stop()
+            await task
+
+        asyncio.run(scenario())
+        fast_got, slow_got, slow_answered = seen[0]
+        assert fast_got == 2 and slow_answered < slow_got  # the fast one did not wait for the slow one
+        assert {d["state"] for hook in hooks for d in deliveries(api, hook)} == {"delivered"}
+    finally:
+        slow.stop()
+        fast.stop()

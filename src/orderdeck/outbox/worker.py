@@ -4,8 +4,9 @@ and runs due jobs.
 It runs as `orderdeck worker` (any number, on any number of machines, against PostgreSQL) and,
 unless `--no-worker`, inside `orderdeck serve`. Database work runs in threads so the event loop
 stays free for the HTTP sends. Stopping (SIGTERM, or the server shutting down) lets the sends in
-flight finish and be recorded, and a running job stop between two orders; whatever was claimed
-and not sent becomes due again when its lease runs out.
+flight finish and be recorded, a running job stop between two orders, and gives back automation
+runs it had claimed and not started; nothing else is held (a delivery is claimed only when a
+send can start at once).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import random
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
+
+import httpx
 
 from ..automation import engine as automation
 from ..services.context import Orderdeck
@@ -32,11 +35,18 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+Claimed = tuple[Delivery, dict[str, str], str]  # a delivery, its headers, its address
+
+
 @dataclass
 class Worker:
     app: Orderdeck
     name: str = field(default_factory=worker_name)
-    batch: int = 100  # deliveries claimed at once and sent side by side
+    batch: int = 100  # most deliveries claimed (and held, sending or waiting to) at once
+    # Sends kept going side by side. Enough to hide receivers' latency; many more only make the
+    # HTTP client's connection-pool bookkeeping (per request, over every request in flight)
+    # the bottleneck (docs/benchmarks.md).
+    in_flight: int = 16
     idle_wait: float = 0.2  # seconds between polls when there is nothing to do
     lease: timedelta = timedelta(seconds=60)  # longer than any send (5 s) plus recording
     retry_delays: tuple[timedelta, ...] = webhooks.RETRY_DELAYS
@@ -55,35 +65,51 @@ class Worker:
         return self._stopping.is_set()
 
     async def run(self) -> None:
+        """Until stopped: deliveries in one loop, the relay, automation runs and staff e-mail in
+        another, jobs in a third; so a slow receiver holds up neither the relay nor the other
+        receivers."""
         log.info("worker %s started", self.name)
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         try:
             async with webhooks.client() as client:
-                while not self.stopping:
-                    busy = await self._round(client)
-                    if not busy:
-                        await self._pause(self.idle_wait)
+                await asyncio.gather(self._tend_loop(), self._delivery_loop(client))
         finally:
             if jobs is not None:
                 await jobs
             log.info("worker %s stopped", self.name)
 
     async def drain(self, max_rounds: int = 1000) -> None:
-        """Work until nothing is due now (no jobs): for tests and one-off catch-ups."""
+        """Work until nothing is due now (no jobs), one step after another: for tests and
+        one-off catch-ups."""
+        gate = asyncio.Semaphore(self.in_flight)
         async with webhooks.client() as client:
+
+            async def gated(item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
+                async with gate:
+                    return await self._send_one(client, item)
+
             for _ in range(max_rounds):
-                if not await self._round(client):
+                tended = await self._tend()
+                claimed = await asyncio.to_thread(self._claim, self.batch)
+                if claimed:
+                    await self._record_all(list(await asyncio.gather(*(gated(c) for c in claimed))))
+                if not tended and not claimed:
                     return
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    async def _round(self, client: object) -> bool:
-        """One pass: relay what is waiting, then send one batch of due deliveries."""
+    # ---- relay, automation runs, staff e-mail ---------------------------------------------
+
+    async def _tend_loop(self) -> None:
+        while not self.stopping:
+            if not await self._tend():
+                await self._pause(self.idle_wait)
+
+    async def _tend(self) -> bool:
         try:
             relayed = await asyncio.to_thread(relay, self.app)
-            claimed = await asyncio.to_thread(self._claim)
             ran = await asyncio.to_thread(automation.run_due, self.app, lambda: self.stopping)
             mailed = await asyncio.to_thread(staff_mail.send_due, self.app)
         except Exception:  # the database is away for a moment: wait and try again
@@ -91,17 +117,75 @@ class Worker:
             metrics.WORKER_ERRORS.inc()
             await self._pause(1.0)
             return False
-        if claimed:
-            try:
-                await self._send(client, claimed)
-            except Exception:  # never let one round end the worker; the claims' leases run out
-                log.exception("worker %s could not send a batch of %d", self.name, len(claimed))
-                metrics.WORKER_ERRORS.inc()
-        return bool(relayed or claimed or ran or mailed)
+        return bool(relayed or ran or mailed)
 
-    def _claim(self) -> list[tuple[Delivery, dict[str, str], str]]:
+    # ---- webhook deliveries ------------------------------------------------------------------
+
+    async def _delivery_loop(self, client: httpx.AsyncClient) -> None:
+        """Keep deliveries going: claim up to `batch` when half of them are done, send at most
+        `in_flight` at a time, record finished attempts half a batch at a time (claims and
+        records are transactions: fewer and larger is faster). A slow receiver holds one slot,
+        not the others. Stopping claims nothing more, lets the sends finish and records them."""
+        gate = asyncio.Semaphore(self.in_flight)
+        arrived: asyncio.Queue[tuple[Delivery, webhooks.Outcome] | None] = asyncio.Queue()
+        tasks: set[asyncio.Task[None]] = set()  # held so they are not collected mid-send
+        outstanding = 0  # claimed and not yet arrived
+        finished: list[tuple[Delivery, webhooks.Outcome]] = []
+        nothing_due_until = 0.0
+        loop = asyncio.get_running_loop()
+
+        async def send(item: Claimed) -> None:
+            result = None
+            async with gate:
+                try:
+                    result = await self._send_one(client, item)
+                except Exception:  # send() answers every failure itself; this would be a bug
+                    log.exception("worker %s: a send failed; it goes again after the lease", self.name)
+                    metrics.WORKER_ERRORS.inc()
+            arrived.put_nowait(result)
+
+        while True:
+            room = self.batch - outstanding
+            if not self.stopping and room >= self.batch // 2 and loop.time() >= nothing_due_until:
+                try:
+                    claimed = await asyncio.to_thread(self._claim, room)
+                except Exception:
+                    log.exception("worker %s could not claim deliveries", self.name)
+                    metrics.WORKER_ERRORS.inc()
+                    claimed = []
+                if not claimed:
+                    nothing_due_until = loop.time() + self.idle_wait
+                for item in claimed:
+                    task = asyncio.create_task(send(item))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                outstanding += len(claimed)
+            if outstanding == 0:
+                if finished:
+                    await self._record_all(finished)
+                    finished = []
+                if self.stopping:
+                    return
+                await self._pause(max(nothing_due_until - loop.time(), 0.01))
+                continue
+            with contextlib.suppress(TimeoutError):
+                first = await asyncio.wait_for(arrived.get(), 0.1)
+                results = [first]
+                while not arrived.empty():
+                    results.append(arrived.get_nowait())
+                outstanding -= len(results)
+                finished.extend(r for r in results if r is not None)
+            if len(finished) >= self.batch // 2 or (finished and outstanding == 0):
+                await self._record_all(finished)
+                finished = []
+
+    async def _send_one(self, client: httpx.AsyncClient, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
+        delivery, headers, address = item
+        return delivery, await webhooks.send(client, address, delivery, headers, self.app.clock())
+
+    def _claim(self, limit: int) -> list[Claimed]:
         with self.app.unit_of_work() as uow:
-            found = webhooks.claim(uow.conn, uow.now, self.lease, self.batch, skip_locked=not self.app.db.is_sqlite)
+            found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=not self.app.db.is_sqlite)
             if not found:
                 return []
             secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
@@ -114,16 +198,11 @@ class Worker:
             for d in found
         ]
 
-    async def _send(self, client: object, claimed: list[tuple[Delivery, dict[str, str], str]]) -> None:
-        now = self.app.clock()
-        outcomes = await asyncio.gather(
-            *(webhooks.send(client, address, d, headers, now) for d, headers, address in claimed)  # type: ignore[arg-type]
-        )
-        results = [(d, o) for (d, _, _), o in zip(claimed, outcomes, strict=True)]
+    async def _record_all(self, results: list[tuple[Delivery, webhooks.Outcome]]) -> None:
         while True:
             try:
                 await asyncio.to_thread(self._record, results)
-                break
+                return
             except Exception:
                 # Sent but not recorded: keep trying (until the worker is stopped) rather than
                 # let the leases run out and send the same deliveries again.

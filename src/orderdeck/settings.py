@@ -15,6 +15,7 @@ class Settings:
     webhook_secret: str | None = None  # signs webhooks; when unset, one is made and stored
     embedded_worker: bool = True  # `orderdeck serve` runs a worker in-process (--no-worker: off)
     smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=1&from=shop@example.com
+    sms_url: str | None = None  # twilio://SID:TOKEN@api.twilio.com?from=+NUMBER or file:///path
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -25,5 +26,6 @@ class Settings:
             pool_size=int(os.environ.get("ORDERDECK_POOL_SIZE", cls.pool_size)),
             webhook_secret=os.environ.get("ORDERDECK_WEBHOOK_SECRET") or None,
             smtp_url=os.environ.get("ORDERDECK_SMTP_URL") or None,
+            sms_url=os.environ.get("ORDERDECK_SMS_URL") or None,
             embedded_worker=os.environ.get("ORDERDECK_WORKER", "1").lower() not in ("0", "false", "no", "off"),
         )

@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import socket
-from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
-from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 
 from orderdeck.outbox import scheduler
@@ -19,43 +12,9 @@ from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 
 from ..conftest import Api, Clock, Shop
+from .conftest import Inbox
 
 LINE = [{"title": "Mug", "price": "12.50", "quantity": 2}]
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd calls it by this name
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def inbox(smtp_port: int) -> Iterator[Inbox]:
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    yield box
-    controller.stop()
-
-
-@pytest.fixture
-def mailing(deck: Orderdeck, smtp_port: int) -> Orderdeck:
-    url = f"smtp://127.0.0.1:{smtp_port}?from=orders@shop.test"
-    return dataclasses.replace(deck, settings=dataclasses.replace(deck.settings, smtp_url=url))
 
 
 def work(app: Orderdeck) -> None:

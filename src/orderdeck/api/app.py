@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..services.context import Orderdeck
-from . import automation, bulk, catalog, errors, fulfillments, orders, payments, timeline, webhooks
+from . import automation, bulk, catalog, errors, fulfillments, notifications, orders, payments, timeline, webhooks
 from .errors import error_response
 
 API_VERSION = "2024-10"
@@ -144,7 +144,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     errors.install(app)
 
     admin = APIRouter(prefix="/admin/api/{api_version}")
-    for module in (bulk, orders, payments, fulfillments, timeline, catalog, webhooks, automation):
+    for module in (bulk, orders, payments, fulfillments, timeline, catalog, webhooks, automation, notifications):
         admin.include_router(module.router)
     app.include_router(admin)
 

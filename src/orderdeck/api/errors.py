@@ -44,6 +44,9 @@ ENVELOPES = frozenset(
     {
         "order",
         "webhook",
+        "notification_template",
+        "notification",
+        "message",
         "transaction",
         "refund",
         "fulfillment",

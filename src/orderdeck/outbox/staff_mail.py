@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
-from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 from sqlalchemy import select, update
 
+from ..notify.smtp import SmtpServer
 from ..services.context import Orderdeck
 from ..store.tables import outbox
 
@@ -28,50 +26,6 @@ log = logging.getLogger("orderdeck.staff_mail")
 
 LEASE = timedelta(minutes=2)
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
-TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    host: str
-    port: int
-    tls: bool  # TLS from the first byte (smtps://)
-    starttls: bool
-    user: str | None
-    password: str | None
-    sender: str | None
-
-    @classmethod
-    def parse(cls, url: str) -> SmtpServer:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(
-                "ORDERDECK_SMTP_URL must look like smtp://user:pass@host:587?starttls=1&from=shop@example.com"
-            )
-        query = parse_qs(parts.query)
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (465 if parts.scheme == "smtps" else 25),
-            tls=parts.scheme == "smtps",
-            starttls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
-            user=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            sender=query.get("from", [None])[0],
-        )
-
-    def send(self, message: EmailMessage) -> None:
-        context = ssl.create_default_context()
-        client: smtplib.SMTP
-        if self.tls:
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=TIMEOUT, context=context)
-        else:
-            client = smtplib.SMTP(self.host, self.port, timeout=TIMEOUT)
-        with client:
-            if self.starttls:
-                client.starttls(context=context)
-            if self.user:
-                client.login(self.user, self.password or "")
-            client.send_message(message)
 
 
 def _compose(

@@ -25,7 +25,7 @@ import httpx
 from ..automation import engine as automation
 from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
-from . import metrics, scheduler, staff_mail, webhooks
+from . import metrics, notifications, scheduler, staff_mail, webhooks
 from .relay import relay
 
 log = logging.getLogger("orderdeck.worker")
@@ -112,6 +112,7 @@ class Worker:
             relayed = await asyncio.to_thread(relay, self.app)
             ran = await asyncio.to_thread(automation.run_due, self.app, lambda: self.stopping)
             mailed = await asyncio.to_thread(staff_mail.send_due, self.app)
+            mailed += await asyncio.to_thread(notifications.send_due, self.app)
         except Exception:  # the database is away for a moment: wait and try again
             log.exception("worker %s could not reach the database", self.name)
             metrics.WORKER_ERRORS.inc()

@@ -380,6 +380,18 @@ Index(
 )
 Index("ix_automation_runs_rule", automation_runs.c.rule_id, automation_runs.c.created_at)
 
+# Merchants' own versions of notification templates, part by part (notify/templates.py);
+# parts without a row use the default shipped with Orderdeck.
+notification_templates = Table(
+    "notification_templates",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("locale", String(8), primary_key=True),
+    Column("part", String(8), primary_key=True),  # subject | html | text | sms
+    Column("body", Text, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,

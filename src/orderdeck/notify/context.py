@@ -1,0 +1,136 @@
+"""What a notification template can use: Shopify's notification variables (ORDER-MODEL.md §9),
+made from the order as the API renders it, with amounts in the customer's (presentment)
+currency. docs/notifications.md lists them; the `money` and `format_date` filters format them
+for the message's language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine import LOCALES
+
+
+def _presentment(resource: dict[str, Any], key: str) -> str | None:
+    money_set = resource.get(f"{key}_set") or {}
+    presentment = money_set.get("presentment_money") or {}
+    return presentment.get("amount", resource.get(key))
+
+
+def _address(a: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not a:
+        return None
+    keys = (
+        "name",
+        "first_name",
+        "last_name",
+        "company",
+        "address1",
+        "address2",
+        "city",
+        "zip",
+        "province",
+        "country",
+        "country_code",
+        "phone",
+    )
+    return {k: a.get(k) for k in keys}
+
+
+def locale_of(order: dict[str, Any], shop_locale: str) -> str:
+    """The order's `customer_locale` ("nl", "de-AT", "fi_FI" …) when Orderdeck speaks it,
+    otherwise the shop's language, otherwise English."""
+    for candidate in (order.get("customer_locale"), shop_locale):
+        if candidate:
+            language = str(candidate).replace("_", "-").split("-")[0].lower()
+            if language in LOCALES:
+                return language
+    return "en"
+
+
+def _pick(records: list[dict[str, Any]], subject_id: int | None) -> dict[str, Any] | None:
+    """The fulfillment or refund the notification is about, or else the latest one."""
+    chosen = next((r for r in records if r.get("id") == subject_id), None)
+    return chosen or (records[-1] if records else None)
+
+
+def build(
+    order: dict[str, Any],
+    *,
+    shop: dict[str, Any],
+    locale: str,
+    subject_id: int | None = None,
+    message: dict[str, str] | None = None,
+    transactions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    titles = {li["id"]: li.get("title") for li in order.get("line_items") or []}
+    fulfillment = _pick(order.get("fulfillments") or [], subject_id)
+    refund = _pick(order.get("refunds") or [], subject_id)
+    customer = order.get("customer") or {}
+    shipping = order.get("total_shipping_price_set") or {}
+    return {
+        "locale": locale,
+        "shop": shop,
+        "order_status_url": order.get("order_status_url"),
+        "name": order.get("name"),
+        "order_name": order.get("name"),
+        "order_number": order.get("order_number"),
+        "created_at": order.get("processed_at") or order.get("created_at"),
+        "email": order.get("email"),
+        "phone": order.get("phone"),
+        "customer": {
+            "first_name": customer.get("first_name") or "",
+            "last_name": customer.get("last_name") or "",
+            "name": " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p),
+            "email": customer.get("email"),
+        },
+        "currency": order.get("presentment_currency") or order.get("currency"),
+        "line_items": [
+            {
+                "title": li.get("title"),
+                "variant_title": li.get("variant_title"),
+                "sku": li.get("sku"),
+                "quantity": li.get("quantity"),
+                "price": _presentment(li, "price"),
+                "line_price": f"{float(_presentment(li, 'price') or 0) * int(li.get('quantity') or 0):.2f}",
+            }
+            for li in order.get("line_items") or []
+        ],
+        "subtotal_price": _presentment(order, "subtotal_price"),
+        "shipping_price": (shipping.get("presentment_money") or {}).get("amount", "0.00"),
+        "total_tax": _presentment(order, "total_tax"),
+        "total_discounts": _presentment(order, "total_discounts"),
+        "total_price": _presentment(order, "total_price"),
+        "total_outstanding": order.get("total_outstanding"),
+        "shipping_address": _address(order.get("shipping_address")),
+        "billing_address": _address(order.get("billing_address")),
+        "transactions": [
+            {"kind": t.get("kind"), "status": t.get("status"), "amount": t.get("amount"), "gateway": t.get("gateway")}
+            for t in transactions or []
+        ],
+        "fulfillment": None
+        if fulfillment is None
+        else {
+            "tracking_company": fulfillment.get("tracking_company"),
+            "tracking_numbers": list(fulfillment.get("tracking_numbers") or []),
+            "tracking_urls": list(fulfillment.get("tracking_urls") or []),
+            "shipment_status": fulfillment.get("shipment_status"),
+            "fulfillment_line_items": [
+                {"title": li.get("title") or titles.get(li.get("id")), "quantity": li.get("quantity")}
+                for li in fulfillment.get("line_items") or []
+            ],
+        },
+        "refund": None
+        if refund is None
+        else {
+            "amount": f"{sum(float(t.get('amount') or 0) for t in refund.get('transactions') or []):.2f}",
+            "note": refund.get("note"),
+            "refund_line_items": [
+                {"title": (rli.get("line_item") or {}).get("title"), "quantity": rli.get("quantity")}
+                for rli in refund.get("refund_line_items") or []
+            ],
+        },
+        "cancel_reason": order.get("cancel_reason"),
+        "cancelled_at": order.get("cancelled_at"),
+        "message": message,
+    }

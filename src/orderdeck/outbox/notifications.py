@@ -1,0 +1,208 @@
+"""Sending customer notifications: the outbox's `notification` rows, rendered in the order's
+language and sent by e-mail (SMTP), or by SMS when the order has a phone and no e-mail.
+
+At least once: a row is claimed with a lease, rendered and sent, then marked; a send that fails
+is tried again with backoff and, after MAX_ATTEMPTS, recorded as failed on the order's
+timeline, where every sent message appears too. Nothing is dropped silently: a message that
+cannot be sent (no address, a template that fails on this order) says so on the timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import orjson
+from markupsafe import Markup
+from sqlalchemy import select, update
+
+from ..domain.errors import NotFound
+from ..domain.order import SYSTEM, DomainEvent
+from ..notify import context as variables
+from ..notify import engine, templates
+from ..notify.sms import SmsFailed, provider
+from ..notify.smtp import SmtpServer
+from ..resources import render
+from ..services.context import Orderdeck
+from ..store.tables import outbox
+
+log = logging.getLogger("orderdeck.notifications")
+
+LEASE = timedelta(minutes=2)
+BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=2),
+    timedelta(hours=4),
+    timedelta(hours=8),
+)
+MAX_ATTEMPTS = len(BACKOFF) + 1
+TITLES = {name: name.replace("_", " ").capitalize() for name in templates.NAMES}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification rendered and addressed, ready to send."""
+
+    order_id: int
+    template: str
+    locale: str
+    channel: str  # email | sms
+    to: str
+    rendered: engine.Rendered
+    html_page: str
+
+
+class CannotSend(Exception):
+    """Final: sending again would not help (no address, a template that fails on this order)."""
+
+
+def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
+    """Render a notification for its order, in the order's language, and address it."""
+    name = payload["template"]
+    with app.unit_of_work(read_only=True) as uow:
+        try:
+            order = uow.orders.get(payload["order_id"], for_update=False)
+        except NotFound:
+            raise CannotSend("the order was deleted") from None
+        ctx = app.render_context(uow)
+        rendered_order = render.order(order, ctx)
+        shop = uow.shop
+        locale = payload.get("locale") or variables.locale_of(rendered_order, shop.primary_locale)
+        parts = templates.parts_for(uow.conn, name, locale)
+        transactions = [render.transaction(order, t, ctx) for t in order.transactions]
+    shop_vars = {"name": shop.name, "email": shop.email, "url": app.settings.public_url}
+    values = variables.build(
+        rendered_order,
+        shop=shop_vars,
+        locale=locale,
+        subject_id=payload.get("subject_id"),
+        message=payload.get("message"),
+        transactions=transactions,
+    )
+    currency = values["currency"] or shop.currency
+    try:
+        done = engine.render(parts, values, locale, currency)
+    except engine.TemplateProblem as exc:
+        raise CannotSend(f"the {locale} {name} template's {exc.field} failed: {exc.message}") from None
+    page = (
+        engine.environment(locale, currency, html=True)
+        .from_string(templates.layout())
+        .render(**values, subject=done.subject, content=Markup(done.html))
+    )
+    sms = provider(app.settings.sms_url)
+    to = payload.get("to") or order.email
+    if to and app.settings.smtp_url:
+        return Message(order.id, name, locale, "email", to, done, page)
+    if order.phone and sms is not None and not payload.get("to"):
+        return Message(order.id, name, locale, "sms", order.phone, done, page)
+    if not to and not order.phone:
+        raise CannotSend("the order has no e-mail address or phone number")
+    raise CannotSend("no way to reach the customer is set up (ORDERDECK_SMTP_URL, ORDERDECK_SMS_URL)")
+
+
+def email(message: Message, sender: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = message.rendered.subject
+    mail["From"] = sender
+    mail["To"] = message.to
+    mail["X-Orderdeck-Order-Id"] = str(message.order_id)
+    mail["X-Orderdeck-Template"] = message.template
+    mail.set_content(message.rendered.text)
+    mail.add_alternative(message.html_page, subtype="html")
+    mail["Content-Language"] = message.locale  # after the content, which resets Content-* headers
+    return mail
+
+
+def send(app: Orderdeck, message: Message, sender: str) -> None:
+    if message.channel == "email":
+        assert app.settings.smtp_url is not None
+        SmtpServer.parse(app.settings.smtp_url).send(email(message, sender))
+    else:
+        sms = provider(app.settings.sms_url)
+        assert sms is not None
+        sms.send(message.to, message.rendered.sms)
+
+
+def send_due(app: Orderdeck, limit: int = 20) -> int:
+    """Send due notifications. Returns how many were claimed."""
+    if not app.settings.smtp_url and not app.settings.sms_url:
+        return 0  # they wait until a way to send is set up
+    o = outbox.c
+    with app.unit_of_work() as uow:
+        query = (
+            select(o.id, o.payload, o.attempts, o.order_id)
+            .where(o.kind == "notification", o.delivered_at.is_(None), o.available_at <= uow.now)
+            .order_by(o.available_at)
+            .limit(limit)
+        )
+        if not app.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = uow.conn.execute(query).all()
+        if not rows:
+            return 0
+        uow.conn.execute(update(outbox).where(o.id.in_([r.id for r in rows])).values(available_at=uow.now + LEASE))
+        shop = uow.shop
+        uow.commit()
+    sender = (SmtpServer.parse(app.settings.smtp_url).sender if app.settings.smtp_url else None) or (
+        shop.email or f"orders@{shop.domain}"
+    )
+    for row in rows:
+        _one(app, row, sender)
+    return len(rows)
+
+
+def _one(app: Orderdeck, row: Any, sender: str) -> None:
+    payload = orjson.loads(row.payload)
+    title = TITLES.get(payload.get("template"), payload.get("template"))
+    outcome: dict[str, Any]
+    event: DomainEvent | None
+    try:
+        message = prepare(app, payload)
+        send(app, message, sender)
+        outcome = {"delivered_at": app.clock()}
+        what = "e-mail" if message.channel == "email" else "SMS"
+        event = DomainEvent(
+            verb="notification_sent",
+            author=SYSTEM,
+            message=f"{title} {what} sent to {message.to} ({message.locale}).",
+            arguments={"template": message.template, "channel": message.channel, "locale": message.locale},
+        )
+    except CannotSend as exc:
+        outcome = {"delivered_at": app.clock()}
+        event = DomainEvent(
+            verb="notification_failed",
+            author=SYSTEM,
+            message=f"{title} not sent: {exc}.",
+            arguments={"template": payload.get("template")},
+        )
+    except (OSError, smtplib.SMTPException, SmsFailed) as exc:
+        attempts = row.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            outcome = {"delivered_at": app.clock()}
+            event = DomainEvent(
+                verb="notification_failed",
+                author=SYSTEM,
+                message=f"{title} not sent after {attempts} attempts: {exc}.",
+                arguments={"template": payload.get("template")},
+            )
+        else:
+            wait = BACKOFF[attempts - 1]
+            log.warning("notification %s not sent (%s); trying again in %s", row.id, exc, wait)
+            outcome = {"available_at": app.clock() + wait}
+            event = None
+    with app.unit_of_work() as uow:
+        uow.conn.execute(update(outbox).where(outbox.c.id == row.id).values(attempts=row.attempts + 1, **outcome))
+        if event is not None and row.order_id is not None and payload.get("template") is not None:
+            try:
+                uow.orders.get(row.order_id, for_update=False)
+                uow.timeline.append(row.order_id, [event], uow.now)
+            except NotFound:
+                pass  # deleted meanwhile: no timeline to write on
+        uow.commit()

@@ -1,0 +1,149 @@
+"""Notifications staff ask for: editing templates (checked before saving), previews, test
+sends, resending a notification, and a free message to the customer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..domain.errors import InvalidInput, NotFound
+from ..notify import context as variables
+from ..notify import engine, templates
+from ..resources import render
+from ..store.outbox import OutboxMessage
+from .context import Command, Orderdeck
+
+SAMPLE_ORDER: dict[str, Any] = {
+    "id": 1,
+    "name": "#1001",
+    "order_number": 1001,
+    "processed_at": "2026-11-30T10:15:00+01:00",
+    "email": "anna@example.nl",
+    "phone": "+31612345678",
+    "customer": {"first_name": "Anna", "last_name": "de Vries", "email": "anna@example.nl"},
+    "currency": "EUR",
+    "presentment_currency": "EUR",
+    "order_status_url": "https://shop.example/orders/status/sample",
+    "line_items": [
+        {"id": 1, "title": "Espresso cup", "variant_title": "Blue", "sku": "CUP-B", "quantity": 2, "price": "12.50"},
+        {
+            "id": 2,
+            "title": "Coffee beans 1 kg",
+            "variant_title": None,
+            "sku": "BEANS-1",
+            "quantity": 1,
+            "price": "24.00",
+        },
+    ],
+    "subtotal_price": "49.00",
+    "total_tax": "8.50",
+    "total_discounts": "0.00",
+    "total_price": "53.95",
+    "total_outstanding": "0.00",
+    "total_shipping_price_set": {"presentment_money": {"amount": "4.95", "currency_code": "EUR"}},
+    "shipping_address": {
+        "name": "Anna de Vries",
+        "address1": "Keizersgracht 1",
+        "city": "Amsterdam",
+        "zip": "1015 CJ",
+        "country": "Netherlands",
+        "country_code": "NL",
+    },
+    "fulfillments": [
+        {
+            "id": 1,
+            "tracking_company": "PostNL",
+            "tracking_numbers": ["3SABCD0123456789"],
+            "tracking_urls": ["https://postnl.nl/tracktrace/?B=3SABCD0123456789"],
+            "shipment_status": "in_transit",
+            "line_items": [{"id": 1, "title": "Espresso cup", "quantity": 2}],
+        }
+    ],
+    "refunds": [
+        {
+            "id": 1,
+            "note": "Damaged in transit",
+            "transactions": [{"kind": "refund", "amount": "12.50"}],
+            "refund_line_items": [{"quantity": 1, "line_item": {"title": "Espresso cup"}}],
+        }
+    ],
+    "cancel_reason": None,
+}
+SAMPLE_MESSAGE = {"subject": "About your order", "body": "Your order ships tomorrow."}
+
+
+def check_template(name: str, locale: str) -> None:
+    if name not in templates.NAMES:
+        raise NotFound(f"No notification template named {name}; the templates are: {', '.join(templates.NAMES)}")
+    if locale not in engine.LOCALES:
+        raise NotFound(f"No notification templates in {locale}; the languages are: {', '.join(engine.LOCALES)}")
+
+
+def sample_context(locale: str, shop_name: str) -> dict[str, Any]:
+    return variables.build(
+        SAMPLE_ORDER,
+        shop={"name": shop_name, "email": "shop@example.com", "url": "https://shop.example"},
+        locale=locale,
+        message=SAMPLE_MESSAGE,
+        transactions=[{"kind": "sale", "status": "success", "amount": "53.95", "gateway": "manual"}],
+    )
+
+
+def save_template(cmd: Command, name: str, locale: str, parts: dict[str, Any]) -> dict[str, str]:
+    """Save the merchant's version of some parts, after rendering each against a sample order:
+    a part that does not parse or render is refused with its line and column, and nothing is saved."""
+    check_template(name, locale)
+    if not parts:
+        raise InvalidInput("send at least one of subject, html, text, sms", field="notification_template")
+    context = sample_context(locale, cmd.uow.shop.name)
+    for part, source in parts.items():
+        if part not in engine.PARTS:
+            raise InvalidInput(f"unknown part; the parts are {', '.join(engine.PARTS)}", field=part)
+        if not isinstance(source, str) or (part == "subject" and not source.strip()):
+            raise InvalidInput("must be a text (the subject can't be blank)", field=part)
+        engine.render_part(source, part, context, locale, "EUR")
+    templates.save(cmd.uow.conn, name, locale, parts, cmd.now)
+    return templates.parts_for(cmd.uow.conn, name, locale)
+
+
+def preview(
+    app: Orderdeck, name: str, locale: str, order_id: int | None, parts: dict[str, str] | None
+) -> dict[str, Any]:
+    """The template (saved, or the parts given) rendered against a real order, or the sample."""
+    check_template(name, locale)
+    with app.unit_of_work(read_only=True) as uow:
+        saved = templates.parts_for(uow.conn, name, locale)
+        shop = uow.shop
+        if order_id is not None:
+            order = uow.orders.get(order_id, for_update=False)
+            ctx = app.render_context(uow)
+            values = variables.build(
+                render.order(order, ctx),
+                shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},
+                locale=locale,
+                message=SAMPLE_MESSAGE,
+                transactions=[render.transaction(order, t, ctx) for t in order.transactions],
+            )
+        else:
+            values = sample_context(locale, shop.name)
+    currency = values["currency"] or shop.currency
+    done = engine.render({**saved, **(parts or {})}, values, locale, currency)
+    return {"subject": done.subject, "html": done.html, "text": done.text, "sms": done.sms}
+
+
+def queue(cmd: Command, order_id: int, name: str, **extra: Any) -> None:
+    """Ask the worker to send a notification for an order (resend, test send, free message)."""
+    if name not in templates.NAMES:
+        raise InvalidInput(f"unknown template; use one of: {', '.join(templates.NAMES)}", field="template")
+    cmd.uow.orders.get(order_id, for_update=False)  # 404 for an unknown order
+    payload = {"order_id": order_id, "template": name, **extra}
+    cmd.uow.outbox.put([OutboxMessage("notification", name, orjson.dumps(payload).decode(), order_id)], cmd.now)
+
+
+def contact_customer(cmd: Command, order_id: int, subject: Any, body: Any) -> None:
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 255:
+        raise InvalidInput("must be a text of 1 to 255 characters", field="subject")
+    if not isinstance(body, str) or not body.strip() or len(body) > 10_000:
+        raise InvalidInput("must be a text of 1 to 10,000 characters", field="body")
+    queue(cmd, order_id, "custom_message", message={"subject": subject.strip(), "body": body.strip()})

@@ -1,0 +1,51 @@
+"""Fixtures of the integration tests that need a mail server: a real SMTP server (aiosmtpd) on
+127.0.0.1 and an Orderdeck that sends through it."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from orderdeck.services.context import Orderdeck
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd calls it by this name
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def inbox(smtp_port: int) -> Iterator[Inbox]:
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def mailing(deck: Orderdeck, smtp_port: int) -> Orderdeck:
+    url = f"smtp://127.0.0.1:{smtp_port}?from=orders@shop.test"
+    return dataclasses.replace(deck, settings=dataclasses.replace(deck.settings, smtp_url=url))

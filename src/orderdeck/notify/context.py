@@ -62,6 +62,7 @@ def build(
     subject_id: int | None = None,
     message: dict[str, str] | None = None,
     transactions: list[dict[str, Any]] | None = None,
+    outstanding: str | None = None,
 ) -> dict[str, Any]:
     titles = {li["id"]: li.get("title") for li in order.get("line_items") or []}
     fulfillment = _pick(order.get("fulfillments") or [], subject_id)
@@ -101,7 +102,9 @@ def build(
         "total_tax": _presentment(order, "total_tax"),
         "total_discounts": _presentment(order, "total_discounts"),
         "total_price": _presentment(order, "total_price"),
-        "total_outstanding": order.get("total_outstanding"),
+        # The order resource's total_outstanding is in the shop's currency; templates format
+        # amounts in the customer's, so the caller passes the presentment amount when it has one.
+        "total_outstanding": outstanding if outstanding is not None else order.get("total_outstanding"),
         "shipping_address": _address(order.get("shipping_address")),
         "billing_address": _address(order.get("billing_address")),
         "transactions": [

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from ..domain.errors import NotFound
 from ..domain.order import SYSTEM, DomainEvent
+from ..domain.statuses import total_outstanding
 from ..notify import context as variables
 from ..notify import engine, templates
 from ..notify.sms import SmsFailed, provider
@@ -77,6 +78,7 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
         locale = payload.get("locale") or variables.locale_of(rendered_order, shop.primary_locale)
         parts = templates.parts_for(uow.conn, name, locale)
         transactions = [render.transaction(order, t, ctx) for t in order.transactions]
+        outstanding = str(total_outstanding(order))
     shop_vars = {"name": shop.name, "email": shop.email, "url": app.settings.public_url}
     values = variables.build(
         rendered_order,
@@ -85,6 +87,7 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
         subject_id=payload.get("subject_id"),
         message=payload.get("message"),
         transactions=transactions,
+        outstanding=outstanding,
     )
     currency = values["currency"] or shop.currency
     try:

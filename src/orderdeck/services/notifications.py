@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from ..domain.errors import InvalidInput, NotFound
+from ..domain.statuses import total_outstanding
 from ..notify import context as variables
 from ..notify import engine, templates
 from ..resources import render
@@ -124,6 +125,7 @@ def preview(
                 locale=locale,
                 message=SAMPLE_MESSAGE,
                 transactions=[render.transaction(order, t, ctx) for t in order.transactions],
+                outstanding=str(total_outstanding(order)),
             )
         else:
             values = sample_context(locale, shop.name)

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..services.context import Orderdeck
+from ..web import status as status_pages
 from . import automation, bulk, catalog, errors, fulfillments, notifications, orders, payments, timeline, webhooks
 from .errors import error_response
 
@@ -147,6 +148,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     for module in (bulk, orders, payments, fulfillments, timeline, catalog, webhooks, automation, notifications):
         admin.include_router(module.router)
     app.include_router(admin)
+    app.include_router(status_pages.router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
     def health() -> dict[str, Any]:

@@ -392,6 +392,17 @@ notification_templates = Table(
     Column("updated_at", Time, nullable=False),
 )
 
+# Order lookups (web/status.py), for rate limits every server process shares: one row per
+# attempt, keyed by client address or by order number; rows older than the window are removed.
+lookup_attempts = Table(
+    "lookup_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(96), nullable=False),
+    Column("at", Time, nullable=False),
+    Index("ix_lookup_attempts_key_at", "key", "at"),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,

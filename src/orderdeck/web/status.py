@@ -1,0 +1,279 @@
+"""The customer's order status page (S4.3) and order lookup (S5.3).
+
+`/orders/status/<token>`: the token is the order's 128-bit random token (order_status_url),
+checked again in constant time after the indexed lookup. The page shows what a customer may
+see (progress, shipments with tracking and events, items, totals in their currency,
+addresses, their own note) and never staff comments or notes; it works without JavaScript.
+
+`/orders/lookup`: order number plus the e-mail address or phone number on the order. A match
+goes to the status page; anything else gets one answer, whether or not the order exists. Both
+the client's address and the order number are rate-limited, in the database, so every server
+process counts the same attempts.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import delete, func, insert, select
+
+from ..domain.order import Order
+from ..domain.statuses import ledger
+from ..notify import context as variables
+from ..resources import render
+from ..services.context import Orderdeck
+from ..store.tables import lookup_attempts, orders
+from .i18n import LANGUAGES, translations
+
+router = APIRouter(include_in_schema=False)
+
+ATTEMPT_WINDOW = timedelta(minutes=15)
+ATTEMPTS_PER_CLIENT = 10  # lookups a client address may make in the window
+ATTEMPTS_PER_ORDER = 5  # failed lookups of one order number in the window
+EVENT_LABELS = {
+    "label_printed": "Label created",
+    "label_purchased": "Label created",
+    "confirmed": "Confirmed",
+    "carrier_picked_up": "Picked up by the carrier",
+    "in_transit": "In transit",
+    "delayed": "Delayed",
+    "out_for_delivery": "Out for delivery",
+    "attempted_delivery": "Delivery attempted",
+    "ready_for_pickup": "Ready for pickup",
+    "picked_up": "Picked up",
+    "delivered": "Delivered",
+    "failure": "Delivery failed",
+}
+
+
+@cache
+def pages() -> Environment:
+    env = Environment(
+        loader=PackageLoader("orderdeck.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    return env
+
+
+def _page(name: str, locale: str, status: int = 200, **values: Any) -> HTMLResponse:
+    env = pages().overlay()
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    html = env.get_template(name).render(locale=locale, languages=LANGUAGES, **values)
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _locale(request: Request, preferred: str | None, shop_locale: str) -> str:
+    asked = request.query_params.get("lang")
+    if asked in dict(LANGUAGES):
+        return str(asked)
+    return variables.locale_of({"customer_locale": preferred}, shop_locale)
+
+
+def _address_lines(a: dict[str, Any] | None) -> list[str]:
+    if not a:
+        return []
+    lines = [a.get("name"), a.get("company"), a.get("address1"), a.get("address2")]
+    lines.append(" ".join(p for p in (a.get("zip"), a.get("city")) if p))
+    lines += [a.get("province"), a.get("country")]
+    return [line for line in lines if line]
+
+
+def view(app: Orderdeck, order: Order, locale: str) -> dict[str, Any]:
+    """What the page shows, in the customer's words and currency."""
+    gettext = translations(locale).gettext
+    with app.unit_of_work(read_only=True) as uow:
+        ctx = app.render_context(uow)
+        shop = uow.shop
+    rendered = render.order(order, ctx)
+    values = variables.build(rendered, shop={"name": shop.name}, locale=locale)
+    currency = values["currency"] or shop.currency
+
+    def money(amount: object) -> str:
+        return str(format_currency(float(amount or 0), currency, locale=locale)) if amount is not None else ""
+
+    shipped = [f for f in order.fulfillments if f.status == "success"]
+    statuses = {f.shipment_status for f in shipped}
+    reached = (
+        1 + bool(shipped) + ("out_for_delivery" in statuses or "delivered" in statuses) + ("delivered" in statuses)
+    )
+    labels = [gettext("Confirmed"), gettext("On its way"), gettext("Out for delivery"), gettext("Delivered")]
+    if "ready_for_pickup" in statuses and "delivered" not in statuses:
+        labels[2], reached = gettext("Ready for pickup"), 3
+    steps = [{"label": label, "done": i < reached, "current": i == reached - 1} for i, label in enumerate(labels)]
+    ended = None
+    if order.cancelled_at is not None:
+        ended = gettext("This order was cancelled.")
+    elif ledger(order).refunded > 0 and ledger(order).refunded >= ledger(order).captured > 0:
+        ended = gettext("This order was refunded.")
+    shipments = []
+    for f in shipped:
+        urls = list(f.tracking_urls) + [None] * len(f.tracking_numbers)
+        events = sorted(f.events, key=lambda e: e.happened_at, reverse=True)
+        shipments.append(
+            {
+                "company": f.tracking_company,
+                "tracking": [
+                    (n, u if u and u.startswith(("http://", "https://")) else None)
+                    for n, u in zip(f.tracking_numbers, urls, strict=False)
+                ],
+                "events": [
+                    {
+                        "iso": e.happened_at.isoformat(),
+                        "when": format_datetime(e.happened_at, "medium", tzinfo=ctx.zone, locale=locale),
+                        "label": gettext(EVENT_LABELS.get(e.status, "In transit")),
+                        "place": ", ".join(p for p in (e.city, e.country) if p),
+                    }
+                    for e in events
+                ],
+            }
+        )
+    placed: datetime = order.processed_at or order.created_at
+    return {
+        "shop_name": shop.name,
+        "order": {"name": order.name},
+        "placed": format_date(placed.astimezone(ctx.zone), "long", locale=locale),
+        "steps": steps,
+        "ended": ended,
+        "shipments": shipments,
+        "items": [
+            {
+                "title": li["title"],
+                "variant_title": li["variant_title"],
+                "quantity": li["quantity"],
+                "line_price": money(li["line_price"]),
+            }
+            for li in values["line_items"]
+        ],
+        "totals": {
+            "subtotal": money(values["subtotal_price"]),
+            "shipping": money(values["shipping_price"]),
+            "tax": money(values["total_tax"]) if float(values["total_tax"] or 0) else None,
+            "total": money(values["total_price"]),
+        },
+        "shipping_address": _address_lines(values["shipping_address"]),
+        "billing_address": _address_lines(values["billing_address"]),
+        "note": order.note,
+    }
+
+
+def _app(request: Request) -> Orderdeck:
+    return request.app.state.orderdeck  # type: ignore[no-any-return]
+
+
+def _not_found(app: Orderdeck, request: Request) -> HTMLResponse:
+    with app.unit_of_work(read_only=True) as uow:
+        shop = uow.shop
+    locale = _locale(request, None, shop.primary_locale)
+    gettext = translations(locale).gettext
+    return _page(
+        "lookup.html",
+        locale,
+        status=404,
+        shop_name=shop.name,
+        message=gettext("This page does not exist. Check the link in your e-mail, or find your order with its number."),
+        number="",
+        contact="",
+    )
+
+
+@router.get("/orders/status/{token}", response_class=HTMLResponse)
+def status_page(request: Request, token: str) -> Response:
+    app = _app(request)
+    if len(token) != 32:
+        return _not_found(app, request)
+    with app.unit_of_work(read_only=True) as uow:
+        row = uow.conn.execute(select(orders.c.id, orders.c.token).where(orders.c.token == token)).first()
+        order = uow.orders.get(row.id, for_update=False) if row is not None else None
+        shop_locale = uow.shop.primary_locale
+    if order is None or not hmac.compare_digest(order.token.encode(), token.encode()):
+        return _not_found(app, request)
+    locale = _locale(request, order.customer_locale, shop_locale)
+    return _page("status.html", locale, **view(app, order, locale))
+
+
+@router.get("/orders/lookup", response_class=HTMLResponse)
+def lookup_form(request: Request) -> Response:
+    app = _app(request)
+    with app.unit_of_work(read_only=True) as uow:
+        shop = uow.shop
+    locale = _locale(request, None, shop.primary_locale)
+    return _page("lookup.html", locale, shop_name=shop.name, message=None, number="", contact="")
+
+
+def _digits(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+def _matches(order: Order, contact: str) -> bool:
+    contact = contact.strip()
+    if "@" in contact:
+        return bool(order.email) and hmac.compare_digest(order.email.strip().lower().encode(), contact.lower().encode())
+    digits = _digits(contact)
+    phones = [order.phone, order.shipping_address.phone if order.shipping_address else None]
+    return len(digits) >= 6 and any(p and _digits(p).endswith(digits[-9:]) for p in phones)
+
+
+@router.post("/orders/lookup", response_class=HTMLResponse)
+def lookup(request: Request, number: str = Form(""), contact: str = Form("")) -> Response:
+    app = _app(request)
+    client = request.client.host if request.client else "unknown"
+    order_number = _digits(number)[:18]
+    with app.unit_of_work() as uow:
+        shop = uow.shop
+        locale = _locale(request, None, shop.primary_locale)
+        gettext = translations(locale).gettext
+        since = uow.now - ATTEMPT_WINDOW
+        a = lookup_attempts.c
+        uow.conn.execute(delete(lookup_attempts).where(a.at < since))
+        by_client = uow.conn.execute(
+            select(func.count()).where(a.key == f"client:{client}", a.at >= since)
+        ).scalar_one()
+        by_order = uow.conn.execute(
+            select(func.count()).where(a.key == f"order:{order_number}", a.at >= since)
+        ).scalar_one()
+        if by_client >= ATTEMPTS_PER_CLIENT or by_order >= ATTEMPTS_PER_ORDER:
+            uow.commit()
+            return _page(
+                "lookup.html",
+                locale,
+                status=429,
+                shop_name=shop.name,
+                message=gettext("Too many attempts. Please wait a few minutes and try again."),
+                number=number,
+                contact=contact,
+            )
+        uow.conn.execute(insert(lookup_attempts).values(key=f"client:{client}", at=uow.now))
+        found = None
+        if order_number:
+            row = uow.conn.execute(select(orders.c.id).where(orders.c.number == int(order_number))).first()
+            if row is not None:
+                candidate = uow.orders.get(row.id, for_update=False)
+                if _matches(candidate, contact):
+                    found = candidate
+        if found is None:
+            uow.conn.execute(insert(lookup_attempts).values(key=f"order:{order_number}", at=uow.now))
+        uow.commit()
+    if found is not None:
+        return RedirectResponse(f"/orders/status/{found.token}?lang={locale}", status_code=303)
+    return _page(
+        "lookup.html",
+        locale,
+        status=200,
+        shop_name=shop.name,
+        message=gettext(
+            "We could not find an order with these details. Check the order number and the e-mail address or "
+            "phone number, and try again."
+        ),
+        number=number,
+        contact=contact,
+    )

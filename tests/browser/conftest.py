@@ -1,0 +1,109 @@
+"""Browser tests: a real `orderdeck serve` on 127.0.0.1 driven by Debian's Chromium through
+Playwright. Screenshots go to test-artifacts/screenshots/. With CI=true a missing Chromium
+fails the run instead of skipping it (scripts/test installs it there)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orderdeck.bootstrap import build
+from orderdeck.settings import Settings
+
+from ..conftest import IN_CI, make_token
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"CI=true but {CHROMIUM} is missing; scripts/test installs Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium); browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+class Server:
+    def __init__(self, url: str, api: str, token: str) -> None:
+        self.url = url
+        self.api = api
+        self.headers = {"X-Shopify-Access-Token": token}
+
+    def post(self, path: str, body: object) -> dict[str, object]:
+        answer = httpx.post(self.api + path, json=body, headers=self.headers, timeout=10)
+        assert answer.status_code < 300, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("browser")
+    database = folder / "orderdeck.db"
+    shutil.copy(sqlite_template, database)
+    url = f"sqlite:///{database}"
+    deck = build(Settings(database_url=url))
+    token = make_token(deck)
+    deck.db.dispose()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ORDERDECK_DATABASE_URL": url, "ORDERDECK_PUBLIC_URL": base}
+    log = (folder / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderdeck.cli", "serve", "--port", str(port), "--no-worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited; see {folder / 'server.log'}")
+            time.sleep(0.1)
+        yield Server(base, base + "/admin/api/2024-10", token)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+def screenshot(page: object, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    return path

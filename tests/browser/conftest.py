@@ -40,8 +40,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
+    """Chromium for this package's tests only: Playwright's sync API runs an event loop on this
+    thread while it is open, and the rest of the suite calls asyncio.run() there."""
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail(f"CI=true but {CHROMIUM} is missing; scripts/test installs Debian's chromium package")

@@ -223,3 +223,39 @@ def test_every_default_template_renders_in_every_language(name: str, locale: str
     assert done.text.strip() and done.html.strip()
     assert 0 < len(done.sms) <= 320
     assert "https://shop.example/orders/status/sample" in done.text + done.html
+
+
+def test_a_message_to_the_customers_of_a_filtered_set_of_orders(
+    mailing: Orderdeck, inbox: Inbox, api: Api, shop: Shop
+) -> None:
+    tagged = [
+        shop.order(
+            LINE, tags="delayed", email="anna@example.nl", customer_locale="nl", customer={"first_name": "Anna"}
+        ),
+        shop.order(LINE, tags="delayed", email="ben@example.com", customer={"first_name": "Ben"}),
+    ]
+    other = shop.order(LINE, email="carl@example.com")
+    message = {
+        "subject": "{{ name }}: a short delay",
+        "body": "Hi {{ customer.first_name | default: 'there' }}, your order of {{ total_price | money }}"
+        " ships Monday.",
+    }
+    preview = api.ok(api.post("/orders/bulk/messages/preview.json", {"message": message, "order_id": tagged[0]["id"]}))
+    assert preview["preview"]["body"] == "Hi Anna, your order of €\xa01.234,50 ships Monday."
+    bad = api.post(
+        "/orders/bulk/messages.json", {"filter": {"tag": "delayed"}, "message": {**message, "body": "{% if x %}"}}
+    )
+    assert bad.status_code == 422 and "line 1" in bad.json()["errors"]["body"][0]
+
+    queued = api.ok(api.post("/orders/bulk/messages.json", {"filter": {"tag": "delayed"}, "message": message}))
+    assert queued == {"queued": 2}
+    work(mailing)
+    by_address = {m["To"]: m for m in inbox.messages}
+    assert set(by_address) == {"anna@example.nl", "ben@example.com"}
+    assert by_address["anna@example.nl"]["Subject"].endswith(f"{tagged[0]['name']}: a short delay")
+    assert "Hi Ben, your order of €1,234.50 ships Monday." in parts(by_address["ben@example.com"])[0]
+    assert len(timeline(api, tagged[1]["id"], "notification_sent")) == 1
+    assert timeline(api, other["id"], "notification_sent") == []
+    # The same set, as CSV, for the merchant's records.
+    exported = api.get("/orders/export.csv", params={"tag": "delayed"})
+    assert exported.status_code == 200 and exported.text.count("\n") == 3  # header and two orders

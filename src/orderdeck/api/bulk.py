@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ..domain.errors import InvalidInput
-from ..services import orders
+from ..services import notifications, orders
 from ..services.bulk import run_in_batches
 from ..store.access import ApiToken
 from ..store.queries import OrderFilter, order_ids
@@ -74,3 +74,28 @@ def bulk_tag(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, 
 def bulk_untag(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
     tags = _tags(body)
     return _bulk(request, token, body, lambda cmd, oid: orders.change_tags(cmd, oid, add=[], remove=tags))
+
+
+@router.post(
+    "/orders/bulk/messages.json",
+    status_code=202,
+    summary="Write to the customers of many orders (by ids or by filter); subject and body are Liquid",
+)
+def bulk_message(request: Request, body: schemas.BulkMessageIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
+    app = app_of(request)
+    with app.unit_of_work(read_only=True) as uow:
+        shop = uow.shop
+        notifications.check_message(body.message.subject, body.message.body, "en", shop.name)
+        ids = _bulk_ids(uow.conn, body)  # type: ignore[arg-type]
+    message = {"subject": body.message.subject, "body": body.message.body}
+    return json({"queued": notifications.queue_many(app, ids, message)}, status=202)
+
+
+@router.post(
+    "/orders/bulk/messages/preview.json", summary="A message to many customers, as one order's customer gets it"
+)
+def preview_bulk_message(
+    request: Request, body: schemas.MessagePreviewIn, token: Annotated[ApiToken, Depends(write)]
+) -> Response:
+    message = {"subject": body.message.subject, "body": body.message.body}
+    return json({"preview": notifications.preview_message(app_of(request), message, body.order_id)})

@@ -523,6 +523,25 @@ class BulkFilterIn(Strict):
         return [p.strip() for p in parts if p.strip()]
 
 
+class BulkMessage(Strict):
+    subject: Annotated[str, Field(min_length=1, max_length=1000)]
+    body: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class BulkMessageIn(Strict):
+    """A message to the customers of many orders: by ids or by the list's filters. Subject and
+    body are Liquid, rendered for each order (its customer, its language)."""
+
+    ids: list[Id] = Field(default_factory=list, max_length=10_000)
+    filter: BulkFilterIn | None = None
+    message: BulkMessage
+
+
+class MessagePreviewIn(Strict):
+    message: BulkMessage
+    order_id: Id | None = None
+
+
 class BulkIn(Strict):
     ids: list[Id] = Field(default_factory=list, max_length=10_000)
     filter: BulkFilterIn | None = None

@@ -29,6 +29,7 @@ from ..notify.sms import SmsFailed, provider
 from ..notify.smtp import SmtpServer
 from ..resources import render
 from ..services.context import Orderdeck
+from ..services.notifications import personalised
 from ..store.tables import outbox
 
 log = logging.getLogger("orderdeck.notifications")
@@ -91,6 +92,9 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
     )
     currency = values["currency"] or shop.currency
     try:
+        if payload.get("liquid") and values["message"]:
+            # A message composed for many customers: personalised for this one first.
+            values["message"] = personalised(values["message"], values, locale, currency)
         done = engine.render(parts, values, locale, currency)
     except engine.TemplateProblem as exc:
         raise CannotSend(f"the {locale} {name} template's {exc.field} failed: {exc.message}") from None

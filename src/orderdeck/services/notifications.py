@@ -149,3 +149,63 @@ def contact_customer(cmd: Command, order_id: int, subject: Any, body: Any) -> No
     if not isinstance(body, str) or not body.strip() or len(body) > 10_000:
         raise InvalidInput("must be a text of 1 to 10,000 characters", field="body")
     queue(cmd, order_id, "custom_message", message={"subject": subject.strip(), "body": body.strip()})
+
+
+def check_message(subject: str, body: str, locale: str, shop_name: str) -> None:
+    """A message to many customers is Liquid too: refuse it, with the place, before queueing."""
+    context = sample_context(locale, shop_name)
+    engine.render_part(subject, "subject", context, locale, "EUR")
+    try:
+        engine.render_part(body, "text", context, locale, "EUR")
+    except engine.TemplateProblem as exc:
+        raise engine.TemplateProblem(exc.message, field="body") from None
+
+
+def personalised(message: dict[str, str], values: dict[str, Any], locale: str, currency: str) -> dict[str, str]:
+    """A composed message rendered for one order's customer."""
+    return {
+        "subject": engine.render_part(message["subject"], "subject", values, locale, currency),
+        "body": engine.render_part(message["body"], "text", values, locale, currency),
+    }
+
+
+def queue_many(app: Orderdeck, order_ids: list[int], message: dict[str, str]) -> int:
+    """One custom_message per order, in batches of 1,000 outbox rows a transaction."""
+    queued = 0
+    for start in range(0, len(order_ids), 1000):
+        with app.unit_of_work() as uow:
+            rows = [
+                OutboxMessage(
+                    "notification",
+                    "custom_message",
+                    orjson.dumps(
+                        {"order_id": oid, "template": "custom_message", "message": message, "liquid": True}
+                    ).decode(),
+                    oid,
+                )
+                for oid in order_ids[start : start + 1000]
+            ]
+            uow.outbox.put(rows, uow.now)
+            uow.commit()
+            queued += len(rows)
+    return queued
+
+
+def preview_message(app: Orderdeck, message: dict[str, str], order_id: int | None) -> dict[str, str]:
+    with app.unit_of_work(read_only=True) as uow:
+        shop = uow.shop
+        if order_id is None:
+            locale = variables.locale_of({}, shop.primary_locale)
+            values = sample_context(locale, shop.name)
+        else:
+            order = uow.orders.get(order_id, for_update=False)
+            ctx = app.render_context(uow)
+            rendered = render.order(order, ctx)
+            locale = variables.locale_of(rendered, shop.primary_locale)
+            values = variables.build(
+                rendered,
+                shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},
+                locale=locale,
+                outstanding=str(total_outstanding(order)),
+            )
+    return personalised(message, values, locale, values["currency"] or shop.currency)

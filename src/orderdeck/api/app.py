@@ -16,7 +16,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..services.context import Orderdeck
 from ..web import status as status_pages
-from . import automation, bulk, catalog, errors, fulfillments, notifications, orders, payments, timeline, webhooks
+from . import (
+    automation,
+    bulk,
+    catalog,
+    custom_statuses,
+    errors,
+    fulfillments,
+    notifications,
+    orders,
+    payments,
+    timeline,
+    webhooks,
+)
 from .errors import error_response
 
 API_VERSION = "2024-10"
@@ -145,7 +157,18 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     errors.install(app)
 
     admin = APIRouter(prefix="/admin/api/{api_version}")
-    for module in (bulk, orders, payments, fulfillments, timeline, catalog, webhooks, automation, notifications):
+    for module in (
+        bulk,
+        custom_statuses,
+        orders,
+        payments,
+        fulfillments,
+        timeline,
+        catalog,
+        webhooks,
+        automation,
+        notifications,
+    ):
         admin.include_router(module.router)
     app.include_router(admin)
     app.include_router(status_pages.router)

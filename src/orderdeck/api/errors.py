@@ -45,6 +45,7 @@ ENVELOPES = frozenset(
         "order",
         "webhook",
         "notification_template",
+        "custom_status",
         "notification",
         "message",
         "transaction",

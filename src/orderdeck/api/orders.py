@@ -182,6 +182,7 @@ FILTER_PARAMS = (
     "ids",
     "order",
     "test",
+    "custom_status",
 )
 
 
@@ -211,6 +212,7 @@ class FilterParams:
         q: str | None = None,
         ids: str | None = None,
         test: bool | None = None,
+        custom_status: str | None = None,
     ) -> None:
         self.filter = _filter(
             request,
@@ -231,6 +233,7 @@ class FilterParams:
             name=name,
             q=q,
             test=test,
+            custom_status=custom_status,
         )
 
 

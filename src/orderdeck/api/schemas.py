@@ -515,6 +515,7 @@ class BulkFilterIn(Strict):
     name: Short | None = None
     test: bool | None = None
     q: Short | None = None
+    custom_status: Short | None = None
 
     @field_validator("tag", "tag_not")
     @classmethod

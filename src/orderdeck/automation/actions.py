@@ -14,7 +14,7 @@ import orjson
 
 from ..domain.cancellation import CancelRequest
 from ..domain.statuses import open_authorizations, total_outstanding
-from ..services import fulfillments, orders, payments
+from ..services import custom_statuses, fulfillments, orders, payments
 from ..services.cancellation import cancel_order
 from ..services.changes import load_order, save_order
 from ..services.context import Command
@@ -102,6 +102,12 @@ def perform(cmd: Command, order_id: int, step: dict[str, Any], rule_name: str) -
             cmd.now,
         )
         return "staff e-mail queued"
+    if name == "set_custom_status":
+        current = order.custom_status.handle if order.custom_status else None
+        if current == step["handle"]:
+            return f"already {step['handle']}"
+        custom_statuses.set_on_order(cmd, order_id, step["handle"], notify=step.get("notify"))
+        return f"status set to {step['handle']}"
     raise ValueError(f"{name} is not performed inside a transaction")
 
 

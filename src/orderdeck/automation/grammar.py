@@ -124,6 +124,7 @@ FIELDS: dict[str, Field] = {
         Field("customer.orders_count", "number", _path("_customer_orders_count"), "orders this customer has placed"),
         Field("age_hours", "number", _age_hours, "hours since the order was placed"),
         Field("test", "boolean", _path("test"), "a test order"),
+        Field("custom_status", "text", _path("custom_status", "handle"), "the merchant's stage (its handle)"),
     )
 }
 NOTE_ATTRIBUTE = "note_attributes."  # note_attributes.<name>: text
@@ -181,6 +182,7 @@ ACTIONS: dict[str, dict[str, Param]] = {
         "method": Param("choice", choices=("POST", "PUT")),
         "body": Param("json"),
     },
+    "set_custom_status": {"handle": Param("text", required=True), "notify": Param("bool")},
     "wait": {"hours": Param("number", required=True)},
 }
 

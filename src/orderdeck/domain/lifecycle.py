@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import InvalidInput, RuleViolation
-from .order import Address, Author, DomainEvent, NoteAttribute, Order
+from .order import Address, Author, CustomStatusMark, DomainEvent, NoteAttribute, Order
 from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
 from .placement import normalise_tags
 from .statuses import display_fulfillment_status, qualifies_for_auto_archive
@@ -162,6 +162,51 @@ def flag_stuck(order: Order, *, now: datetime, after: timedelta) -> bool:
                 f"'{STUCK_TAG}'. Check that the fulfilment request reached its location or service."
             ),
             arguments={"after_days": days},
+        )
+    )
+    return True
+
+
+def set_custom_status(
+    order: Order,
+    *,
+    handle: str | None,
+    label: str,
+    due_at: datetime | None,
+    public_note: str | None,
+    private_note: str | None,
+    notify: bool,
+    author: Author,
+    now: datetime,
+) -> bool:
+    """Put the order in a merchant-defined stage (or none), with its notes and due date.
+    Returns False when nothing changes. `notify` asks for the customer's custom_status message."""
+    before = order.custom_status
+    after = (
+        None
+        if handle is None
+        else CustomStatusMark(
+            handle=handle,
+            set_at=before.set_at if before and before.handle == handle else now,
+            due_at=due_at,
+            public_note=public_note,
+            private_note=private_note,
+        )
+    )
+    if before == after:
+        return False
+    order.custom_status = after
+    order.updated_at = now
+    was = f" (was {before.handle})" if before else ""
+    message = f"Status set to {label}{was}." if after else f"Status {before.handle if before else ''} cleared."
+    order.record(
+        DomainEvent(
+            verb="custom_status_changed",
+            author=author,
+            topics=("orderdeck/custom_status_changed", "orders/updated"),
+            message=message,
+            notify="custom_status" if notify and after else None,
+            arguments={"from": before.handle if before else None, "to": handle},
         )
     )
     return True

@@ -341,6 +341,16 @@ class DomainEvent(msgspec.Struct):
     alert_staff: bool = False  # staff are told by e-mail, beside the timeline
 
 
+class CustomStatusMark(msgspec.Struct):
+    """The merchant's own stage an order is in (S5): which one, since when, and the notes."""
+
+    handle: str
+    set_at: datetime
+    due_at: datetime | None = None
+    public_note: str | None = None  # the customer sees it on the status page
+    private_note: str | None = None  # staff only
+
+
 class Order(msgspec.Struct):
     id: int
     number: int
@@ -357,6 +367,7 @@ class Order(msgspec.Struct):
     phone: str | None = None
     customer: CustomerSnapshot | None = None
     customer_locale: str | None = None
+    custom_status: CustomStatusMark | None = None
     billing_address: Address | None = None
     shipping_address: Address | None = None
     shipping_lines: list[ShippingLine] = msgspec.field(default_factory=list)

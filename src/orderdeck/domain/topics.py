@@ -25,6 +25,6 @@ SHOPIFY_TOPICS = (
     "fulfillment_orders/cancelled",
 )
 
-ORDERDECK_TOPICS = ("orderdeck/orders_stuck",)
+ORDERDECK_TOPICS = ("orderdeck/orders_stuck", "orderdeck/custom_status_changed")
 
 TOPICS = SHOPIFY_TOPICS + ORDERDECK_TOPICS

@@ -63,6 +63,7 @@ def build(
     message: dict[str, str] | None = None,
     transactions: list[dict[str, Any]] | None = None,
     outstanding: str | None = None,
+    custom_status_name: str | None = None,
 ) -> dict[str, Any]:
     titles = {li["id"]: li.get("title") for li in order.get("line_items") or []}
     fulfillment = _pick(order.get("fulfillments") or [], subject_id)
@@ -136,4 +137,13 @@ def build(
         "cancel_reason": order.get("cancel_reason"),
         "cancelled_at": order.get("cancelled_at"),
         "message": message,
+        # The merchant's stage, as the customer may see it (never the private note).
+        "custom_status": None
+        if not order.get("custom_status")
+        else {
+            "handle": order["custom_status"].get("handle"),
+            "name": custom_status_name or order["custom_status"].get("handle"),
+            "public_note": order["custom_status"].get("public_note"),
+            "due_at": order["custom_status"].get("due_at"),
+        },
     }

@@ -28,6 +28,7 @@ NAMES = (
     "return_declined",
     "return_refunded",
     "custom_message",
+    "custom_status",
 )
 
 

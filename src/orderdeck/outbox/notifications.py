@@ -30,6 +30,7 @@ from ..notify.smtp import SmtpServer
 from ..resources import render
 from ..services.context import Orderdeck
 from ..services.notifications import personalised
+from ..store.custom_statuses import CustomStatuses
 from ..store.tables import outbox
 
 log = logging.getLogger("orderdeck.notifications")
@@ -80,6 +81,7 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
         parts = templates.parts_for(uow.conn, name, locale)
         transactions = [render.transaction(order, t, ctx) for t in order.transactions]
         outstanding = str(total_outstanding(order))
+        stage = CustomStatuses(uow.conn).by_handle(order.custom_status.handle) if order.custom_status else None
     shop_vars = {"name": shop.name, "email": shop.email, "url": app.settings.public_url}
     values = variables.build(
         rendered_order,
@@ -89,6 +91,7 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
         message=payload.get("message"),
         transactions=transactions,
         outstanding=outstanding,
+        custom_status_name=stage.name(locale) if stage else None,
     )
     currency = values["currency"] or shop.currency
     try:

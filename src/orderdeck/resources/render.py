@@ -517,6 +517,16 @@ def order(o: Order, ctx: RenderContext, *, location_names: dict[int, str] | None
         "current_total_tax": amount(current_tax, cur),
         "current_total_tax_set": bag(o, current_tax),
         "customer_locale": o.customer_locale,
+        # Orderdeck's own: the merchant's stage, with its notes (the private one for staff).
+        "custom_status": None
+        if o.custom_status is None
+        else {
+            "handle": o.custom_status.handle,
+            "set_at": ts(o.custom_status.set_at, ctx),
+            "due_at": ts(o.custom_status.due_at, ctx),
+            "public_note": o.custom_status.public_note,
+            "private_note": o.custom_status.private_note,
+        },
         "device_id": None,
         "discount_codes": [{"code": d.code, "amount": amount(d.amount, cur), "type": d.type} for d in o.discount_codes],
         "email": o.email,

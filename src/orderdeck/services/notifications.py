@@ -71,6 +71,11 @@ SAMPLE_ORDER: dict[str, Any] = {
     ],
     "cancel_reason": None,
 }
+SAMPLE_ORDER["custom_status"] = {
+    "handle": "in_production",
+    "public_note": "Your engraving is being made.",
+    "due_at": "2026-12-04T12:00:00+01:00",
+}
 SAMPLE_MESSAGE = {"subject": "About your order", "body": "Your order ships tomorrow."}
 
 
@@ -88,6 +93,7 @@ def sample_context(locale: str, shop_name: str) -> dict[str, Any]:
         locale=locale,
         message=SAMPLE_MESSAGE,
         transactions=[{"kind": "sale", "status": "success", "amount": "53.95", "gateway": "manual"}],
+        custom_status_name="In production",
     )
 
 

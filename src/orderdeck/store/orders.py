@@ -73,6 +73,7 @@ def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None =
         "total_price": order.total_price,
         "test": order.test,
         "token": order.token,
+        "custom_status": order.custom_status.handle if order.custom_status else None,
         "version": order.version,
         "document": encode_order(order),
         "rendered": rendered.decode() if rendered is not None else None,

@@ -86,6 +86,7 @@ class OrderFilter:
     name: str | None = None
     test: bool | None = None
     q: str | None = None
+    custom_status: str | None = None  # a stage's handle, or "none" for orders in no stage
 
     def check(self) -> None:
         for name, value, allowed in (
@@ -158,6 +159,10 @@ def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
         where.append(~_has_term("tag", tag.strip().lower()))
     if f.source_name:
         where.append(c.source_name == f.source_name)
+    if f.custom_status == "none":
+        where.append(c.custom_status.is_(None))
+    elif f.custom_status:
+        where.append(c.custom_status == f.custom_status)
     if f.location_id is not None:
         where.append(_has_term("location", str(f.location_id)))
     if f.customer_id is not None:

@@ -157,6 +157,7 @@ orders = Table(
     Column("total_price", Money, nullable=False),
     Column("test", Boolean, nullable=False),
     Column("token", String(64), nullable=False, unique=True),
+    Column("custom_status", String(64)),  # the merchant's stage (handle), for filters and counts
     Column("version", Integer, nullable=False),
     Column("document", Text, nullable=False),
     # The order as the API renders it, written with every change so that lists answer without
@@ -401,6 +402,24 @@ lookup_attempts = Table(
     Column("key", String(96), nullable=False),
     Column("at", Time, nullable=False),
     Index("ix_lookup_attempts_key_at", "key", "at"),
+)
+
+# Merchant-defined stages (S5): names per language, colour, order, whether customers see them
+# and whether setting one tells the customer by default.
+Index("ix_orders_custom_status_id", orders.c.custom_status, orders.c.id)
+
+custom_statuses = Table(
+    "custom_statuses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("handle", String(64), nullable=False, unique=True),
+    Column("names", Text, nullable=False),  # JSON {locale: name}; "en" at least
+    Column("color", String(7), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("customer_visible", Boolean, nullable=False),
+    Column("notify", Boolean, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
 )
 
 api_tokens = Table(

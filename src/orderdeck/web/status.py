@@ -30,6 +30,7 @@ from ..domain.statuses import ledger
 from ..notify import context as variables
 from ..resources import render
 from ..services.context import Orderdeck
+from ..store.custom_statuses import CustomStatuses
 from ..store.tables import lookup_attempts, orders
 from .i18n import LANGUAGES, translations
 
@@ -137,12 +138,24 @@ def view(app: Orderdeck, order: Order, locale: str) -> dict[str, Any]:
                 ],
             }
         )
+    stage = None
+    if order.custom_status is not None:
+        with app.unit_of_work(read_only=True) as uow:
+            known = CustomStatuses(uow.conn).by_handle(order.custom_status.handle)
+        if known is not None and known.customer_visible:
+            due = order.custom_status.due_at
+            stage = {
+                "name": known.name(locale),
+                "note": order.custom_status.public_note,
+                "due": format_date(due.astimezone(ctx.zone), "long", locale=locale) if due else None,
+            }
     placed: datetime = order.processed_at or order.created_at
     return {
         "shop_name": shop.name,
         "order": {"name": order.name},
         "placed": format_date(placed.astimezone(ctx.zone), "long", locale=locale),
         "steps": steps,
+        "stage": stage,
         "ended": ended,
         "shipments": shipments,
         "items": [

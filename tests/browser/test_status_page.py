@@ -120,3 +120,44 @@ def test_lookup_with_the_keyboard(
     assert order["name"] in page.get_by_role("heading", level=1).inner_text()
     screenshot(page, f"lookup-found-{locale}")
     context.close()
+
+
+CANCEL = {
+    "en": ("I ordered the wrong item", "Cancel my order", "Your order is cancelled."),
+    "nl": ("Ik heb het verkeerde artikel besteld", "Annuleer mijn bestelling", "Je bestelling is geannuleerd."),
+    "de": ("Ich habe den falschen Artikel bestellt", "Bestellung stornieren", "Ihre Bestellung ist storniert."),
+    "fi": ("Tilasin väärän tuotteen", "Peru tilaukseni", "Tilauksesi on peruttu."),
+}
+
+
+@pytest.mark.parametrize("locale", list(CANCEL))
+def test_the_customer_cancels_from_the_status_page(
+    browser: Any, server: Server, shipped: dict[str, dict[str, Any]], locale: str
+) -> None:
+    import httpx
+
+    httpx.put(
+        f"{server.api}/shop/settings.json", json={"settings": {"self_service": True}}, headers=server.headers
+    ).raise_for_status()
+    order = server.post(
+        "/orders.json",
+        {
+            "order": {
+                "email": f"cancel-{locale}@example.com",
+                "customer_locale": locale,
+                "line_items": [{"title": "Espresso cup", "price": "12.50", "quantity": 1}],
+            }
+        },
+    )["order"]
+    reason, button, done = CANCEL[locale]
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(order["order_status_url"])
+    page.get_by_label(reason).check()
+    screenshot(page, f"self-service-cancel-{locale}")
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url("**done=cancelled**")
+    assert done in page.get_by_role("status").first.inner_text()
+    assert page.get_by_role("button", name=button).count() == 0  # no second cancel
+    screenshot(page, f"self-service-cancelled-{locale}")
+    context.close()

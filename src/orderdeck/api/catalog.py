@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -339,6 +339,9 @@ class SettingsIn(BaseModel):
     stuck_after_days: Annotated[int, Field(ge=0, le=365)] | None = None
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     staff_email: Annotated[str, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    self_service: bool | None = None
+    self_service_window_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] | None = None
+    self_service_reasons: list[Literal["changed_my_mind", "wrong_item", "better_price", "other"]] | None = None
 
 
 class SettingsEnvelope(BaseModel):
@@ -355,6 +358,8 @@ def update_settings(
     `order_name_prefix`, `stuck_after_days` (open orders unfulfilled this long are tagged `stuck` and
     reported; 0 switches it off), `retention_days` (how long handled outbox messages and finished
     webhook deliveries are kept; default 30), `staff_email` (where staff alerts and rules'
-    e-mails go; the shop's e-mail when unset)."""
+    e-mails go; the shop's e-mail when unset), `self_service` (customers may cancel or correct
+    the shipping address from their status page), `self_service_window_minutes` (150),
+    `self_service_reasons` (the cancel reasons offered)."""
     changes = body.settings.model_dump(exclude_unset=True)
     return run_command(request, token, body, lambda cmd: {"settings": asdict(settings.update_settings(cmd, changes))})

@@ -23,6 +23,12 @@ class ShopSettings:
     stuck_after_days: int = 5  # open orders unfulfilled this long are tagged stuck (0: never)
     staff_email: str | None = None  # where staff alerts go; the shop's e-mail when unset
     retention_days: int = 30  # handled outbox messages and finished deliveries are kept this long
+    # Customers cancelling or correcting the shipping address from the status page (S9.4).
+    self_service: bool = False
+    self_service_window_minutes: int = 150
+    self_service_reasons: list[str] = field(
+        default_factory=lambda: ["changed_my_mind", "wrong_item", "better_price", "other"]
+    )
 
 
 @dataclass

@@ -25,17 +25,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import delete, func, insert, select
 
+from ..domain.errors import OrderError
 from ..domain.order import Order
 from ..domain.statuses import ledger
 from ..notify import context as variables
 from ..resources import render
-from ..services.context import Orderdeck
+from ..services import self_service
+from ..services.context import Command, Orderdeck
 from ..store.custom_statuses import CustomStatuses
 from ..store.tables import lookup_attempts, orders
 from .i18n import LANGUAGES, translations
 
 router = APIRouter(include_in_schema=False)
 
+REASON_LABELS = {
+    "changed_my_mind": "I changed my mind",
+    "wrong_item": "I ordered the wrong item",
+    "better_price": "I found a better price",
+    "other": "Another reason",
+}
 ATTEMPT_WINDOW = timedelta(minutes=15)
 ATTEMPTS_PER_CLIENT = 10  # lookups a client address may make in the window
 ATTEMPTS_PER_ORDER = 5  # failed lookups of one order number in the window
@@ -199,19 +207,118 @@ def _not_found(app: Orderdeck, request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/orders/status/{token}", response_class=HTMLResponse)
-def status_page(request: Request, token: str) -> Response:
-    app = _app(request)
+def _order_of(app: Orderdeck, token: str) -> Order | None:
     if len(token) != 32:
-        return _not_found(app, request)
+        return None
     with app.unit_of_work(read_only=True) as uow:
         row = uow.conn.execute(select(orders.c.id, orders.c.token).where(orders.c.token == token)).first()
         order = uow.orders.get(row.id, for_update=False) if row is not None else None
-        shop_locale = uow.shop.primary_locale
     if order is None or not hmac.compare_digest(order.token.encode(), token.encode()):
-        return _not_found(app, request)
+        return None
+    return order
+
+
+def _self_service(app: Orderdeck, order: Order) -> dict[str, Any] | None:
+    """The forms the customer may use now, or None."""
+    with app.unit_of_work(read_only=True) as uow:
+        if self_service.refusal(Command(app, uow, self_service.CUSTOMER), order.id) is not None:
+            return None
+        reasons = list(uow.shop.settings.self_service_reasons)
+        window = uow.shop.settings.self_service_window_minutes
+    until = order.processed_at + timedelta(minutes=window)
+    address = order.shipping_address
+    return {
+        "reasons": reasons,
+        "until": until,
+        "address": {f: getattr(address, f) or "" for f in self_service.ADDRESS_FIELDS} if address else None,
+    }
+
+
+def _status(app: Orderdeck, request: Request, order: Order, message: str | None = None, status: int = 200) -> Response:
+    with app.unit_of_work(read_only=True) as uow:
+        shop_locale = uow.shop.primary_locale
+        zone = app.render_context(uow).zone
     locale = _locale(request, order.customer_locale, shop_locale)
-    return _page("status.html", locale, **view(app, order, locale))
+    gettext = translations(locale).gettext
+    done = {
+        "cancelled": gettext("Your order is cancelled. We have sent you a confirmation."),
+        "address": gettext("Your shipping address is corrected."),
+    }.get(request.query_params.get("done", ""))
+    actions = _self_service(app, order)
+    if actions is not None:
+        actions["until_text"] = format_datetime(actions["until"], "short", tzinfo=zone, locale=locale)
+    reason_labels = {key: gettext(label) for key, label in REASON_LABELS.items()}
+    return _page(
+        "status.html",
+        locale,
+        status=status,
+        **view(app, order, locale),
+        actions=actions,
+        message=message or done,
+        request_path=f"/orders/status/{order.token}",
+        reason_labels=reason_labels,
+    )
+
+
+@router.get("/orders/status/{token}", response_class=HTMLResponse)
+def status_page(request: Request, token: str) -> Response:
+    app = _app(request)
+    order = _order_of(app, token)
+    if order is None:
+        return _not_found(app, request)
+    return _status(app, request, order)
+
+
+def _act(request: Request, token: str, work: Any, done: str) -> Response:
+    app = _app(request)
+    order = _order_of(app, token)
+    if order is None:
+        return _not_found(app, request)
+    try:
+        with app.unit_of_work() as uow:
+            work(Command(app, uow, self_service.CUSTOMER), order.id)
+            uow.commit()
+    except OrderError as exc:
+        locale = _locale(request, order.customer_locale, "en")
+        gettext = translations(locale).gettext
+        message = (
+            gettext("Please fill in the street and the city.")
+            if exc.field in ("address1", "city")
+            else gettext("This order can no longer be changed here. Please contact us.")
+        )
+        return _status(app, request, _order_of(app, token) or order, message=message, status=422)
+    lang = request.query_params.get("lang")
+    suffix = f"&lang={lang}" if lang in dict(LANGUAGES) else ""
+    return RedirectResponse(f"/orders/status/{token}?done={done}{suffix}", status_code=303)
+
+
+@router.post("/orders/status/{token}/cancel", response_class=HTMLResponse)
+def cancel_from_status_page(request: Request, token: str, reason: str = Form("")) -> Response:
+    return _act(request, token, lambda cmd, oid: self_service.cancel(cmd, oid, reason), "cancelled")
+
+
+@router.post("/orders/status/{token}/address", response_class=HTMLResponse)
+def correct_address_from_status_page(
+    request: Request,
+    token: str,
+    first_name: str = Form(""),
+    last_name: str = Form(""),
+    address1: str = Form(""),
+    address2: str = Form(""),
+    zip: str = Form(""),
+    city: str = Form(""),
+    phone: str = Form(""),
+) -> Response:
+    fields = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "address1": address1,
+        "address2": address2,
+        "zip": zip,
+        "city": city,
+        "phone": phone,
+    }
+    return _act(request, token, lambda cmd, oid: self_service.correct_address(cmd, oid, fields), "address")
 
 
 @router.get("/orders/lookup", response_class=HTMLResponse)

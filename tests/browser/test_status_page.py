@@ -115,7 +115,8 @@ def test_lookup_with_the_keyboard(
             "fi": "Sähköpostiosoite tai puhelinnumero",
         }[locale]
     ).fill(f"{locale}@example.com")
-    page.get_by_role("button").click()
+    show = {"en": "Show my order", "nl": "Toon mijn bestelling", "de": "Bestellung anzeigen", "fi": "Näytä tilaukseni"}
+    page.get_by_role("button", name=show[locale]).click()
     page.wait_for_url("**/orders/status/**")
     assert order["name"] in page.get_by_role("heading", level=1).inner_text()
     screenshot(page, f"lookup-found-{locale}")

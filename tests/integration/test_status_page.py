@@ -3,11 +3,16 @@ in the customer's language, and how lookup answers without revealing which order
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from orderdeck.outbox.worker import Worker
+from orderdeck.services.context import Orderdeck
+
 from ..conftest import SELL, Api, Shop
+from .conftest import Inbox
 
 LINES = [{"title": "Espresso cup", "price": "1234.50", "quantity": 2}]
 
@@ -113,3 +118,17 @@ def test_lookup_is_rate_limited_per_order_and_per_client(api: Api, shop: Shop) -
     for n in range(5):  # with the 5 above: the client's 10 attempts in the window
         api.client.post("/orders/lookup", data={"number": str(500 + n), "contact": "eve@example.com"})
     assert api.client.post("/orders/lookup", data={"number": "777", "contact": "x@example.com"}).status_code == 429
+
+
+def test_lookup_can_e_mail_the_link_and_says_the_same_either_way(
+    mailing: Orderdeck, inbox: Inbox, api: Api, shop: Shop
+) -> None:
+    order = shop.order(LINES, email="anna@example.nl", customer_locale="de")
+    number = str(order["order_number"])
+    matched = api.client.post("/orders/lookup", data={"number": number, "contact": "anna@example.nl", "send": "email"})
+    missed = api.client.post("/orders/lookup", data={"number": number, "contact": "eve@example.com", "send": "email"})
+    assert matched.status_code == missed.status_code == 200 and matched.text == missed.text
+    asyncio.run(Worker(mailing, run_jobs=False).drain())
+    [mail] = inbox.messages
+    assert mail["To"] == "anna@example.nl" and mail["X-Orderdeck-Template"] == "order_lookup"
+    assert order["order_status_url"] in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -29,6 +29,7 @@ NAMES = (
     "return_refunded",
     "custom_message",
     "custom_status",
+    "order_lookup",
 )
 
 

@@ -32,6 +32,7 @@ from ..notify import context as variables
 from ..resources import render
 from ..services import self_service
 from ..services.context import Command, Orderdeck
+from ..services.notifications import queue
 from ..store.custom_statuses import CustomStatuses
 from ..store.tables import lookup_attempts, orders
 from .i18n import LANGUAGES, translations
@@ -344,7 +345,7 @@ def _matches(order: Order, contact: str) -> bool:
 
 
 @router.post("/orders/lookup", response_class=HTMLResponse)
-def lookup(request: Request, number: str = Form(""), contact: str = Form("")) -> Response:
+def lookup(request: Request, number: str = Form(""), contact: str = Form(""), send: str = Form("")) -> Response:
     app = _app(request)
     client = request.client.host if request.client else "unknown"
     order_number = _digits(number)[:18]
@@ -382,7 +383,19 @@ def lookup(request: Request, number: str = Form(""), contact: str = Form("")) ->
                     found = candidate
         if found is None:
             uow.conn.execute(insert(lookup_attempts).values(key=f"order:{order_number}", at=uow.now))
+        elif send == "email":
+            queue(Command(app, uow, self_service.CUSTOMER), found.id, "order_lookup")
         uow.commit()
+    if send == "email":
+        # The same answer whether or not anything matched: the link goes only to the order's address.
+        return _page(
+            "lookup.html",
+            locale,
+            shop_name=shop.name,
+            message=gettext("If these details match an order, we have sent the link to its e-mail address."),
+            number="",
+            contact="",
+        )
     if found is not None:
         return RedirectResponse(f"/orders/status/{found.token}?lang={locale}", status_code=303)
     return _page(

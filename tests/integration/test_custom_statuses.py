@@ -173,3 +173,26 @@ def test_an_automation_rule_sets_a_stage(deck: Orderdeck, api: Api, shop: Shop) 
         "then": [{"action": "archive"}],
     }
     assert api.ok(api.post("/automation_rules/dry_run.json", {"automation_rule": matching}))["matched"] == 1
+
+
+def test_a_stage_can_have_its_own_message(mailing: Orderdeck, inbox: Inbox, api: Api, shop: Shop) -> None:
+    stage(api, IN_PRODUCTION)
+    stage(api, {"handle": "shipped_soon", "names": {"en": "Shipping soon"}})
+    saved = api.put(
+        "/notification_templates/custom_status.in_production/en.json",
+        {
+            "notification_template": {
+                "subject": "Your engraving has started, {{ customer.first_name | default: 'friend' }}"
+            }
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    listed = api.ok(api.get("/notification_templates.json"))["notification_templates"]
+    assert {"name": "custom_status.in_production", "locale": "en", "customized": ["subject"]} in listed
+    first, second = shop.order(LINE), shop.order(LINE)
+    api.ok(put_in(api, first["id"], handle="in_production", notify=True))
+    api.ok(put_in(api, second["id"], handle="shipped_soon", notify=True))
+    asyncio.run(Worker(mailing, run_jobs=False).drain())
+    subjects = {m["X-Orderdeck-Order-Id"]: m["Subject"] for m in inbox.messages}
+    assert subjects[str(first["id"])] == "Your engraving has started, friend"
+    assert "Shipping soon" in subjects[str(second["id"])]  # the other stage keeps the shared template

@@ -259,3 +259,41 @@ def test_a_message_to_the_customers_of_a_filtered_set_of_orders(
     # The same set, as CSV, for the merchant's records.
     exported = api.get("/orders/export.csv", params={"tag": "delayed"})
     assert exported.status_code == 200 and exported.text.count("\n") == 3  # header and two orders
+
+
+def test_the_link_in_the_mail_opens_that_order(mailing: Orderdeck, inbox: Inbox, api: Api, shop: Shop) -> None:
+    import re
+
+    order = shop.order(LINE, send_receipt=True, customer_locale="fi")
+    shop.order(LINE, send_receipt=True)
+    work(mailing)
+    mail = next(m for m in inbox.messages if m["Content-Language"] == "fi")
+    text, _ = parts(mail)
+    links = set(re.findall(r"http://shop\.test/orders/status/[0-9a-f]{32}", text))
+    assert len(links) == 1, text
+    link = links.pop()
+    page = api.client.get(link.removeprefix("http://shop.test"))
+    assert page.status_code == 200 and f"Tilaus {order['name']}" in page.text
+
+
+def test_the_shops_own_mail_server_is_used_and_its_password_never_shown(
+    deck: Orderdeck, inbox: Inbox, api: Api, shop: Shop, smtp_port: int
+) -> None:
+    saved = api.ok(
+        api.put(
+            "/shop/settings.json",
+            {"settings": {"smtp_url": f"smtp://shop:s3cret@127.0.0.1:{smtp_port}?from=hi@shop.test"}},
+        )
+    )
+    assert saved["settings"]["smtp_url"] == f"smtp://shop:***@127.0.0.1:{smtp_port}?from=hi@shop.test"
+    assert "s3cret" not in api.get("/shop/settings.json").text
+    wrong = api.put("/shop/settings.json", {"settings": {"smtp_url": "mail.example.com"}})
+    assert wrong.status_code == 422 and "smtp_url" in wrong.json()["errors"]
+    # The test server takes no login: the same server without one.
+    api.ok(
+        api.put("/shop/settings.json", {"settings": {"smtp_url": f"smtp://127.0.0.1:{smtp_port}?from=hi@shop.test"}})
+    )
+    shop.order(LINE, send_receipt=True)
+    work(deck)  # no ORDERDECK_SMTP_URL: the shop's setting is enough
+    [mail] = inbox.messages
+    assert mail["From"] == "hi@shop.test"

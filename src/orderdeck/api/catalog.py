@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.errors import InvalidInput
 from ..domain.inventory import InventoryLevel
+from ..notify.smtp import redacted
 from ..resources.render import RenderContext, gid, ts
 from ..services import catalog, settings
 from ..services.context import Command
@@ -323,10 +324,16 @@ def get_shop(request: Request, token: Annotated[ApiToken, Depends(require("read_
                     "currency": shop.currency,
                     "iana_timezone": shop.timezone,
                     "primary_locale": shop.primary_locale,
-                    "settings": asdict(shop.settings),
+                    "settings": _shown(shop.settings),
                 }
             }
         )
+
+
+def _shown(values: Any) -> dict[str, Any]:
+    shown = asdict(values)
+    shown["smtp_url"] = redacted(shown.get("smtp_url"))
+    return shown
 
 
 class SettingsIn(BaseModel):
@@ -340,6 +347,7 @@ class SettingsIn(BaseModel):
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     staff_email: Annotated[str, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     self_service: bool | None = None
+    smtp_url: Annotated[str, Field(max_length=1000)] | None = None
     self_service_window_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] | None = None
     self_service_reasons: list[Literal["changed_my_mind", "wrong_item", "better_price", "other"]] | None = None
 
@@ -360,6 +368,7 @@ def update_settings(
     webhook deliveries are kept; default 30), `staff_email` (where staff alerts and rules'
     e-mails go; the shop's e-mail when unset), `self_service` (customers may cancel or correct
     the shipping address from their status page), `self_service_window_minutes` (150),
-    `self_service_reasons` (the cancel reasons offered)."""
+    `self_service_reasons` (the cancel reasons offered), `smtp_url` (the shop's mail server, as
+    ORDERDECK_SMTP_URL; shown back with its password hidden)."""
     changes = body.settings.model_dump(exclude_unset=True)
-    return run_command(request, token, body, lambda cmd: {"settings": asdict(settings.update_settings(cmd, changes))})
+    return run_command(request, token, body, lambda cmd: {"settings": _shown(settings.update_settings(cmd, changes))})

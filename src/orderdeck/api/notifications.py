@@ -12,6 +12,7 @@ from ..notify import engine, templates
 from ..services import notifications
 from ..services.context import Command
 from ..store.access import ApiToken
+from ..store.custom_statuses import CustomStatuses
 from .auth import require
 from .errors import ApiError
 from .responses import app_of, json, run_command
@@ -73,9 +74,10 @@ def template_json(name: str, locale: str, parts: dict[str, str], custom: dict[st
 )
 def list_templates(request: Request, token: Annotated[ApiToken, Depends(read)]) -> Response:
     with app_of(request).unit_of_work(read_only=True) as uow:
+        stages = [f"{templates.STAGE}{s.handle}" for s in CustomStatuses(uow.conn).all()]
         found = [
             {"name": name, "locale": locale, "customized": sorted(templates.customized(uow.conn, name, locale))}
-            for name in templates.NAMES
+            for name in (*templates.NAMES, *stages)
             for locale in engine.LOCALES
         ]
     return json({"notification_templates": found})

@@ -11,6 +11,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 TIMEOUT = 10.0
 
 
+def mail_server(configured: str | None, shop_setting: str | None) -> str | None:
+    """The SMTP URL in force: the shop's own setting, else ORDERDECK_SMTP_URL."""
+    return shop_setting or configured
+
+
+def redacted(url: str | None) -> str | None:
+    """The URL with its password hidden, for showing settings back."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
 @dataclass(frozen=True)
 class SmtpServer:
     host: str

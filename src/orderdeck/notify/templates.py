@@ -44,8 +44,16 @@ def layout() -> str:
     return (resources.files("orderdeck.notify") / "templates" / "layout.html").read_text(encoding="utf-8")
 
 
+STAGE = "custom_status."  # custom_status.<handle>: one stage's own version of custom_status
+
+
+def base_name(name: str) -> str:
+    """A stage's template starts from the custom_status template."""
+    return "custom_status" if name.startswith(STAGE) else name
+
+
 def defaults(name: str, locale: str) -> dict[str, str]:
-    return {part: default_part(name, locale, part) for part in PARTS}
+    return {part: default_part(base_name(name), locale, part) for part in PARTS}
 
 
 def customized(conn: Connection, name: str, locale: str) -> dict[str, str]:
@@ -55,7 +63,15 @@ def customized(conn: Connection, name: str, locale: str) -> dict[str, str]:
 
 
 def parts_for(conn: Connection, name: str, locale: str) -> dict[str, str]:
-    """What is sent: the merchant's version of each part where there is one, else the default."""
+    """What is sent: the merchant's version of each part where there is one, else the default.
+    For one stage (custom_status.<handle>): its own parts, else the merchant's custom_status,
+    else the default."""
+    if name.startswith(STAGE):
+        return {
+            **defaults(name, locale),
+            **customized(conn, "custom_status", locale),
+            **customized(conn, name, locale),
+        }
     return {**defaults(name, locale), **customized(conn, name, locale)}
 
 

@@ -26,7 +26,7 @@ from ..domain.statuses import total_outstanding
 from ..notify import context as variables
 from ..notify import engine, templates
 from ..notify.sms import SmsFailed, provider
-from ..notify.smtp import SmtpServer
+from ..notify.smtp import SmtpServer, mail_server
 from ..resources import render
 from ..services.context import Orderdeck
 from ..services.notifications import personalised
@@ -78,7 +78,13 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
         rendered_order = render.order(order, ctx)
         shop = uow.shop
         locale = payload.get("locale") or variables.locale_of(rendered_order, shop.primary_locale)
-        parts = templates.parts_for(uow.conn, name, locale)
+        # A custom status is told with that stage's own template when the merchant wrote one.
+        chosen = (
+            f"{templates.STAGE}{order.custom_status.handle}"
+            if name == "custom_status" and order.custom_status
+            else name
+        )
+        parts = templates.parts_for(uow.conn, chosen, locale)
         transactions = [render.transaction(order, t, ctx) for t in order.transactions]
         outstanding = str(total_outstanding(order))
         stage = CustomStatuses(uow.conn).by_handle(order.custom_status.handle) if order.custom_status else None
@@ -108,7 +114,7 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
     )
     sms = provider(app.settings.sms_url)
     to = payload.get("to") or order.email
-    if to and app.settings.smtp_url:
+    if to and mail_server(app.settings.smtp_url, shop.settings.smtp_url):
         return Message(order.id, name, locale, "email", to, done, page)
     if order.phone and sms is not None and not payload.get("to"):
         return Message(order.id, name, locale, "sms", order.phone, done, page)
@@ -130,10 +136,10 @@ def email(message: Message, sender: str) -> EmailMessage:
     return mail
 
 
-def send(app: Orderdeck, message: Message, sender: str) -> None:
+def send(app: Orderdeck, message: Message, sender: str, smtp_url: str | None) -> None:
     if message.channel == "email":
-        assert app.settings.smtp_url is not None
-        SmtpServer.parse(app.settings.smtp_url).send(email(message, sender))
+        assert smtp_url is not None
+        SmtpServer.parse(smtp_url).send(email(message, sender))
     else:
         sms = provider(app.settings.sms_url)
         assert sms is not None
@@ -142,10 +148,11 @@ def send(app: Orderdeck, message: Message, sender: str) -> None:
 
 def send_due(app: Orderdeck, limit: int = 20) -> int:
     """Send due notifications. Returns how many were claimed."""
-    if not app.settings.smtp_url and not app.settings.sms_url:
-        return 0  # they wait until a way to send is set up
     o = outbox.c
     with app.unit_of_work() as uow:
+        smtp_url = mail_server(app.settings.smtp_url, uow.shop.settings.smtp_url)
+        if not smtp_url and not app.settings.sms_url:
+            return 0  # they wait until a way to send is set up
         query = (
             select(o.id, o.payload, o.attempts, o.order_id)
             .where(o.kind == "notification", o.delivered_at.is_(None), o.available_at <= uow.now)
@@ -160,22 +167,20 @@ def send_due(app: Orderdeck, limit: int = 20) -> int:
         uow.conn.execute(update(outbox).where(o.id.in_([r.id for r in rows])).values(available_at=uow.now + LEASE))
         shop = uow.shop
         uow.commit()
-    sender = (SmtpServer.parse(app.settings.smtp_url).sender if app.settings.smtp_url else None) or (
-        shop.email or f"orders@{shop.domain}"
-    )
+    sender = (SmtpServer.parse(smtp_url).sender if smtp_url else None) or (shop.email or f"orders@{shop.domain}")
     for row in rows:
-        _one(app, row, sender)
+        _one(app, row, sender, smtp_url)
     return len(rows)
 
 
-def _one(app: Orderdeck, row: Any, sender: str) -> None:
+def _one(app: Orderdeck, row: Any, sender: str, smtp_url: str | None) -> None:
     payload = orjson.loads(row.payload)
     title = TITLES.get(payload.get("template"), payload.get("template"))
     outcome: dict[str, Any]
     event: DomainEvent | None
     try:
         message = prepare(app, payload)
-        send(app, message, sender)
+        send(app, message, sender, smtp_url)
         outcome = {"delivered_at": app.clock()}
         what = "e-mail" if message.channel == "email" else "SMS"
         event = DomainEvent(

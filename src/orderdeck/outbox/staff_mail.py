@@ -18,7 +18,7 @@ from email.message import EmailMessage
 import orjson
 from sqlalchemy import select, update
 
-from ..notify.smtp import SmtpServer
+from ..notify.smtp import SmtpServer, mail_server
 from ..services.context import Orderdeck
 from ..store.tables import outbox
 
@@ -50,12 +50,13 @@ def _compose(
 
 def send_due(app: Orderdeck, limit: int = 20) -> int:
     """Send due staff alerts. Returns how many were claimed (sent or put off)."""
-    if not app.settings.smtp_url:
-        return 0
-    server = SmtpServer.parse(app.settings.smtp_url)
     o = outbox.c
     with app.unit_of_work() as uow:
         shop = uow.shop
+        url = mail_server(app.settings.smtp_url, shop.settings.smtp_url)
+        if not url:
+            return 0
+        server = SmtpServer.parse(url)
         to = shop.settings.staff_email or shop.email
         if not to:
             return 0

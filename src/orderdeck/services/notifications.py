@@ -14,6 +14,7 @@ from ..notify import engine, templates
 from ..resources import render
 from ..store.outbox import OutboxMessage
 from .context import Command, Orderdeck
+from .custom_statuses import HANDLE
 
 SAMPLE_ORDER: dict[str, Any] = {
     "id": 1,
@@ -80,6 +81,9 @@ SAMPLE_MESSAGE = {"subject": "About your order", "body": "Your order ships tomor
 
 
 def check_template(name: str, locale: str) -> None:
+    stage = name.removeprefix(templates.STAGE) if name.startswith(templates.STAGE) else None
+    if stage is not None and HANDLE.match(stage):
+        name = "custom_status"
     if name not in templates.NAMES:
         raise NotFound(f"No notification template named {name}; the templates are: {', '.join(templates.NAMES)}")
     if locale not in engine.LOCALES:

@@ -15,6 +15,13 @@ def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
     channels = changes.get("auto_fulfill_channels")
     if channels is not None and any(not str(c).strip() for c in channels):
         raise InvalidInput("sales channel names cannot be blank", field="auto_fulfill_channels")
+    if changes.get("smtp_url"):
+        from ..notify.smtp import SmtpServer
+
+        try:
+            SmtpServer.parse(changes["smtp_url"])
+        except ValueError as exc:
+            raise InvalidInput(str(exc).replace("ORDERDECK_SMTP_URL ", ""), field="smtp_url") from None
     settings = cmd.uow.shop.settings
     for key, value in changes.items():
         setattr(settings, key, value)

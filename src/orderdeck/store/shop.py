@@ -22,6 +22,7 @@ class ShopSettings:
     order_name_prefix: str = "#"
     stuck_after_days: int = 5  # open orders unfulfilled this long are tagged stuck (0: never)
     staff_email: str | None = None  # where staff alerts go; the shop's e-mail when unset
+    smtp_url: str | None = None  # the shop's mail server; ORDERDECK_SMTP_URL when unset
     retention_days: int = 30  # handled outbox messages and finished deliveries are kept this long
     # Customers cancelling or correcting the shipping address from the status page (S9.4).
     self_service: bool = False

@@ -297,3 +297,42 @@ def test_the_shops_own_mail_server_is_used_and_its_password_never_shown(
     work(deck)  # no ORDERDECK_SMTP_URL: the shop's setting is enough
     [mail] = inbox.messages
     assert mail["From"] == "hi@shop.test"
+
+
+def test_sms_through_a_twilio_compatible_provider(mailing: Orderdeck, api: Api, shop: Shop) -> None:
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs
+
+    got: list[tuple[str, dict[str, list[str]], str]] = []
+
+    class Twilio(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            got.append((self.path, parse_qs(body), self.headers["Authorization"]))
+            reply = b'{"sid": "SM123", "status": "queued"}'
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Twilio)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"twilio+http://AC123:tok3n@127.0.0.1:{server.server_port}?from=%2B3197010000000"
+        texting = dataclasses.replace(mailing, settings=dataclasses.replace(mailing.settings, sms_url=url))
+        order = shop.order(LINE, send_receipt=True, email=None, phone="+31612345678", customer_locale="de")
+        work(texting)
+    finally:
+        server.shutdown()
+    [(path, form, auth)] = got
+    assert path == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert form["To"] == ["+31612345678"] and form["From"] == ["+3197010000000"]
+    assert order["name"] in form["Body"][0]
+    assert auth == "Basic " + base64.b64encode(b"AC123:tok3n").decode()
+    assert "SMS sent to +31612345678 (de)" in timeline(api, order["id"], "notification_sent")[0]["message"]

@@ -45,7 +45,10 @@ class TwilioSms:
             raise SmsFailed(f"the SMS provider could not be reached: {exc.__class__.__name__}") from None
         if not 200 <= reply.status_code < 300:
             raise SmsFailed(f"the SMS provider answered {reply.status_code}: {reply.text[:200]}")
-        return str(reply.json().get("sid", ""))
+        try:
+            return str(reply.json().get("sid", ""))
+        except ValueError:  # accepted, but not the JSON Twilio answers with: keep no id
+            return ""
 
 
 @dataclass(frozen=True)

@@ -197,7 +197,9 @@ def _one(app: Orderdeck, row: Any, sender: str, smtp_url: str | None) -> None:
             message=f"{title} not sent: {exc}.",
             arguments={"template": payload.get("template")},
         )
-    except (OSError, smtplib.SMTPException, SmsFailed) as exc:
+    except Exception as exc:  # the mail server, the SMS provider, or anything else: try again later
+        if not isinstance(exc, (OSError, smtplib.SMTPException, SmsFailed)):
+            log.exception("notification %s failed unexpectedly", row.id)
         attempts = row.attempts + 1
         if attempts >= MAX_ATTEMPTS:
             outcome = {"delivered_at": app.clock()}

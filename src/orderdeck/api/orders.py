@@ -48,6 +48,7 @@ READ_ONLY_KEYS = frozenset(
         "cancelled_at",
         "cart_token",
         "checkout_id",
+        "custom_status",  # Orderdeck's: set through orders/{id}/custom_status.json
         "checkout_token",
         "client_details",
         "closed_at",

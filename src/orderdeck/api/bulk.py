@@ -27,7 +27,8 @@ write = require("write_orders")
 MAX_ORDERS = 100_000
 
 
-def _bulk_ids(conn: Any, body: schemas.BulkIn) -> list[int]:
+def chosen_orders(conn: Any, body: schemas.BulkIn | schemas.BulkMessageIn) -> list[int]:
+    """The orders a bulk request names: its ids, or what its filter selects (at most MAX_ORDERS)."""
     if body.ids and body.filter:
         raise InvalidInput("send ids or a filter, not both", field="ids")
     if body.ids:
@@ -40,7 +41,7 @@ def _bulk_ids(conn: Any, body: schemas.BulkIn) -> list[int]:
 def _bulk(request: Request, token: ApiToken, body: schemas.BulkIn, step: Any) -> Response:
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:
-        ids = _bulk_ids(uow.conn, body)
+        ids = chosen_orders(uow.conn, body)
     result = run_in_batches(app, author_of(token), ids, step)
     return json({"bulk_result": {"succeeded": result.succeeded, "refused": result.refused}})
 
@@ -86,7 +87,7 @@ def bulk_message(request: Request, body: schemas.BulkMessageIn, token: Annotated
     with app.unit_of_work(read_only=True) as uow:
         shop = uow.shop
         notifications.check_message(body.message.subject, body.message.body, "en", shop.name)
-        ids = _bulk_ids(uow.conn, body)  # type: ignore[arg-type]
+        ids = chosen_orders(uow.conn, body)
     message = {"subject": body.message.subject, "body": body.message.body}
     return json({"queued": notifications.queue_many(app, ids, message)}, status=202)
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import Field
 
+from ..domain.errors import InvalidInput
 from ..resources import render
 from ..resources.render import RenderContext, ts
 from ..services import custom_statuses
@@ -20,7 +21,7 @@ from ..store.access import ApiToken
 from ..store.custom_statuses import CustomStatus, CustomStatuses
 from . import schemas
 from .auth import author_of, require
-from .bulk import _bulk_ids
+from .bulk import chosen_orders
 from .responses import app_of, json, run_command
 from .schemas import Short, Strict
 
@@ -129,14 +130,10 @@ def _set(cmd: Command, order_id: int, body: SetIn) -> bytes | None:
 def bulk_set_status(request: Request, body: BulkSetIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:
-        ids = _bulk_ids(uow.conn, body)
-        if (
-            body.custom_status.handle is not None
-            and CustomStatuses(uow.conn).by_handle(body.custom_status.handle) is None
-        ):
-            return json(
-                {"errors": {"handle": [f"no custom status {body.custom_status.handle!r}; create it first"]}}, 422
-            )
+        ids = chosen_orders(uow.conn, body)
+        handle = body.custom_status.handle
+        if handle is not None and CustomStatuses(uow.conn).by_handle(handle) is None:
+            raise InvalidInput(f"no custom status {handle!r}; create it first", field="handle")
     result = run_in_batches(app, author_of(token), ids, lambda cmd, oid: _set(cmd, oid, body.custom_status))
     return json({"bulk_result": {"succeeded": result.succeeded, "refused": result.refused}})
 

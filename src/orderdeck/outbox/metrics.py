@@ -17,8 +17,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from ..services.context import Orderdeck
+from ..store.database import utc
 from ..store.tables import automation_runs, outbox, webhook_deliveries, webhook_subscriptions
-from ..store.webhooks import as_utc
 
 REGISTRY = CollectorRegistry()
 
@@ -84,7 +84,7 @@ class QueueCollector(Collector):
                 .where(outbox.c.delivered_at.is_(None))
                 .group_by(outbox.c.kind)
             ):
-                oldest = as_utc(oldest)
+                oldest = utc(oldest)
                 depth.add_metric([kind], count)
                 age.add_metric([kind], max((now - oldest).total_seconds(), 0.0))
                 if kind in ("webhook", "automation"):
@@ -97,7 +97,7 @@ class QueueCollector(Collector):
                 .where(d.state == "pending", s.disabled_at.is_(None), d.next_attempt_at <= now)
             ).scalar_one()
             if overdue is not None:
-                oldest_due = min(oldest_due, as_utc(overdue))  # type: ignore[type-var]
+                oldest_due = min(oldest_due, utc(overdue))  # type: ignore[type-var]
             disabled.add_metric(
                 [],
                 uow.conn.execute(
@@ -110,7 +110,7 @@ class QueueCollector(Collector):
                 select(func.min(r.due_at)).where(r.state == "pending", r.due_at <= now)
             ).scalar_one()
             if overdue_run is not None:
-                oldest_due = min(oldest_due, as_utc(overdue_run))  # type: ignore[type-var]
+                oldest_due = min(oldest_due, utc(overdue_run))  # type: ignore[type-var]
         lag.add_metric([], max((now - oldest_due).total_seconds(), 0.0))
         yield from (depth, age, waiting, lag, disabled, runs)
 

@@ -18,20 +18,14 @@ from typing import Any
 
 import orjson
 from markupsafe import Markup
-from sqlalchemy import select, update
 
 from ..domain.errors import NotFound
 from ..domain.order import SYSTEM, DomainEvent
-from ..domain.statuses import total_outstanding
-from ..notify import context as variables
 from ..notify import engine, templates
 from ..notify.sms import SmsFailed, provider
 from ..notify.smtp import SmtpServer, mail_server
-from ..resources import render
 from ..services.context import Orderdeck
-from ..services.notifications import personalised
-from ..store.custom_statuses import CustomStatuses
-from ..store.tables import outbox
+from ..services.notifications import order_context, personalised
 
 log = logging.getLogger("orderdeck.notifications")
 
@@ -74,10 +68,15 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
             order = uow.orders.get(payload["order_id"], for_update=False)
         except NotFound:
             raise CannotSend("the order was deleted") from None
-        ctx = app.render_context(uow)
-        rendered_order = render.order(order, ctx)
         shop = uow.shop
-        locale = payload.get("locale") or variables.locale_of(rendered_order, shop.primary_locale)
+        values, locale = order_context(
+            app,
+            uow,
+            order,
+            payload.get("locale"),
+            subject_id=payload.get("subject_id"),
+            message=payload.get("message"),
+        )
         # A custom status is told with that stage's own template when the merchant wrote one.
         chosen = (
             f"{templates.STAGE}{order.custom_status.handle}"
@@ -85,20 +84,6 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
             else name
         )
         parts = templates.parts_for(uow.conn, chosen, locale)
-        transactions = [render.transaction(order, t, ctx) for t in order.transactions]
-        outstanding = str(total_outstanding(order))
-        stage = CustomStatuses(uow.conn).by_handle(order.custom_status.handle) if order.custom_status else None
-    shop_vars = {"name": shop.name, "email": shop.email, "url": app.settings.public_url}
-    values = variables.build(
-        rendered_order,
-        shop=shop_vars,
-        locale=locale,
-        subject_id=payload.get("subject_id"),
-        message=payload.get("message"),
-        transactions=transactions,
-        outstanding=outstanding,
-        custom_status_name=stage.name(locale) if stage else None,
-    )
     currency = values["currency"] or shop.currency
     try:
         if payload.get("liquid") and values["message"]:
@@ -148,23 +133,13 @@ def send(app: Orderdeck, message: Message, sender: str, smtp_url: str | None) ->
 
 def send_due(app: Orderdeck, limit: int = 20) -> int:
     """Send due notifications. Returns how many were claimed."""
-    o = outbox.c
     with app.unit_of_work() as uow:
         smtp_url = mail_server(app.settings.smtp_url, uow.shop.settings.smtp_url)
         if not smtp_url and not app.settings.sms_url:
             return 0  # they wait until a way to send is set up
-        query = (
-            select(o.id, o.payload, o.attempts, o.order_id)
-            .where(o.kind == "notification", o.delivered_at.is_(None), o.available_at <= uow.now)
-            .order_by(o.available_at)
-            .limit(limit)
-        )
-        if not app.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = uow.conn.execute(query).all()
+        rows = uow.outbox.claim("notification", uow.now, LEASE, limit, skip_locked=not app.db.is_sqlite)
         if not rows:
             return 0
-        uow.conn.execute(update(outbox).where(o.id.in_([r.id for r in rows])).values(available_at=uow.now + LEASE))
         shop = uow.shop
         uow.commit()
     sender = (SmtpServer.parse(smtp_url).sender if smtp_url else None) or (shop.email or f"orders@{shop.domain}")
@@ -215,7 +190,7 @@ def _one(app: Orderdeck, row: Any, sender: str, smtp_url: str | None) -> None:
             outcome = {"available_at": app.clock() + wait}
             event = None
     with app.unit_of_work() as uow:
-        uow.conn.execute(update(outbox).where(outbox.c.id == row.id).values(attempts=row.attempts + 1, **outcome))
+        uow.outbox.settle(row.id, attempts=row.attempts + 1, **outcome)
         if event is not None and row.order_id is not None and payload.get("template") is not None:
             try:
                 uow.orders.get(row.order_id, for_update=False)

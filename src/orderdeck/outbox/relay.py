@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert
 
 from ..automation.engine import start_runs
 from ..services.context import Orderdeck
-from ..store.tables import outbox, webhook_deliveries
-from ..store.webhooks import Subscription, Subscriptions, as_utc
+from ..store.database import utc
+from ..store.tables import webhook_deliveries
+from ..store.webhooks import Subscription, Subscriptions
 
 # A delivery's id is derived from its event and subscription, so handing the same message on
 # twice (it cannot, but a bug or a restore might) would collide instead of sending twice.
@@ -56,7 +57,7 @@ def fan_out_webhooks(conn: Connection, messages: list[Any], now: datetime) -> in
                     "topic": message.topic,
                     "order_id": message.order_id,
                     "body": shaped_body(message.payload, subscription.fields),
-                    "triggered_at": as_utc(message.created_at),
+                    "triggered_at": utc(message.created_at),
                     "created_at": now,
                     "state": "pending",
                     "attempts": 0,
@@ -82,23 +83,11 @@ def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = 
         consume = CONSUMERS[kind]
         with app.unit_of_work() as uow:
             now = uow.now
-            query = (
-                select(outbox.c.id, outbox.c.topic, outbox.c.order_id, outbox.c.payload, outbox.c.created_at)
-                .where(outbox.c.kind == kind, outbox.c.delivered_at.is_(None), outbox.c.available_at <= now)
-                .order_by(outbox.c.available_at)
-                .limit(batch)
-            )
-            if not app.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            messages = uow.conn.execute(query).all()
+            messages = uow.outbox.due(kind, now, batch, skip_locked=not app.db.is_sqlite)
             if not messages:
                 continue
             consume(uow.conn, messages, now)
-            uow.conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([m.id for m in messages]))
-                .values(delivered_at=now, attempts=outbox.c.attempts + 1)
-            )
+            uow.outbox.handled([m.id for m in messages], now)
             uow.commit()
             handled += len(messages)
     return handled

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..automation import engine as automation
 from ..services import sweeps
 from ..services.context import Orderdeck
+from ..store.database import utc
 from ..store.tables import scheduled_jobs
-from ..store.webhooks import as_utc
 
 log = logging.getLogger("orderdeck.scheduler")
 
@@ -92,16 +92,23 @@ JOBS_BY_NAME = {job.name: job for job in JOBS}
 LEASE = timedelta(minutes=15)
 
 
+def _ensure_row(conn: Connection, name: str, next_run_at: datetime) -> bool:
+    """Make the job's row when it has none yet. False when another worker made it meanwhile."""
+    if conn.execute(select(scheduled_jobs.c.name).where(scheduled_jobs.c.name == name)).first() is not None:
+        return True
+    try:
+        conn.execute(insert(scheduled_jobs).values(name=name, next_run_at=next_run_at))
+    except IntegrityError:
+        return False
+    return True
+
+
 def _take(app: Orderdeck, job: Job, worker: str) -> bool:
     c = scheduled_jobs.c
     with app.unit_of_work() as uow:
         now = uow.now
-        exists = uow.conn.execute(select(c.name).where(c.name == job.name)).first()
-        if exists is None:
-            try:
-                uow.conn.execute(insert(scheduled_jobs).values(name=job.name, next_run_at=now))
-            except IntegrityError:  # another worker made the row at the same moment
-                return False
+        if not _ensure_row(uow.conn, job.name, now):
+            return False
         taken = uow.conn.execute(
             update(scheduled_jobs)
             .where(
@@ -157,8 +164,7 @@ def run_now(app: Orderdeck, name: str, worker: str) -> str:
     result = job.run(app, lambda: False)
     with app.unit_of_work() as uow:
         c = scheduled_jobs.c
-        if uow.conn.execute(select(c.name).where(c.name == name)).first() is None:
-            uow.conn.execute(insert(scheduled_jobs).values(name=name, next_run_at=uow.now + job.every))
+        _ensure_row(uow.conn, name, uow.now + job.every)
         uow.conn.execute(
             update(scheduled_jobs)
             .where(c.name == name)
@@ -187,14 +193,14 @@ def states(app: Orderdeck) -> list[JobState]:
     found = []
     for job in JOBS:
         row = rows.get(job.name)
-        leased = row is not None and row["leased_until"] is not None and as_utc(row["leased_until"]) > now  # type: ignore[operator]
+        leased = row is not None and row["leased_until"] is not None and utc(row["leased_until"]) > now  # type: ignore[operator]
         found.append(
             JobState(
                 name=job.name,
                 summary=job.summary,
                 every=job.every,
-                next_run_at=as_utc(row["next_run_at"]) if row else None,
-                last_finished_at=as_utc(row["last_finished_at"]) if row else None,
+                next_run_at=utc(row["next_run_at"]) if row else None,
+                last_finished_at=utc(row["last_finished_at"]) if row else None,
                 last_result=row["last_result"] if row else None,
                 last_error=row["last_error"] if row else None,
                 running_on=row["leased_by"] if leased and row else None,

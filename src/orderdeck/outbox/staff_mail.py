@@ -16,11 +16,9 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import orjson
-from sqlalchemy import select, update
 
 from ..notify.smtp import SmtpServer, mail_server
 from ..services.context import Orderdeck
-from ..store.tables import outbox
 
 log = logging.getLogger("orderdeck.staff_mail")
 
@@ -50,7 +48,6 @@ def _compose(
 
 def send_due(app: Orderdeck, limit: int = 20) -> int:
     """Send due staff alerts. Returns how many were claimed (sent or put off)."""
-    o = outbox.c
     with app.unit_of_work() as uow:
         shop = uow.shop
         url = mail_server(app.settings.smtp_url, shop.settings.smtp_url)
@@ -60,18 +57,9 @@ def send_due(app: Orderdeck, limit: int = 20) -> int:
         to = shop.settings.staff_email or shop.email
         if not to:
             return 0
-        query = (
-            select(o.id, o.topic, o.payload, o.attempts)
-            .where(o.kind == "staff_alert", o.delivered_at.is_(None), o.available_at <= uow.now)
-            .order_by(o.available_at)
-            .limit(limit)
-        )
-        if not app.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = uow.conn.execute(query).all()
+        rows = uow.outbox.claim("staff_alert", uow.now, LEASE, limit, skip_locked=not app.db.is_sqlite)
         if not rows:
             return 0
-        uow.conn.execute(update(outbox).where(o.id.in_([r.id for r in rows])).values(available_at=uow.now + LEASE))
         uow.commit()
         sender = server.sender or shop.email or f"orderdeck@{shop.domain}"
         shop_name = shop.name
@@ -85,6 +73,6 @@ def send_due(app: Orderdeck, limit: int = 20) -> int:
             log.warning("staff e-mail %s not sent (%s); trying again in %s", row.id, exc, wait)
             outcome = {"available_at": app.clock() + wait, "attempts": row.attempts + 1}
         with app.unit_of_work() as uow:
-            uow.conn.execute(update(outbox).where(o.id == row.id).values(**outcome))
+            uow.outbox.settle(row.id, **outcome)
             uow.commit()
     return len(rows)

@@ -8,11 +8,14 @@ from typing import Any
 import orjson
 
 from ..domain.errors import InvalidInput, NotFound
+from ..domain.order import Order
 from ..domain.statuses import total_outstanding
 from ..notify import context as variables
 from ..notify import engine, templates
 from ..resources import render
+from ..store.custom_statuses import CustomStatuses
 from ..store.outbox import OutboxMessage
+from ..store.uow import UnitOfWork
 from .context import Command, Orderdeck
 from .custom_statuses import HANDLE
 
@@ -80,6 +83,28 @@ SAMPLE_ORDER["custom_status"] = {
 SAMPLE_MESSAGE = {"subject": "About your order", "body": "Your order ships tomorrow."}
 
 
+def order_context(
+    app: Orderdeck, uow: UnitOfWork, order: Order, locale: str | None = None, **extra: Any
+) -> tuple[dict[str, Any], str]:
+    """The template variables for one order, and the language: the one given, else the order's.
+    The one place a notification's view of an order is made (sending, previews)."""
+    ctx = app.render_context(uow)
+    rendered = render.order(order, ctx)
+    shop = uow.shop
+    locale = locale or variables.locale_of(rendered, shop.primary_locale)
+    stage = CustomStatuses(uow.conn).by_handle(order.custom_status.handle) if order.custom_status else None
+    values = variables.build(
+        rendered,
+        shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},
+        locale=locale,
+        transactions=[render.transaction(order, t, ctx) for t in order.transactions],
+        outstanding=str(total_outstanding(order)),
+        custom_status_name=stage.name(locale) if stage else None,
+        **extra,
+    )
+    return values, locale
+
+
 def check_template(name: str, locale: str) -> None:
     stage = name.removeprefix(templates.STAGE) if name.startswith(templates.STAGE) else None
     if stage is not None and HANDLE.match(stage):
@@ -128,15 +153,7 @@ def preview(
         shop = uow.shop
         if order_id is not None:
             order = uow.orders.get(order_id, for_update=False)
-            ctx = app.render_context(uow)
-            values = variables.build(
-                render.order(order, ctx),
-                shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},
-                locale=locale,
-                message=SAMPLE_MESSAGE,
-                transactions=[render.transaction(order, t, ctx) for t in order.transactions],
-                outstanding=str(total_outstanding(order)),
-            )
+            values, _ = order_context(app, uow, order, locale, message=SAMPLE_MESSAGE)
         else:
             values = sample_context(locale, shop.name)
     currency = values["currency"] or shop.currency
@@ -208,14 +225,5 @@ def preview_message(app: Orderdeck, message: dict[str, str], order_id: int | Non
             locale = variables.locale_of({}, shop.primary_locale)
             values = sample_context(locale, shop.name)
         else:
-            order = uow.orders.get(order_id, for_update=False)
-            ctx = app.render_context(uow)
-            rendered = render.order(order, ctx)
-            locale = variables.locale_of(rendered, shop.primary_locale)
-            values = variables.build(
-                rendered,
-                shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},
-                locale=locale,
-                outstanding=str(total_outstanding(order)),
-            )
+            values, locale = order_context(app, uow, uow.orders.get(order_id, for_update=False))
     return personalised(message, values, locale, values["currency"] or shop.currency)

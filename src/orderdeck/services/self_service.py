@@ -3,7 +3,7 @@ shipping address. The same commands staff use, authored by the customer; staff a
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -11,8 +11,9 @@ import orjson
 from ..domain import self_service
 from ..domain.cancellation import CancelRequest
 from ..domain.errors import InvalidInput, RuleViolation
-from ..domain.order import Author
+from ..domain.order import Author, Order
 from ..store.outbox import OutboxMessage
+from ..store.shop import ShopSettings
 from .cancellation import cancel_order
 from .context import Command
 from .orders import edit_order
@@ -21,18 +22,19 @@ CUSTOMER = Author(kind="customer", name="Customer")
 ADDRESS_FIELDS = ("first_name", "last_name", "address1", "address2", "zip", "city", "phone")
 
 
-def refusal(cmd: Command, order_id: int) -> str | None:
-    settings = cmd.uow.shop.settings
+def refusal(settings: ShopSettings, order: Order, now: datetime) -> str | None:
+    """Why the customer may not change the order now (the shop's policy, then the rules)."""
     if not settings.self_service:
         return "off"
-    order = cmd.uow.orders.get(order_id, for_update=False)
-    return self_service.refusal(order, now=cmd.now, window=timedelta(minutes=settings.self_service_window_minutes))
+    return self_service.refusal(order, now=now, window=timedelta(minutes=settings.self_service_window_minutes))
 
 
-def _check(cmd: Command, order_id: int) -> None:
-    why = refusal(cmd, order_id)
+def _check(cmd: Command, order_id: int) -> Order:
+    order = cmd.uow.orders.get(order_id, for_update=True)
+    why = refusal(cmd.uow.shop.settings, order, cmd.now)
     if why is not None:
         raise RuleViolation(f"This order can no longer be changed here ({why})", field="base")
+    return order
 
 
 def _tell_staff(cmd: Command, order_id: int, topic: str, message: str) -> None:
@@ -61,8 +63,7 @@ def cancel(cmd: Command, order_id: int, reason: str) -> bytes:
 
 def correct_address(cmd: Command, order_id: int, fields: dict[str, Any]) -> bytes:
     """Correct the shipping address (not its country: shipping and tax were priced for it)."""
-    _check(cmd, order_id)
-    order = cmd.uow.orders.get(order_id, for_update=False)
+    order = _check(cmd, order_id)
     if order.shipping_address is None:
         raise RuleViolation("This order has no shipping address to correct", field="base")
     changes = {k: (str(v).strip() or None) for k, v in fields.items() if k in ADDRESS_FIELDS}

@@ -10,8 +10,8 @@ import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
 from ..domain.errors import NotFound
+from .database import utc
 from .tables import automation_rules, automation_runs
-from .webhooks import as_utc
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class StoredRule:
             name=row["name"],
             enabled=row["enabled"],
             definition=orjson.loads(row["definition"]),
-            created_at=as_utc(row["created_at"]),  # type: ignore[arg-type]
-            updated_at=as_utc(row["updated_at"]),  # type: ignore[arg-type]
-            scheduled_at=as_utc(row["scheduled_at"]),
+            created_at=utc(row["created_at"]),  # type: ignore[arg-type]
+            updated_at=utc(row["updated_at"]),  # type: ignore[arg-type]
+            scheduled_at=utc(row["scheduled_at"]),
         )
 
 
@@ -57,7 +57,7 @@ class Run:
         values = dict(row)
         values["log"] = orjson.loads(values["log"])
         for name in ("due_at", "created_at", "finished_at"):
-            values[name] = as_utc(values[name])
+            values[name] = utc(values[name])
         return cls(**values)
 
 

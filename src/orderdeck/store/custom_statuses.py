@@ -10,8 +10,8 @@ import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ..domain.errors import NotFound
+from .database import utc
 from .tables import custom_statuses, orders
-from .webhooks import as_utc
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class CustomStatus:
     def of(cls, row: Any) -> CustomStatus:
         values = dict(row)
         values["names"] = orjson.loads(values["names"])
-        values["created_at"] = as_utc(values["created_at"])
-        values["updated_at"] = as_utc(values["updated_at"])
+        values["created_at"] = utc(values["created_at"])
+        values["updated_at"] = utc(values["updated_at"])
         return cls(**values)
 
 

@@ -1,16 +1,14 @@
-"""Writing outbox messages inside the command's transaction (DESIGN.md principle 2).
-
-Nothing is sent from here: a worker reads these rows after commit and delivers each at least
-once, under its stable id.
-"""
+"""The outbox: messages written inside the command's transaction (DESIGN.md principle 2), and
+read by the worker after commit, which hands each on at least once under its stable id."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select, update
 
 from .tables import outbox
 
@@ -48,3 +46,36 @@ class Outbox:
                 for m in messages
             ],
         )
+
+    def due(self, kind: str, now: datetime, limit: int, *, skip_locked: bool) -> list[Any]:
+        """Unhandled messages of one kind whose time has come, oldest first (PostgreSQL: locked,
+        skipping those another worker holds)."""
+        o = outbox.c
+        query = (
+            select(o.id, o.topic, o.order_id, o.payload, o.created_at, o.attempts)
+            .where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now)
+            .order_by(o.available_at)
+            .limit(limit)
+        )
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        return list(self.conn.execute(query).all())
+
+    def claim(self, kind: str, now: datetime, lease: timedelta, limit: int, *, skip_locked: bool) -> list[Any]:
+        """Due messages held for `lease` by moving their due time: one held by a worker that
+        died becomes due again by itself."""
+        found = self.due(kind, now, limit, skip_locked=skip_locked)
+        if found:
+            self.conn.execute(
+                update(outbox).where(outbox.c.id.in_([m.id for m in found])).values(available_at=now + lease)
+            )
+        return found
+
+    def handled(self, message_ids: list[str], now: datetime) -> None:
+        self.conn.execute(
+            update(outbox).where(outbox.c.id.in_(message_ids)).values(delivered_at=now, attempts=outbox.c.attempts + 1)
+        )
+
+    def settle(self, message_id: str, **values: Any) -> None:
+        """Record what became of a claimed message (handled, or due again later)."""
+        self.conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))

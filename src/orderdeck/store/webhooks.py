@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from ..domain.errors import NotFound
+from .database import utc
 from .tables import shop, webhook_attempts, webhook_deliveries, webhook_subscriptions
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands times back without their zone; everything stored is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,10 +42,10 @@ class Subscription:
             format=row["format"],
             fields=orjson.loads(row["fields"]) if row["fields"] else None,
             api_version=row["api_version"],
-            created_at=as_utc(row["created_at"]),  # type: ignore[arg-type]
-            updated_at=as_utc(row["updated_at"]),  # type: ignore[arg-type]
+            created_at=utc(row["created_at"]),  # type: ignore[arg-type]
+            updated_at=utc(row["updated_at"]),  # type: ignore[arg-type]
             consecutive_failures=row["consecutive_failures"],
-            disabled_at=as_utc(row["disabled_at"]),
+            disabled_at=utc(row["disabled_at"]),
             disabled_reason=row["disabled_reason"],
         )
 
@@ -77,7 +71,7 @@ class Delivery:
     def of(cls, row: Any) -> Delivery:
         values = dict(row)
         for name in ("triggered_at", "created_at", "next_attempt_at", "delivered_at"):
-            values[name] = as_utc(values[name])
+            values[name] = utc(values[name])
         return cls(**values)
 
 
@@ -233,7 +227,7 @@ class Deliveries:
         ).mappings()
         for row in rows:
             values = dict(row)
-            values["attempted_at"] = as_utc(values["attempted_at"])
+            values["attempted_at"] = utc(values["attempted_at"])
             found[row["delivery_id"]].append(Attempt(**values))
         return found
 

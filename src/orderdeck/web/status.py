@@ -35,6 +35,7 @@ from ..services.context import Command, Orderdeck
 from ..services.notifications import queue
 from ..store.custom_statuses import CustomStatuses
 from ..store.tables import lookup_attempts, orders
+from ..store.uow import UnitOfWork
 from .i18n import LANGUAGES, translations
 
 router = APIRouter(include_in_schema=False)
@@ -98,12 +99,11 @@ def _address_lines(a: dict[str, Any] | None) -> list[str]:
     return [line for line in lines if line]
 
 
-def view(app: Orderdeck, order: Order, locale: str) -> dict[str, Any]:
+def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str, Any]:
     """What the page shows, in the customer's words and currency."""
     gettext = translations(locale).gettext
-    with app.unit_of_work(read_only=True) as uow:
-        ctx = app.render_context(uow)
-        shop = uow.shop
+    ctx = app.render_context(uow)
+    shop = uow.shop
     rendered = render.order(order, ctx)
     values = variables.build(rendered, shop={"name": shop.name}, locale=locale)
     currency = values["currency"] or shop.currency
@@ -149,8 +149,7 @@ def view(app: Orderdeck, order: Order, locale: str) -> dict[str, Any]:
         )
     stage = None
     if order.custom_status is not None:
-        with app.unit_of_work(read_only=True) as uow:
-            known = CustomStatuses(uow.conn).by_handle(order.custom_status.handle)
+        known = CustomStatuses(uow.conn).by_handle(order.custom_status.handle)
         if known is not None and known.customer_visible:
             due = order.custom_status.due_at
             stage = {
@@ -219,33 +218,31 @@ def _order_of(app: Orderdeck, token: str) -> Order | None:
     return order
 
 
-def _self_service(app: Orderdeck, order: Order) -> dict[str, Any] | None:
+def _self_service(uow: UnitOfWork, order: Order) -> dict[str, Any] | None:
     """The forms the customer may use now, or None."""
-    with app.unit_of_work(read_only=True) as uow:
-        if self_service.refusal(Command(app, uow, self_service.CUSTOMER), order.id) is not None:
-            return None
-        reasons = list(uow.shop.settings.self_service_reasons)
-        window = uow.shop.settings.self_service_window_minutes
-    until = order.processed_at + timedelta(minutes=window)
+    settings = uow.shop.settings
+    if self_service.refusal(settings, order, uow.now) is not None:
+        return None
     address = order.shipping_address
     return {
-        "reasons": reasons,
-        "until": until,
+        "reasons": list(settings.self_service_reasons),
+        "until": order.processed_at + timedelta(minutes=settings.self_service_window_minutes),
         "address": {f: getattr(address, f) or "" for f in self_service.ADDRESS_FIELDS} if address else None,
     }
 
 
 def _status(app: Orderdeck, request: Request, order: Order, message: str | None = None, status: int = 200) -> Response:
+    """The status page, made in one read transaction."""
     with app.unit_of_work(read_only=True) as uow:
-        shop_locale = uow.shop.primary_locale
+        locale = _locale(request, order.customer_locale, uow.shop.primary_locale)
+        shown = view(app, uow, order, locale)
+        actions = _self_service(uow, order)
         zone = app.render_context(uow).zone
-    locale = _locale(request, order.customer_locale, shop_locale)
     gettext = translations(locale).gettext
     done = {
         "cancelled": gettext("Your order is cancelled. We have sent you a confirmation."),
         "address": gettext("Your shipping address is corrected."),
     }.get(request.query_params.get("done", ""))
-    actions = _self_service(app, order)
     if actions is not None:
         actions["until_text"] = format_datetime(actions["until"], "short", tzinfo=zone, locale=locale)
     reason_labels = {key: gettext(label) for key, label in REASON_LABELS.items()}
@@ -253,7 +250,7 @@ def _status(app: Orderdeck, request: Request, order: Order, message: str | None 
         "status.html",
         locale,
         status=status,
-        **view(app, order, locale),
+        **shown,
         actions=actions,
         message=message or done,
         request_path=f"/orders/status/{order.token}",

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from .bootstrap import build
 from .domain.errors import InvalidInput
 from .domain.order import Author
-from .services.context import Command
+from .services.context import Command, Orderdeck
 from .store.access import parse_scopes
 from .store.migrate import migrate as run_migrations
 
@@ -113,6 +113,76 @@ def serve(
     )
 
 
+staff_app = typer.Typer(help="Staff accounts for the admin (/admin).", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("create")
+def staff_create(
+    email: Annotated[str, typer.Option(help="The e-mail address they sign in with")],
+    password: Annotated[str, typer.Option(help=f"At least {10} characters", prompt=True, hide_input=True)],
+    name: Annotated[str, typer.Option(help="The name shown on the timeline")] = "",
+    owner: Annotated[bool, typer.Option("--owner", help="An owner may do everything, staff included")] = False,
+    permissions: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: view_orders, manage_orders, refund, delete_orders, manage_settings, manage_staff"
+        ),
+    ] = "view_orders,manage_orders",
+) -> None:
+    """Add a staff member (the first owner is made this way)."""
+    from .services.staff import add_staff
+
+    deck = build()
+    try:
+        with deck.unit_of_work() as uow:
+            member = add_staff(
+                uow,
+                email=email,
+                password=password,
+                name=name,
+                owner=owner,
+                permissions=[p.strip() for p in permissions.split(",") if p.strip()],
+            )
+            uow.commit()
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    role = "owner" if member.owner else ", ".join(sorted(member.permissions))
+    console.print(f"[green]Added[/green] {member.name} <{member.email}> ({role}); they sign in at /admin")
+
+
+@staff_app.command("password")
+def staff_password(
+    email: Annotated[str, typer.Option(help="Whose password")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a staff member's password (signs them out everywhere)."""
+    from .services.staff import set_password
+
+    deck = build()
+    with deck.unit_of_work() as uow:
+        found = uow.staff.by_email(email)
+        if found is None:
+            raise typer.BadParameter(f"nobody has an account with {email}", param_hint="--email")
+        try:
+            set_password(uow, found[0].id, password)
+        except InvalidInput as exc:
+            raise typer.BadParameter(exc.message, param_hint="--password") from None
+        uow.commit()
+    console.print(f"[green]Password changed[/green] for {email}")
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """Every staff account: id, e-mail, name, role, active, last sign-in."""
+    deck = build()
+    with deck.unit_of_work(read_only=True) as uow:
+        for m in uow.staff.all():
+            role = "owner" if m.owner else ",".join(sorted(m.permissions))
+            seen = m.last_login_at.isoformat() if m.last_login_at else "never"
+            typer.echo(f"{m.id}\t{m.email}\t{m.name}\t{role}\t{'active' if m.active else 'inactive'}\t{seen}")
+
+
 @app.command()
 def demo(
     orders: Annotated[int, typer.Option("--orders", help="How many orders to add")] = 200,
@@ -131,8 +201,28 @@ def demo(
         with deck.unit_of_work(read_only=True) as uow:
             if uow.conn.execute(select(func.count()).select_from(orders_table)).scalar_one():
                 console.print("The shop has orders already; no demo orders added.")
+                _demo_owner(deck)
                 return
     load_demo(deck, count=orders, seed=seed, console=console)
+    _demo_owner(deck)
+
+
+def _demo_owner(deck: Orderdeck) -> None:
+    """The demo shop's first owner, with a fresh password printed once (only while nobody has an account)."""
+    import secrets
+
+    from .services.staff import add_staff
+
+    with deck.unit_of_work() as uow:
+        if uow.staff.all():
+            return
+        password = secrets.token_urlsafe(12)
+        add_staff(uow, email="owner@demo.orderdeck", password=password, name="Demo Owner", owner=True)
+        uow.commit()
+    url = deck.settings.public_url.rstrip("/") + "/admin"
+    console.print(
+        f"Admin: [bold]{url}[/bold]  e-mail [bold]owner@demo.orderdeck[/bold]  password [bold]{password}[/bold]"
+    )
 
 
 @app.command()

@@ -17,9 +17,13 @@ import httpx
 import pytest
 
 from orderdeck.bootstrap import build
+from orderdeck.services.staff import add_staff
 from orderdeck.settings import Settings
 
 from ..conftest import IN_CI, make_token
+
+OWNER_EMAIL = "owner@shop.test"
+OWNER_PASSWORD = "correct horse battery"
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -62,6 +66,19 @@ class Server:
         self.api = api
         self.headers = {"X-Shopify-Access-Token": token}
 
+    def sign_in(self, page: object, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD) -> None:
+        """Sign a Playwright page in to the admin as a person would: the form, then the Orders page."""
+        page.goto(self.url + "/admin/login")  # type: ignore[attr-defined]
+        page.get_by_label("E-mail address").fill(email)  # type: ignore[attr-defined]
+        page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+        page.wait_for_url("**/admin/orders**")  # type: ignore[attr-defined]
+
+    def get(self, path: str) -> dict[str, object]:
+        answer = httpx.get(self.api + path, headers=self.headers, timeout=10)
+        assert answer.status_code < 300, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
     def post(self, path: str, body: object) -> dict[str, object]:
         answer = httpx.post(self.api + path, json=body, headers=self.headers, timeout=10)
         assert answer.status_code < 300, answer.text
@@ -76,6 +93,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     url = f"sqlite:///{database}"
     deck = build(Settings(database_url=url))
     token = make_token(deck)
+    with deck.unit_of_work() as uow:
+        add_staff(uow, email=OWNER_EMAIL, password=OWNER_PASSWORD, name="Olivia Owner", owner=True)
+        uow.commit()
     deck.db.dispose()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..services.context import Orderdeck
+from ..web import admin as admin_pages
 from ..web import status as status_pages
 from . import (
     automation,
@@ -172,6 +173,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
         admin.include_router(module.router)
     app.include_router(admin)
     app.include_router(status_pages.router)
+    admin_pages.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
     def health() -> dict[str, Any]:

@@ -463,3 +463,61 @@ deleted_orders = Table(
     Column("test", Boolean, nullable=False),
     Column("cancelled", Boolean, nullable=False),
 )
+
+# The admin's people (web/admin): staff accounts, their signed-in sessions, the Orders page's
+# saved views and the bulk work they start.
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(255), nullable=False, unique=True),  # stored lower-case
+    Column("name", String(255), nullable=False),
+    Column("password_hash", String(255), nullable=False),  # argon2id
+    Column("owner", Boolean, nullable=False, server_default=false()),
+    Column("permissions", Text, nullable=False),  # comma-separated; an owner holds them all
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("created_at", Time, nullable=False),
+    Column("last_login_at", Time),
+)
+
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's value
+    Column("staff_id", Id, ForeignKey("staff.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("flash", Text),  # the message the next page shows once (JSON)
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+)
+
+saved_views = Table(
+    "saved_views",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(80), nullable=False, unique=True),
+    Column("query", Text, nullable=False),  # the Orders page's query string
+    Column("position", Integer, nullable=False),
+    Column("created_at", Time, nullable=False),
+)
+
+bulk_runs = Table(
+    "bulk_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("action", String(40), nullable=False),
+    Column("params", Text, nullable=False),  # JSON: what the action needs (tags, tracking, …)
+    Column("order_ids", Text, nullable=False),  # JSON list, fixed when the run is asked for
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False, server_default=text("0")),
+    Column("succeeded", Integer, nullable=False, server_default=text("0")),
+    Column("refused", Text, nullable=False, server_default=text("'[]'")),  # JSON [{order_id, name, reason}]
+    Column("state", String(16), nullable=False),  # queued | running | finished | failed
+    Column("staff_id", Id),
+    Column("staff_name", String(255), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("started_at", Time),
+    Column("finished_at", Time),
+    Column("error", Text),
+    Index("ix_bulk_runs_state_id", "state", "id"),
+)

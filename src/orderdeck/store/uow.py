@@ -19,6 +19,7 @@ from .inventory import InventoryRepository
 from .orders import OrderRepository
 from .outbox import Outbox
 from .shop import Shop, load_shop
+from .staff import StaffRepository
 from .timeline import Timeline
 
 
@@ -49,6 +50,7 @@ class UnitOfWork:
         self.outbox = Outbox(self.conn)
         self.tokens = Tokens(self.conn)
         self.idempotency = IdempotencyKeys(self.conn)
+        self.staff = StaffRepository(self.conn)
         return self
 
     @property

@@ -61,8 +61,9 @@ def browser() -> Iterator[object]:
 
 
 class Server:
-    def __init__(self, url: str, api: str, token: str) -> None:
+    def __init__(self, url: str, api: str, token: str, database_url: str = "") -> None:
         self.url = url
+        self.database_url = database_url  # the server's database, for running a Worker in the test
         self.api = api
         self.headers = {"X-Shopify-Access-Token": token}
 
@@ -117,7 +118,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
             if process.poll() is not None:
                 raise RuntimeError(f"the server exited; see {folder / 'server.log'}")
             time.sleep(0.1)
-        yield Server(base, base + "/admin/api/2024-10", token)
+        yield Server(base, base + "/admin/api/2024-10", token, url)
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -26,18 +26,19 @@ from . import (
     new_order,
     notifications,
     order,
+    order_money,
     orders,
     reports,
     settings,
     webhooks,
 )
-from .access import BadCsrf, NotPermitted, SignInRequired, session_token, sign_in_redirect
+from .access import BadCsrf, NotPermitted, SignInRequired, refusal, session_token, sign_in_redirect
 from .pages import render_public
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 # bulk and new_order before order: their fixed paths (/orders/bulk, /orders/new) are not order ids.
-AREAS = (login, bulk, new_order, orders, order, settings, notifications, webhooks, automation, reports)
+AREAS = (login, bulk, new_order, orders, order, order_money, settings, notifications, webhooks, automation, reports)
 for area in AREAS:
     router.include_router(area.router)
 
@@ -60,13 +61,6 @@ PERMISSION_WORDS = {
 
 def is_admin_page(path: str) -> bool:
     return (path == "/admin" or path.startswith("/admin/")) and not path.startswith(("/admin/api/", "/admin/static/"))
-
-
-def refusal(exc: OrderError) -> str:
-    """A domain refusal in a sentence for a person: the field it concerns, then the rule."""
-    message = exc.message[:1].upper() + exc.message[1:]
-    field = exc.field.replace("_", " ")
-    return message if exc.field == "base" else f"{field.capitalize()}: {message}"
 
 
 def _back(request: Request) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from ...domain.errors import OrderError
 from ...domain.order import Author
 from ...services.context import Command, Orderdeck
 from ...store.staff import PERMISSIONS, SESSION_LIFETIME, StaffMember
@@ -77,6 +78,23 @@ class Admin:
         if message:
             self.say(message, kind=kind)
         return RedirectResponse(to, status_code=303)
+
+    def act(self, work: Callable[[Command], Any], *, back: str, success: str) -> RedirectResponse:
+        """Run one command; back to `back` saying `success`, or saying why it was refused (and
+        then nothing of it was kept)."""
+        try:
+            with self.command() as cmd:
+                work(cmd)
+        except OrderError as exc:
+            return self.done(back, refusal(exc), kind="error")
+        return self.done(back, success)
+
+
+def refusal(exc: OrderError) -> str:
+    """A domain refusal in a sentence for a person: the field it concerns, then the rule."""
+    message = exc.message[:1].upper() + exc.message[1:]
+    field = exc.field.replace("_", " ")
+    return message if exc.field == "base" else f"{field.capitalize()}: {message}"
 
 
 def session_token(request: Request) -> str | None:

@@ -221,7 +221,8 @@ def _demo_owner(deck: Orderdeck) -> None:
         uow.commit()
     url = deck.settings.public_url.rstrip("/") + "/admin"
     console.print(
-        f"Admin: [bold]{url}[/bold]  e-mail [bold]owner@demo.orderdeck[/bold]  password [bold]{password}[/bold]"
+        f"Admin: [bold]{url}[/bold]  e-mail [bold]owner@demo.orderdeck[/bold]  password [bold]{password}[/bold]",
+        soft_wrap=True,  # one line, so it can be copied whole
     )
 
 

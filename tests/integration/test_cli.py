@@ -164,3 +164,51 @@ def test_rerender_stores_renderings_made_with_the_new_public_url(
     assert all('"order_status_url":"https://shop.example.com/orders/status/' in r for r in stored)
     # Nothing is stale any more, so a second run has nothing to do.
     assert "0 order(s) rendered afresh" in invoke("rerender").output
+
+
+def _sign_in(deck: Orderdeck, email: str, password: str) -> bool:
+    from orderdeck.services.staff import sign_in
+
+    return sign_in(deck, email, password) is not None
+
+
+def test_staff_create_makes_an_owner_who_can_sign_in(db_file: Path, deck: Orderdeck) -> None:
+    assert invoke("migrate").exit_code == 0
+    result = invoke("staff", "create", "--email", "Boss@Shop.test", "--password", "a long passphrase", "--owner")
+    assert result.exit_code == 0, result.output
+    assert "boss@shop.test" in result.output and "owner" in result.output
+    assert _sign_in(deck, "boss@shop.test", "a long passphrase")
+    assert not _sign_in(deck, "boss@shop.test", "a wrong passphrase")
+    listed = invoke("staff", "list")
+    assert "boss@shop.test" in listed.output and "owner" in listed.output
+
+
+def test_staff_create_refuses_a_short_password_and_a_taken_address(db_file: Path, deck: Orderdeck) -> None:
+    assert invoke("migrate").exit_code == 0
+    short = invoke("staff", "create", "--email", "a@shop.test", "--password", "short")
+    assert short.exit_code != 0 and "at least 10 characters" in short.output
+    assert invoke("staff", "create", "--email", "a@shop.test", "--password", "long enough!").exit_code == 0
+    again = invoke("staff", "create", "--email", "a@shop.test", "--password", "long enough!")
+    assert again.exit_code != 0 and "already has an account" in again.output
+
+
+def test_staff_password_sets_a_new_one(db_file: Path, deck: Orderdeck) -> None:
+    assert invoke("migrate").exit_code == 0
+    invoke("staff", "create", "--email", "a@shop.test", "--password", "first password", "--owner")
+    result = runner.invoke(
+        app, ["staff", "password", "--email", "a@shop.test"], input="second password\nsecond password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert _sign_in(deck, "a@shop.test", "second password")
+    assert not _sign_in(deck, "a@shop.test", "first password")
+
+
+def test_the_demo_prints_its_owners_login_once(db_file: Path, deck: Orderdeck) -> None:
+    first = invoke("demo", "--orders", "3")
+    assert first.exit_code == 0, first.output
+    found = re.search(r"e-mail (\S+)\s+password (\S+)", first.output)
+    assert found, first.output
+    assert "/admin" in first.output
+    assert _sign_in(deck, found.group(1), found.group(2))
+    second = invoke("demo", "--orders", "3", "--if-empty")
+    assert "password" not in second.output  # the account exists; its password is not shown again

@@ -153,3 +153,15 @@ def test_staff_rules(deck: Orderdeck) -> None:
             add_staff(uow, email="p@shop.test", password=PASSWORD, permissions=["fly"])
         stored = uow.conn.exec_driver_sql("SELECT password_hash FROM staff").scalar_one()
         assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_expired_sessions_sign_nobody_in_and_are_swept(deck: Orderdeck, admin_app: TestClient, clock) -> None:  # type: ignore[no-untyped-def]
+    from orderdeck.outbox import scheduler
+
+    make_staff(deck, "a@shop.test", owner=True)
+    session = AdminClient(admin_app)
+    session.sign_in("a@shop.test")
+    assert admin_app.get("/admin/settings", follow_redirects=False).status_code != 303
+    clock.advance(days=15)
+    assert admin_app.get("/admin/settings", follow_redirects=False).status_code == 303
+    assert scheduler.run_now(deck, "expired-sessions", "test") == "1 expired admin session(s) removed"

@@ -87,6 +87,12 @@ JOBS = (
         _count(sweeps.forget_old_deliveries, "handled outbox message(s) and deliveries removed"),
         "Remove handled outbox messages and finished webhook deliveries older than the retention period.",
     ),
+    Job(
+        "expired-sessions",
+        timedelta(hours=6),
+        _count(sweeps.forget_expired_sessions, "expired admin session(s) removed"),
+        "Remove admin sign-in sessions past their 14 days.",
+    ),
 )
 JOBS_BY_NAME = {job.name: job for job in JOBS}
 LEASE = timedelta(minutes=15)

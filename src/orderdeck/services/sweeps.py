@@ -132,3 +132,11 @@ def forget_old_deliveries(app: Orderdeck, should_stop: Callable[[], bool] = lamb
             uow.commit()
             removed += len(ids) + len(old)
     return removed
+
+
+def forget_expired_sessions(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Remove admin sessions past their lifetime (they already sign nobody in; this keeps the table small)."""
+    with app.unit_of_work() as uow:
+        removed = uow.staff.forget_expired_sessions(uow.now)
+        uow.commit()
+    return removed

@@ -53,6 +53,8 @@ FULFILLMENT = (
     "request_declined",
     "restocked",
 )
+# Return statuses (S1.4); "any" puts no condition on returns.
+RETURN = ("any", "no_return", "return_requested", "in_return", "returned", "inspection_complete")
 SORTABLE = {
     "id": orders.c.id,
     "created_at": orders.c.created_at,
@@ -87,12 +89,14 @@ class OrderFilter:
     test: bool | None = None
     q: str | None = None
     custom_status: str | None = None  # a stage's handle, or "none" for orders in no stage
+    return_status: str = "any"  # the admin's filter; the REST API does not take it
 
     def check(self) -> None:
         for name, value, allowed in (
             ("status", self.status, STATUSES),
             ("financial_status", self.financial_status, FINANCIAL),
             ("fulfillment_status", self.fulfillment_status, FULFILLMENT),
+            ("return_status", self.return_status, RETURN),
         ):
             if value not in allowed:
                 raise InvalidInput(f"{value!r} is not one of {', '.join(allowed)}", field=name)
@@ -163,6 +167,9 @@ def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
         where.append(c.custom_status.is_(None))
     elif f.custom_status:
         where.append(c.custom_status == f.custom_status)
+    if f.return_status != "any":
+        # No index of its own: returns are rare, so this rides on the other conditions' indexes.
+        where.append(c.return_status == f.return_status)
     if f.location_id is not None:
         where.append(_has_term("location", str(f.location_id)))
     if f.customer_id is not None:

@@ -50,6 +50,13 @@ BADGE_TONES = {
     "returned": "done",
     "inspection_complete": "done",
     "no_return": "neutral",
+    # webhook deliveries, automation runs, and whether a subscription or rule is on
+    "delivered": "done",
+    "failed": "attention",
+    "done": "done",
+    "skipped": "neutral",
+    "enabled": "done",
+    "disabled": "ended",
 }
 BADGE_LABELS = {"partially_paid": "Partially paid", "partially_refunded": "Partially refunded", "closed": "Archived"}
 

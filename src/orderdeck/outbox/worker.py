@@ -23,6 +23,7 @@ from datetime import timedelta
 import httpx
 
 from ..automation import engine as automation
+from ..services import bulk_runs
 from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
 from . import metrics, notifications, scheduler, staff_mail, webhooks
@@ -56,6 +57,7 @@ class Worker:
 
     def __post_init__(self) -> None:
         self._stopping = asyncio.Event()
+        self._resume_bulk = True  # on starting, take up bulk runs a stopped worker left half done
 
     def stop(self) -> None:
         self._stopping.set()
@@ -72,7 +74,7 @@ class Worker:
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         try:
             async with webhooks.client() as client:
-                await asyncio.gather(self._tend_loop(), self._delivery_loop(client))
+                await asyncio.gather(self._tend_loop(), self._delivery_loop(client), self._bulk_loop())
         finally:
             if jobs is not None:
                 await jobs
@@ -90,10 +92,11 @@ class Worker:
 
             for _ in range(max_rounds):
                 tended = await self._tend()
+                bulk = await self._bulk()
                 claimed = await asyncio.to_thread(self._claim, self.batch)
                 if claimed:
                     await self._record_all(list(await asyncio.gather(*(gated(c) for c in claimed))))
-                if not tended and not claimed:
+                if not tended and not bulk and not claimed:
                     return
 
     async def _pause(self, seconds: float) -> None:
@@ -119,6 +122,26 @@ class Worker:
             await self._pause(1.0)
             return False
         return bool(relayed or ran or mailed)
+
+    # ---- bulk actions staff started from the Orders page -------------------------------------------
+    # In a loop of their own: a run over many orders takes a while, and the relay and the
+    # notifications go on meanwhile (the run's own webhooks among them).
+
+    async def _bulk_loop(self) -> None:
+        while not self.stopping:
+            if not await self._bulk():
+                await self._pause(self.idle_wait)
+
+    async def _bulk(self) -> bool:
+        resume, self._resume_bulk = self._resume_bulk, False
+        try:
+            return bool(await asyncio.to_thread(bulk_runs.run_due, self.app, lambda: self.stopping, resume=resume))
+        except Exception:  # the database is away: the run keeps its count and is taken up again
+            log.exception("worker %s could not carry out bulk runs", self.name)
+            metrics.WORKER_ERRORS.inc()
+            self._resume_bulk = True
+            await self._pause(1.0)
+            return False
 
     # ---- webhook deliveries ------------------------------------------------------------------
 

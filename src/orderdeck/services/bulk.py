@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from ..domain.errors import OrderError
 from ..domain.order import Author
 from ..store import counts
+from ..store.uow import UnitOfWork
 from .context import Command, Orderdeck
 
 BATCH = 200  # orders a transaction: long enough to share commits, short enough not to stall other writers
@@ -27,6 +28,11 @@ BATCH = 200  # orders a transaction: long enough to share commits, short enough 
 class BulkResult:
     succeeded: list[int] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Called inside a batch's transaction, just before it commits, with the ids that succeeded and
+# the refusals: bookkeeping (a background run's progress) commits with the orders or not at all.
+OnBatch = Callable[[UnitOfWork, list[int], list[dict[str, Any]]], None]
 
 
 def _batches(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -40,12 +46,18 @@ def _conflict(exc: OperationalError) -> bool:
 
 
 def run_in_batches(
-    app: Orderdeck, author: Author, ids: list[int], step: Callable[[Command, int], Any], *, batch: int | None = None
+    app: Orderdeck,
+    author: Author,
+    ids: list[int],
+    step: Callable[[Command, int], Any],
+    *,
+    batch: int | None = None,
+    on_batch: OnBatch | None = None,
 ) -> BulkResult:
     result = BulkResult()
     for chunk in _batches(ids, batch or BATCH):
         try:
-            result = _run_batch(app, author, chunk, step, result)
+            result = _run_batch(app, author, chunk, step, result, on_batch)
         except OperationalError as exc:
             if not _conflict(exc):
                 raise
@@ -53,16 +65,26 @@ def run_in_batches(
             # Go through it again an order a transaction, so that only a conflicting order fails.
             for order_id in chunk:
                 try:
-                    result = _run_batch(app, author, [order_id], step, result)
+                    result = _run_batch(app, author, [order_id], step, result, on_batch)
                 except OperationalError as again:
                     if not _conflict(again):
                         raise
-                    result.refused.append({"id": order_id, "error": "changed by another request; retry"})
+                    refusal = {"id": order_id, "error": "changed by another request; retry"}
+                    if on_batch is not None:
+                        with app.unit_of_work() as uow:
+                            on_batch(uow, [], [refusal])
+                            uow.commit()
+                    result.refused.append(refusal)
     return result
 
 
 def _run_batch(
-    app: Orderdeck, author: Author, chunk: list[int], step: Callable[[Command, int], Any], so_far: BulkResult
+    app: Orderdeck,
+    author: Author,
+    chunk: list[int],
+    step: Callable[[Command, int], Any],
+    so_far: BulkResult,
+    on_batch: OnBatch | None = None,
 ) -> BulkResult:
     done: list[int] = []
     refused: list[dict[str, Any]] = []
@@ -80,6 +102,8 @@ def _run_batch(
                 done.append(order_id)
         # A batch leaves up to two status-count deltas an order; fold them while they are few.
         counts.fold(uow.conn)
+        if on_batch is not None:
+            on_batch(uow, done, refused)
         uow.commit()
     # Only what the commit made true is reported.
     so_far.succeeded.extend(done)

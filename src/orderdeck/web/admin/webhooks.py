@@ -117,7 +117,7 @@ def _delivery_page(admin: Admin, subscription_id: int, state: str, before: str) 
         "order_names": order_names,
         "any_failed": bool(failed),
         "state": state,
-        "newer_url": f"{base}?{urlencode(keep)}" if before else None,
+        "newer_url": (f"{base}?{urlencode(keep)}" if keep else base) if before else None,
         "older_url": f"{base}?{urlencode({**keep, 'before': found[-1].id})}" if more else None,
     }
 
@@ -197,10 +197,15 @@ def disable_webhook(admin: Settings, subscription_id: int) -> Response:
 @router.post("/settings/webhooks/{subscription_id}/redeliver", summary="Send deliveries again")
 def redeliver(admin: Settings, subscription_id: int, delivery_id: Text = "", state: Text = "") -> Response:
     ids = [delivery_id] if delivery_id else None
-    back = f"/admin/settings/webhooks/{subscription_id}" + (f"/deliveries/{delivery_id}" if delivery_id else "")
+    page = f"/admin/settings/webhooks/{subscription_id}"
+    back = page + (f"/deliveries/{delivery_id}" if delivery_id else "")
+    with admin.app.unit_of_work(read_only=True) as uow:
+        Subscriptions(uow.conn).get(subscription_id)  # no such webhook: the not-found page
     try:
         with admin.command() as cmd:
             sent = webhooks.redeliver(cmd, subscription_id, ids, state or None)
+    except NotFound as exc:
+        return admin.done(page, refusal(exc), kind="error")  # that delivery is not in this log
     except OrderError as exc:
         return admin.done(back, refusal(exc), kind="error")
     if not sent:

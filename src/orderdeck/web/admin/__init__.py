@@ -30,6 +30,8 @@ from . import (
     orders,
     reports,
     settings,
+    staff_pages,
+    tokens,
     webhooks,
 )
 from .access import BadCsrf, NotPermitted, SignInRequired, refusal, session_token, sign_in_redirect
@@ -38,7 +40,21 @@ from .pages import render_public
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
 # bulk and new_order before order: their fixed paths (/orders/bulk, /orders/new) are not order ids.
-AREAS = (login, bulk, new_order, orders, order, order_money, settings, notifications, webhooks, automation, reports)
+AREAS = (
+    login,
+    bulk,
+    new_order,
+    orders,
+    order,
+    order_money,
+    settings,
+    tokens,
+    staff_pages,
+    notifications,
+    webhooks,
+    automation,
+    reports,
+)
 for area in AREAS:
     router.include_router(area.router)
 

@@ -1,13 +1,16 @@
 """The Orders page's query string ↔ the order filter the store runs (store/queries.OrderFilter).
 
 One reading for the list, its count, the CSV export and bulk work "on the whole filter", so all
-of them select exactly the same orders.
+of them select exactly the same orders. `filter_query` gives the one spelling of a filter as a
+query string (tabs, saved views, the bulk form's hidden `filter`, the export link), and
+`check_known` refuses stages and locations the shop does not have.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.datastructures import QueryParams
@@ -20,6 +23,7 @@ KEYS = (
     "status",
     "financial_status",
     "fulfillment_status",
+    "return_status",
     "custom_status",
     "tag",
     "tag_not",
@@ -37,14 +41,17 @@ def _day(value: str, name: str, timezone: str, *, end: bool) -> datetime:
     except ValueError:
         raise InvalidInput(f"{value!r} is not a date; use YYYY-MM-DD", field=name) from None
     moment = datetime.combine(day, time.min, tzinfo=ZoneInfo(timezone))
-    return (moment + timedelta(days=1) if end else moment).astimezone(UTC)
+    # The end of a day is its last microsecond: the store's upper bound includes its value.
+    return (moment + timedelta(days=1, microseconds=-1) if end else moment).astimezone(UTC)
 
 
 def order_filter(params: QueryParams | dict[str, Any], timezone: str = "UTC") -> OrderFilter:
     """The filter a query string describes; dates are whole days in the shop's time zone."""
     get = params.get
-    values: dict[str, Any] = {"status": get("status") or "any"}
-    for key in ("financial_status", "fulfillment_status"):
+    status = get("status") or "any"
+    # "archived" is the merchant's word for what the store calls closed.
+    values: dict[str, Any] = {"status": "closed" if status == "archived" else status}
+    for key in ("financial_status", "fulfillment_status", "return_status"):
         values[key] = get(key) or "any"
     for key in ("custom_status", "source_name", "q"):
         value = (get(key) or "").strip()
@@ -67,3 +74,33 @@ def order_filter(params: QueryParams | dict[str, Any], timezone: str = "UTC") ->
     chosen = OrderFilter(**values)
     chosen.check()
     return chosen
+
+
+# Keys whose "any" means no condition, so "status=any" and no status are one filter.
+_ANY_MEANS_NONE = ("status", "financial_status", "fulfillment_status", "return_status")
+# Values with two spellings that select the same orders, written one way.
+_SYNONYMS = {("status", "archived"): "closed", ("fulfillment_status", "fulfilled"): "shipped"}
+
+
+def filter_query(params: QueryParams | dict[str, Any] | str) -> str:
+    """The filter part of a query string, in one spelling: only the Orders page's keys, in
+    KEYS order, without empty values or "any" (page_info and everything else dropped)."""
+    if isinstance(params, str):
+        params = QueryParams(params.lstrip("?"))
+    pairs: list[tuple[str, str]] = []
+    for key in KEYS:
+        raw = params.getlist(key) if isinstance(params, QueryParams) else [params.get(key) or ""]
+        for value in raw:
+            value = str(value).strip()
+            if value and not (key in _ANY_MEANS_NONE and value == "any"):
+                pairs.append((key, _SYNONYMS.get((key, value), value)))
+    return urlencode(pairs)
+
+
+def check_known(chosen: OrderFilter, stages: set[str], locations: set[int]) -> None:
+    """Refuse a custom status or a location the shop does not have: a filter on one would
+    quietly show no orders, which reads as "there are none" rather than "that is a typo"."""
+    if chosen.custom_status and chosen.custom_status != "none" and chosen.custom_status not in stages:
+        raise InvalidInput(f"there is no custom status {chosen.custom_status!r}", field="custom_status")
+    if chosen.location_id is not None and chosen.location_id not in locations:
+        raise InvalidInput(f"there is no location with id {chosen.location_id}", field="location_id")

@@ -1,0 +1,412 @@
+"""Reports (S9.5): numbers about the orders placed in a period, grouped by day, week or month in
+the shop's time zone, aggregated in the database.
+
+Every report reads the same cohort, the orders *placed* in the period (test orders left out),
+so each starts with a range on the indexed `orders.created_at` and nothing outside it is read:
+a report over a month of a million-order shop reads that month's rows and no others. The
+period's day/week/month of each order is worked out in SQL (PostgreSQL's own time zones; for
+SQLite, which has none, the shop's UTC offsets within the period, DST changes included, are
+handed in as a CASE), so only one row per group comes back to Python.
+
+What the order row has no column for is found by index, never by reading order documents
+(parsing a 5 KB JSON document costs ~0.25 ms an order, too slow for a month of a big shop):
+the cancel reason from the cancellation's timeline row, the products of cancelled orders
+from their SKU search terms, and when a fulfillment was made or its shipment delivered from
+their timeline rows (looked up by order id). So the cost is one index range over the
+period's orders plus, for cancelled or fulfilled ones, a few index lookups each. Times are
+when Orderdeck recorded them: a "delivered" posted a day late counts a day late.
+Percentiles are nearest-rank (the value at rank ⌈p·n⌉), worked out with window functions,
+so the per-order figures never leave the database either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
+
+from .database import utc
+from .tables import order_search_terms, orders, products, timeline_events, variants
+
+GROUPINGS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Dates `first` to `last` (both included) in the shop's time zone, in groups of `grouping`."""
+
+    first: date
+    last: date
+    grouping: str
+    timezone: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def starts(self) -> datetime:
+        return datetime.combine(self.first, time(), self.zone)
+
+    @property
+    def ends(self) -> datetime:
+        """The moment after the period: midnight at the start of the day after `last`."""
+        return datetime.combine(self.last + timedelta(days=1), time(), self.zone)
+
+    def group_of(self, day: date) -> date:
+        """The first day of the group (week from Monday, calendar month) that `day` is in."""
+        if self.grouping == "week":
+            return day - timedelta(days=day.weekday())
+        if self.grouping == "month":
+            return day.replace(day=1)
+        return day
+
+    def groups(self) -> list[date]:
+        """Every group of the period in order, the empty ones too (a chart shows the gaps)."""
+        found: list[date] = []
+        day = self.first
+        while day <= self.last:
+            group = self.group_of(day)
+            if not found or found[-1] != group:
+                found.append(group)
+            day += timedelta(days=1)
+        return found
+
+
+# ---- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class OrdersRow:
+    group: date
+    currency: str
+    orders: int = 0
+    cancelled: int = 0
+    revenue: Decimal = Decimal("0.00")  # total price of the orders not cancelled
+    unfulfilled: int = 0  # open orders with nothing fulfilled yet
+
+
+@dataclass
+class Durations:
+    """How long something took, in seconds, for `count` orders or shipments."""
+
+    count: int = 0
+    p50: float | None = None
+    p90: float | None = None
+
+
+@dataclass
+class Reports:
+    """Every report of one period: rows keyed by the group's first day."""
+
+    period: Period
+    orders: list[OrdersRow] = field(default_factory=list)
+    cancel_reasons: dict[tuple[date, str], int] = field(default_factory=dict)
+    cancelled_products: dict[tuple[date, str, str], int] = field(default_factory=dict)  # (group, SKU, title)
+    lead_time: dict[date | None, Durations] = field(default_factory=dict)  # None: the whole period
+    transit_time: dict[date | None, Durations] = field(default_factory=dict)
+    payment_status: dict[tuple[date, str], int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not any(row.orders for row in self.orders)
+
+
+# ---- building blocks ----------------------------------------------------------------------
+
+
+def _offsets(zone: ZoneInfo, starts: datetime, ends: datetime) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offset (seconds) through [starts, ends): [(from_utc, offset), …], the first
+    from the start (None). DST changes are found a day at a time, then to the second."""
+
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta else 0
+
+    start_utc, end_utc = utc(starts), utc(ends)
+    assert start_utc and end_utc
+    found: list[tuple[datetime | None, int]] = [(None, offset(start_utc))]
+    moment = start_utc
+    while moment < end_utc:
+        step = min(moment + timedelta(days=1), end_utc)
+        if offset(step) != found[-1][1]:
+            low, high = moment, step  # offset(low) is the current one, offset(high) the next
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == found[-1][1] else (low, middle)
+            found.append((high.replace(microsecond=0), offset(step)))
+        moment = step
+    return found
+
+
+def _group_key(conn: Connection, period: Period) -> ColumnElement[str]:
+    """SQL for the first day (YYYY-MM-DD) of the group each order was placed in, shop time."""
+    placed = orders.c.created_at
+    if conn.dialect.name == "postgresql":
+        local = func.timezone(period.timezone, placed)
+        return func.to_char(func.date_trunc(period.grouping, local), "YYYY-MM-DD")
+    # SQLite: shift by the offset in force at that moment, then take the day/week/month.
+    changes = _offsets(period.zone, period.starts, period.ends)
+    shift: ColumnElement[str] = literal(f"{changes[-1][1]:+d} seconds")
+    if len(changes) > 1:
+        shift = case(
+            *((placed < utc(since), f"{before:+d} seconds") for (_, before), (since, _) in pairwise(changes)),
+            else_=f"{changes[-1][1]:+d} seconds",
+        )
+    if period.grouping == "week":
+        return func.date(placed, shift, "-6 days", "weekday 1")  # back to Monday
+    if period.grouping == "month":
+        return func.date(placed, shift, "start of month")
+    return func.date(placed, shift)
+
+
+def _placed_in(period: Period) -> ColumnElement[bool]:
+    return and_(
+        orders.c.created_at >= utc(period.starts),
+        orders.c.created_at < utc(period.ends),
+        orders.c.test == false(),
+    )
+
+
+def _argument(conn: Connection, arguments: Any, key: str) -> ColumnElement[str]:
+    """One value of a timeline row's arguments (a few bytes of JSON)."""
+    if conn.dialect.name == "postgresql":
+        return cast(arguments, postgresql.JSON)[key].astext  # type: ignore[no-any-return]
+    return func.json_extract(arguments, f"$.{key}")
+
+
+def _seconds_between(conn: Connection, earlier: Any, later: Any) -> ColumnElement[float]:
+    if conn.dialect.name == "postgresql":
+        return cast(func.extract("epoch", later - earlier), Float)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _still_made(conn: Connection, made: Any) -> ColumnElement[bool]:
+    """A fulfillment_success row whose fulfillment was not cancelled since."""
+    undone = timeline_events.alias("undone")
+    return ~exists().where(
+        undone.c.order_id == made.c.order_id,
+        undone.c.verb == "fulfillment_cancelled",
+        undone.c.subject_id == made.c.subject_id,
+    )
+
+
+def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None, Durations]:
+    """Count, p50 and p90 of `per_item`'s (grp, seconds) rows, per group and for all of them,
+    in one statement: the items are worked out once (a materialised CTE)."""
+    items = per_item.cte("items").prefix_with("MATERIALIZED")
+    ranked = select(
+        items.c.grp,
+        items.c.seconds,
+        func.row_number().over(partition_by=items.c.grp, order_by=items.c.seconds).label("rank_in_group"),
+        func.count().over(partition_by=items.c.grp).label("in_group"),
+        func.row_number().over(order_by=items.c.seconds).label("rank_overall"),
+        func.count().over().label("overall"),
+    ).subquery("ranked")
+
+    def at(rank: Any, total: Any, share: float) -> Any:
+        # Nearest rank: the smallest value whose rank is at least share x count.
+        return func.min(case((rank >= total * share, ranked.c.seconds)))
+
+    per_group = select(
+        ranked.c.grp,
+        func.count().label("n"),
+        at(ranked.c.rank_in_group, ranked.c.in_group, 0.5).label("p50"),
+        at(ranked.c.rank_in_group, ranked.c.in_group, 0.9).label("p90"),
+    ).group_by(ranked.c.grp)
+    overall = select(
+        literal("all").label("grp"),
+        func.count().label("n"),
+        at(ranked.c.rank_overall, ranked.c.overall, 0.5).label("p50"),
+        at(ranked.c.rank_overall, ranked.c.overall, 0.9).label("p90"),
+    )
+    found: dict[date | None, Durations] = {}
+    for grp, count, p50, p90 in conn.execute(union_all(per_group, overall)):
+        if count:
+            found[None if grp == "all" else _day(grp)] = Durations(int(count), _float(p50), _float(p90))
+    return found
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+# ---- the reports --------------------------------------------------------------------------
+
+
+def orders_over_time(conn: Connection, period: Period) -> list[OrdersRow]:
+    """Orders placed, cancelled, not yet fulfilled, and revenue, per group and currency."""
+    grp = _group_key(conn, period).label("grp")
+    cancelled = orders.c.cancelled_at.is_not(None)
+    query = (
+        select(
+            grp,
+            orders.c.currency,
+            func.count(),
+            func.sum(case((cancelled, 1), else_=0)),
+            func.sum(case((cancelled, 0), else_=orders.c.total_price)),
+            func.sum(case((and_(orders.c.order_status == "open", orders.c.fulfillment_status.is_(None)), 1), else_=0)),
+        )
+        .where(_placed_in(period))
+        .group_by(grp, orders.c.currency)
+    )
+    rows = [
+        OrdersRow(
+            _day(g), currency, int(n), int(c or 0), Decimal(str(revenue or 0)).quantize(Decimal("0.01")), int(u or 0)
+        )
+        for g, currency, n, c, revenue, u in conn.execute(query)
+    ]
+    return sorted(rows, key=lambda r: (r.group, r.currency))
+
+
+def payment_status(conn: Connection, period: Period) -> dict[tuple[date, str], int]:
+    grp = _group_key(conn, period).label("grp")
+    query = (
+        select(grp, orders.c.financial_status, func.count())
+        .where(_placed_in(period))
+        .group_by(grp, orders.c.financial_status)
+    )
+    return {(_day(g), status): int(n) for g, status, n in conn.execute(query)}
+
+
+def cancel_reasons(conn: Connection, period: Period) -> dict[tuple[date, str], int]:
+    """Cancelled orders per group and reason, the reason from the cancellation's timeline row."""
+    grp = _group_key(conn, period).label("grp")
+    event = timeline_events.alias("cancelling")
+    reason = func.coalesce(_argument(conn, event.c.arguments, "reason"), "other").label("reason")
+    query = (
+        select(grp, reason, func.count(orders.c.id.distinct()))
+        .select_from(orders.join(event, and_(event.c.order_id == orders.c.id, event.c.verb == "cancelled")))
+        .where(_placed_in(period), orders.c.cancelled_at.is_not(None))
+        .group_by(grp, reason)
+    )
+    return {(_day(g), str(r)): int(n) for g, r, n in conn.execute(query)}
+
+
+def cancelled_products(conn: Connection, period: Period) -> dict[tuple[date, str, str], int]:
+    """Per group and product: how many cancelled orders had it, by the orders' SKU search
+    terms (lower-cased there; the catalogue gives the SKU as written and the product title)."""
+    grp = _group_key(conn, period).label("grp")
+    query = (
+        select(grp, order_search_terms.c.term, func.count())
+        .select_from(
+            orders.join(
+                order_search_terms,
+                and_(order_search_terms.c.order_id == orders.c.id, order_search_terms.c.kind == "sku"),
+            )
+        )
+        .where(_placed_in(period), orders.c.cancelled_at.is_not(None))
+        .group_by(grp, order_search_terms.c.term)
+    )
+    counted = [(_day(g), str(term), int(n)) for g, term, n in conn.execute(query)]
+    names = _catalogue_names(conn, {term for _, term, _ in counted})
+    found: dict[tuple[date, str, str], int] = {}
+    for group, term, n in counted:
+        sku, title = names.get(term, (term, ""))
+        found[(group, sku, title)] = found.get((group, sku, title), 0) + n
+    return found
+
+
+def _catalogue_names(conn: Connection, terms: set[str]) -> dict[str, tuple[str, str]]:
+    """lower-cased SKU → (SKU, product title), for the SKUs asked about (a few dozen at most)."""
+    if not terms:
+        return {}
+    query = (
+        select(variants.c.sku, products.c.title)
+        .select_from(variants.join(products, products.c.id == variants.c.product_id))
+        .where(func.lower(variants.c.sku).in_(sorted(terms)))
+        .order_by(variants.c.id)
+    )
+    names: dict[str, tuple[str, str]] = {}
+    for sku, title in conn.execute(query):
+        names.setdefault(sku.lower(), (sku, title))
+    return names
+
+
+def _fulfilled(period: Period) -> ColumnElement[bool]:
+    # Only orders with something fulfilled now have a fulfillment that still counts.
+    return and_(_placed_in(period), orders.c.fulfillment_status.in_(("partial", "fulfilled")))
+
+
+def lead_time(conn: Connection, period: Period) -> dict[date | None, Durations]:
+    """Placed → first fulfillment (one not cancelled since), per order. The fulfillment's time
+    is its timeline row's: an index lookup per fulfilled order, no document read."""
+    made = timeline_events.alias("made")
+    first = (
+        select(func.min(made.c.created_at))
+        .where(made.c.order_id == orders.c.id, made.c.verb == "fulfillment_success", _still_made(conn, made))
+        .scalar_subquery()
+    )
+    per_order = (
+        select(
+            _group_key(conn, period).label("grp"),
+            _seconds_between(conn, orders.c.created_at, first).label("seconds"),
+        ).where(_fulfilled(period))
+    ).subquery("per_order")
+    return _durations(conn, select(per_order.c.grp, per_order.c.seconds).where(per_order.c.seconds.is_not(None)))
+
+
+def transit_time(conn: Connection, period: Period) -> dict[date | None, Durations]:
+    """Fulfillment made → shipment delivered, per delivered shipment, grouped by when its order
+    was placed. Both times are when Orderdeck recorded them (the timeline rows' times): the first
+    "delivered" shipment status of each fulfillment that was not cancelled."""
+    made = timeline_events.alias("made")
+    news = timeline_events.alias("news")
+    delivered = (
+        select(func.min(news.c.created_at))
+        .where(
+            news.c.order_id == made.c.order_id,
+            news.c.subject_id == made.c.subject_id,
+            news.c.verb == "shipment_status_changed",
+            _argument(conn, news.c.arguments, "status") == "delivered",
+        )
+        .scalar_subquery()
+    )
+    per_shipment = (
+        select(
+            _group_key(conn, period).label("grp"),
+            _seconds_between(conn, made.c.created_at, delivered).label("seconds"),
+        )
+        .select_from(orders.join(made, and_(made.c.order_id == orders.c.id, made.c.verb == "fulfillment_success")))
+        .where(_fulfilled(period), _still_made(conn, made))
+    ).subquery("per_shipment")
+    return _durations(
+        conn, select(per_shipment.c.grp, per_shipment.c.seconds).where(per_shipment.c.seconds.is_not(None))
+    )
+
+
+def build(conn: Connection, period: Period) -> Reports:
+    """Every report of the period; the JSON-reading ones only when the period has orders."""
+    found = Reports(period, orders=orders_over_time(conn, period))
+    if found.empty:
+        return found
+    found.payment_status = payment_status(conn, period)
+    found.cancel_reasons = cancel_reasons(conn, period)
+    found.cancelled_products = cancelled_products(conn, period)
+    found.lead_time = lead_time(conn, period)
+    found.transit_time = transit_time(conn, period)
+    return found

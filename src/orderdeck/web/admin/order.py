@@ -98,8 +98,10 @@ def _plain(message: str, order: Order | None, locations: dict[int, str]) -> str:
     if order is not None:
         for fo in order.fulfillment_orders:
             at = locations.get(fo.assigned_location_id, "its location")
-            words[f"fulfillment order {fo.id}"] = f"the fulfillment order at {at}"
-            words[f"Fulfillment order {fo.id}"] = f"The fulfillment order at {at}"
+            for said in (f"The fulfillment order {fo.id}", f"Fulfillment order {fo.id}"):
+                words[said] = f"The fulfillment order at {at}"
+            for said in (f"the fulfillment order {fo.id}", f"fulfillment order {fo.id}"):
+                words[said] = f"the fulfillment order at {at}"
             for line in fo.line_items:
                 item = order.line_item(line.line_item_id)
                 if item is not None:
@@ -298,7 +300,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         inventory = uow.inventory.load(items, lock=False)
         stages = CustomStatuses(uow.conn).all()
         entries = uow.timeline.list(order_id=order.id, since_id=None, after_id=None, limit=100_000)
-        money = order_money.panels(admin, uow, order) if hasattr(order_money, "panels") else {}
+        money = order_money.panels(admin, uow, order)
         now = uow.now
     trial = Trial(order, inventory, active, now, admin, locations)
     statuses = derive_statuses(order)

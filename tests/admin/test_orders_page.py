@@ -331,7 +331,7 @@ def test_the_list_sits_in_the_bulk_form_with_the_filter_and_the_scope(owner: Adm
     assert 'name="csrf_token"' in bulk
     assert '<input type="hidden" name="filter" value="status=open&amp;tag=gift">' in bulk
     assert re.search(r'name="scope" value="selected" checked', bulk)
-    assert "All 1 orders that match" in bulk and 'name="scope" value="filter"' in bulk
+    assert "The 1 order that matches" in bulk and 'name="scope" value="filter"' in bulk
     assert '<label for="f-action">Bulk action</label>' in bulk
     options = re.findall(r'<option value="(\w+)">', bulk)
     assert options == [

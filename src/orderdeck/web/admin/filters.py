@@ -67,10 +67,10 @@ def order_filter(params: QueryParams | dict[str, Any], timezone: str = "UTC") ->
         if not location.isdigit():
             raise InvalidInput(f"{location!r} is not a location", field="location_id")
         values["location_id"] = int(location)
-    if get("created_from"):
-        values["created_at_min"] = _day(get("created_from"), "created_from", timezone, end=False)
-    if get("created_to"):
-        values["created_at_max"] = _day(get("created_to"), "created_to", timezone, end=True)
+    for key, bound, end in (("created_from", "created_at_min", False), ("created_to", "created_at_max", True)):
+        day = (get(key) or "").strip()
+        if day:
+            values[bound] = _day(day, key, timezone, end=end)
     chosen = OrderFilter(**values)
     chosen.check()
     return chosen

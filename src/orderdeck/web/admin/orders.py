@@ -199,7 +199,7 @@ def _orders_page(
         views = SavedViews(uow.conn).all()
     listing = _listing(admin, params, stages, {location.id for location in locations})
     query = filter_query(params)
-    tabs = [{"name": name, "query": q, "id": None} for name, q in BUILT_IN_VIEWS]
+    tabs: list[dict[str, Any]] = [{"name": name, "query": q, "id": None} for name, q in BUILT_IN_VIEWS]
     tabs += [{"name": v.name, "query": filter_query(v.query), "id": v.id} for v in views]
     current = next((tab for tab in tabs if tab["query"] == query), None)
     return render(

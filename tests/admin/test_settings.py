@@ -400,7 +400,7 @@ def test_changing_permissions_and_setting_a_password(
         f"/admin/settings/staff/{sam_id}",
         [("name", "Sam Jansen"), ("permissions", "refund"), ("permissions", "manage_settings")],
     )
-    assert owner.flash(changed) == "success: Sam Jansen’s account saved."
+    assert owner.flash(changed) == "success: Saved the account of Sam Jansen."
     with deck.unit_of_work(read_only=True) as uow:
         sam = uow.staff.get(sam_id)
     assert sam is not None and sam.name == "Sam Jansen"

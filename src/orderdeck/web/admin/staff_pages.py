@@ -157,7 +157,7 @@ def change_member(admin: Managing, form: Form, staff_id: int) -> Response:
         except OrderError as exc:
             problems.add(exc)
         else:
-            return admin.done(f"/admin/settings/staff/{staff_id}", f"{values['name']}’s account saved.")
+            return admin.done(f"/admin/settings/staff/{staff_id}", f"Saved the account of {values['name']}.")
     return _member_page(admin, member, problems, values, 422)
 
 

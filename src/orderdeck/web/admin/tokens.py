@@ -20,7 +20,7 @@ from ...store.access import SCOPES, parse_scopes
 from ...store.tables import api_tokens
 from .access import Admin, require
 from .pages import render
-from .settings import Form, Problems, refused_form, text, texts
+from .settings import Form, Problems, text, texts
 
 router = APIRouter(prefix="/settings")
 Settings = Annotated[Admin, Depends(require("manage_settings"))]
@@ -61,9 +61,9 @@ def tokens_page(admin: Settings) -> Response:
 
 
 def _new_form(admin: Admin, values: dict[str, Any], problems: Problems, status: int = 200) -> Response:
-    if status != 200:
-        return refused_form(admin, "settings_token_new.html", problems, values=values, scope_rows=_scope_rows())
-    return render(admin, "settings_token_new.html", values=values, problems=problems, scope_rows=_scope_rows())
+    return render(
+        admin, "settings_token_new.html", status=status, values=values, problems=problems, scope_rows=_scope_rows()
+    )
 
 
 @router.get("/tokens/new", summary="Create an API token")

@@ -25,7 +25,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..domain.cancellation import CANCEL_REASONS, CancelRequest
 from ..domain.errors import InvalidInput, RuleViolation
@@ -321,7 +321,7 @@ def carry_out(app: Orderdeck, run_id: int, should_stop: Callable[[], bool] = lam
     except TakenOver:
         log.info("bulk run %s is being carried out by another worker", run_id)
         return
-    except DBAPIError:
+    except (OperationalError, InterfaceError):
         raise  # the database went away: the run stays running at its count, to be resumed
     except Exception as exc:  # a bug or an unexpected failure: say so on the run, do not retry forever
         log.exception("bulk run %s failed", run_id)

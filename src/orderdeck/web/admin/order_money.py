@@ -39,7 +39,6 @@ from .pages import money as money_text
 from .pages import render
 
 router = APIRouter()
-Viewer = Annotated[Admin, Depends(require("view_orders"))]
 Payer = Annotated[Admin, Depends(require("refund"))]
 Manager = Annotated[Admin, Depends(require("manage_orders"))]
 Deleter = Annotated[Admin, Depends(require("delete_orders"))]
@@ -144,7 +143,7 @@ def panels(admin: Admin, uow: UnitOfWork, order: Order) -> dict[str, Any]:
             "outstanding": _both_from_presentment(order, total_outstanding(order)),
         },
         "refund": {
-            "refusal": _why(lambda: payment_rules.check_refund_transaction(order, None, ZERO)),
+            "refusal": _refund_refusal(order),
             "refundable": _both_from_presentment(order, money.refundable),
         },
         "cancel": _cancel_panel(order, cancel_refusal),
@@ -152,6 +151,13 @@ def panels(admin: Admin, uow: UnitOfWork, order: Order) -> dict[str, Any]:
         "unarchive": {"allowed": order.is_closed},
         "delete": {"refusal": lifecycle.deletion_refusal(order)},
     }
+
+
+def _refund_refusal(order: Order) -> str | None:
+    money = ledger(order)
+    if money.captured > 0 and money.refundable <= 0:
+        return "Everything paid on this order has been refunded"  # the domain's "nothing paid" misleads here
+    return _why(lambda: payment_rules.check_refund_transaction(order, None, ZERO))
 
 
 def _summary(order: Order) -> list[dict[str, Any]]:
@@ -423,7 +429,7 @@ def _refund_page(
                     calc = refunds.calculate(Command(admin.app, uow, admin.author), order_id, request, None)[1]
             except OrderError as exc:
                 errors[_field_of(exc)] = _reason(exc)
-        refused = _why(lambda: payment_rules.check_refund_transaction(order, None, ZERO))
+        refused = _refund_refusal(order)
         money = ledger(order)
         shipping_left = max(ZERO, order.total_shipping_price - shipping_refunded(order))
         lines = [

@@ -303,7 +303,9 @@ def test_bad_input_is_explained_at_the_field_and_creates_nothing(
 def test_an_out_of_stock_product_is_refused_by_the_service(owner: AdminClient, deck: Orderdeck, mug: int) -> None:
     page = owner.post(NEW, form(**{"item-0-variant": str(mug), "item-0-quantity": "11"}))
     assert page.status_code == 422
-    assert re.search(r'class="flash flash-error"[^>]*>\s*\S', page.text)
+    message = field_error(page, "lines")
+    assert message.startswith("Not enough stock of") and "(SKU MUG-1): 11 ordered, 10 available" in message
+    assert value_of(page, "item-0-quantity") == "11"
     assert orders_made(deck) == 0
 
 

@@ -38,22 +38,23 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _nice_top(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k at or above `value`: an axis that ends on a round number."""
-    if value <= 0:
-        return 1
-    power = 10.0 ** math.floor(math.log10(value))
+def _nice_top(value: float, *, whole: bool = False) -> float:
+    """The top of an axis of four equal steps, each 1, 2, 2.5 or 5 x 10^k, at or above `value`;
+    with `whole` (counts) every step is a whole number."""
+    wanted = max(value, 0) / 4 or 0.25
+    power = 10.0 ** math.floor(math.log10(wanted))
     for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return float(step * power)
-    return 10 * power
+        size = step * power
+        if size >= wanted and (not whole or (size >= 1 and float(size).is_integer())):
+            return 4 * size
+    return 4 * 10 * power
 
 
 def _frame(title: str, description: str) -> tuple[str, list[str]]:
     chart_id = f"chart-{next(_ids)}"
     head = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="chart-svg" font-size="12" '
+        f'aria-labelledby="{chart_id}-title" aria-describedby="{chart_id}-desc" class="chart-svg" font-size="12" '
         f'font-family="-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
@@ -110,7 +111,8 @@ def bar_chart(
     """Bars per group; with several series, stacked in the order given (first at the bottom)."""
     series = _coloured(series)
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(labels))]
-    top = _nice_top(max(totals, default=0))
+    whole = all(float(v or 0).is_integer() for s in series for v in s.values)
+    top = _nice_top(max(totals, default=0), whole=whole)
     _, parts = _frame(title, description)
     parts += _axes(labels, top, fmt) + _legend(series)
     plot_h = HEIGHT - TOP - BOTTOM

@@ -140,7 +140,7 @@ class Section:
     rows: list[list[Any]]  # CSV values (dates ISO, money plain, hours with 2 decimals)
     shown: list[list[str]]  # the same, as the page shows them (one "Period" column for the dates)
     numeric: int  # shown columns from this index on are numbers (right-aligned)
-    charts: list[Markup] = field(default_factory=list)
+    charts: list[tuple[str, Markup]] = field(default_factory=list)  # (caption, SVG)
     money_column: bool = False  # the CSV's amount and currency columns are one column on the page
 
     @property
@@ -224,7 +224,7 @@ def orders_section(conn: Connection, period: store.Period, currency: str) -> Sec
         title=f"Revenue in {currency}",
         description=f"Total price of the orders placed per {period.grouping} and not cancelled, "
         f"{money(sum((r.revenue for r in mine), Decimal(0)), currency)} in all.",
-        fmt=lambda v: money(v, currency).split(".")[0] if v >= 1000 else money(v, currency),
+        fmt=lambda v: money(v, currency).split(".")[0],  # the axis steps are whole amounts
     )
     return Section(
         "orders",
@@ -235,7 +235,7 @@ def orders_section(conn: Connection, period: store.Period, currency: str) -> Sec
         rows,
         shown,
         1,
-        [counts, revenue],
+        [("Orders placed", counts), (f"Revenue in {currency}", revenue)],
         money_column=True,
     )
 
@@ -284,7 +284,7 @@ def payment_section(conn: Connection, period: store.Period) -> Section:
         rows,
         shown,
         1,
-        [chart],
+        [("Payment status", chart)],
     )
 
 
@@ -308,7 +308,7 @@ def cancellations_section(conn: Connection, period: store.Period) -> Section:
         rows,
         shown,
         1,
-        [chart],
+        [("Cancellations by reason", chart)],
     )
 
 
@@ -358,7 +358,7 @@ def cancelled_products_section(conn: Connection, period: store.Period) -> Sectio
         rows,
         shown,
         3,
-        [chart],
+        [("Cancelled orders by product", chart)],
     )
 
 
@@ -398,7 +398,7 @@ def _durations_section(
         f"{_duration_words(whole.p90) or 'not known'}, from {whole.count} {counted_name.lower()}.",
         fmt=lambda v: f"{v:g} {'d' if in_days else 'h'}",
     )
-    return Section(key, title, about, header, rows, shown, 1, [chart])
+    return Section(key, title, about, header, rows, shown, 1, [(title, chart)])
 
 
 def lead_time_section(conn: Connection, period: store.Period) -> Section:

@@ -30,6 +30,7 @@ from . import (
     timeline,
     webhooks,
 )
+from .auth import TokenCache
 from .errors import error_response
 
 API_VERSION = "2024-10"
@@ -154,7 +155,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.orderdeck = orderdeck
-    app.state.token_cache = {}
+    app.state.token_cache = TokenCache()
     errors.install(app)
 
     admin = APIRouter(prefix="/admin/api/{api_version}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from fastapi import Request
@@ -13,21 +14,45 @@ from .errors import ApiError
 INVALID = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 
 
+class TokenCache:
+    """Tokens this process has checked lately, so most requests skip the database. Tokens are
+    few, so it stays small; an entry is trusted for `TTL` seconds, so a token revoked by any
+    process is refused by every process within that time (at once by the one that revoked it).
+    Unknown tokens are never cached."""
+
+    TTL = 30.0
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[ApiToken, float]] = {}
+
+    def get(self, secret: str) -> ApiToken | None:
+        entry = self._entries.get(secret)
+        if entry is None or time.monotonic() - entry[1] > self.TTL:
+            return None
+        return entry[0]
+
+    def put(self, secret: str, token: ApiToken) -> None:
+        self._entries[secret] = (token, time.monotonic())
+
+    def forget(self, token_id: int) -> None:
+        for secret, (token, _) in list(self._entries.items()):
+            if token.id == token_id:
+                self._entries.pop(secret, None)
+
+
 def authenticate(request: Request) -> ApiToken:
     secret = request.headers.get("X-Shopify-Access-Token")
     if not secret:
         raise ApiError(401, INVALID)
     app = request.app.state.orderdeck
-    cache: dict[str, ApiToken] = request.app.state.token_cache
+    cache: TokenCache = request.app.state.token_cache
     token = cache.get(secret)
     if token is None:
         with app.unit_of_work(read_only=True) as uow:
             token = uow.tokens.authenticate(secret)
         if token is None:
             raise ApiError(401, INVALID)
-        # Tokens are few, so the cache stays small. A revoked token stops working when the
-        # server restarts (operations.md says so); lookups of unknown tokens are never cached.
-        cache[secret] = token
+        cache.put(secret, token)
     return token
 
 

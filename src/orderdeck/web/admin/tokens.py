@@ -3,8 +3,8 @@
 A token's secret is shown once, on the page that answers the form that made it; the database
 keeps only its SHA-256 and last four characters. Revoking takes effect at once in this server
 process: the REST API caches tokens it has seen per process (api/auth.py), so the revoked
-token's entries are dropped from that cache too. Other server processes keep accepting it until
-they restart (docs/operations.md says so).
+token's entries are dropped from that cache too. Other server processes re-check their cached
+tokens every 30 seconds, so they refuse it within that time.
 """
 
 from __future__ import annotations
@@ -102,8 +102,5 @@ def revoke_token(admin: Settings, token_id: int) -> Response:
             return admin.done("/admin/settings/tokens", f"{row['name']} was revoked already.", kind="info")
         uow.tokens.revoke(token_id, uow.now)
         uow.commit()
-    cache: dict[str, Any] = getattr(admin.request.app.state, "token_cache", {})
-    for secret, cached in list(cache.items()):
-        if cached.id == token_id:
-            cache.pop(secret, None)
+    admin.request.app.state.token_cache.forget(token_id)  # this process at once; others within 30 s
     return admin.done("/admin/settings/tokens", f"{row['name']} revoked: apps using it are refused from now on.")

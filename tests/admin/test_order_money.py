@@ -192,6 +192,28 @@ def test_refund_of_shipped_items_returns_them_to_stock(
     assert shop.level(mug, amsterdam)["available"] == before["available"] + 2
 
 
+def test_refund_shipping_in_the_customers_currency(owner: AdminClient, shop: Shop, mug: int) -> None:
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 1}],
+        presentment_currency="USD",
+        exchange_rate="1.10",
+        shipping_lines=[{"title": "UPS", "price": "5.00"}],
+        transactions=SELL,
+    )
+    page = owner.page(url(order, "refund"))
+    assert "Shipping to refund (EUR)" in page.text and "Amount to refund (USD)" in page.text
+    too_much = owner.post(url(order, "refund"), {"step": "refund", "shipping": "6.00"})
+    assert too_much.status_code == 422 and "Shipping: Cannot refund 6.00 of shipping: only 5.00 is left" in words_of(
+        too_much
+    )
+    said = owner.flash(owner.post(url(order, "refund"), {"step": "refund", "shipping": "5.00"}))
+    assert said == "success: Refunded $5.50."
+    after = shop.get(order["id"])
+    assert after["refunds"][0]["transactions"][0]["amount"] == "5.50"
+    assert after["refunds"][0]["transactions"][0]["currency"] == "USD"
+    assert "Shipping to refund" not in owner.page(url(order, "refund")).text  # nothing left of it
+
+
 def test_refunding_more_than_was_paid_comes_back_with_the_reason(owner: AdminClient, shop: Shop, mug: int) -> None:
     order = shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)
     line = order["line_items"][0]["id"]

@@ -143,8 +143,10 @@ def test_fulfil_part_with_tracking_then_unfulfil(
     assert shipped["tracking_url"].startswith("https://www.ups.com/")
     event = last_event(api, order["id"])
     assert event["verb"] == "fulfillment_success" and event["author"] == "Olivia Owner"
-    words = text_of(owner.page(url(order)))
+    page = owner.page(url(order))
+    words = text_of(page)
     assert "2 items fulfilled from Amsterdam with UPS 1Z999AA10123456784." in words
+    assert not re.search(r"comments/\d+/(edit|delete)", page.text)  # only comments can be changed
     assert "by Olivia Owner" in words
     assert "#1001.1" in words and "Cancel fulfillment" in words
 
@@ -399,6 +401,8 @@ def test_comments_add_edit_delete_own_only(
 
     assert owner.flash(owner.post(url(order, f"comments/{comment['id']}/delete"))) == "success: Comment deleted."
     assert all(e["id"] != comment["id"] for e in events(api, order["id"]))
+    again = owner.post(url(order, f"comments/{comment['id']}/delete"))
+    assert owner.flash(again) == "error: It is no longer on this order; nothing was changed."
 
 
 # ---- who may do what ----------------------------------------------------------------------------

@@ -323,13 +323,12 @@ def page(order_id: int, admin: Viewer) -> Response:
         stages=stages,
         groups=_groups(order, trial),
         shipments=_shipments(order, trial),
-        fo_words=FO_STATUS_WORDS,
         hold_reasons=[(r, HOLD_REASON_WORDS.get(r, r)) for r in HOLD_REASONS],
         carriers=sorted(CARRIER_URLS),
         address_fields=ADDRESS_FIELDS,
         billing_rule=_billing_rule(order, admin, now),
         timeline=[
-            {"entry": e, "message": _plain(e.message, order, locations), "own": _own(admin, e.author)}
+            {"entry": e, "message": _plain(e.message, order, locations), "own": e.is_comment and _own(admin, e.author)}
             for e in reversed(entries)
         ],
         resendable=[(n, n.replace("_", " ").capitalize()) for n in RESENDABLE],
@@ -357,9 +356,14 @@ def _run(admin: Admin, order_id: int, work: Callable[[Command], str]) -> Redirec
         with admin.command() as cmd:
             message = work(cmd)
     except NotFound as exc:
-        if exc.message == "Not Found":
-            raise NotFound(f"There is no order with id {order_id}; it may have been deleted.") from None
-        raise
+        with admin.app.unit_of_work(read_only=True) as uow:
+            try:
+                uow.orders.get(order_id, for_update=False)
+            except NotFound:
+                raise NotFound(f"There is no order with id {order_id}; it may have been deleted.") from None
+        # The order is there but what the form named is not (a comment deleted meanwhile, …).
+        gone = "It is no longer on this order" if exc.message == "Not Found" else refusal(exc)
+        return admin.done(_back(order_id), f"{gone}; nothing was changed.", kind="error")
     except OrderError as exc:
         with admin.app.unit_of_work(read_only=True) as uow:
             try:

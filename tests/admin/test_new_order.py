@@ -304,7 +304,7 @@ def test_an_out_of_stock_product_is_refused_by_the_service(owner: AdminClient, d
     page = owner.post(NEW, form(**{"item-0-variant": str(mug), "item-0-quantity": "11"}))
     assert page.status_code == 422
     message = field_error(page, "lines")
-    assert message.startswith("Not enough stock of") and "(SKU MUG-1): 11 ordered, 10 available" in message
+    assert message == "Not enough stock of Espresso mug (SKU MUG-1): 11 ordered, 10 available at any single location"
     assert value_of(page, "item-0-quantity") == "11"
     assert orders_made(deck) == 0
 

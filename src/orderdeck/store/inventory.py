@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.inventory import Inventory, InventoryLevel, StockItem
-from .tables import inventory_levels, variants
+from .tables import inventory_levels, products, variants
 
 
 @cache
@@ -41,11 +41,20 @@ class InventoryRepository:
         if not item_ids:
             return Inventory(items, levels)
         for row in self.conn.execute(
-            select(variants.c.id, variants.c.sku, variants.c.title, variants.c.inventory_policy).where(
-                variants.c.id.in_(sorted(item_ids))
+            select(
+                variants.c.id,
+                variants.c.sku,
+                variants.c.title,
+                products.c.title.label("product_title"),
+                variants.c.inventory_policy,
             )
+            .join(products, products.c.id == variants.c.product_id)
+            .where(variants.c.id.in_(sorted(item_ids)))
         ):
-            items[row.id] = StockItem(row.id, row.sku, row.title, row.inventory_policy)
+            # Refusals name the product as the merchant knows it ("Stoneware mug", or
+            # "Stoneware mug - Blue"), not the variant's own "Default Title".
+            title = row.product_title if row.title == "Default Title" else f"{row.product_title} - {row.title}"
+            items[row.id] = StockItem(row.id, row.sku, title, row.inventory_policy)
         query = (
             select(inventory_levels)
             .where(inventory_levels.c.inventory_item_id.in_(sorted(item_ids)))

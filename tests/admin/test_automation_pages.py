@@ -143,9 +143,7 @@ def test_a_dry_run_shows_the_matching_orders_and_the_actions_and_changes_nothing
     assert shop.get(big["id"])["tags"] == ""  # …and changes no order
 
 
-def test_the_run_log_after_the_worker_ran_the_rule(
-    owner: AdminClient, deck: Orderdeck, api: Api, shop: Shop
-) -> None:
+def test_the_run_log_after_the_worker_ran_the_rule(owner: AdminClient, deck: Orderdeck, api: Api, shop: Shop) -> None:
     shop.location()
     rule = create(owner, TAG_BIG)
     big = shop.order(BIG)

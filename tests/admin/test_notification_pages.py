@@ -67,9 +67,7 @@ def test_a_stage_has_its_own_template_row(owner: AdminClient, api: Api) -> None:
         ("fi", "Tilausvahvistus #1001"),
     ],
 )
-def test_the_edit_page_previews_the_sample_order_in_its_language(
-    owner: AdminClient, locale: str, subject: str
-) -> None:
+def test_the_edit_page_previews_the_sample_order_in_its_language(owner: AdminClient, locale: str, subject: str) -> None:
     page = owner.page(f"{EDIT}/{locale}").text
     assert f'<p class="preview-subject" id="preview-subject">{subject}</p>' in page
     assert '<iframe id="preview-html"' in page and 'sandbox=""' in page  # its CSS stays inside

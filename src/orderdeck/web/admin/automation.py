@@ -42,7 +42,7 @@ BLANK = {
 
 
 def as_text(definition: dict[str, Any]) -> str:
-    return str(yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, width=100))
+    return str(yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None))
 
 
 def _example(index: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ Settings = Annotated[Admin, Depends(require("manage_settings"))]
 Text = Annotated[str, Form()]
 
 LANGUAGES = {"en": "English", "nl": "Dutch", "de": "German", "fi": "Finnish"}
+PART_WORDS = {"subject": "subject", "html": "HTML", "text": "plain text", "sms": "SMS"}  # in a sentence
 PART_LABELS = {"subject": "Subject", "html": "HTML e-mail body", "text": "Plain-text e-mail body", "sms": "SMS"}
 # When each template goes out, in the merchant's words (docs/notifications.md).
 SENT_WHEN = {
@@ -111,7 +112,7 @@ def list_templates(admin: Settings) -> Response:
             }
             for name in names
         ]
-    return render(admin, "notifications.html", rows=rows, languages=LANGUAGES, part_labels=PART_LABELS)
+    return render(admin, "notifications.html", rows=rows, languages=LANGUAGES, part_words=PART_WORDS)
 
 
 def _edit_page(
@@ -148,6 +149,14 @@ def _edit_page(
         customised_in=customised_in,
         parts=shown_parts,
         part_labels=PART_LABELS,
+        part_words=PART_WORDS,
+        preview_labels={
+            "subject": "Subject: ",
+            "html": "HTML: ",
+            "text": "Plain text: ",
+            "sms": "SMS: ",
+            "order": "Order: ",
+        },
         custom=sorted(custom),
         order=order,
         errors=errors,
@@ -194,10 +203,8 @@ def save_template(
         with admin.command() as cmd:
             notifications.save_template(cmd, name, locale, changed)
     except OrderError as exc:
-        return _edit_page(
-            admin, name, locale, parts=typed, order=order, errors={exc.field: exc.message}, status=422
-        )
-    words = ", ".join(PART_LABELS[p].lower() for p in changed)
+        return _edit_page(admin, name, locale, parts=typed, order=order, errors={exc.field: exc.message}, status=422)
+    words = ", ".join(PART_WORDS[p] for p in changed)
     return admin.done(_url(name, locale, order), f"Saved the {LANGUAGES[locale]} {title_of(name)} ({words}).")
 
 

@@ -17,6 +17,7 @@
     text: document.getElementById("preview-text"),
     sms: document.getElementById("preview-sms"),
   };
+  const labels = { subject: "Subject", html: "HTML", text: "Plain text", sms: "SMS", order: "Order" };
   let timer = null;
   let latest = 0;
 
@@ -48,6 +49,12 @@
     } catch (_) {
       return;
     }
+    // The part the problem is in is marked (as the server marks it when saving is refused).
+    for (const name of Object.keys(labels)) {
+      const field = form.elements[name];
+      if (found.errors && found.errors[name]) field.setAttribute("aria-invalid", "true");
+      else if (!document.getElementById(`e-${name}`)) field.removeAttribute("aria-invalid");
+    }
     if (found.preview) {
       shown.subject.textContent = found.preview.subject;
       shown.html.srcdoc = found.preview.html;
@@ -59,7 +66,7 @@
       state.textContent = order ? `With order #${order}.` : "With the sample order.";
     } else {
       const words = Object.entries(found.errors || {}).map(([field, message]) => {
-        const name = field === "base" ? "" : field.charAt(0).toUpperCase() + field.slice(1) + ": ";
+        const name = labels[field] ? labels[field] + ": " : "";
         return name + message;
       });
       problem.textContent = "The preview could not be made: " + words.join(" ");

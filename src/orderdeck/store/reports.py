@@ -212,17 +212,21 @@ def _still_made(conn: Connection, made: Any) -> ColumnElement[bool]:
 
 
 def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None, Durations]:
-    """Count, p50 and p90 of `per_item`'s (grp, seconds) rows, per group and for all of them,
-    in one statement: the items are worked out once (a materialised CTE)."""
+    """Count, p50 and p90 of `per_item`'s (grp, seconds) rows with seconds, per group and for
+    all of them, in one statement: the items are worked out once (a materialised CTE)."""
     items = per_item.cte("items").prefix_with("MATERIALIZED")
-    ranked = select(
-        items.c.grp,
-        items.c.seconds,
-        func.row_number().over(partition_by=items.c.grp, order_by=items.c.seconds).label("rank_in_group"),
-        func.count().over(partition_by=items.c.grp).label("in_group"),
-        func.row_number().over(order_by=items.c.seconds).label("rank_overall"),
-        func.count().over().label("overall"),
-    ).subquery("ranked")
+    ranked = (
+        select(
+            items.c.grp,
+            items.c.seconds,
+            func.row_number().over(partition_by=items.c.grp, order_by=items.c.seconds).label("rank_in_group"),
+            func.count().over(partition_by=items.c.grp).label("in_group"),
+            func.row_number().over(order_by=items.c.seconds).label("rank_overall"),
+            func.count().over().label("overall"),
+        )
+        .where(items.c.seconds.is_not(None))
+        .subquery("ranked")
+    )
 
     def at(rank: Any, total: Any, share: float) -> Any:
         # Nearest rank: the smallest value whose rank is at least share x count.
@@ -347,33 +351,38 @@ def _catalogue_names(conn: Connection, terms: set[str]) -> dict[str, tuple[str, 
     return names
 
 
-def _fulfilled(period: Period) -> ColumnElement[bool]:
-    # Only orders with something fulfilled now have a fulfillment that still counts.
-    return and_(_placed_in(period), orders.c.fulfillment_status.in_(("partial", "fulfilled")))
+def _fulfilled(conn: Connection, period: Period) -> Any:
+    """The period's orders with something fulfilled now (the others have no fulfillment that
+    still counts), worked out first from the created_at index: a materialised CTE, so that the
+    planner cannot choose to walk every order in id order to meet the timeline lookups."""
+    return (
+        select(orders.c.id, orders.c.created_at, _group_key(conn, period).label("grp"))
+        .where(_placed_in(period), orders.c.fulfillment_status.in_(("partial", "fulfilled")))
+        .cte("fulfilled")
+        .prefix_with("MATERIALIZED")
+    )
 
 
 def lead_time(conn: Connection, period: Period) -> dict[date | None, Durations]:
-    """Placed → first fulfillment (one not cancelled since), per order. The fulfillment's time
+    """Placed -> first fulfillment (one not cancelled since), per order. The fulfillment's time
     is its timeline row's: an index lookup per fulfilled order, no document read."""
+    fulfilled = _fulfilled(conn, period)
     made = timeline_events.alias("made")
     first = (
         select(func.min(made.c.created_at))
-        .where(made.c.order_id == orders.c.id, made.c.verb == "fulfillment_success", _still_made(conn, made))
+        .where(made.c.order_id == fulfilled.c.id, made.c.verb == "fulfillment_success", _still_made(conn, made))
         .scalar_subquery()
     )
-    per_order = (
-        select(
-            _group_key(conn, period).label("grp"),
-            _seconds_between(conn, orders.c.created_at, first).label("seconds"),
-        ).where(_fulfilled(period))
-    ).subquery("per_order")
-    return _durations(conn, select(per_order.c.grp, per_order.c.seconds).where(per_order.c.seconds.is_not(None)))
+    return _durations(
+        conn, select(fulfilled.c.grp, _seconds_between(conn, fulfilled.c.created_at, first).label("seconds"))
+    )
 
 
 def transit_time(conn: Connection, period: Period) -> dict[date | None, Durations]:
-    """Fulfillment made → shipment delivered, per delivered shipment, grouped by when its order
+    """Fulfillment made -> shipment delivered, per delivered shipment, grouped by when its order
     was placed. Both times are when Orderdeck recorded them (the timeline rows' times): the first
     "delivered" shipment status of each fulfillment that was not cancelled."""
+    fulfilled = _fulfilled(conn, period)
     made = timeline_events.alias("made")
     news = timeline_events.alias("news")
     delivered = (
@@ -387,16 +396,13 @@ def transit_time(conn: Connection, period: Period) -> dict[date | None, Duration
         .scalar_subquery()
     )
     per_shipment = (
-        select(
-            _group_key(conn, period).label("grp"),
-            _seconds_between(conn, made.c.created_at, delivered).label("seconds"),
+        select(fulfilled.c.grp, _seconds_between(conn, made.c.created_at, delivered).label("seconds"))
+        .select_from(
+            fulfilled.join(made, and_(made.c.order_id == fulfilled.c.id, made.c.verb == "fulfillment_success"))
         )
-        .select_from(orders.join(made, and_(made.c.order_id == orders.c.id, made.c.verb == "fulfillment_success")))
-        .where(_fulfilled(period), _still_made(conn, made))
-    ).subquery("per_shipment")
-    return _durations(
-        conn, select(per_shipment.c.grp, per_shipment.c.seconds).where(per_shipment.c.seconds.is_not(None))
+        .where(_still_made(conn, made))
     )
+    return _durations(conn, per_shipment)
 
 
 def build(conn: Connection, period: Period) -> Reports:

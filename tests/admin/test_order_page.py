@@ -315,6 +315,11 @@ def test_contact_the_customer_and_resend_a_notification(
     topics = [t for t, _ in queued]
     assert "custom_message" in topics and "order_confirmation" in topics
     assert any("It ships on Monday." in p for t, p in queued if t == "custom_message")
+    asked = [(e["message"], e["author"]) for e in events(api, order["id"]) if e["verb"] == "notification_requested"]
+    assert [m for m, _ in asked] == [
+        "Olivia Owner asked to send a message to the customer, “Your mug”.",
+        "Olivia Owner asked to send the order confirmation notification to the customer.",
+    ]
     empty = owner.post(url(order, "message"), {"subject": "Hi", "body": "  "})
     assert owner.flash(empty) == "error: Body: Must be a text of 1 to 10,000 characters"
     unknown = owner.post(url(order, "resend"), {"template": "no_such_thing"})

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from ..domain.errors import InvalidInput, NotFound
-from ..domain.order import Order
+from ..domain.order import DomainEvent, Order
 from ..domain.statuses import total_outstanding
 from ..notify import context as variables
 from ..notify import engine, templates
@@ -166,6 +166,15 @@ def queue(cmd: Command, order_id: int, name: str, **extra: Any) -> None:
     if name not in templates.NAMES:
         raise InvalidInput(f"unknown template; use one of: {', '.join(templates.NAMES)}", field="template")
     cmd.uow.orders.get(order_id, for_update=False)  # 404 for an unknown order
+    if "to" not in extra:  # a test send goes to staff, not to the customer: not the order's history
+        message = extra.get("message") or {}
+        what = (
+            f'a message to the customer, “{message.get("subject", "")}”'
+            if name == "custom_message"
+            else f"the {name.replace('_', ' ')} notification to the customer"
+        )
+        asked = DomainEvent("notification_requested", f"{cmd.author.name} asked to send {what}.", cmd.author)
+        cmd.uow.timeline.append(order_id, [asked], cmd.now)
     payload = {"order_id": order_id, "template": name, **extra}
     cmd.uow.outbox.put([OutboxMessage("notification", name, orjson.dumps(payload).decode(), order_id)], cmd.now)
 

@@ -170,6 +170,7 @@ Index("ix_orders_status_id", orders.c.order_status, orders.c.id)
 Index("ix_orders_financial_id", orders.c.financial_status, orders.c.id)
 Index("ix_orders_display_fulfillment_id", orders.c.display_fulfillment_status, orders.c.id)
 Index("ix_orders_fulfillment_id", orders.c.fulfillment_status, orders.c.id)
+Index("ix_orders_return_id", orders.c.return_status, orders.c.id)  # the admin's return filter
 Index(
     "ix_orders_status_fin_ful_id",
     orders.c.order_status,

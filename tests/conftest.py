@@ -61,6 +61,24 @@ def _postgres_reachable() -> bool:
         return False
 
 
+@pytest.fixture(autouse=True, scope="session")
+def quick_password_hashing() -> Iterator[None]:
+    """Staff passwords are hashed with argon2id at its production cost (about 0.3 s a sign-in
+    here, on purpose). Tests sign in hundreds of times and test nothing about that cost, so they
+    hash with the smallest one; the browser tests' servers keep the real one."""
+    from argon2 import PasswordHasher
+
+    from orderdeck.services import staff
+
+    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    original = staff.hasher
+    staff.hasher = lambda: quick  # type: ignore[assignment]
+    staff._dummy_hash.cache_clear()
+    yield
+    staff.hasher = original  # type: ignore[assignment]
+    staff._dummy_hash.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

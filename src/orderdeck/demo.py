@@ -29,7 +29,7 @@ from .domain import cancellation, lifecycle, payments, refunds
 from .domain import fulfillment as shipping
 from .domain.fulfillment import LineRequest, TrackingInfo
 from .domain.inventory import Inventory, InventoryLevel
-from .domain.order import Address, Author, CustomerSnapshot, Order, TaxLine
+from .domain.order import Address, Author, CustomerSnapshot, DomainEvent, Order, TaxLine
 from .domain.placement import DraftLine, DraftShippingLine, OrderDraft, build_order
 from .domain.statuses import derive_statuses, open_authorizations
 from .resources import render
@@ -187,7 +187,20 @@ def _draft(rng: random.Random, cat: Catalogue, customer: CustomerSnapshot, chann
     )
 
 
-def _pay(order: Order, rng: random.Random, now: datetime, kind: str, card: str = "1") -> None:
+class _Told:
+    """An order's timeline as the demo tells its story over days: each event with the moment it
+    happened (the domain's events carry no time; the commands that made them did)."""
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until  # the load's own now: nothing in the story happens after it
+        self.rows: list[tuple[DomainEvent, datetime]] = []
+
+    def at(self, order: Order, when: datetime) -> None:
+        events, order.events = order.events, []
+        self.rows.extend((event, when) for event in events)
+
+
+def _pay(order: Order, told: _Told, rng: random.Random, now: datetime, kind: str, card: str = "1") -> None:
     from .gateways.bogus import BogusGateway
 
     amount = order.presentment(order.total_price)
@@ -203,9 +216,10 @@ def _pay(order: Order, rng: random.Random, now: datetime, kind: str, card: str =
         author=STOREFRONT,
         authorization_period=timedelta(days=7),
     )
+    told.at(order, now)
 
 
-def _capture(order: Order, now: datetime) -> None:
+def _capture(order: Order, told: _Told, now: datetime) -> None:
     for authorization in open_authorizations(order):
         authorization_, amount = payments.check_capture(order, authorization.id, None, None)
         payments.record_transaction(
@@ -218,9 +232,12 @@ def _capture(order: Order, now: datetime) -> None:
             author=STAFF,
             parent_id=authorization_.id,
         )
+    told.at(order, now)
 
 
-def _ship(order: Order, inventory: Inventory, rng: random.Random, now: datetime, partial: bool = False) -> None:
+def _ship(
+    order: Order, told: _Told, inventory: Inventory, rng: random.Random, now: datetime, partial: bool = False
+) -> None:
     for fo in list(order.fulfillment_orders):
         if fo.status not in ("open", "in_progress") or not fo.remaining:
             continue
@@ -237,25 +254,33 @@ def _ship(order: Order, inventory: Inventory, rng: random.Random, now: datetime,
             author=STAFF,
             now=now,
         )
+        told.at(order, now)
         for status, days in (("in_transit", 1), ("out_for_delivery", 2), ("delivered", 2)):
             if rng.random() < 0.7:
+                # The carrier's news arrives as it happens: recorded then, not when the parcel left.
+                happened = now + timedelta(days=days, hours=rng.randint(0, 20))
+                if happened > told.until:
+                    break
                 shipping.add_fulfillment_event(
                     order,
                     made,
                     status=status,
-                    happened_at=now + timedelta(days=days),
+                    happened_at=happened,
                     author=Author("system", "PostNL"),
-                    now=now,
+                    now=happened,
                     details={},
                 )
+                told.at(order, happened)
         if partial:
             return
 
 
-def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime, active: set[int]) -> None:
+def _story(
+    order: Order, told: _Told, inventory: Inventory, rng: random.Random, now: datetime, active: set[int]
+) -> None:
     """Take the order somewhere along its life, in proportions a real shop sees."""
     roll = rng.random()
-    later = now + timedelta(hours=rng.randint(1, 48))
+    later = min(now + timedelta(hours=rng.randint(1, 48)), told.until)
     if order.source_name == "pos":
         payments.record_transaction(
             order,
@@ -266,7 +291,7 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
             now=now,
             author=STAFF,
         )
-        _ship(order, inventory, rng, now)
+        _ship(order, told, inventory, rng, now)
     elif roll < 0.08:  # bank transfer not yet received
         payments.record_transaction(
             order,
@@ -278,9 +303,9 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
             author=STOREFRONT,
         )
     elif roll < 0.18:  # authorized, waiting to be captured
-        _pay(order, rng, now, "authorization")
+        _pay(order, told, rng, now, "authorization")
     elif roll < 0.21:  # on hold for a fraud check
-        _pay(order, rng, now, "authorization")
+        _pay(order, told, rng, now, "authorization")
         shipping.hold(
             order,
             order.fulfillment_orders[0],
@@ -290,8 +315,9 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
             author=STAFF,
             now=later,
         )
+        told.at(order, later)
     elif roll < 0.23:  # pre-order, scheduled
-        _pay(order, rng, now, "sale")
+        _pay(order, told, rng, now, "sale")
         shipping.reschedule(
             order,
             order.fulfillment_orders[0],
@@ -299,13 +325,14 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
             author=STAFF,
             now=now,
         )
+        told.at(order, now)
     elif roll < 0.38:  # paid, to ship
-        _pay(order, rng, now, "sale")
+        _pay(order, told, rng, now, "sale")
     elif roll < 0.44:  # paid, partly shipped
-        _pay(order, rng, now, "sale")
-        _ship(order, inventory, rng, later, partial=True)
+        _pay(order, told, rng, now, "sale")
+        _ship(order, told, inventory, rng, later, partial=True)
     elif roll < 0.49:  # cancelled by the customer, refunded
-        _pay(order, rng, now, rng.choice(("sale", "authorization")))
+        _pay(order, told, rng, now, rng.choice(("sale", "authorization")))
         for authorization in open_authorizations(order):
             payments.record_transaction(
                 order,
@@ -341,13 +368,15 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
             author=STAFF,
             now=later,
         )
+        told.at(order, later)
     elif roll < 0.52:  # declined card
-        _pay(order, rng, now, "sale", card="2")
+        _pay(order, told, rng, now, "sale", card="2")
     else:  # paid and shipped; some returned in part
-        _pay(order, rng, now, rng.choice(("sale", "authorization")))
-        _capture(order, later)
-        _ship(order, inventory, rng, later)
-        if rng.random() < 0.1:
+        _pay(order, told, rng, now, rng.choice(("sale", "authorization")))
+        _capture(order, told, later)
+        _ship(order, told, inventory, rng, later)
+        returned_at = later + timedelta(days=9)
+        if rng.random() < 0.1 and returned_at <= told.until:
             line = order.line_items[0]
             request = refunds.RefundRequest(
                 lines=[refunds.RefundLineRequest(line.id, 1, "return", order.fulfillments[0].location_id)],
@@ -362,7 +391,7 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
                 amount=value,
                 gateway="bogus",
                 outcome=payments.GatewayOutcome("success"),
-                now=later + timedelta(days=9),
+                now=returned_at,
                 author=STAFF,
                 parent_id=parent.id,
             )
@@ -373,11 +402,15 @@ def _story(order: Order, inventory: Inventory, rng: random.Random, now: datetime
                 transaction_ids=[txn.id],
                 inventory=inventory,
                 author=STAFF,
-                now=later + timedelta(days=9),
+                now=returned_at,
                 notify=False,
             )
-        if rng.random() < 0.75:
-            lifecycle.close(order, author=STAFF, now=later + timedelta(days=10))
+            told.at(order, returned_at)
+        archived_at = later + timedelta(days=10)
+        if rng.random() < 0.75 and archived_at <= told.until:
+            lifecycle.close(order, author=STAFF, now=archived_at)
+            told.at(order, archived_at)
+    told.at(order, now)  # what is left happened when the order was placed (a pending bank transfer)
 
 
 @dataclass
@@ -436,12 +469,14 @@ def _make_batch(index: int) -> _Batch:
             inventory=inventory,
             author=STOREFRONT,
         )
-        _story(order, inventory, rng, placed, active)
-        events, order.events = order.events, []
+        told = _Told(until=shop_.start_time + timedelta(days=120))
+        told.at(order, placed)
+        _story(order, told, inventory, rng, placed, active)
         ctx = shop_.render_context
         order_rows.append(_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
         term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
-        timeline_rows.extend(event_rows(order.id, events, placed))
+        for event, when in told.rows:
+            timeline_rows.extend(event_rows(order.id, [event], when))
     moved = {}
     for key in inventory.changed:
         now_ = inventory.levels[key]

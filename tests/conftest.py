@@ -18,11 +18,13 @@ from typing import Any
 
 import orjson
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from orderdeck.api.app import create_app
+from orderdeck.api.auth import TokenCache
 from orderdeck.bootstrap import build
 from orderdeck.services.context import Orderdeck
 from orderdeck.settings import Settings
@@ -187,9 +189,25 @@ def make_token(deck: Orderdeck, scopes: list[str] | None = None, name: str = "Te
     return secret
 
 
+_shared_app: list[FastAPI] = []
+
+
+def app_for(deck: Orderdeck) -> FastAPI:
+    """The application serving this test's Orderdeck. Building FastAPI's routes costs more than
+    most tests (about half a second, with the first request), so the suite builds them once and
+    gives each test the same routes over its own database and an empty token cache; the routes
+    keep nothing else (api/app.py reads the Orderdeck from app.state on every request)."""
+    if not _shared_app:
+        _shared_app.append(create_app(deck))
+    app = _shared_app[0]
+    app.state.orderdeck = deck
+    app.state.token_cache = TokenCache()
+    return app
+
+
 @pytest.fixture
 def client(deck: Orderdeck) -> Iterator[TestClient]:
-    with TestClient(create_app(deck), raise_server_exceptions=False) as test_client:
+    with TestClient(app_for(deck), raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from orderdeck.api.app import create_app
 from orderdeck.services.context import Orderdeck
 from orderdeck.services.staff import add_staff
+
+from ..conftest import app_for
 
 OWNER_EMAIL = "owner@shop.test"
 PASSWORD = "correct horse battery"
@@ -85,7 +86,8 @@ def make_staff(
 
 @pytest.fixture
 def admin_app(deck: Orderdeck) -> Iterator[TestClient]:
-    with TestClient(create_app(deck), raise_server_exceptions=False, base_url="http://shop.test") as client:
+    """A browser of the admin: its own cookies, the same application as the `api` fixture's."""
+    with TestClient(app_for(deck), raise_server_exceptions=False, base_url="http://shop.test") as client:
         yield client
 
 

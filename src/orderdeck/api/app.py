@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +32,7 @@ from . import (
 )
 from .auth import TokenCache
 from .errors import error_response
+from .responses import app_of
 
 API_VERSION = "2024-10"
 _VERSION_PATH = re.compile(r"^/admin/api/(\d{4}-\d{2}|unstable)/")
@@ -117,17 +118,17 @@ class ShopifyHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def _lifespan(orderdeck: Orderdeck, run_worker: bool) -> Any:
+def _lifespan(run_worker: bool) -> Any:
     """With `run_worker`, a worker runs in the server's event loop for as long as the server."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not run_worker:
             yield
             return
         from ..outbox.worker import Worker
 
-        worker = Worker(orderdeck)
+        worker = Worker(app.state.orderdeck)
         task = asyncio.create_task(worker.run())
         try:
             yield
@@ -140,7 +141,7 @@ def _lifespan(orderdeck: Orderdeck, run_worker: bool) -> Any:
 
 def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app = FastAPI(
-        lifespan=_lifespan(orderdeck, run_worker),
+        lifespan=_lifespan(run_worker),
         title="Orderdeck Admin API",
         version=__version__,
         summary="Order management that speaks the Shopify Admin REST API (2024-10) for orders.",
@@ -177,16 +178,19 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     admin_pages.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
-    def health() -> dict[str, Any]:
-        with orderdeck.unit_of_work(read_only=True) as uow:
+    def health(request: Request) -> dict[str, Any]:
+        # The app's Orderdeck read per request (here and below): the routes hold no state of
+        # their own, so one application object can serve another Orderdeck (the test suite
+        # builds the routes once and hands each test its own database).
+        with app_of(request).unit_of_work(read_only=True) as uow:
             uow.conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics: outbox, deliveries, worker lag")
-    def prometheus_metrics() -> Response:
+    def prometheus_metrics(request: Request) -> Response:
         from ..outbox.metrics import exposition
 
-        return Response(exposition(orderdeck), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(exposition(app_of(request)), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(ShopifyHeaders)
     app.add_middleware(BodyLimit, limit=orderdeck.settings.max_body_bytes)

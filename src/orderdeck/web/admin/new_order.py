@@ -33,7 +33,7 @@ from ...store.catalog import Variant
 from ...store.tables import products, variants
 from ...store.uow import UnitOfWork
 from .access import Admin, require
-from .pages import money, render
+from .pages import ADDRESS_FIELDS, money, render
 
 router = APIRouter()
 
@@ -41,19 +41,6 @@ ITEM_ROWS = 3  # empty product rows on a fresh form
 CUSTOM_ROWS = 1
 MAX_ROWS = 100
 CATALOGUE_LIMIT = 300  # variants offered in each product list; "Find products" narrows it
-ADDRESS_FIELDS = (
-    ("first_name", "First name"),
-    ("last_name", "Last name"),
-    ("company", "Company"),
-    ("address1", "Address"),
-    ("address2", "Apartment, suite, etc."),
-    ("zip", "Postal code"),
-    ("city", "City"),
-    ("province", "Province or state"),
-    ("country", "Country"),
-    ("country_code", "Country code"),
-    ("phone", "Phone"),
-)
 # Manual payment methods: money collected outside Orderdeck. Each name is one the domain knows
 # as manual (domain.payments.MANUAL_GATEWAYS), so such an order stays deletable and refundable
 # by hand like any other manual payment.

@@ -40,6 +40,7 @@ from ...store.uow import UnitOfWork
 from ...tracking import CARRIER_URLS
 from . import order_money
 from .access import Admin, refusal, require
+from .pages import ADDRESS_FIELDS
 from .pages import render as render_page
 
 router = APIRouter()
@@ -65,19 +66,6 @@ FO_STATUS_WORDS = {
 }
 # custom_message needs a subject and text: it is sent from "Contact customer" instead.
 RESENDABLE = tuple(name for name in templates.NAMES if name != "custom_message")
-ADDRESS_FIELDS = (
-    ("first_name", "First name"),
-    ("last_name", "Last name"),
-    ("company", "Company"),
-    ("address1", "Address"),
-    ("address2", "Apartment, suite, etc."),
-    ("zip", "Postal code"),
-    ("city", "City"),
-    ("province", "Province or state"),
-    ("country", "Country"),
-    ("country_code", "Country code"),
-    ("phone", "Phone"),
-)
 
 
 async def _form(request: Request) -> FormData:

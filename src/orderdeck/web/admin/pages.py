@@ -60,6 +60,22 @@ BADGE_TONES = {
 }
 BADGE_LABELS = {"partially_paid": "Partially paid", "partially_refunded": "Partially refunded", "closed": "Archived"}
 
+# An address's fields and their labels, the same on the new-order form and an order's address
+# forms (each field named `<prefix>_<name>` or plain `<name>`).
+ADDRESS_FIELDS = (
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("company", "Company"),
+    ("address1", "Address"),
+    ("address2", "Apartment, suite, etc."),
+    ("zip", "Postal code"),
+    ("city", "City"),
+    ("province", "Province or state"),
+    ("country", "Country"),
+    ("country_code", "Country code"),
+    ("phone", "Phone"),
+)
+
 
 def badge(value: str | None, dimension: str = "") -> Markup:
     if not value:

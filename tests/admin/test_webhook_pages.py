@@ -44,6 +44,18 @@ def subscribe(owner: AdminClient, address: str, topic: str = "orders/create", fi
     return int(answer.headers["location"].rsplit("/", 1)[1])
 
 
+def receiving_page(owner: AdminClient, shop: Shop, receiver: Receiver) -> str:
+    """The page of a new orders/create subscription to the receiver, in a shop whose orders can
+    be placed (they need a location)."""
+    shop.location()
+    return f"/admin/settings/webhooks/{subscribe(owner, receiver.url)}"
+
+
+def delivery_id(page: str, base: str) -> str:
+    """The id of the first delivery the subscription's log links to."""
+    return re.search(rf'href="{base}/deliveries/([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
 def rows(page: str) -> list[str]:
     body = re.search(r'<table class="list deliveries">.*?</table>', page, re.S)
     return re.findall(r"<tr>.*?</tr>", body.group(0), re.S)[1:] if body else []
@@ -124,9 +136,7 @@ def test_editing_disabling_enabling_and_deleting(owner: AdminClient, api: Api) -
 def test_the_delivery_log_and_one_deliverys_attempts(
     owner: AdminClient, deck: Orderdeck, shop: Shop, receiver: Receiver
 ) -> None:
-    shop.location()
-    hook = subscribe(owner, receiver.url)
-    base = f"/admin/settings/webhooks/{hook}"
+    base = receiving_page(owner, shop, receiver)
     assert "No deliveries yet" in owner.page(base).text
     order = shop.order(LINE)
     work(deck)
@@ -134,7 +144,7 @@ def test_the_delivery_log_and_one_deliverys_attempts(
     [row] = rows(page)
     assert order["name"] in row and "orders/create" in row
     assert 'title="Delivery: Delivered"' in row and "HTTP 200" in row
-    delivery = re.search(rf'href="{base}/deliveries/([^"]+)"', row).group(1)  # type: ignore[union-attr]
+    delivery = delivery_id(row, base)
     shown = owner.page(f"{base}/deliveries/{delivery}").text
     assert "Delivered</strong>: HTTP 200" in shown
     assert "thanks</pre>" in shown  # the receiver's answer
@@ -145,12 +155,10 @@ def test_the_delivery_log_and_one_deliverys_attempts(
 def test_redelivering_one_delivery_queues_a_new_attempt(
     owner: AdminClient, deck: Orderdeck, shop: Shop, receiver: Receiver
 ) -> None:
-    shop.location()
-    hook = subscribe(owner, receiver.url)
-    base = f"/admin/settings/webhooks/{hook}"
+    base = receiving_page(owner, shop, receiver)
     shop.order(LINE)
     work(deck)
-    delivery = re.search(rf'href="{base}/deliveries/([^"]+)"', owner.page(base).text).group(1)  # type: ignore[union-attr]
+    delivery = delivery_id(owner.page(base).text, base)
     answer = owner.post(f"{base}/redeliver", {"delivery_id": delivery})
     assert answer.headers["location"] == f"{base}/deliveries/{delivery}"
     assert owner.flash(answer) == "success: Sending the delivery again; the log shows each new attempt."
@@ -165,9 +173,7 @@ def test_redelivering_one_delivery_queues_a_new_attempt(
 def test_redelivering_every_failed_delivery(
     owner: AdminClient, deck: Orderdeck, shop: Shop, receiver: Receiver
 ) -> None:
-    shop.location()
-    hook = subscribe(owner, receiver.url)
-    base = f"/admin/settings/webhooks/{hook}"
+    base = receiving_page(owner, shop, receiver)
     assert "No delivery has failed." in owner.page(base).text  # nothing to redeliver, and why
     receiver.script = [404, 404]  # refused: final at once
     shop.order(LINE)
@@ -195,9 +201,7 @@ def test_the_log_is_paged_newest_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(webhook_pages, "PAGE", 2)
-    shop.location()
-    hook = subscribe(owner, receiver.url)
-    base = f"/admin/settings/webhooks/{hook}"
+    base = receiving_page(owner, shop, receiver)
     names = []
     for _ in range(3):
         names.append(shop.order(LINE)["name"])

@@ -263,6 +263,11 @@ def _wide(
     return header, rows, shown, series, [_axis_label(period, g) for g in groups]
 
 
+def _series_totals(series: list[Series]) -> str:
+    """Each series with its total over the whole period, for a chart's description ("Paid 12, …")."""
+    return ", ".join(f"{s.name} {int(sum(v or 0 for v in s.values))}" for s in series)
+
+
 def payment_section(conn: Connection, period: store.Period) -> Section:
     counted = store.payment_status(conn, period)
     header, rows, shown, series, labels = _wide(period, counted, PAYMENT_ORDER, _words, "Orders")
@@ -273,7 +278,7 @@ def payment_section(conn: Connection, period: store.Period) -> Section:
         description="Orders placed per "
         + period.grouping
         + ", by their payment status now: "
-        + ", ".join(f"{s.name} {int(sum(v or 0 for v in s.values))}" for s in series)
+        + _series_totals(series)
         + ".",
     )
     return Section(
@@ -297,7 +302,7 @@ def cancellations_section(conn: Connection, period: store.Period) -> Section:
         series,
         title="Cancellations by reason",
         description=f"Orders placed per {period.grouping} and later cancelled, {total} in all, by reason: "
-        + (", ".join(f"{s.name} {int(sum(v or 0 for v in s.values))}" for s in series) or "none")
+        + (_series_totals(series) or "none")
         + ".",
     )
     return Section(

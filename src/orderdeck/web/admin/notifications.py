@@ -173,8 +173,12 @@ def edit_template(admin: Settings, name: str, locale: str, order: str = "") -> R
     return _edit_page(admin, name, locale, order=order)
 
 
-def _typed(subject: str, html: str, text: str, sms: str) -> dict[str, str]:
+def _typed(subject: Text = "", html: Text = "", text: Text = "", sms: Text = "") -> dict[str, str]:
+    """The template's parts as typed in the editor: the same fields whether saved or previewed."""
     return {"subject": _plain(subject), "html": _plain(html), "text": _plain(text), "sms": _plain(sms)}
+
+
+Typed = Annotated[dict[str, str], Depends(_typed)]
 
 
 @router.post("/settings/notifications/{name}/{locale}", summary="Save the template, or preview it as typed")
@@ -182,15 +186,11 @@ def save_template(
     admin: Settings,
     name: str,
     locale: str,
-    subject: Text = "",
-    html: Text = "",
-    text: Text = "",
-    sms: Text = "",
+    typed: Typed,
     order: Text = "",
     do: Text = "save",
 ) -> Response:
     notifications.check_template(name, locale)
-    typed = _typed(subject, html, text, sms)
     if do == "preview":
         return _edit_page(admin, name, locale, parts=typed, order=order)
     with admin.app.unit_of_work(read_only=True) as uow:
@@ -213,14 +213,11 @@ def preview_template(
     admin: Settings,
     name: str,
     locale: str,
-    subject: Text = "",
-    html: Text = "",
-    text: Text = "",
-    sms: Text = "",
+    typed: Typed,
     order: Text = "",
 ) -> Response:
     notifications.check_template(name, locale)
-    found = _preview(admin, name, locale, order, _typed(subject, html, text, sms))
+    found = _preview(admin, name, locale, order, typed)
     return JSONResponse(found, status_code=422 if found["errors"] else 200, headers=NO_STORE)
 
 

@@ -13,11 +13,12 @@ import hmac
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from ...domain.errors import OrderError
 from ...domain.order import Author
@@ -154,6 +155,14 @@ def require(permission: str = "view_orders") -> Callable[[Request], Awaitable[Ad
         return admin
 
     return check
+
+
+async def posted_form(request: Request) -> FormData:
+    # Starlette keeps the parsed form, so this is the same one `require`'s CSRF check read.
+    return await request.form()
+
+
+Form = Annotated[FormData, Depends(posted_form)]
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
@@ -39,7 +39,7 @@ from ...store.custom_statuses import CustomStatuses
 from ...store.uow import UnitOfWork
 from ...tracking import CARRIER_URLS
 from . import order_money
-from .access import Admin, refusal, require
+from .access import Admin, Form, refusal, require
 from .pages import ADDRESS_FIELDS
 from .pages import render as render_page
 
@@ -66,13 +66,6 @@ FO_STATUS_WORDS = {
 }
 # custom_message needs a subject and text: it is sent from "Contact customer" instead.
 RESENDABLE = tuple(name for name in templates.NAMES if name != "custom_message")
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()  # parsed once already by the CSRF check; Starlette keeps it
-
-
-Form = Annotated[FormData, Depends(_form)]
 
 
 # ---- words a merchant reads ---------------------------------------------------------------------

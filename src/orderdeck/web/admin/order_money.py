@@ -34,7 +34,7 @@ from ...domain.statuses import capturable_amount, derive_statuses, ledger, open_
 from ...services import cancellation, orders, payments, refunds
 from ...services.context import Command
 from ...store.uow import UnitOfWork
-from .access import Admin, NotPermitted, refusal, require
+from .access import Admin, NotPermitted, posted_form, refusal, require
 from .pages import money as money_text
 from .pages import render
 
@@ -241,10 +241,6 @@ def _ticked(form: FormData, name: str) -> bool:
     return _text(form, name) not in ("", "0", "off", "false")
 
 
-async def _form(request: Request) -> FormData:
-    return await request.form()  # already parsed (and CSRF-checked) by `require`
-
-
 # ---- payments ------------------------------------------------------------------------------
 def _payment(admin: Admin, order_id: int, work: Callable[[Command], Transaction], success: str) -> Response:
     """Run a capture or void. A provider that says no still leaves its failed transaction on the
@@ -264,7 +260,7 @@ def _payment(admin: Admin, order_id: int, work: Callable[[Command], Transaction]
 
 @router.post("/orders/{order_id}/capture", summary="Capture an authorized payment")
 async def capture(request: Request, order_id: int, admin: Payer) -> Response:
-    form = await _form(request)
+    form = await posted_form(request)
 
     def work(cmd: Command) -> Transaction:
         new = payments.NewTransaction(
@@ -279,7 +275,7 @@ async def capture(request: Request, order_id: int, admin: Payer) -> Response:
 
 @router.post("/orders/{order_id}/void", summary="Void an authorization")
 async def void(request: Request, order_id: int, admin: Payer) -> Response:
-    form = await _form(request)
+    form = await posted_form(request)
 
     def work(cmd: Command) -> Transaction:
         new = payments.NewTransaction(kind="void", parent_id=_authorization(form))
@@ -485,7 +481,7 @@ def refund_form(order_id: int, admin: Payer) -> Response:
 
 @router.post("/orders/{order_id}/refund", summary="Refund (or work out the suggested amount)")
 async def refund(request: Request, order_id: int, admin: Payer) -> Response:
-    form = await _form(request)
+    form = await posted_form(request)
     return await run_in_threadpool(_refund, admin, order_id, form)
 
 
@@ -570,7 +566,7 @@ def cancel_form(order_id: int, admin: Manager) -> Response:
 
 @router.post("/orders/{order_id}/cancel", summary="Cancel an order")
 async def cancel(request: Request, order_id: int, admin: Manager) -> Response:
-    form = await _form(request)
+    form = await posted_form(request)
     return await run_in_threadpool(_cancel, admin, order_id, CancelInput.of(form))
 
 

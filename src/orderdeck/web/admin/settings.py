@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
@@ -27,20 +27,12 @@ from ...services import settings as shop_settings
 from ...store.custom_statuses import CustomStatuses
 from ...store.shop import CAPTURE_MODES
 from ...store.tables import orders
-from .access import Admin, NotPermitted, refusal, require
+from .access import Admin, Form, NotPermitted, refusal, require
 from .pages import render
 
 router = APIRouter(prefix="/settings")
 M = TypeVar("M", bound=BaseModel)
 Settings = Annotated[Admin, Depends(require("manage_settings"))]
-
-
-async def _form(request: Request) -> FormData:
-    # Starlette keeps the parsed form, so this is the same one the CSRF check read.
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(_form)]
 
 
 # ---- form helpers shared by the settings modules ---------------------------------------------

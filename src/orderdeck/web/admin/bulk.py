@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, QueryParams
 
 from ...api.bulk import MAX_ORDERS
-from ...domain.cancellation import CANCEL_REASONS
 from ...domain.errors import InvalidInput, OrderError
 from ...services import bulk_runs, notifications
 from ...store.bulk_runs import order_names
@@ -26,20 +25,11 @@ from ...store.queries import order_ids
 from ...tracking import CARRIER_URLS
 from .access import Admin, NotPermitted, refusal, require
 from .filters import order_filter
-from .pages import NO_STORE, render
+from .pages import CANCEL_REASON_WORDS, NO_STORE, render
 
 router = APIRouter()
 
 ACTIONS = bulk_runs.ACTIONS
-CANCEL_REASON_WORDS = {
-    "customer": "Customer changed or cancelled the order",
-    "fraud": "Fraudulent order",
-    "inventory": "Items unavailable",
-    "declined": "Payment declined",
-    "staff": "Staff error",
-    "other": "Other",
-}
-assert set(CANCEL_REASON_WORDS) == set(CANCEL_REASONS)
 LISTED = 50  # orders named on the confirmation page (and given tracking-number fields)
 NOTHING_SELECTED = "Select at least one order first (tick its box), or apply the action to all orders that match."
 # What the confirmation page starts with, per action (the safe choices).

@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 
 from ...domain import lifecycle
 from ...domain import payments as payment_rules
-from ...domain.cancellation import CANCEL_REASONS, CancelRequest, RestockChoice, check_can_cancel
+from ...domain.cancellation import CancelRequest, RestockChoice, check_can_cancel
 from ...domain.errors import InvalidInput, OrderError
 from ...domain.money import ZERO, parse_amount
 from ...domain.order import Order, Transaction
@@ -35,23 +35,14 @@ from ...services import cancellation, orders, payments, refunds
 from ...services.context import Command
 from ...store.uow import UnitOfWork
 from .access import Admin, NotPermitted, posted_form, refusal, require
+from .pages import CANCEL_REASON_WORDS, render
 from .pages import money as money_text
-from .pages import render
 
 router = APIRouter()
 Payer = Annotated[Admin, Depends(require("refund"))]
 Manager = Annotated[Admin, Depends(require("manage_orders"))]
 Deleter = Annotated[Admin, Depends(require("delete_orders"))]
 
-CANCEL_REASON_WORDS = {
-    "customer": "The customer changed or cancelled the order",
-    "inventory": "Items unavailable",
-    "fraud": "Fraudulent order",
-    "declined": "Payment declined",
-    "staff": "Staff error",
-    "other": "Other",
-}
-assert set(CANCEL_REASON_WORDS) == set(CANCEL_REASONS)
 
 KIND_WORDS = {
     "authorization": "Authorization",

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from ...domain.cancellation import CANCEL_REASONS
 from ...store.queries import open_orders_badge
 from .access import CSRF_FIELD, Admin
 
@@ -62,6 +63,17 @@ BADGE_LABELS = {"partially_paid": "Partially paid", "partially_refunded": "Parti
 
 # An address's fields and their labels, the same on the new-order form and an order's address
 # forms (each field named `<prefix>_<name>` or plain `<name>`).
+# Why an order was cancelled, in the words the cancel dialog and the bulk cancel both offer.
+CANCEL_REASON_WORDS = {
+    "customer": "The customer changed or cancelled the order",
+    "inventory": "Items unavailable",
+    "fraud": "Fraudulent order",
+    "declined": "Payment declined",
+    "staff": "Staff error",
+    "other": "Other",
+}
+assert set(CANCEL_REASON_WORDS) == set(CANCEL_REASONS)
+
 ADDRESS_FIELDS = (
     ("first_name", "First name"),
     ("last_name", "Last name"),

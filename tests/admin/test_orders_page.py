@@ -281,6 +281,21 @@ def test_a_page_keeps_its_filter(owner: AdminClient, shop: Shop, api: Api) -> No
     assert [name for _, name in ROW.findall(owner.page(html.unescape(older.group(1))).text)] == ["#1001"]
 
 
+def test_a_count_past_its_limit_says_more_than(owner: AdminClient, shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orderdeck.web.admin import orders
+
+    shop.location()
+    for _ in range(4):
+        shop.order([{"title": "Card", "price": "3.00", "quantity": 1}], tags="vip")
+    monkeypatch.setattr(orders, "COUNT_AT_MOST", 3)
+    page = owner.page("/admin/orders?tag=vip").text
+    assert '<p class="muted orders-count" id="orders-count">More than 3 orders</p>' in page
+    assert "All orders that match (more than 3)" in page
+    assert len(ROW.findall(page)) == 4  # the list itself is whole
+    monkeypatch.setattr(orders, "COUNT_AT_MOST", 4)
+    assert '<p class="muted orders-count" id="orders-count">4 orders</p>' in owner.page("/admin/orders?tag=vip").text
+
+
 # ---- saved views ----------------------------------------------------------------------------------
 
 

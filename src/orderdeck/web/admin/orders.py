@@ -157,6 +157,11 @@ def _page_url(query: str, limit: int, cursor: Cursor | None) -> str | None:
     return "/admin/orders?" + "&".join(parts)
 
 
+# Counting stops here: past it the page says "more than 10,000" (a tag or a search on a big shop
+# would otherwise be counted row by row on every page; the status tabs come from kept counts).
+COUNT_AT_MOST = 10_000
+
+
 def _listing(admin: Admin, params: QueryParams, stages: dict[str, CustomStatus], locations: set[int]) -> Listing:
     query = filter_query(params)
     with admin.app.unit_of_work(read_only=True) as uow:
@@ -170,7 +175,7 @@ def _listing(admin: Admin, params: QueryParams, stages: dict[str, CustomStatus],
             page = list_orders(
                 uow.conn, chosen, sort="id", descending=True, limit=limit, after=after, fresh_for=ctx.fingerprint
             )
-            total = count_orders(uow.conn, chosen)
+            total = count_orders(uow.conn, chosen, at_most=COUNT_AT_MOST)
         except InvalidInput as exc:
             return Listing([], None, None, None, exc)
     rows = []
@@ -207,6 +212,7 @@ def _orders_page(
         "orders.html",
         status=422 if listing.error is not None else status,
         listing=listing,
+        count_at_most=COUNT_AT_MOST,
         error=_error_message(listing.error) if listing.error else None,
         error_field=listing.error.field if listing.error else None,
         values={key: ", ".join(QueryParams(query).getlist(key)) for key in KEYS},

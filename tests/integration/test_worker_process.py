@@ -50,10 +50,13 @@ BURST_TRANSACTIONS = 4
 TAIL_EVENTS = 1_000  # a second burst, for stopping a busy worker with SIGTERM
 SEED = 20261130
 KILL_AFTER = (0.5, 2.0)  # seconds a worker runs before its SIGKILL, uniformly at random
-# Seconds for every event to reach the receiver under the SIGKILLs: generous, as a machine busy
-# with other work (a test suite beside this one) makes the SQLite run take up to twice as long.
-CRASH_TIMEOUT = 180.0
-SETTLE_TIMEOUT = 30.0  # then for the database to show every delivery delivered
+# Workers killed during the burst (fewer when every event arrives sooner). A number of kills, not
+# a time budget: how fast the machine is decides how much of the burst goes out before the last
+# kill, never whether the test passes.
+KILLS = 40
+# Then one worker alone delivers the rest and settles the database. Only a guard against a hang:
+# far beyond the minute or so it takes on a busy two-core machine.
+SETTLE_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -319,17 +322,11 @@ def test_every_event_is_delivered_while_workers_are_killed_at_random(
     env = process_env(database_url)
     rng = random.Random(SEED)
 
-    # Kill a worker at a random moment, start another, until every event has arrived.
+    # Kill a worker at a random moment, start another, until every event has arrived or KILLS
+    # workers have been killed.
     crash_began = time.monotonic()
     kills = stranded = 0
-    while not receiver.wait_for_events(wanted, 0):
-        if time.monotonic() - crash_began > CRASH_TIMEOUT:
-            missing = wanted - receiver.events
-            pytest.fail(
-                f"{len(missing)} of {events} events had not reached the receiver after {CRASH_TIMEOUT:g} s "
-                f"and {kills} SIGKILLs (seed {SEED}); e.g. {sorted(missing)[:5]}; "
-                f"database: {database_state(app)}\n" + "\n".join(processes.problems())
-            )
+    while kills < KILLS and not receiver.wait_for_events(wanted, 0):
         worker = processes.start(["worker", "--no-jobs"], env, "worker")
         # Start-up (imports, migrations) takes most of a second; the random moment falls after it.
         processes.wait_for_line(worker, "started", 30)
@@ -346,13 +343,16 @@ def test_every_event_is_delivered_while_workers_are_killed_at_random(
     settle_began = time.monotonic()
     while True:
         states, total, waiting = database_state(app)
-        if states["delivered"] == total == events and waiting == 0:
+        if states["delivered"] == total == events and waiting == 0 and receiver.wait_for_events(wanted, 0):
             break
         assert worker.poll() is None, f"the worker exited with {worker.returncode}:\n{processes.log_of(worker)}"
         if time.monotonic() - settle_began > SETTLE_TIMEOUT:
+            missing = wanted - receiver.events
             pytest.fail(
-                f"after {SETTLE_TIMEOUT:g} s the database still shows deliveries {dict(states)} "
-                f"(of {total}, {events} expected) and {waiting} outbox rows not handed on"
+                f"after {kills} SIGKILLs (seed {SEED}) and {SETTLE_TIMEOUT:g} s of one worker alone, the "
+                f"database still shows deliveries {dict(states)} (of {total}, {events} expected), {waiting} "
+                f"outbox rows not handed on, and {len(missing)} events never arrived, e.g. "
+                f"{sorted(missing)[:5]}\n" + "\n".join(processes.problems())
             )
         time.sleep(0.5)
     settle_seconds = time.monotonic() - settle_began
@@ -421,8 +421,8 @@ def test_every_event_is_delivered_while_workers_are_killed_at_random(
         capsys,
         f"[{backend}] {events} events, {kills} SIGKILLs ({stranded} claims stranded), "
         f"{len(received)} requests received, {duplicates} duplicates, {results['delivered']} attempts recorded; "
-        f"all arrived after {crash_seconds:.1f} s, database settled "
-        f"{settle_seconds:.1f} s later; {total_seconds:.1f} s in all",
+        f"{crash_seconds:.1f} s under the kills, then {settle_seconds:.1f} s for one worker to deliver the rest "
+        f"and settle; {total_seconds:.1f} s in all",
     )
 
 

@@ -53,7 +53,7 @@ KILL_AFTER = (0.5, 2.0)  # seconds a worker runs before its SIGKILL, uniformly a
 # Workers killed during the burst (fewer when every event arrives sooner). A number of kills, not
 # a time budget: how fast the machine is decides how much of the burst goes out before the last
 # kill, never whether the test passes.
-KILLS = 40
+KILLS = 25
 # Then one worker alone delivers the rest and settles the database. Only a guard against a hang:
 # far beyond the minute or so it takes on a busy two-core machine.
 SETTLE_TIMEOUT = 600.0

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -30,6 +28,7 @@ from orderdeck.settings import Settings
 from orderdeck.store.migrate import migrate
 
 from . import machine
+from .run import _timed, write_between_markers
 from .server import start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,18 +75,6 @@ def _sign_in(client: httpx.Client) -> None:
     )
     if answer.status_code != 303:
         raise RuntimeError(f"sign-in failed: {answer.status_code} {answer.text[:300]}")
-
-
-def _timed(client: httpx.Client, path: str, repeats: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        response = client.get(path)
-        samples.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
 def _deep_page(client: httpx.Client, pages: int) -> str:
@@ -167,16 +154,7 @@ def main() -> None:
     text_report = report(results, facts, repeats, machine.describe(None))
     print(text_report)
     if args.write:
-        write_between_markers_admin(ROOT / "docs" / "benchmarks.md", text_report)
-
-
-def write_between_markers_admin(target: Path, figures: str) -> None:
-    document = target.read_text()
-    if START not in document:
-        document += f"\n{START}\n{END}\n"
-    head, rest = document.split(START, 1)
-    _, tail = rest.split(END, 1)
-    target.write_text(f"{head}{START}\n{figures}\n{END}{tail}")
+        write_between_markers(ROOT / "docs" / "benchmarks.md", text_report, START, END)
 
 
 if __name__ == "__main__":

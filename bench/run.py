@@ -507,15 +507,15 @@ def main() -> None:
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
 
-def write_between_markers(target: Path, results: str) -> None:
+def write_between_markers(target: Path, results: str, start: str = START, end: str = END) -> None:
     """Put the figures into docs/benchmarks.md between its markers; the analysis around them,
     written by people, stays as it is."""
-    document = target.read_text() if target.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START not in document or END not in document:
-        document += f"\n{START}\n{END}\n"
-    head, rest = document.split(START, 1)
-    _, tail = rest.split(END, 1)
-    target.write_text(f"{head}{START}\n{results}\n{END}{tail}")
+    document = target.read_text() if target.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
+    if start not in document or end not in document:
+        document += f"\n{start}\n{end}\n"
+    head, rest = document.split(start, 1)
+    _, tail = rest.split(end, 1)
+    target.write_text(f"{head}{start}\n{results}\n{end}{tail}")
 
 
 if __name__ == "__main__":

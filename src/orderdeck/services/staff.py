@@ -40,10 +40,13 @@ def check_password(password: str) -> str:
 
 
 def check_permissions(values: list[str] | frozenset[str]) -> frozenset[str]:
+    """Known permissions only; any permission at all brings view_orders, as every other one works
+    on orders one can see."""
     unknown = sorted(set(values) - set(PERMISSIONS))
     if unknown:
         raise InvalidInput(f"unknown permission {unknown[0]}; known: {', '.join(PERMISSIONS)}", field="permissions")
-    return frozenset(values)
+    chosen = frozenset(values)
+    return chosen | {"view_orders"} if chosen else chosen
 
 
 def add_staff(
@@ -61,8 +64,6 @@ def add_staff(
     if uow.staff.by_email(address) is not None:
         raise InvalidInput(f"{address} already has an account", field="email")
     chosen = check_permissions(list(permissions))
-    if "view_orders" not in chosen and chosen:
-        chosen |= {"view_orders"}  # every other permission works on orders one can see
     return uow.staff.add(
         email=address,
         name=(name or "").strip() or address.split("@")[0],
@@ -124,8 +125,7 @@ def change_staff(
     if owner is not None:
         values["owner"] = owner
     if permissions is not None:
-        chosen = check_permissions(permissions)
-        values["permissions"] = (chosen | {"view_orders"}) if chosen else chosen
+        values["permissions"] = check_permissions(permissions)
     if owner:
         values["permissions"] = frozenset(PERMISSIONS)
     if active is not None:

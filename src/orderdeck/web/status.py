@@ -23,7 +23,7 @@ from babel.numbers import format_currency
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import select
 
 from ..domain.errors import OrderError
 from ..domain.order import Order
@@ -33,8 +33,9 @@ from ..resources import render
 from ..services import self_service
 from ..services.context import Command, Orderdeck
 from ..services.notifications import queue
+from ..store.attempts import Attempts
 from ..store.custom_statuses import CustomStatuses
-from ..store.tables import lookup_attempts, orders
+from ..store.tables import orders
 from ..store.uow import UnitOfWork
 from .i18n import LANGUAGES, translations
 
@@ -351,14 +352,10 @@ def lookup(request: Request, number: str = Form(""), contact: str = Form(""), se
         locale = _locale(request, None, shop.primary_locale)
         gettext = translations(locale).gettext
         since = uow.now - ATTEMPT_WINDOW
-        a = lookup_attempts.c
-        uow.conn.execute(delete(lookup_attempts).where(a.at < since))
-        by_client = uow.conn.execute(
-            select(func.count()).where(a.key == f"client:{client}", a.at >= since)
-        ).scalar_one()
-        by_order = uow.conn.execute(
-            select(func.count()).where(a.key == f"order:{order_number}", a.at >= since)
-        ).scalar_one()
+        attempts = Attempts(uow.conn)
+        attempts.forget_before(since)
+        by_client = attempts.count(f"client:{client}", since)
+        by_order = attempts.count(f"order:{order_number}", since)
         if by_client >= ATTEMPTS_PER_CLIENT or by_order >= ATTEMPTS_PER_ORDER:
             uow.commit()
             return _page(
@@ -370,7 +367,7 @@ def lookup(request: Request, number: str = Form(""), contact: str = Form(""), se
                 number=number,
                 contact=contact,
             )
-        uow.conn.execute(insert(lookup_attempts).values(key=f"client:{client}", at=uow.now))
+        attempts.record(f"client:{client}", uow.now)
         found = None
         if order_number:
             row = uow.conn.execute(select(orders.c.id).where(orders.c.number == int(order_number))).first()
@@ -379,7 +376,7 @@ def lookup(request: Request, number: str = Form(""), contact: str = Form(""), se
                 if _matches(candidate, contact):
                     found = candidate
         if found is None:
-            uow.conn.execute(insert(lookup_attempts).values(key=f"order:{order_number}", at=uow.now))
+            attempts.record(f"order:{order_number}", uow.now)
         elif send == "email":
             queue(Command(app, uow, self_service.CUSTOMER), found.id, "order_lookup")
         uow.commit()

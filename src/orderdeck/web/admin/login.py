@@ -15,11 +15,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import delete, func, insert, select
 
 from ...services import staff as staff_service
 from ...services.context import Orderdeck
-from ...store.tables import lookup_attempts
+from ...store.attempts import Attempts
 from .access import COOKIE, Admin, require, set_session_cookie
 from .pages import render_public
 
@@ -59,21 +58,17 @@ def sign_in_form(request: Request) -> Response:
 def _too_many(app: Orderdeck, keys: list[str]) -> bool:
     with app.unit_of_work() as uow:
         since = uow.now - WINDOW
-        uow.conn.execute(delete(lookup_attempts).where(lookup_attempts.c.at < since))
+        attempts = Attempts(uow.conn)
+        attempts.forget_before(since)
+        stopped = any(attempts.count(key, since) >= ATTEMPTS for key in keys)
         uow.commit()
-        counts = [
-            uow.conn.execute(
-                select(func.count()).where(lookup_attempts.c.key == key, lookup_attempts.c.at >= since)
-            ).scalar_one()
-            for key in keys
-        ]
-    return max(counts) >= ATTEMPTS
+    return stopped
 
 
 def _count_failure(app: Orderdeck, keys: list[str]) -> None:
     with app.unit_of_work() as uow:
         for key in keys:
-            uow.conn.execute(insert(lookup_attempts).values(key=key, at=uow.now))
+            Attempts(uow.conn).record(key, uow.now)
         uow.commit()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,25 +98,3 @@ def owner(deck: Orderdeck, admin_app: TestClient) -> AdminClient:
     session = AdminClient(admin_app)
     assert session.sign_in(OWNER_EMAIL).status_code == 303
     return session
-
-
-# The admin's pages run on SQLite only, except the areas with SQL of their own (the reports'
-# aggregates, bulk runs, the Orders page's filters, counts and saved views), which run on both
-# databases. Everything else a page does goes through services and store functions that
-# tests/integration runs on both; running every page twice doubled the suite's longest part.
-BOTH_DATABASES = {"test_reports.py", "test_bulk.py", "test_orders_page.py"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = str(Path(__file__).parent)
-    dropped = [
-        item
-        for item in items
-        if str(item.path).startswith(here)
-        and item.path.name not in BOTH_DATABASES
-        and item.get_closest_marker("postgres") is not None
-    ]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        gone = set(dropped)
-        items[:] = [item for item in items if item not in gone]

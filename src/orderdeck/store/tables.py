@@ -87,6 +87,12 @@ products = Table(
     Column("product_type", String(255)),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
+    Column("handle", String(255), index=True),
+    Column("body_html", Text),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | draft | archived
+    Column("tags", Text, nullable=False, server_default=""),
+    Column("options", Text),  # JSON list of option names ("Color", "Size"), at most three
+    Column("published_at", Time),
 )
 
 # A variant is also its own inventory item: inventory_item_id == variant id.
@@ -105,6 +111,15 @@ variants = Table(
     Column("inventory_policy", String(16), nullable=False, server_default="deny"),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
+    Column("option1", String(255)),
+    Column("option2", String(255)),
+    Column("option3", String(255)),
+    Column("compare_at_price", Money),
+    Column("barcode", String(255)),
+    # The variant's inventory item (the same id): what it costs, where it comes from.
+    Column("cost", Money),
+    Column("country_code_of_origin", String(2)),
+    Column("harmonized_system_code", String(16)),
 )
 
 inventory_levels = Table(

@@ -28,12 +28,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..domain.cancellation import CANCEL_REASONS, CancelRequest
-from ..domain.errors import InvalidInput, RuleViolation
+from ..domain.errors import Forbidden, InvalidInput, RuleViolation
 from ..domain.fulfillment import TrackingInfo
 from ..domain.order import Author
-from ..domain.statuses import open_authorizations
+from ..domain.statuses import ledger, open_authorizations
 from ..store.bulk_runs import KEPT_REFUSALS, BulkRun, BulkRuns, order_names
 from ..store.custom_statuses import CustomStatuses
+from ..store.staff import PERMISSIONS
 from ..store.uow import UnitOfWork
 from . import custom_statuses, fulfillments, notifications, orders, payments
 from .bulk import BATCH, run_in_batches
@@ -65,6 +66,13 @@ DONE_WORDS = {
     "set_custom_status": "custom status set",
     "cancel": "cancelled",
     "message": "messages queued",
+}
+# The staff permissions each action needs: those of the same action on one order's page
+# (web/admin/order.py, order_money.py). Checked when a run is asked for and again, against the
+# staff member's permissions then, for every order it does. A cancel that refunds money also
+# needs "refund" (checked an order at a time, as a single cancel does: only when it would refund).
+NEEDS: dict[str, tuple[str, ...]] = {action: ("manage_orders",) for action in ACTIONS} | {
+    "capture": ("manage_orders", "refund")
 }
 # These call a payment provider inside the order's command: one order a transaction.
 ONE_AT_A_TIME = {"capture", "cancel", "fulfil"}
@@ -226,7 +234,14 @@ def _fulfil(params: dict[str, Any]) -> Step:
     return step
 
 
-def _cancel(params: dict[str, Any]) -> Step:
+def _not_permitted(permission: str, staff_name: str) -> Forbidden:
+    return Forbidden(
+        f"{staff_name} lacks the “{PERMISSIONS[permission]}” permission this needs; an owner can give it under "
+        "Settings → Staff"
+    )
+
+
+def _cancel(params: dict[str, Any], may: Callable[[str], bool], staff_name: str) -> Step:
     request = CancelRequest(
         reason=params["reason"],
         refund=params["refund"],
@@ -234,7 +249,14 @@ def _cancel(params: dict[str, Any]) -> Step:
         notify_customer=params["notify"],
         staff_note=params.get("staff_note"),
     )
-    return lambda cmd, order_id: cancel_order(cmd, order_id, request)
+
+    def step(cmd: Command, order_id: int) -> None:
+        # As a single cancel (web/admin/order_money.py): refunding what was paid needs "refund".
+        if request.refund and not may("refund") and ledger(cmd.uow.orders.get(order_id)).refundable > 0:
+            raise _not_permitted("refund", staff_name)
+        cancel_order(cmd, order_id, request)
+
+    return step
 
 
 def _custom_status(params: dict[str, Any]) -> Step:
@@ -257,6 +279,26 @@ def _message(params: dict[str, Any]) -> Step:
     return lambda cmd, order_id: notifications.queue(cmd, order_id, "custom_message", message=message, liquid=True)
 
 
+def missing_permission(action: str, may: Callable[[str], bool]) -> str | None:
+    """The first permission `action` needs that `may` does not grant (None: all granted)."""
+    return next((p for p in NEEDS.get(action, ("manage_orders",)) if not may(p)), None)
+
+
+def permitted_step(action: str, params: dict[str, Any], may: Callable[[str], bool], staff_name: str) -> Step:
+    """The action's step as this staff member may carry it out: every order refused, with the
+    reason, when they lack (or have lost since asking) a permission the action needs."""
+    missing = missing_permission(action, may)
+    if missing is not None:
+
+        def refuse(cmd: Command, order_id: int) -> None:
+            raise _not_permitted(missing, staff_name)
+
+        return refuse
+    if action == "cancel":
+        return _cancel(params, may, staff_name)
+    return step_for(action, params)
+
+
 def step_for(action: str, params: dict[str, Any]) -> Step:
     if action == "capture":
         return _capture
@@ -273,7 +315,7 @@ def step_for(action: str, params: dict[str, Any]) -> Step:
     if action == "set_custom_status":
         return _custom_status(params)
     if action == "cancel":
-        return _cancel(params)
+        return _cancel(params, lambda permission: True, "")
     if action == "message":
         return _message(params)
     raise ValueError(f"unknown bulk action {action!r}")
@@ -307,10 +349,13 @@ def run_due(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False, *, 
 def carry_out(app: Orderdeck, run_id: int, should_stop: Callable[[], bool] = lambda: False) -> None:
     with app.unit_of_work(read_only=True) as uow:
         run = BulkRuns(uow.conn).get(run_id)
+        staff = uow.staff.get(run.staff_id) if run.staff_id is not None else None
     author = Author(kind="staff", name=run.staff_name, ref=str(run.staff_id) if run.staff_id else None)
+    # The staff member's permissions now, not when they asked: one deactivated since may do nothing.
+    may: Callable[[str], bool] = staff.may if staff is not None and staff.active else lambda permission: False
     size = 1 if run.action in ONE_AT_A_TIME else BATCH
     try:
-        step = step_for(run.action, run.params)
+        step = permitted_step(run.action, run.params, may, run.staff_name)
         position = run.done
         while position < run.total:
             if should_stop():

@@ -66,8 +66,17 @@ def _chosen(admin: Admin, form: FormData) -> tuple[str, str, list[int]]:
 
 
 def _allowed(admin: Admin, action: str) -> None:
-    if action == "capture" and not admin.may("refund"):
-        raise NotPermitted("refund")
+    """The permissions the same action needs on one order's page (bulk_runs.NEEDS)."""
+    missing = bulk_runs.missing_permission(action, admin.may) if action in ACTIONS else None
+    if missing is not None:
+        raise NotPermitted(missing)
+
+
+def _defaults(admin: Admin, action: str) -> dict[str, Any]:
+    values = dict(DEFAULTS.get(action, {}))
+    if action == "cancel" and not admin.may("refund"):
+        values["refund"] = False  # they may cancel, but a paid order's refund would be refused
+    return values
 
 
 def _confirm(
@@ -133,7 +142,7 @@ async def choose(request: Request, admin: Annotated[Admin, Depends(require("mana
     if not ids:
         message = NOTHING_SELECTED if scope == "selected" else "No orders match this filter, so there is nothing to do."
         return admin.done(back, message, kind="error")
-    return _confirm(admin, action, scope, filter_query, ids, values=DEFAULTS.get(action, {}))
+    return _confirm(admin, action, scope, filter_query, ids, values=_defaults(admin, action))
 
 
 def _raw_params(form: FormData) -> dict[str, Any]:

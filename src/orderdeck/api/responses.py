@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..services.context import Command, Orderdeck
-from ..store.access import ApiToken
+from ..store.access import ApiToken, StoredResponse
 from .auth import author_of
 from .errors import ApiError
 
@@ -76,7 +76,13 @@ def run_command(
     idempotent: bool = True,
 ) -> Response:
     """Run one command in one transaction. With an Idempotency-Key, a retry gets the first answer
-    back and nothing is done twice: the key is stored in the command's own transaction."""
+    back and nothing is done twice: the key is stored in the command's own transaction.
+
+    Two requests with one key at the same moment: the transaction claims the key before the
+    command runs (`IdempotencyKeys.claim`), so the second waits until the first has committed or
+    rolled back, then looks again and replays the first one's answer, or, if the first was
+    refused and stored nothing, runs the command itself. It never runs the command against what
+    the first one just did (which answered a placed order with "not enough stock")."""
     app = app_of(request)
     key = request.headers.get("Idempotency-Key") if request.method == "POST" and idempotent else None
     if key is not None and not (0 < len(key) <= 255):
@@ -88,6 +94,11 @@ def run_command(
             return replay
     try:
         with app.unit_of_work() as uow:
+            if key:
+                uow.idempotency.claim(token.id, key)
+                stored = uow.idempotency.find(token.id, key)
+                if stored is not None:
+                    return _replay(stored, fingerprint)
             payload = work(Command(app, uow, author_of(token)))
             encoded = payload if isinstance(payload, bytes) else orjson.dumps(payload)
             if key:
@@ -126,8 +137,10 @@ def _retryable(exc: OperationalError) -> bool:
 def _stored(app: Orderdeck, token: ApiToken, key: str, fingerprint: str) -> Response | None:
     with app.unit_of_work(read_only=True) as uow:
         stored = uow.idempotency.find(token.id, key)
-    if stored is None:
-        return None
+    return None if stored is None else _replay(stored, fingerprint)
+
+
+def _replay(stored: StoredResponse, fingerprint: str) -> Response:
     if stored.request_hash != fingerprint:
         raise ApiError(
             422, {"Idempotency-Key": ["was already used for a different request; use a new key for a new request"]}

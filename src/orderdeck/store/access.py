@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from ..domain.errors import InvalidInput
 from .tables import api_tokens, idempotency_keys
@@ -96,6 +96,12 @@ class Tokens:
         )
 
 
+def claim_lock_id(token_id: int, key: str) -> int:
+    """A signed 64-bit advisory lock id for a token's key (a collision only makes two keys queue)."""
+    digest = hashlib.sha256(f"idempotency:{token_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 @dataclass(frozen=True)
 class StoredResponse:
     request_hash: str
@@ -106,6 +112,16 @@ class StoredResponse:
 class IdempotencyKeys:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def claim(self, token_id: int, key: str) -> None:
+        """Make every other request with this token and key wait here until this transaction
+        ends, so that the one after it finds this one's answer (`find`) instead of running the
+        command a second time against what the first one changed. PostgreSQL: a transaction-level
+        advisory lock on a hash of token and key, which holds across processes and machines.
+        SQLite needs nothing: the transaction began with BEGIN IMMEDIATE, so it already holds the
+        database's only write lock."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": claim_lock_id(token_id, key)})
 
     def find(self, token_id: int, key: str) -> StoredResponse | None:
         row = self.conn.execute(

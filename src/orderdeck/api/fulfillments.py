@@ -15,6 +15,7 @@ from ..services.context import Command
 from ..store.access import ApiToken
 from . import convert, schemas
 from .auth import require
+from .catalog_models import FulfillmentsOut, answers
 from .responses import app_of, json, only_fields, run_command
 
 router = APIRouter(tags=["fulfillment"])
@@ -58,6 +59,23 @@ def get_fulfillment_order(request: Request, fo_id: int, token: Annotated[ApiToke
     if fo is None:
         raise NotFound("Not Found")
     return json({"fulfillment_order": render.fulfillment_order(order, fo, ctx, names)})
+
+
+@router.get(
+    "/fulfillment_orders/{fo_id}/fulfillments.json",
+    summary="Fulfillments that shipped units of one fulfillment order",
+    responses=answers(FulfillmentsOut),
+)
+def list_fulfillment_order_fulfillments(
+    request: Request, fo_id: int, token: Annotated[ApiToken, Depends(read)]
+) -> Response:
+    """Oldest first, cancelled ones included (with status `cancelled`). A fulfillment that
+    shipped units of several fulfillment orders is listed under each of them."""
+    order, ctx, _ = _read_order(request, order_id_of(fo_id))
+    if order.fulfillment_order(fo_id) is None:
+        raise NotFound("Not Found")
+    shipped = [f for f in order.fulfillments if any(line.fulfillment_order_id == fo_id for line in f.line_items)]
+    return json({"fulfillments": [render.fulfillment(order, f, ctx) for f in shipped]})
 
 
 @router.get("/fulfillment_orders/{fo_id}/locations_for_move.json", summary="Where a fulfillment order can move")

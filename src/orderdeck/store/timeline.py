@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 
 from ..domain.errors import Forbidden, NotFound
 from ..domain.order import Author, DomainEvent
@@ -118,6 +118,13 @@ class Timeline:
     def delete_for_order(self, order_id: int) -> None:
         self.conn.execute(delete(timeline_events).where(timeline_events.c.order_id == order_id))
 
+    def find(self, entry_id: int) -> TimelineEntry:
+        """One event of any order (GET /events/{id}.json)."""
+        row = self.conn.execute(select(timeline_events).where(timeline_events.c.id == entry_id)).one_or_none()
+        if row is None:
+            raise NotFound("Not Found")
+        return _entry(row)
+
     def list(
         self,
         *,
@@ -128,17 +135,43 @@ class Timeline:
         verb: str | None = None,
         created_at_min: datetime | None = None,
         created_at_max: datetime | None = None,
+        before_id: int | None = None,
     ) -> list[TimelineEntry]:
-        query = select(timeline_events).order_by(timeline_events.c.id).limit(limit)
-        if order_id is not None:
-            query = query.where(timeline_events.c.order_id == order_id)
+        """Oldest first; with `before_id` (a previous page) the `limit` events just before it,
+        still oldest first."""
+        conditions = _matching(order_id, verb, created_at_min, created_at_max)
         floor = max(x for x in (since_id, after_id, 0) if x is not None)
         if floor:
-            query = query.where(timeline_events.c.id > floor)
-        if verb:
-            query = query.where(timeline_events.c.verb == verb)
-        if created_at_min:
-            query = query.where(timeline_events.c.created_at >= created_at_min)
-        if created_at_max:
-            query = query.where(timeline_events.c.created_at <= created_at_max)
+            conditions.append(timeline_events.c.id > floor)
+        if before_id is not None:
+            conditions.append(timeline_events.c.id < before_id)
+            query = select(timeline_events).where(*conditions).order_by(timeline_events.c.id.desc()).limit(limit)
+            return [_entry(r) for r in reversed(list(self.conn.execute(query)))]
+        query = select(timeline_events).where(*conditions).order_by(timeline_events.c.id).limit(limit)
         return [_entry(r) for r in self.conn.execute(query)]
+
+    def count(
+        self,
+        *,
+        order_id: int | None = None,
+        verb: str | None = None,
+        created_at_min: datetime | None = None,
+        created_at_max: datetime | None = None,
+    ) -> int:
+        conditions = _matching(order_id, verb, created_at_min, created_at_max)
+        return int(self.conn.execute(select(func.count()).select_from(timeline_events).where(*conditions)).scalar_one())
+
+
+def _matching(
+    order_id: int | None, verb: str | None, created_at_min: datetime | None, created_at_max: datetime | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if order_id is not None:
+        conditions.append(timeline_events.c.order_id == order_id)
+    if verb:
+        conditions.append(timeline_events.c.verb == verb)
+    if created_at_min:
+        conditions.append(timeline_events.c.created_at >= created_at_min)
+    if created_at_max:
+        conditions.append(timeline_events.c.created_at <= created_at_max)
+    return conditions

@@ -76,7 +76,7 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: int) -> None:
-    """Revoke a token by its id; running servers stop accepting it when they restart."""
+    """Revoke a token by its id; running servers refuse it within 30 seconds."""
     deck = build()
     with deck.unit_of_work() as uow:
         found = uow.tokens.revoke(token_id, uow.now)

@@ -39,7 +39,8 @@ _VERSION_PATH = re.compile(r"^/admin/api/(\d{4}-\d{2}|unstable)/")
 
 
 class BodyLimit:
-    """Refuse bodies over the limit before reading them into memory (413)."""
+    """Refuse bodies over the limit before reading them into memory (413), also when they are
+    streamed without a Content-Length; and, on the API, bodies not sent as JSON (400, as Shopify)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -49,31 +50,50 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+            await self._refuse(send, 413, f"The body is larger than {self.limit} bytes; send less")
+            return
+        not_json = _not_json(scope, headers)
+        if not_json:
+            await self._refuse(send, 400, not_json)
             return
         seen = 0
 
+        too_large = started = False
         async def counting() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
                 raise _TooLarge
+                too_large = True
             return message
 
-        try:
-            await self.app(scope, counting, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def unless_too_large(message: Message) -> None:
+            # The app's own answer to a body it could not finish reading (FastAPI turns any
+            # error while reading into a 400) gives way to the 413 below.
+            nonlocal started
+            if too_large:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
-    async def _refuse(self, send: Send) -> None:
-        response = error_response(413, {"base": [f"The body is larger than {self.limit} bytes; send less"]})
+        try:
+            await self.app(scope, counting, unless_too_large)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
+            await self._refuse(send, 413, f"The body is larger than {self.limit} bytes; send less")
+
+    async def _refuse(self, send: Send, status: int, message: str) -> None:
+        response = error_response(status, {"base": [message]})
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(response.body)).encode()),
@@ -84,6 +104,24 @@ class BodyLimit:
 
 
 class _TooLarge(Exception):
+def _not_json(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
+    """Why an API request's body will not be read as JSON: it has one, without a JSON
+    Content-Type (curl -d sends application/x-www-form-urlencoded; some clients send none).
+    None when it may go on. FastAPI would otherwise answer "Input should be a valid dictionary"."""
+    if scope["method"] not in ("POST", "PUT", "PATCH") or not scope["path"].startswith("/admin/api/"):
+        return None
+    has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+    kind = headers.get(b"content-type")
+    if not has_body:
+        return None
+    if kind is not None:
+        media = kind.split(b";", 1)[0].strip().lower()
+        if media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json")):
+            return None
+    said = f"this request's Content-Type is {kind.decode('latin-1')}" if kind else "this request has none"
+    return f"Send the body as JSON with the header Content-Type: application/json ({said})"
+
+
     pass
 
 
@@ -140,6 +178,39 @@ def _lifespan(run_worker: bool) -> Any:
 
 
 def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc with their scripts, styles and icon served from this server,
+    so the documentation works without internet access. The files come from the installed
+    `fastapi-offline` package (Swagger UI 5 and ReDoc 2); FastAPI's defaults load them from a CDN."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Response:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
     app = FastAPI(
         lifespan=_lifespan(run_worker),
         title="Orderdeck Admin API",
@@ -152,10 +223,11 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
             "`page_info` cursors and a `Link` header."
         ),
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below, with their scripts from this server instead of a CDN
         redoc_url=None,
     )
     app.state.orderdeck = orderdeck
+    _install_docs(app)
     app.state.token_cache = TokenCache()
     errors.install(app)
 

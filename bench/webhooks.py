@@ -329,7 +329,7 @@ def _subscribe(url: str, address: str) -> int:
     from orderdeck.services.context import Command
     from orderdeck.services.webhooks import subscribe
 
-    deck = build(Settings(database_url=url))
+    deck = build(Settings(database_url=url, allow_private_addresses="127.0.0.1"))  # the receiver's address
     with deck.unit_of_work() as uow:
         subscription = subscribe(Command(deck, uow, _system()), TOPIC, address, None)
         uow.commit()
@@ -461,7 +461,7 @@ def _receiver_capacity(receiver: Receiver, payload: str, workdir: Path, seconds:
 
 
 def _start_worker(url: str, log: Path) -> tuple[subprocess.Popen[bytes], float]:
-    env = {**os.environ, "ORDERDECK_DATABASE_URL": url}
+    env = {**os.environ, "ORDERDECK_DATABASE_URL": url, "ORDERDECK_ALLOW_PRIVATE_ADDRESSES": "127.0.0.1"}
     command = [sys.executable, "-m", "orderdeck.cli", "worker", "--no-jobs"]
     spawned = time.time()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -33,6 +33,7 @@ from orderdeck.store.migrate import migrate
 from orderdeck.store.shop import ShopSettings
 from orderdeck.store.tables import metadata
 
+LOCAL = "127.0.0.1"  # ORDERDECK_ALLOW_PRIVATE_ADDRESSES of every Orderdeck the tests start
 PG_ADMIN_URL = os.environ.get("ORDERDECK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BASE = "/admin/api/2024-10"
@@ -149,7 +150,8 @@ def deck(
     else:
         url = request.getfixturevalue("postgres_url")
         _empty_postgres(url)
-    deck = build(Settings(database_url=url, public_url="http://shop.test"), clock=clock)
+    # The tests' receivers (webhooks, rules, mail) listen on 127.0.0.1: allowed, as an operator would.
+    deck = build(Settings(database_url=url, public_url="http://shop.test", allow_private_addresses=LOCAL), clock=clock)
     yield deck
     deck.db.dispose()
 

@@ -16,9 +16,16 @@ class Settings:
     embedded_worker: bool = True  # `orderdeck serve` runs a worker in-process (--no-worker: off)
     smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=1&from=shop@example.com
     sms_url: str | None = None  # twilio://SID:TOKEN@api.twilio.com?from=+NUMBER or file:///path
+    # Hosts and networks on the operator's own network that webhooks, rules and a shop's mail
+    # server may reach (comma-separated: 127.0.0.1,10.0.0.0/8,hooks.internal); see destinations.py
+    allow_private_addresses: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
+        from .destinations import Destinations
+
+        allowed = os.environ.get("ORDERDECK_ALLOW_PRIVATE_ADDRESSES", "")
+        Destinations.parse(allowed)  # a mistyped entry stops the start, naming it
         return cls(
             database_url=os.environ.get("ORDERDECK_DATABASE_URL", cls.database_url),
             public_url=os.environ.get("ORDERDECK_PUBLIC_URL", cls.public_url),
@@ -27,5 +34,6 @@ class Settings:
             webhook_secret=os.environ.get("ORDERDECK_WEBHOOK_SECRET") or None,
             smtp_url=os.environ.get("ORDERDECK_SMTP_URL") or None,
             sms_url=os.environ.get("ORDERDECK_SMS_URL") or None,
+            allow_private_addresses=allowed,
             embedded_worker=os.environ.get("ORDERDECK_WORKER", "1").lower() not in ("0", "false", "no", "off"),
         )

@@ -101,6 +101,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ORDERDECK_DATABASE_URL": url, "ORDERDECK_PUBLIC_URL": base}
+    env["ORDERDECK_ALLOW_PRIVATE_ADDRESSES"] = "127.0.0.1"  # receivers the tests start listen there
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "orderdeck.cli", "serve", "--port", str(port), "--no-worker"],

@@ -166,7 +166,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Orderdeck]:
-    built = build(Settings(database_url=database_url, webhook_secret=SECRET))
+    built = build(Settings(database_url=database_url, webhook_secret=SECRET, allow_private_addresses="127.0.0.1"))
     yield built
     built.db.dispose()
 
@@ -174,6 +174,7 @@ def app(database_url: str) -> Iterator[Orderdeck]:
 def process_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERDECK_")}
     env.update(ORDERDECK_DATABASE_URL=database_url, ORDERDECK_WEBHOOK_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    env.update(ORDERDECK_ALLOW_PRIVATE_ADDRESSES="127.0.0.1")  # the receivers listen there
     return env
 
 

@@ -7,11 +7,14 @@ nothing, instead of failing (capture with nothing authorized, archive of an arch
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import orjson
 
+from .. import destinations
+from ..destinations import Destinations, RefusedDestination
 from ..domain.cancellation import CancelRequest
 from ..domain.statuses import open_authorizations, total_outstanding
 from ..services import custom_statuses, fulfillments, orders, payments
@@ -20,7 +23,10 @@ from ..services.changes import load_order, save_order
 from ..services.context import Command
 from ..store.outbox import OutboxMessage
 
-HTTP_TIMEOUT = httpx.Timeout(5.0, connect=1.0)
+HTTP_TIMEOUT = httpx.Timeout(5.0, connect=1.0)  # each step: connecting, each read and write
+# The whole of an http_request, however slowly its receiver trickles the answer's head, so a
+# rule's call cannot hold a worker's rule runs for long (they run in a loop of their own).
+HTTP_DEADLINE = 10.0
 
 
 def perform(cmd: Command, order_id: int, step: dict[str, Any], rule_name: str) -> str:
@@ -111,22 +117,32 @@ def perform(cmd: Command, order_id: int, step: dict[str, Any], rule_name: str) -
     raise ValueError(f"{name} is not performed inside a transaction")
 
 
-def http_request(step: dict[str, Any], order_json: dict[str, Any], rule_name: str) -> str:
-    """Send the request (outside any transaction). The body is the step's `body`, or the order."""
+def http_request(step: dict[str, Any], order_json: dict[str, Any], rule_name: str, allowed: Destinations) -> str:
+    """Send the request (outside any transaction, in a worker thread) and wait at most
+    HTTP_DEADLINE in all for the answer's status. The body is the step's `body`, or the order.
+    Only the status is used: the answer's body is never read, however long it is."""
     body = step.get("body") if step.get("body") is not None else {"order": order_json}
+    return asyncio.run(_exchange(step["url"], step.get("method", "POST"), orjson.dumps(body), rule_name, allowed))
+
+
+async def _exchange(url: str, method: str, body: bytes, rule_name: str, allowed: Destinations) -> str:
+    headers = {"Content-Type": "application/json", "X-Orderdeck-Rule": rule_name}
     try:
-        reply = httpx.request(
-            step.get("method", "POST"),
-            step["url"],
-            content=orjson.dumps(body),
-            headers={"Content-Type": "application/json", "X-Orderdeck-Rule": rule_name},
-            timeout=HTTP_TIMEOUT,
-        )
-    except httpx.HTTPError as exc:
-        raise ExternalFailure(f"{step['url']} could not be reached: {exc.__class__.__name__}") from None
-    if not 200 <= reply.status_code < 300:
-        raise ExternalFailure(f"{step['url']} answered {reply.status_code}")
-    return f"{step['url']} answered {reply.status_code}"
+        async with (
+            destinations.client(allowed, HTTP_TIMEOUT) as client,
+            asyncio.timeout(HTTP_DEADLINE),
+            client.stream(method, url, content=body, headers=headers) as reply,
+        ):
+            status = reply.status_code
+    except TimeoutError:  # connecting, sending and the answer's head together took too long
+        raise ExternalFailure(f"{url} did not answer within {HTTP_DEADLINE:g} s") from None
+    except RefusedDestination as exc:
+        raise ExternalFailure(f"{url} was not contacted: {exc}") from None
+    except (httpx.HTTPError, UnicodeError) as exc:
+        raise ExternalFailure(f"{url} could not be reached: {exc.__class__.__name__}") from None
+    if not 200 <= status < 300:
+        raise ExternalFailure(f"{url} answered {status}")
+    return f"{url} answered {status}"
 
 
 class ExternalFailure(Exception):

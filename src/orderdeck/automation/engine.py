@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select
 
+from .. import destinations
 from ..domain.errors import NotFound, OrderError
 from ..domain.order import Author, DomainEvent
 from ..resources import render
@@ -175,7 +176,8 @@ def _do_step(
     failure: str | None = None
     if name == "http_request":
         try:
-            external = actions.http_request(step, {k: v for k, v in facts.items() if not k.startswith("_")}, rule.name)
+            order_json = {k: v for k, v in facts.items() if not k.startswith("_")}
+            external = actions.http_request(step, order_json, rule.name, destinations.of(app.settings))
         except actions.ExternalFailure as exc:
             failure = str(exc)
     with app.unit_of_work() as uow:

@@ -19,11 +19,12 @@ from typing import Any
 import orjson
 from markupsafe import Markup
 
+from ..destinations import RefusedDestination
 from ..domain.errors import NotFound
 from ..domain.order import SYSTEM, DomainEvent
 from ..notify import engine, templates
 from ..notify.sms import SmsFailed, provider
-from ..notify.smtp import SmtpServer, mail_server
+from ..notify.smtp import SmtpServer, checked_by, mail_server
 from ..services.context import Orderdeck
 from ..services.notifications import order_context, personalised
 
@@ -124,7 +125,10 @@ def email(message: Message, sender: str) -> EmailMessage:
 def send(app: Orderdeck, message: Message, sender: str, smtp_url: str | None) -> None:
     if message.channel == "email":
         assert smtp_url is not None
-        SmtpServer.parse(smtp_url).send(email(message, sender))
+        try:
+            SmtpServer.parse(smtp_url).send(email(message, sender), checked_by(smtp_url, app.settings))
+        except RefusedDestination as exc:  # the shop's mail server setting must change: no retrying
+            raise CannotSend(f"the shop's mail server was not contacted: {exc}") from None
     else:
         sms = provider(app.settings.sms_url)
         assert sms is not None

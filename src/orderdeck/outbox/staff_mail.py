@@ -17,7 +17,7 @@ from email.message import EmailMessage
 
 import orjson
 
-from ..notify.smtp import SmtpServer, mail_server
+from ..notify.smtp import SmtpServer, checked_by, mail_server
 from ..services.context import Orderdeck
 
 log = logging.getLogger("orderdeck.staff_mail")
@@ -66,7 +66,7 @@ def send_due(app: Orderdeck, limit: int = 20) -> int:
     for row in rows:
         message = _compose(orjson.loads(row.payload), row.topic, shop_name, sender, to, app.settings.public_url)
         try:
-            server.send(message)
+            server.send(message, checked_by(url, app.settings))
             outcome = {"delivered_at": app.clock(), "attempts": row.attempts + 1}
         except (OSError, smtplib.SMTPException) as exc:
             wait = BACKOFF[min(row.attempts, len(BACKOFF) - 1)]

@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from .. import __version__
+from .. import __version__, destinations
+from ..destinations import Destinations, RefusedDestination
 from ..store.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 from ..store.webhooks import Delivery, Subscription
 
@@ -139,6 +140,8 @@ async def send(
         return await asyncio.wait_for(exchange(), TOTAL_TIMEOUT)
     except (TimeoutError, httpx.TimeoutException):
         return Outcome("retry", elapsed(), error=f"No answer within {TOTAL_TIMEOUT:g} s")
+    except RefusedDestination as exc:  # nothing was sent: the address must change, retrying cannot help
+        return Outcome("failed", elapsed(), error=str(exc))
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError) as exc:
         # Retrying cannot help an address that cannot be used; staff fix the subscription.
         return Outcome("failed", elapsed(), error=f"The address cannot be used: {exc}")
@@ -149,11 +152,12 @@ async def send(
         return Outcome("retry", elapsed(), error=f"Sending failed: {exc.__class__.__name__}: {exc}")
 
 
-def client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(TOTAL_TIMEOUT, connect=CONNECT_TIMEOUT),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+def client(allowed: Destinations) -> httpx.AsyncClient:
+    """Public receivers, and those on the operator's network ORDERDECK_ALLOW_PRIVATE_ADDRESSES names."""
+    return destinations.client(
+        allowed,
+        httpx.Timeout(TOTAL_TIMEOUT, connect=CONNECT_TIMEOUT),
+        httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
 
 

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import httpx
 
+from .. import destinations
 from ..automation import engine as automation
 from ..services import bulk_runs
 from ..services.context import Orderdeck
@@ -51,6 +52,9 @@ class Worker:
     idle_wait: float = 0.2  # seconds between polls when there is nothing to do
     lease: timedelta = timedelta(seconds=60)  # longer than any send (5 s) plus recording
     retry_delays: tuple[timedelta, ...] = webhooks.RETRY_DELAYS
+    # Automation runs claimed at once: few enough that their http_requests, each up to
+    # actions.HTTP_DEADLINE, end well within the runs' lease (engine.LEASE).
+    rule_batch: int = 10
     run_jobs: bool = True
     job_poll: float = 5.0
     rng: random.Random = field(default_factory=random.Random)
@@ -67,14 +71,17 @@ class Worker:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Until stopped: deliveries in one loop, the relay, automation runs and staff e-mail in
-        another, jobs in a third; so a slow receiver holds up neither the relay nor the other
-        receivers."""
+        """Until stopped: deliveries in one loop, the relay, notifications and staff e-mail in
+        another, automation runs in a third, bulk runs in a fourth, jobs in a fifth; so a slow
+        receiver (of a webhook or of a rule's http_request) holds up neither the relay nor the
+        other receivers."""
         log.info("worker %s started", self.name)
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         try:
-            async with webhooks.client() as client:
-                await asyncio.gather(self._tend_loop(), self._delivery_loop(client), self._bulk_loop())
+            async with webhooks.client(destinations.of(self.app.settings)) as client:
+                await asyncio.gather(
+                    self._tend_loop(), self._delivery_loop(client), self._bulk_loop(), self._rules_loop()
+                )
         finally:
             if jobs is not None:
                 await jobs
@@ -84,7 +91,7 @@ class Worker:
         """Work until nothing is due now (no jobs), one step after another: for tests and
         one-off catch-ups."""
         gate = asyncio.Semaphore(self.in_flight)
-        async with webhooks.client() as client:
+        async with webhooks.client(destinations.of(self.app.settings)) as client:
 
             async def gated(item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
                 async with gate:
@@ -92,18 +99,19 @@ class Worker:
 
             for _ in range(max_rounds):
                 tended = await self._tend()
+                ran = await self._rules()
                 bulk = await self._bulk()
                 claimed = await asyncio.to_thread(self._claim, self.batch)
                 if claimed:
                     await self._record_all(list(await asyncio.gather(*(gated(c) for c in claimed))))
-                if not tended and not bulk and not claimed:
+                if not tended and not ran and not bulk and not claimed:
                     return
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    # ---- relay, automation runs, staff e-mail ---------------------------------------------
+    # ---- relay, notifications, staff e-mail ------------------------------------------------------
 
     async def _tend_loop(self) -> None:
         while not self.stopping:
@@ -113,7 +121,6 @@ class Worker:
     async def _tend(self) -> bool:
         try:
             relayed = await asyncio.to_thread(relay, self.app)
-            ran = await asyncio.to_thread(automation.run_due, self.app, lambda: self.stopping)
             mailed = await asyncio.to_thread(staff_mail.send_due, self.app)
             mailed += await asyncio.to_thread(notifications.send_due, self.app)
         except Exception:  # the database is away for a moment: wait and try again
@@ -121,7 +128,27 @@ class Worker:
             metrics.WORKER_ERRORS.inc()
             await self._pause(1.0)
             return False
-        return bool(relayed or ran or mailed)
+        return bool(relayed or mailed)
+
+    # ---- automation runs ----------------------------------------------------------------------------
+    # In a loop of their own: a rule's http_request may wait for its receiver (up to
+    # actions.HTTP_DEADLINE), and the relay (hence every webhook), notifications and staff
+    # e-mail go on meanwhile.
+
+    async def _rules_loop(self) -> None:
+        while not self.stopping:
+            if not await self._rules():
+                await self._pause(self.idle_wait)
+
+    async def _rules(self) -> bool:
+        try:
+            ran = await asyncio.to_thread(automation.run_due, self.app, lambda: self.stopping, self.rule_batch)
+        except Exception:  # the database is away: the claimed runs are taken up again after their lease
+            log.exception("worker %s could not carry out automation runs", self.name)
+            metrics.WORKER_ERRORS.inc()
+            await self._pause(1.0)
+            return False
+        return bool(ran)
 
     # ---- bulk actions staff started from the Orders page -------------------------------------------
     # In a loop of their own: a run over many orders takes a while, and the relay and the

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from .. import destinations
 from ..automation.engine import matching_orders
 from ..automation.grammar import Rule, parse_rule
 from ..domain.errors import InvalidInput
@@ -11,8 +13,20 @@ from ..store.automation import Rules, StoredRule
 from .context import Command, Orderdeck
 
 
+def check_destinations(cmd: Command, rule: Rule) -> None:
+    """An http_request to an address that is plainly not public is refused when saved (the
+    worker checks every address again when it connects)."""
+    allowed = destinations.of(cmd.app.settings)
+    for index, step in enumerate(rule.actions):
+        if step["action"] == "http_request":
+            problem = allowed.refusal(urlsplit(step["url"]).hostname or "")
+            if problem:
+                raise InvalidInput(problem, field=f"then[{index}].url")
+
+
 def create_rule(cmd: Command, raw: Any) -> StoredRule:
     rule = parse_rule(raw)
+    check_destinations(cmd, rule)
     return Rules(cmd.uow.conn).add(rule.definition(), rule.trigger.event, cmd.now)
 
 
@@ -26,6 +40,7 @@ def replace_rule(cmd: Command, rule_id: int, raw: Any) -> StoredRule:
     merged = {**current.definition, **raw}
     merged.pop("id", None)
     rule = parse_rule(merged)
+    check_destinations(cmd, rule)
     return rules.replace(rule_id, rule.definition(), rule.trigger.event, cmd.now)
 
 

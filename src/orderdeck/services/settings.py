@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import destinations
 from ..domain.errors import InvalidInput
 from ..store.shop import CAPTURE_MODES, ShopSettings, save_settings
 from .context import Command
@@ -19,9 +20,13 @@ def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
         from ..notify.smtp import SmtpServer
 
         try:
-            SmtpServer.parse(changes["smtp_url"])
+            server = SmtpServer.parse(changes["smtp_url"])
         except ValueError as exc:
             raise InvalidInput(str(exc).replace("ORDERDECK_SMTP_URL ", ""), field="smtp_url") from None
+        # The shop's own mail server is checked again on connecting (unlike ORDERDECK_SMTP_URL).
+        problem = destinations.of(cmd.app.settings).refusal(server.host)
+        if problem:
+            raise InvalidInput(problem, field="smtp_url")
     settings = cmd.uow.shop.settings
     for key, value in changes.items():
         setattr(settings, key, value)

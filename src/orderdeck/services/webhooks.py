@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import httpx
 import idna
 
+from .. import destinations
 from ..domain.errors import InvalidInput
 from ..domain.topics import TOPICS
 from ..store.webhooks import Deliveries, Subscription, Subscriptions
@@ -24,7 +25,7 @@ def check_topic(topic: Any) -> str:
     return topic
 
 
-def check_address(address: Any) -> str:
+def check_address(address: Any, allowed: destinations.Destinations) -> str:
     if not isinstance(address, str) or not address.strip():
         raise InvalidInput("can't be blank; give the http(s) URL that receives the webhook", field="address")
     parts = urlsplit(address.strip())
@@ -41,6 +42,10 @@ def check_address(address: Any) -> str:
         raise InvalidInput(f"has a host name that cannot be used ({parts.hostname})", field="address") from None
     if parts.username or parts.password:
         raise InvalidInput("must not carry a user name or password; verify deliveries by their HMAC", field="address")
+    # Plainly private addresses are refused here; every address is checked again on connecting.
+    problem = allowed.refusal(parts.hostname)
+    if problem:
+        raise InvalidInput(problem, field="address")
     return address.strip()
 
 
@@ -65,7 +70,7 @@ def _check_not_taken(subscriptions: Subscriptions, topic: str, address: str, oth
 
 def subscribe(cmd: Command, topic: Any, address: Any, fields: Any, format: Any = None) -> Subscription:
     check_format(format)
-    topic, address = check_topic(topic), check_address(address)
+    topic, address = check_topic(topic), check_address(address, destinations.of(cmd.app.settings))
     subscriptions = Subscriptions(cmd.uow.conn)
     _check_not_taken(subscriptions, topic, address)
     return subscriptions.add(topic, address, check_fields(fields), API_VERSION, cmd.now)
@@ -78,7 +83,7 @@ def change(cmd: Command, subscription_id: int, changes: dict[str, Any]) -> Subsc
     if "topic" in changes:
         values["topic"] = check_topic(changes["topic"])
     if "address" in changes:
-        values["address"] = check_address(changes["address"])
+        values["address"] = check_address(changes["address"], destinations.of(cmd.app.settings))
     if "fields" in changes:
         values["fields"] = check_fields(changes["fields"])
     if "format" in changes:

@@ -452,7 +452,9 @@ def test_refund_with_restock_type_return_brings_fulfilled_units_back_on_hand(api
     assert_conserved(shop, mug, loc)
 
 
-def test_refund_without_restock_leaves_stock_and_fulfillable_units_alone(api, shop):
+def test_refund_without_restock_takes_unfulfilled_units_off_and_writes_their_stock_off(api, shop):
+    """Shopify: fulfillable = quantity - max(refunded, fulfilled). The refunded unit no longer
+    ships; its reservation is released without going back to available (no_restock)."""
     loc = shop.location()
     mug = shop.product("MUG", price="10.00", stock={loc: 10})
     order = paid_order(shop, mug, 2)
@@ -466,8 +468,8 @@ def test_refund_without_restock_leaves_stock_and_fulfillable_units_alone(api, sh
         )
     )
 
-    assert stock(shop, mug, loc) == (8, 2, 10)
-    assert line(shop.get(order["id"]))["fulfillable_quantity"] == 2
+    assert stock(shop, mug, loc) == (8, 1, 9)
+    assert line(shop.get(order["id"]))["fulfillable_quantity"] == 1
     assert_conserved(shop, mug, loc)
 
 
@@ -682,7 +684,7 @@ def test_cancelling_an_authorized_order_voids_it_cancels_its_fulfillment_orders_
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=AUTHORIZE)
     assert stock(shop, mug, loc) == (8, 2, 10)
 
-    body = api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer"}))
+    body = api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer", "restock": True}))
 
     assert body["order"]["financial_status"] == "voided"
     after = shop.get(order["id"])
@@ -698,7 +700,7 @@ def test_cancelling_a_paid_order_with_refund_refunds_everything(api, shop):
     mug = shop.product("MUG", price="10.00", stock={loc: 10})
     order = paid_order(shop, mug, 2)
 
-    api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer", "refund": True}))
+    api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer", "refund": True, "restock": True}))
 
     after = shop.get(order["id"])
     assert after["financial_status"] == "refunded"
@@ -714,7 +716,7 @@ def test_cancelling_with_refund_false_keeps_the_money(api, shop):
     mug = shop.product("MUG", price="10.00", stock={loc: 10})
     order = paid_order(shop, mug, 2)
 
-    api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer", "refund": False}))
+    api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer", "refund": False, "restock": True}))
 
     after = shop.get(order["id"])
     assert after["cancelled_at"] is not None
@@ -789,7 +791,7 @@ def test_cancellation_and_restock_are_on_the_timeline(api, shop):
     mug = shop.product("MUG", price="10.00", stock={loc: 10})
     order = paid_order(shop, mug, 2)
 
-    api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer", "refund": True}))
+    api.ok(api.post(f"/orders/{order['id']}/cancel.json", {"reason": "customer", "refund": True, "restock": True}))
 
     seen = verbs(api, order["id"])
     assert "cancelled" in seen
@@ -851,7 +853,7 @@ def test_a_cancelled_order_can_be_neither_fulfilled_nor_captured(api, shop):
     assert fulfil_fo(api, fo["id"]).status_code == 422
     assert transact(api, order["id"], kind="capture").status_code == 422
     assert api.post(f"/orders/{order['id']}/mark_as_paid.json").status_code == 422
-    assert stock(shop, mug, loc) == (10, 0, 10)
+    assert stock(shop, mug, loc) == (9, 0, 9)  # REST cancel restocks only when asked (Shopify's default)
 
 
 # ---- 4. fulfillment orders: routing ------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from ..domain.fulfillment import LineRequest, TrackingInfo
 from ..domain.order import Address, DiscountAllocation, DiscountApplication, DiscountCode, NoteAttribute, TaxLine
@@ -35,6 +36,26 @@ def address(a: s.AddressIn | None) -> Address | None:
         latitude=a.latitude,
         longitude=a.longitude,
     )
+
+
+# Keys of an address as sent that land in other fields of the stored address.
+_ADDRESS_KEY_FIELDS = {"name": ("first_name", "last_name"), "country_name": ("country",)}
+
+
+def address_changes(a: s.AddressIn) -> dict[str, Any]:
+    """Only the keys a partial address sent (PUT /orders/{id}.json), as stored address fields."""
+    full = address(a)
+    assert full is not None
+    changed: dict[str, Any] = {}
+    for key in a.model_fields_set:
+        for name in _ADDRESS_KEY_FIELDS.get(key, (key,)):
+            changed[name] = getattr(full, name)
+    if "name" in a.model_fields_set and a.model_fields_set & {"first_name", "last_name"}:
+        # first_name/last_name win over name; the one of them not sent stays as it was.
+        for name in ("first_name", "last_name"):
+            if name not in a.model_fields_set:
+                changed.pop(name, None)
+    return changed
 
 
 def tax_lines(lines: list[s.TaxLineIn]) -> list[TaxLine]:

@@ -372,7 +372,9 @@ def update(
         if name == "billing_address":
             continue
         if name == "shipping_address":
-            changes[name] = convert.address(data.shipping_address)
+            # A partial address changes only the keys sent; null removes the address.
+            sent = data.shipping_address
+            changes[name] = None if sent is None else convert.address_changes(sent)
         elif name == "note_attributes":
             changes[name] = [{"name": a.name, "value": a.value} for a in data.note_attributes or []]
         else:
@@ -444,7 +446,9 @@ def _cancel(cmd: Command, order_id: int, values: schemas.CancelIn) -> dict[str, 
     choices: list[RestockChoice] = []
     refund_money = True
     amount = values.amount
+    currency = values.currency
     if isinstance(refund, schemas.RefundIn):
+        currency = currency or refund.currency or next((t.currency for t in refund.transactions if t.currency), None)
         choices = [
             RestockChoice(li.line_item_id, li.quantity, li.location_id)
             for li in refund.refund_line_items
@@ -458,12 +462,16 @@ def _cancel(cmd: Command, order_id: int, values: schemas.CancelIn) -> dict[str, 
     request = CancelRequest(
         reason=values.reason or "other",
         refund=refund_money,
-        restock=values.restock if values.restock is not None else True,
+        # Shopify's default: nothing is restocked unless asked (the admin's dialog and bulk
+        # cancel send restock themselves).
+        restock=bool(values.restock),
         restock_choices=choices,
         notify_customer=bool(values.email or values.notify_customer),
         staff_note=values.staff_note,
     )
-    payload = cancellation.cancel_order(cmd, order_id, request, amount=amount, currency=values.currency)
+    payload = cancellation.cancel_order(
+        cmd, order_id, request, amount=amount, currency=currency, currency_required=True
+    )
     # Shopify adds "notice": "Order has been canceled"; Shopify's Python client only unwraps a body
     # with exactly one key and would keep a stale order, so Orderdeck answers with the order alone.
     return {"order": orjson.Fragment(payload)}

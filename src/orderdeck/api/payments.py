@@ -75,7 +75,7 @@ def create_transaction(
     new = convert.transaction(body.transaction)
 
     def work(cmd: Command) -> dict[str, Any]:
-        txn, _ = payment_commands.create_transaction(cmd, order_id, new)
+        txn, _ = payment_commands.create_transaction(cmd, order_id, new, currency_required=True)
         order = cmd.uow.orders.get(order_id, for_update=False)
         return {
             "transaction": render.transaction(order, order.transaction(txn.id) or txn, cmd.app.render_context(cmd.uow))
@@ -128,11 +128,17 @@ def create_refund(
     shipping, and money (`transactions`), never more than was captured. A calculate answer
     can be posted back as it came."""
     data = body.refund
-    money = [refunds.RefundMoney(t.parent_id, t.amount, t.kind) for t in data.transactions]
+    money = [refunds.RefundMoney(t.parent_id, t.amount, t.kind, t.currency) for t in data.transactions]
 
     def work(cmd: Command) -> dict[str, Any]:
         order, refund = refunds.create(
-            cmd, order_id, convert.refund_request(data), money=money, currency=data.currency, notify=data.notify
+            cmd,
+            order_id,
+            convert.refund_request(data),
+            money=money,
+            currency=data.currency,
+            notify=data.notify,
+            currency_required=True,
         )
         return {"refund": render.refund(order, refund, cmd.app.render_context(cmd.uow))}
 

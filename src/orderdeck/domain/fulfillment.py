@@ -375,7 +375,8 @@ def cancel_fulfillment_order(order: Order, fo: FulfillmentOrder, *, author: Auth
     if not rest:
         raise RuleViolation("Nothing is left on this fulfillment order")
     replacement = _carve(order, fo, rest, location_id=fo.assigned_location_id, status="open", now=now)
-    fo.status = "closed" if fo.line_items else "cancelled"
+    # Shopify answers with the original closed (its work handed over) and the replacement open.
+    fo.status = "closed"
     _touch(order, fo, now)
     order.record(
         DomainEvent(
@@ -500,19 +501,27 @@ def cancel_fulfillment(
     fulfillment.updated_at = now
     reopened: dict[int, dict[int, int]] = {}
     for line in fulfillment.line_items:
-        fo = order.fulfillment_order(line.fulfillment_order_id)
-        if fo is not None:
-            fo_line = next((li for li in fo.line_items if li.id == line.fulfillment_order_line_id), None)
-            if fo.is_active and fo_line is not None:
-                fo_line.fulfillable_quantity += line.quantity
-                fo.updated_at = now
-            else:
-                reopened.setdefault(fulfillment.location_id, {})
-                key = line.line_item_id
-                reopened[fulfillment.location_id][key] = reopened[fulfillment.location_id].get(key, 0) + line.quantity
         item = order.line_item(line.line_item_id)
+        # Only units still to ship become fulfillable again: units refunded without restock
+        # counted against the shipped ones (quantity - max(refunded, fulfilled)), and stay off
+        # the order (and out of stock) once the shipment is undone.
+        back = line.quantity
+        if item is not None:
+            waiting = order.fulfillable_quantity(item.id) + sum(q.get(item.id, 0) for q in reopened.values())
+            back = max(0, min(line.quantity, order.units_to_ship(item) - waiting))
+        if back == 0:
+            continue
+        fo = order.fulfillment_order(line.fulfillment_order_id)
+        fo_line = next((li for li in fo.line_items if li.id == line.fulfillment_order_line_id), None) if fo else None
+        if fo is not None and fo.is_active and fo_line is not None:
+            fo_line.fulfillable_quantity += back
+            fo.updated_at = now
+        else:
+            reopened.setdefault(fulfillment.location_id, {})
+            key = line.line_item_id
+            reopened[fulfillment.location_id][key] = reopened[fulfillment.location_id].get(key, 0) + back
         if item is not None and item.inventory_item_id is not None:
-            inventory.unship(item.inventory_item_id, fulfillment.location_id, line.quantity)
+            inventory.unship(item.inventory_item_id, fulfillment.location_id, back)
     for location_id, quantities in reopened.items():
         # A closed fulfillment order stays closed; the cancelled units get a new one
         # at the location they shipped from, as Shopify does.

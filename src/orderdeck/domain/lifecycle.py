@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from .errors import InvalidInput, RuleViolation
 from .order import Address, Author, CustomStatusMark, DomainEvent, NoteAttribute, Order
 from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
@@ -42,6 +44,7 @@ def reopen(order: Order, *, author: Author, now: datetime) -> None:
     if not order.is_closed:
         raise RuleViolation(f"Order {order.name} is not archived")
     order.closed_at = None
+    order.unarchived_seq = order.next_child_seq  # auto-archive leaves it open until it is due again
     order.updated_at = now
     order.record(
         DomainEvent(
@@ -99,8 +102,8 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
             value = normalise_tags(value)
         elif name == "note_attributes":
             value = [v if isinstance(v, NoteAttribute) else NoteAttribute(**v) for v in value or []]
-        elif name == "shipping_address" and value is not None and not isinstance(value, Address):
-            value = Address(**value)
+        elif name == "shipping_address" and isinstance(value, dict):
+            value = merge_address(order.shipping_address, value)
         if getattr(order, name) != value:
             setattr(order, name, value)
             changed.append(name)
@@ -116,6 +119,18 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
             )
         )
     return changed
+
+
+ADDRESS_FIELDS = frozenset(f.name for f in msgspec.structs.fields(Address))
+
+
+def merge_address(current: Address | None, sent: dict[str, Any]) -> Address:
+    """A partial address changes only the keys sent (Shopify's PUT takes a partial
+    shipping_address); a key sent as null clears that one field."""
+    unknown = sorted(set(sent) - ADDRESS_FIELDS)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]} is not a field of an address", field="shipping_address")
+    return msgspec.structs.replace(current or Address(), **sent)
 
 
 def change_tags(order: Order, *, add: list[str], remove: list[str], author: Author, now: datetime) -> bool:

@@ -28,6 +28,11 @@ def order_id_of(child_id: int) -> int:
     return child_id >> CHILD_ID_BITS
 
 
+def sequence_of(child_id: int) -> int:
+    """Where a record inside an order comes in the order's history (later records are higher)."""
+    return child_id & ((1 << CHILD_ID_BITS) - 1)
+
+
 class Author(msgspec.Struct, frozen=True):
     """Who did something: a staff member, an API token, the customer, or the system."""
 
@@ -301,9 +306,12 @@ class RefundLineItem(msgspec.Struct):
 class OrderAdjustment(msgspec.Struct):
     id: int
     kind: str  # shipping_refund | refund_discrepancy
-    amount: Decimal
+    amount: Decimal  # shop currency; money refunded (shipping), or refunded beyond the calculation
     tax_amount: Decimal
     reason: str | None = None
+    # A refund_discrepancy as it was measured, in the order's presentment currency (so the
+    # outstanding balance does not drift by a rounding cent on multi-currency orders).
+    presentment_amount: Decimal | None = None
 
 
 class Refund(msgspec.Struct):
@@ -390,6 +398,10 @@ class Order(msgspec.Struct):
     cancelled_at: datetime | None = None
     cancellation: Cancellation | None = None
     closed_at: datetime | None = None
+    # Set when staff unarchive the order: the child-record sequence number at that moment. The
+    # auto-archive rule leaves the order open until a fulfillment, refund or payment newer than
+    # that makes it due again (an unarchive sticks; the hourly sweep does not undo it).
+    unarchived_seq: int | None = None
     next_child_seq: int = 1
     version: int = 0
     # Events raised by the command being run; drained by the store, never persisted.
@@ -464,6 +476,15 @@ class Order(msgspec.Struct):
             if rli.line_item_id == line_item_id and (restock_type is None or rli.restock_type == restock_type)
         )
 
+    def units_to_ship(self, line: LineItem) -> int:
+        """Units of a line still to be fulfilled (Shopify: quantity - max(refunded, fulfilled)).
+
+        Units taken off before they shipped (`removed_quantity`: order cancelled, or refunded with
+        restock_type "cancel") never ship. Other refunded units (no_restock, return) count against
+        the fulfilled ones first, so only those beyond what shipped come off the order."""
+        kept_refunded = self.refunded_quantity(line.id) - self.refunded_quantity(line.id, "cancel")
+        return max(0, line.quantity - line.removed_quantity - max(kept_refunded, self.fulfilled_quantity(line.id)))
+
     def current_quantity(self, line: LineItem) -> int:
         """Units still on the order: ordered less removed and refunded ones."""
         refunded_not_removed = self.refunded_quantity(line.id) - self.refunded_quantity(line.id, "cancel")
@@ -518,10 +539,34 @@ class Order(msgspec.Struct):
         return lines + adjustments
 
     @property
+    def refund_discrepancy(self) -> Decimal:
+        """Money refunded beyond (positive) or short of (negative) what the refunded items and
+        shipping were worth, summed over the refunds' refund_discrepancy adjustments (shop money).
+        A goodwill refund without items, or 7.00 back for a 10.00 line, is recorded this way, so
+        nobody owes anybody the difference."""
+        return sum(
+            (a.amount for r in self.refunds for a in r.order_adjustments if a.kind == "refund_discrepancy"),
+            ZERO,
+        )
+
+    @property
     def current_total_price(self) -> Decimal:
         if self.is_cancelled:
             return ZERO
         return max(ZERO, self.total_price - self.total_refunded_amount)
+
+    @property
+    def refund_discrepancy_presentment(self) -> Decimal:
+        """`refund_discrepancy` in the order's presentment currency."""
+        return sum(
+            (
+                a.presentment_amount if a.presentment_amount is not None else self.presentment(a.amount)
+                for r in self.refunds
+                for a in r.order_adjustments
+                if a.kind == "refund_discrepancy"
+            ),
+            ZERO,
+        )
 
     def presentment(self, shop_amount: Decimal) -> Decimal:
         """The customer's-currency amount of a shop-currency amount."""

@@ -64,6 +64,20 @@ def check_currency_of_payment(order: Order, currency: str | None) -> None:
         )
 
 
+def require_currency_with_amount(order: Order, currency: str | None, *, field: str = "currency") -> None:
+    """Shopify's rule for amounts sent over the API: on an order whose customer paid in another
+    currency than the shop's, an amount must come with `currency` (the presentment currency),
+    so that 10.00 is never taken in the wrong currency."""
+    check_currency_of_payment(order, currency)
+    if not currency and order.presentment_currency != order.currency:
+        raise InvalidInput(
+            f"is required with an amount on this order: the customer pays in {order.presentment_currency} "
+            f'and the shop keeps {order.currency}; send "currency": "{order.presentment_currency}" '
+            f"with the amount in {order.presentment_currency}",
+            field=field,
+        )
+
+
 def record_transaction(
     order: Order,
     *,

@@ -152,11 +152,18 @@ def apply_refund(
     if not calculation.lines and not calculation.shipping_amount and not transaction_ids:
         raise InvalidInput("a refund needs line items, shipping or a transaction", field="refund")
     refund_lines: list[RefundLineItem] = []
+    money = sum((t.amount for t in order.transactions if t.id in transaction_ids and t.status == "success"), ZERO)
+    # What the refund's items and shipping were worth, up to what could still be refunded
+    # (refunds/calculate's suggestion): money beyond or short of it is a refund discrepancy.
+    suggested = min(order.presentment(calculation.total), ledger(order).refundable + money)
     for priced in calculation.lines:
         req = priced.request
         line = priced.line
         if req.restock_type == "cancel":
-            _take_off_fulfillment_orders(order, line, req.quantity, req.location_id, inventory)
+            taken = _take_off_fulfillment_orders(
+                order, line, req.quantity, inventory, restock_at=req.location_id, restock=True
+            )
+            line.removed_quantity += taken
         elif req.restock_type == "return" and line.inventory_item_id is not None:
             assert req.location_id is not None
             inventory.receive_return(line.inventory_item_id, req.location_id, req.quantity)
@@ -182,6 +189,17 @@ def apply_refund(
                 reason="Shipping refund",
             )
         )
+    if money != suggested:
+        adjustments.append(
+            OrderAdjustment(
+                id=order.child_id(),
+                kind="refund_discrepancy",
+                amount=order.shop_amount(money - suggested),
+                tax_amount=ZERO,
+                reason=request.discrepancy_reason or "Refund discrepancy",
+                presentment_amount=money - suggested,
+            )
+        )
     refund = Refund(
         id=order.child_id(),
         created_at=now,
@@ -193,8 +211,13 @@ def apply_refund(
         author=author,
     )
     order.refunds.append(refund)
+    # Refunded units that were not restocked and never shipped come off their fulfillment
+    # orders too (Shopify: fulfillable = quantity - max(refunded, fulfilled)); their reserved
+    # stock is written off (no_restock: not back to available).
+    written_off = sum(
+        take_off_unshippable(order, line, inventory) for line in {p.line.id: p.line for p in calculation.lines}.values()
+    )
     order.updated_at = now
-    money = sum((t.amount for t in order.transactions if t.id in transaction_ids and t.status == "success"), ZERO)
     units = sum(r.quantity for r in refund_lines)
     order.record(
         DomainEvent(
@@ -207,7 +230,7 @@ def apply_refund(
                 + (f" for {units} item{'s' if units != 1 else ''}" if units else "")
                 + (f": {request.note}" if request.note else ".")
             ),
-            arguments={"amount": str(money), "units": units},
+            arguments={"amount": str(money), "units": units, "unfulfilled_written_off": written_off},
             notify="refund" if notify else None,
         )
     )
@@ -230,10 +253,21 @@ def apply_refund(
     return refund
 
 
+def take_off_unshippable(order: Order, line: LineItem, inventory: Inventory) -> int:
+    """Take the units of `line` that its fulfillment orders hold beyond what is still to ship
+    (`Order.units_to_ship`) off them, writing their reserved stock off. Returns the units."""
+    excess = order.fulfillable_quantity(line.id) - order.units_to_ship(line)
+    if excess <= 0:
+        return 0
+    return _take_off_fulfillment_orders(order, line, excess, inventory, restock_at=None, restock=False)
+
+
 def _take_off_fulfillment_orders(
-    order: Order, line: LineItem, quantity: int, location_id: int | None, inventory: Inventory
-) -> None:
-    """Remove unfulfilled units from the fulfillment orders holding them, releasing stock."""
+    order: Order, line: LineItem, quantity: int, inventory: Inventory, *, restock_at: int | None, restock: bool
+) -> int:
+    """Remove unfulfilled units from the fulfillment orders holding them, releasing their stock:
+    back to available (at `restock_at`, or where it was reserved) or written off. Returns the
+    units removed."""
     left = quantity
     for fo in order.fulfillment_orders:
         if not fo.is_active or left == 0:
@@ -246,14 +280,15 @@ def _take_off_fulfillment_orders(
         fo_line.quantity -= take
         left -= take
         if line.inventory_item_id is not None:
-            if location_id is None or location_id == fo.assigned_location_id:
-                inventory.release(line.inventory_item_id, fo.assigned_location_id, take, restock=True)
+            if not restock or restock_at is None or restock_at == fo.assigned_location_id:
+                inventory.release(line.inventory_item_id, fo.assigned_location_id, take, restock=restock)
             else:
-                inventory.restock_elsewhere(line.inventory_item_id, fo.assigned_location_id, location_id, take)
+                inventory.restock_elsewhere(line.inventory_item_id, fo.assigned_location_id, restock_at, take)
         fo.line_items = [li for li in fo.line_items if li.quantity > 0]
         if not fo.line_items or fo.remaining == 0:
             fo.status = "closed"
-    line.removed_quantity += quantity - left
+            fo.fulfillment_holds = []
+    return quantity - left
 
 
 def check_money(order: Order, amounts: list[Decimal]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .money import ZERO
-from .order import Order, Transaction
+from .order import Order, Transaction, sequence_of
 
 
 # ---- payments ------------------------------------------------------------------------------
@@ -67,16 +67,26 @@ def ledger(order: Order) -> PaymentLedger:
     return PaymentLedger(authorized_open=authorized, captured=captured, refunded=refunded)
 
 
+def amount_due(order: Order) -> Decimal:
+    """What the payments on the order should come to (presentment currency): what it is worth
+    now (refunded items and shipping off), with the refunds' discrepancies taken into account
+    (money refunded beyond the items' value was given, not owed back; money kept short of it
+    was kept, not owed either). A cancelled order keeps its original total."""
+    if order.is_cancelled:
+        return order.presentment(order.total_price)
+    return order.presentment(order.current_total_price) - order.refund_discrepancy_presentment
+
+
 def total_outstanding(order: Order) -> Decimal:
     """What the customer still owes (presentment currency); 0 for a cancelled order."""
     if order.is_cancelled:
         return ZERO
-    return max(ZERO, order.presentment(order.current_total_price) - ledger(order).net_paid)
+    return max(ZERO, amount_due(order) - ledger(order).net_paid)
 
 
 def financial_status(order: Order) -> str:
     money = ledger(order)
-    owed = order.total_price if order.is_cancelled else order.current_total_price
+    due = amount_due(order)
     if money.captured > 0:
         if money.refunded >= money.captured:
             return "refunded"
@@ -84,7 +94,7 @@ def financial_status(order: Order) -> str:
             return "partially_refunded"
         # Paid means nothing is owed: compare with what the order is worth now (a refund of items
         # without money back lowers that), or with its original total once it is cancelled.
-        if money.captured >= order.presentment(owed):
+        if money.captured >= due:
             return "paid"
         return "partially_paid"
     if money.authorized_open > 0:
@@ -94,8 +104,12 @@ def financial_status(order: Order) -> str:
         return "voided"
     if authorizations and any(a.expired_at is not None for a in authorizations):
         return "expired"
-    if order.presentment(owed) == 0 and not order.transactions:
+    if due <= 0 and not order.transactions:
         return "paid"  # nothing to pay (a free order, or every item refunded): settled
+    if order.is_cancelled:
+        # Cancelling voids what was still to be paid (ORDER-MODEL.md §1: "uncaptured → Voided"),
+        # a pending manual payment (bank transfer, cash on delivery) included.
+        return "voided"
     return "pending"
 
 
@@ -174,14 +188,25 @@ def derive_statuses(order: Order) -> DerivedStatuses:
 def qualifies_for_auto_archive(order: Order) -> bool:
     """The auto-archive rule (S7.4): fulfilled and paid, partially refunded or refunded, or
     every item refunded; never with an open return. A partial refund does not stop it."""
-    if order.is_closed:
+    if order.is_closed or unarchived_since_due(order):
         return False
     status = financial_status(order)
-    everything_refunded = all(
-        order.refunded_quantity(li.id) + li.removed_quantity >= li.quantity for li in order.line_items
-    )
+    everything_refunded = all(order.current_quantity(li) == 0 for li in order.line_items)
     if everything_refunded and status in ("refunded", "voided", "pending", "partially_refunded"):
         return return_status(order) == "no_return"
     fully_fulfilled = fulfillment_status(order) == "fulfilled"
     settled = status in ("paid", "partially_refunded", "refunded")
     return fully_fulfilled and settled and return_status(order) == "no_return"
+
+
+def unarchived_since_due(order: Order) -> bool:
+    """Staff unarchived the order and nothing that could make it due for auto-archiving again
+    (a fulfillment, a refund, a payment) happened since: the unarchive sticks."""
+    if order.unarchived_seq is None:
+        return False
+    records = [
+        *(f.id for f in order.fulfillments),
+        *(r.id for r in order.refunds),
+        *(t.id for t in order.transactions),
+    ]
+    return not any(sequence_of(record) >= order.unarchived_seq for record in records)

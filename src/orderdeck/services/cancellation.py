@@ -21,9 +21,14 @@ def cancel_order(
     *,
     amount: object | None = None,
     currency: str | None = None,
+    currency_required: bool = False,
 ) -> bytes:
+    """Cancel the order. With `currency_required` (the REST API), an `amount` on a
+    multi-currency order must name its currency."""
     loaded = load_order(cmd, order_id)
     order = loaded.order
+    if currency_required and amount is not None:
+        payments.require_currency_with_amount(order, currency)
     active = set(cmd.uow.catalog.active_location_ids())
     rules.check_can_cancel(order, request, active_locations=active)
     refundable = ledger(order).refundable

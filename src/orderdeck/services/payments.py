@@ -131,12 +131,17 @@ def refund_on(cmd: Command, order: Order, *, parent_id: int | None, amount: Deci
     return txn
 
 
-def create_transaction(cmd: Command, order_id: int, new: NewTransaction) -> tuple[Transaction, bytes]:
+def create_transaction(
+    cmd: Command, order_id: int, new: NewTransaction, *, currency_required: bool = False
+) -> tuple[Transaction, bytes]:
     """POST /orders/{id}/transactions.json: capture, void, authorization, sale (refund goes
-    through refunds, which also say what was refunded)."""
+    through refunds, which also say what was refunded). With `currency_required` (the REST API),
+    an amount on a multi-currency order must name its currency."""
     loaded = load_order(cmd, order_id)
     order = loaded.order
     payments.check_new_transaction_kind(new.kind)
+    if currency_required and new.amount is not None and new.kind != "void":
+        payments.require_currency_with_amount(order, new.currency)
     if new.kind == "capture":
         txn = capture_on(cmd, order, parent_id=new.parent_id, amount=new.amount, currency=new.currency)
     elif new.kind == "void":

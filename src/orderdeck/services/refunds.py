@@ -20,6 +20,7 @@ class RefundMoney:
     parent_id: int | None
     amount: object
     kind: str = "refund"
+    currency: str | None = None
 
 
 def calculate(
@@ -39,7 +40,10 @@ def create(
     money: list[RefundMoney],
     currency: str | None,
     notify: bool,
+    currency_required: bool = False,
 ) -> tuple[Order, Refund]:
+    """Record a refund. With `currency_required` (the REST API), money refunded on a
+    multi-currency order must name its currency (the refund's or the transaction's)."""
     loaded = load_order(cmd, order_id)
     order = loaded.order
     payments.check_currency_of_payment(order, currency)
@@ -49,6 +53,9 @@ def create(
         if m.kind not in ("refund", "suggested_refund"):
             raise InvalidInput(f"transactions[{index}].kind must be refund", field="transactions")
         amounts.append(parse_amount(m.amount, order.presentment_currency, field="transactions", allow_zero=True))
+        payments.check_currency_of_payment(order, m.currency)
+        if currency_required and not currency and amounts[-1] > ZERO:
+            payments.require_currency_with_amount(order, m.currency)
     rules.check_money(order, amounts)
     transaction_ids = [
         refund_on(cmd, order, parent_id=m.parent_id, amount=value).id

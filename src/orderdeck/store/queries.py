@@ -39,7 +39,12 @@ FINANCIAL = (
     "partially_refunded",
     "unpaid",
     "expired",
+    "outstanding",
 )
+# Shopify's list filter: unpaid = authorized + partially_paid (SHOPIFY-REST.md §3). Orderdeck's
+# "outstanding" adds pending (the admin's Unpaid tab: payment still to come in any form).
+UNPAID = ("authorized", "partially_paid")
+OUTSTANDING = ("pending", *UNPAID)
 FULFILLMENT = (
     "any",
     "shipped",
@@ -121,7 +126,9 @@ def _status_conditions(f: OrderFilter, c: Any, *, closed: Any, cancelled: Any) -
     elif f.status == "cancelled":
         where.append(cancelled)
     if f.financial_status == "unpaid":
-        where.append(c.financial_status.in_(("authorized", "partially_paid", "pending")))
+        where.append(c.financial_status.in_(UNPAID))
+    elif f.financial_status == "outstanding":
+        where.append(c.financial_status.in_(OUTSTANDING))
     elif f.financial_status != "any":
         where.append(c.financial_status == f.financial_status)
     fs = f.fulfillment_status

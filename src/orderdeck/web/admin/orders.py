@@ -42,7 +42,7 @@ router = APIRouter()
 BUILT_IN_VIEWS = (
     ("All", ""),
     ("Unfulfilled", "status=open&fulfillment_status=unfulfilled"),
-    ("Unpaid", "status=open&financial_status=unpaid"),
+    ("Unpaid", "status=open&financial_status=outstanding"),
     ("Open", "status=open"),
     ("Archived", "status=closed"),
 )
@@ -53,7 +53,8 @@ MAX_PAGE_SIZE = 250
 ORDER_STATUSES = [("", "Any"), ("open", "Open"), ("closed", "Archived"), ("cancelled", "Cancelled")]
 PAYMENT_STATUSES = [
     ("", "Any"),
-    ("unpaid", "Unpaid (pending, authorized or partially paid)"),
+    ("outstanding", "Unpaid (pending, authorized or partially paid)"),
+    ("unpaid", "Authorized or partially paid"),
     ("pending", "Pending"),
     ("authorized", "Authorized"),
     ("partially_paid", "Partially paid"),

@@ -13,7 +13,7 @@ from .bootstrap import build
 from .domain.errors import InvalidInput
 from .domain.order import Author
 from .services.context import Command, Orderdeck
-from .store.access import parse_scopes
+from .store.access import SCOPES, parse_scopes
 from .store.migrate import migrate as run_migrations
 
 app = typer.Typer(
@@ -23,11 +23,8 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 console = Console()
 
-ALL_SCOPES = (
-    "read_orders,write_orders,read_merchant_managed_fulfillment_orders,"
-    "write_merchant_managed_fulfillment_orders,read_fulfillments,write_fulfillments,read_inventory,"
-    "write_inventory,read_locations,write_locations,read_products,write_products,read_customers"
-)
+# The default of `token create` (the quick start's and the owner's token): every scope.
+ALL_SCOPES = ",".join(SCOPES)
 
 
 @app.command()

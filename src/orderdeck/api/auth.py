@@ -56,13 +56,18 @@ def authenticate(request: Request) -> ApiToken:
     return token
 
 
+def check_scope(token: ApiToken, *scopes: str) -> None:
+    """Refused (403, Shopify's words, naming the scope) unless the token holds one of these scopes."""
+    if not any(token.allows(scope) for scope in scopes):
+        raise ApiError(403, f"[API] This action requires merchant approval for {scopes[0]} scope.")
+
+
 def require(*scopes: str) -> Callable[[Request], ApiToken]:
     """A dependency: the request's token, which must hold one of these scopes."""
 
     def check(request: Request) -> ApiToken:
         token = authenticate(request)
-        if not any(token.allows(scope) for scope in scopes):
-            raise ApiError(403, f"[API] This action requires merchant approval for {scopes[0]} scope.")
+        check_scope(token, *scopes)
         request.state.token = token
         return token
 

@@ -324,7 +324,8 @@ def get_shop(request: Request, token: Annotated[ApiToken, Depends(require("read_
                     "currency": shop.currency,
                     "iana_timezone": shop.timezone,
                     "primary_locale": shop.primary_locale,
-                    "settings": _shown(shop.settings),
+                    # Only for a token that may read them (the staff address, the mail server).
+                    **({"settings": _shown(shop.settings)} if token.allows("read_settings") else {}),
                 }
             }
         )
@@ -359,7 +360,7 @@ class SettingsEnvelope(BaseModel):
 
 @router.put("/shop/settings.json", summary="Change order-processing settings")
 def update_settings(
-    request: Request, body: SettingsEnvelope, token: Annotated[ApiToken, Depends(require("write_orders"))]
+    request: Request, body: SettingsEnvelope, token: Annotated[ApiToken, Depends(require("write_settings"))]
 ) -> Response:
     """`capture_mode` (checkout, fulfillment or manual), `authorization_period_days` (default 7),
     `auto_archive`, `auto_fulfill_channels` (sales channels fulfilled at sale, e.g. ["pos"]),

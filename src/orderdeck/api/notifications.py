@@ -13,13 +13,16 @@ from ..services import notifications
 from ..services.context import Command
 from ..store.access import ApiToken
 from ..store.custom_statuses import CustomStatuses
-from .auth import require
+from .auth import check_scope, require
 from .errors import ApiError
 from .responses import app_of, json, run_command
 from .schemas import Short, Strict, Text
 
 router = APIRouter(tags=["notifications"])
-read = require("read_orders")
+# The templates have their own scopes (what every customer is sent); writing to one order's
+# customer is an order action.
+read_templates = require("read_notification_templates")
+write_templates = require("write_notification_templates")
 write = require("write_orders")
 
 
@@ -72,7 +75,7 @@ def template_json(name: str, locale: str, parts: dict[str, str], custom: dict[st
 @router.get(
     "/notification_templates.json", summary="Every notification template and language, and which are customized"
 )
-def list_templates(request: Request, token: Annotated[ApiToken, Depends(read)]) -> Response:
+def list_templates(request: Request, token: Annotated[ApiToken, Depends(read_templates)]) -> Response:
     with app_of(request).unit_of_work(read_only=True) as uow:
         stages = [f"{templates.STAGE}{s.handle}" for s in CustomStatuses(uow.conn).all()]
         found = [
@@ -84,7 +87,9 @@ def list_templates(request: Request, token: Annotated[ApiToken, Depends(read)]) 
 
 
 @router.get("/notification_templates/{name}/{locale}.json", summary="One template in one language, all its parts")
-def get_template(request: Request, name: str, locale: str, token: Annotated[ApiToken, Depends(read)]) -> Response:
+def get_template(
+    request: Request, name: str, locale: str, token: Annotated[ApiToken, Depends(read_templates)]
+) -> Response:
     notifications.check_template(name, locale)
     with app_of(request).unit_of_work(read_only=True) as uow:
         parts = templates.parts_for(uow.conn, name, locale)
@@ -97,7 +102,11 @@ def get_template(request: Request, name: str, locale: str, token: Annotated[ApiT
     summary="Save your version of some parts (each checked against a sample order first)",
 )
 def save_template(
-    request: Request, name: str, locale: str, body: TemplateEnvelope, token: Annotated[ApiToken, Depends(write)]
+    request: Request,
+    name: str,
+    locale: str,
+    body: TemplateEnvelope,
+    token: Annotated[ApiToken, Depends(write_templates)],
 ) -> Response:
     parts = body.notification_template.model_dump(exclude_none=True)
 
@@ -113,7 +122,9 @@ def save_template(
 
 
 @router.delete("/notification_templates/{name}/{locale}.json", summary="Go back to Orderdeck's default")
-def revert_template(request: Request, name: str, locale: str, token: Annotated[ApiToken, Depends(write)]) -> Response:
+def revert_template(
+    request: Request, name: str, locale: str, token: Annotated[ApiToken, Depends(write_templates)]
+) -> Response:
     def work(cmd: Command) -> dict[str, Any]:
         notifications.check_template(name, locale)
         templates.revert(cmd.uow.conn, name, locale)
@@ -124,16 +135,20 @@ def revert_template(request: Request, name: str, locale: str, token: Annotated[A
 
 @router.post("/notification_templates/{name}/{locale}/preview.json", summary="Render against a real order or a sample")
 def preview(
-    request: Request, name: str, locale: str, body: PreviewIn, token: Annotated[ApiToken, Depends(read)]
+    request: Request, name: str, locale: str, body: PreviewIn, token: Annotated[ApiToken, Depends(read_templates)]
 ) -> Response:
+    if body.order_id is not None:
+        check_scope(token, "read_orders")  # a real order's details, as they would be sent
     parts = body.notification_template.model_dump(exclude_none=True) if body.notification_template else None
     return json({"preview": notifications.preview(app_of(request), name, locale, body.order_id, parts)})
 
 
 @router.post("/notification_templates/{name}/{locale}/test.json", summary="Send it for an order to the staff address")
 def test_send(
-    request: Request, name: str, locale: str, body: TestSendIn, token: Annotated[ApiToken, Depends(write)]
+    request: Request, name: str, locale: str, body: TestSendIn, token: Annotated[ApiToken, Depends(write_templates)]
 ) -> Response:
+    check_scope(token, "read_orders")  # mails a real order's details
+
     def work(cmd: Command) -> dict[str, Any]:
         notifications.check_template(name, locale)
         shop = cmd.uow.shop

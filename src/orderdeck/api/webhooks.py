@@ -23,8 +23,9 @@ from .schemas import Short, Strict
 
 router = APIRouter(tags=["webhooks"])
 BAD_PAGE_INFO = "Invalid value; use the Link header of the previous page"
-read = require("read_orders")
-write = require("write_orders")
+# Their own scopes: a subscription's address and its receivers' replies are not order data.
+read = require("read_webhooks")
+write = require("write_webhooks")
 
 
 class WebhookIn(Strict):

@@ -12,7 +12,10 @@ from sqlalchemy import Connection, insert, select, text, update
 from ..domain.errors import InvalidInput
 from .tables import api_tokens, idempotency_keys
 
-# Shopify's access scope names for what Orderdeck serves.
+# Shopify's access scope names for what Orderdeck serves, then Orderdeck's own for what Shopify
+# configures elsewhere (its admin, Flow) and Orderdeck serves over the API: the shop's settings
+# (mail server, staff address), automation rules and notification templates. Webhooks have their
+# own scopes too. read_orders/write_orders reach none of these (docs/api.md, "Scopes").
 SCOPES = (
     "read_orders",
     "write_orders",
@@ -33,6 +36,12 @@ SCOPES = (
     "write_customers",
     "read_webhooks",
     "write_webhooks",
+    "read_settings",
+    "write_settings",
+    "read_automation_rules",
+    "write_automation_rules",
+    "read_notification_templates",
+    "write_notification_templates",
 )
 TOKEN_PREFIX = "odk_"
 

@@ -36,7 +36,10 @@ SCOPE_WORDS = {
     "locations": "Locations",
     "products": "Products",
     "customers": "Customers",
-    "webhooks": "Webhook subscriptions",
+    "webhooks": "Webhook subscriptions, their addresses and delivery log",
+    "settings": "Shop settings, including the mail server and the staff address",
+    "automation_rules": "Automation rules (which can e-mail and call addresses)",
+    "notification_templates": "Notification templates (what customers are sent)",
 }
 
 

@@ -20,6 +20,11 @@ def build(settings: Settings | None = None, *, clock: Callable[[], datetime] = u
 def create_api(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     """The ASGI application for `uvicorn orderdeck.bootstrap:create_api --factory`."""
     from .api.app import create_app
+    from .store.migrate import SchemaNotCurrent, check_schema
 
     deck = build(settings)
+    try:
+        check_schema(deck.db)  # a server never migrates; `orderdeck migrate` does, under a lock
+    except SchemaNotCurrent as exc:
+        raise SystemExit(exc.message) from None
     return create_app(deck, run_worker=deck.settings.embedded_worker)

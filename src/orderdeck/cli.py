@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from .bootstrap import build
 from .domain.errors import InvalidInput
 from .domain.order import Author
 from .services.context import Command, Orderdeck
 from .store.access import SCOPES, parse_scopes
+from .store.migrate import SchemaNotCurrent, check_schema
 from .store.migrate import migrate as run_migrations
 
 app = typer.Typer(
@@ -29,14 +31,187 @@ ALL_SCOPES = ",".join(SCOPES)
 
 @app.command()
 def migrate(
-    shop_name: Annotated[str, typer.Option(help="Name of a new shop")] = "Orderdeck demo shop",
-    currency: Annotated[str, typer.Option(help="Shop currency of a new shop")] = "EUR",
-    timezone: Annotated[str, typer.Option(help="IANA time zone of a new shop")] = "Europe/Amsterdam",
+    shop_name: Annotated[str | None, typer.Option(hidden=True)] = None,
+    currency: Annotated[str | None, typer.Option(hidden=True)] = None,
+    timezone: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
-    """Bring the database to the current schema (safe to run again)."""
+    """Bring the database to the current schema (safe to run again, and at the same time from
+    several machines: one migrates, the others wait for it and find nothing left to do). It
+    makes no shop: `orderdeck init` creates yours, `orderdeck demo` a demo shop."""
+    if shop_name is not None or currency is not None or timezone is not None:
+        # Earlier versions made the shop here, from these options (and ignored them once it existed).
+        console.print(
+            "[red]`orderdeck migrate` no longer creates the shop, so it takes no --shop-name, --currency or "
+            "--timezone. Create a new shop with `orderdeck init --name … --currency … --timezone …`; change an "
+            "existing one at /admin/settings/shop.[/red]",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     deck = build()
-    run_migrations(deck.db, shop_name=shop_name, currency=currency, timezone=timezone)
+    try:
+        run_migrations(deck.db)
+    except DBAPIError as exc:
+        _database_unreachable(deck, exc)
     console.print(f"[green]Database ready[/green] ({make_url(deck.db.url).render_as_string(hide_password=True)})")
+    _say_shop(deck)
+
+
+def _say_shop(deck: Orderdeck) -> None:
+    from .store.shop import has_shop
+
+    with deck.unit_of_work(read_only=True) as uow:
+        if has_shop(uow.conn):
+            shop = uow.shop
+            console.print(f"Shop: {shop.name} ({shop.currency}, {shop.timezone}, {shop.primary_locale})")
+            return
+    me = _command()
+    console.print(
+        f"No shop yet. Create yours with [bold]{me} init[/bold] (it asks for the name, currency, time zone, "
+        f"language, address and the owner's e-mail), or a demo shop with [bold]{me} demo[/bold].",
+        soft_wrap=True,
+    )
+
+
+def _command() -> str:
+    """How to call this command again in what it prints: `orderdeck` when that is on PATH (an
+    activated virtualenv), otherwise the path it was called by, such as `.venv/bin/orderdeck`."""
+    import shutil
+    import sys
+
+    invoked = sys.argv[0]
+    if os.path.basename(invoked) != "orderdeck":
+        return "orderdeck"  # python -m orderdeck.cli, or a test
+    found = shutil.which("orderdeck")
+    if found and os.path.exists(invoked) and os.path.samefile(found, invoked):
+        return "orderdeck"
+    relative = os.path.relpath(invoked)
+    return invoked if relative.startswith("..") else relative
+
+
+INIT_FIELDS = (
+    # option, what is asked, default when asked (None: an answer is needed)
+    ("name", "Shop name", None),
+    ("currency", "Currency (ISO 4217, e.g. USD, EUR)", None),
+    ("timezone", "Time zone (IANA, e.g. America/New_York, Europe/Amsterdam)", None),
+    ("language", "Language customers are written to in (en, nl, de, fi)", "en"),
+    ("address1", "Shop address (street and number)", None),
+    ("city", "City", None),
+    ("zip", "Postal code (Enter for none)", ""),
+    ("country", "Country (two letters, e.g. US, NL)", None),
+    ("owner_email", "Owner's e-mail address (they sign in to the admin with it)", None),
+)
+
+
+@app.command()
+def init(
+    name: Annotated[str | None, typer.Option(help="The shop's name")] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="ISO 4217 currency code, e.g. USD (fixed once there are orders)")
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. America/New_York")] = None,
+    language: Annotated[
+        str | None, typer.Option(help="Language of customer e-mails and pages: en, nl, de or fi")
+    ] = None,
+    address1: Annotated[str | None, typer.Option(help="The shop's street address (also its first location's)")] = None,
+    address2: Annotated[str | None, typer.Option(help="Apartment, suite, etc.")] = None,
+    city: Annotated[str | None, typer.Option(help="City")] = None,
+    zip: Annotated[str | None, typer.Option(help="Postal code")] = None,
+    province: Annotated[str | None, typer.Option(help="State or province, where the country has them")] = None,
+    province_code: Annotated[str | None, typer.Option(help="Its code, e.g. NY")] = None,
+    country: Annotated[str | None, typer.Option(help="Two-letter country code, e.g. US")] = None,
+    phone: Annotated[str | None, typer.Option(help="The location's phone number")] = None,
+    owner_email: Annotated[str | None, typer.Option(help="The owner's e-mail: their admin login")] = None,
+    owner_name: Annotated[str, typer.Option(help="The owner's name, shown on the timeline")] = "",
+) -> None:
+    """Set up a new shop: migrate the database, create the shop with these values, its first
+    location at the shop's address (so it takes orders at once), the owner's admin account and
+    an API token, and print the login and the token. Missing values are asked for in a terminal."""
+    from .services.shop_setup import AlreadyInitialised, NewShop, initialise, refuse_when_initialised
+
+    deck = build()
+    try:
+        run_migrations(deck.db)
+    except DBAPIError as exc:
+        _database_unreachable(deck, exc)
+    try:
+        refuse_when_initialised(deck)
+    except AlreadyInitialised as exc:
+        console.print(f"[red]{exc.message}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    given = {
+        "name": name,
+        "currency": currency,
+        "timezone": timezone,
+        "language": language,
+        "address1": address1,
+        "city": city,
+        "zip": zip,
+        "country": country,
+        "owner_email": owner_email,
+    }
+    missing = [option for option, _, default in INIT_FIELDS if given[option] is None and default is None]
+    if missing and not _interactive():
+        flags = " ".join(f"--{m.replace('_', '-')}" for m in missing)
+        console.print(
+            f"[red]Missing {flags}. Pass them all (see `{_command()} init --help`), or run `{_command()} init` in a "
+            "terminal to be asked.[/red]",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    for option, question, default in INIT_FIELDS:
+        if given[option] is None and _interactive():
+            given[option] = typer.prompt(question, default=default, show_default=bool(default))
+    try:
+        done = initialise(
+            deck,
+            NewShop(
+                name=str(given["name"]),
+                currency=str(given["currency"]),
+                timezone=str(given["timezone"]),
+                language=str(given["language"] or "en"),
+                address1=str(given["address1"]),
+                city=str(given["city"]),
+                country=str(given["country"]),
+                owner_email=str(given["owner_email"]),
+                zip=given["zip"],
+                address2=address2,
+                province=province,
+                province_code=province_code,
+                phone=phone,
+                owner_name=owner_name,
+            ),
+        )
+    except AlreadyInitialised as exc:
+        console.print(f"[red]{exc.message}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except InvalidInput as exc:
+        option = {"email": "owner-email", "iana_timezone": "timezone", "primary_locale": "language"}.get(
+            exc.field, exc.field.replace("_", "-")
+        )
+        console.print(f"[red]--{option}: {exc.message}. Nothing was created.[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    url = deck.settings.public_url.rstrip("/")
+    me = _command()
+    console.print(f"[green]Shop {done.shop_name!r} created[/green], with its first location {done.location_name!r}.")
+    if done.owner_password:
+        console.print(
+            f"Admin: [bold]{url}/admin[/bold]  e-mail [bold]{done.owner_email}[/bold]  password "
+            f"[bold]{done.owner_password}[/bold]  (shown once; change it with {me} staff password --email "
+            f"{done.owner_email})",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"Admin: [bold]{url}/admin[/bold]  e-mail [bold]{done.owner_email}[/bold] (your existing password)"
+        )
+    console.print(f"API token (shown once): [bold]{done.api_token}[/bold]", soft_wrap=True)
+    console.print(f"Start it with [bold]{me} serve[/bold]; settings at {url}/admin/settings.", soft_wrap=True)
+
+
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
 
 
 @token_app.command("create")
@@ -96,6 +271,8 @@ def serve(
     worker that delivers webhooks and runs the scheduled jobs."""
     import uvicorn
 
+    _require_current_schema(build())
+    _require_shop(build())
     os.environ.setdefault("ORDERDECK_PUBLIC_URL", f"http://{host}:{port}")
     if not worker:
         os.environ["ORDERDECK_WORKER"] = "0"
@@ -108,6 +285,35 @@ def serve(
         log_level="info",
         access_log=False,
     )
+
+
+def _require_current_schema(deck: Orderdeck) -> None:
+    """Servers and workers never migrate (several starting together would race on the schema):
+    they refuse to start on a schema that is not this version's, saying what to do."""
+    try:
+        check_schema(deck.db)
+    except SchemaNotCurrent as exc:
+        console.print(f"[red]{exc.message}[/red]", soft_wrap=True)
+        raise typer.Exit(3) from None
+    except DBAPIError as exc:
+        _database_unreachable(deck, exc)
+
+
+def _require_shop(deck: Orderdeck) -> None:
+    """Servers and workers need the shop: without one, say how to make it instead of failing
+    on every request."""
+    from .store.shop import NO_SHOP, has_shop
+
+    with deck.unit_of_work(read_only=True) as uow:
+        if not has_shop(uow.conn):
+            console.print(f"[red]{NO_SHOP}; then start again.[/red]", soft_wrap=True)
+            raise typer.Exit(3)
+
+
+def _database_unreachable(deck: Orderdeck, exc: DBAPIError) -> NoReturn:
+    where = make_url(deck.db.url).render_as_string(hide_password=True)
+    console.print(f"[red]Cannot use the database {where}: {str(exc.orig).strip()}[/red]", soft_wrap=True)
+    raise typer.Exit(4)
 
 
 staff_app = typer.Typer(help="Staff accounts for the admin (/admin).", no_args_is_help=True)
@@ -275,7 +481,8 @@ def run_worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per delivery; the log table has them
     deck = build()
-    run_migrations(deck.db)
+    _require_current_schema(deck)
+    _require_shop(deck)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 

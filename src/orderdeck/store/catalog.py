@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+import orjson
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 
 from ..domain.errors import InvalidInput, NotFound
 from .tables import inventory_levels, locations, products, variants
@@ -45,6 +46,144 @@ class Variant:
     requires_shipping: bool
     inventory_tracked: bool
     inventory_policy: str
+    option1: str | None = None
+    option2: str | None = None
+    option3: str | None = None
+    compare_at_price: Decimal | None = None
+    barcode: str | None = None
+    cost: Decimal | None = None
+    country_code_of_origin: str | None = None
+    harmonized_system_code: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class Product:
+    id: int
+    title: str
+    body_html: str | None
+    vendor: str | None
+    product_type: str | None
+    handle: str | None
+    status: str
+    tags: str
+    options: list[str]  # option names ("Color", "Size"); empty: the one option "Title"
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class ProductFilter:
+    """The product list's filters (GET products.json and products/count.json)."""
+
+    ids: list[int] = field(default_factory=list)
+    since_id: int | None = None
+    title: str | None = None
+    vendor: str | None = None
+    product_type: str | None = None
+    handle: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    updated_at_min: datetime | None = None
+    updated_at_max: datetime | None = None
+
+
+# Columns a variant row is written with (its product, id and timestamps aside).
+VARIANT_COLUMNS = (
+    "title",
+    "sku",
+    "price",
+    "grams",
+    "taxable",
+    "requires_shipping",
+    "inventory_tracked",
+    "inventory_policy",
+    "option1",
+    "option2",
+    "option3",
+    "compare_at_price",
+    "barcode",
+    "cost",
+    "country_code_of_origin",
+    "harmonized_system_code",
+)
+PRODUCT_COLUMNS = ("title", "body_html", "vendor", "product_type", "handle", "status", "tags", "published_at")
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _variant(m: Any) -> Variant:
+    return Variant(
+        id=m["id"],
+        product_id=m["product_id"],
+        product_title=m["product_title"],
+        vendor=m["vendor"],
+        title=m["title"],
+        sku=m["sku"],
+        price=Decimal(m["price"]),
+        grams=m["grams"],
+        taxable=m["taxable"],
+        requires_shipping=m["requires_shipping"],
+        inventory_tracked=m["inventory_tracked"],
+        inventory_policy=m["inventory_policy"],
+        option1=m["option1"],
+        option2=m["option2"],
+        option3=m["option3"],
+        compare_at_price=_money(m["compare_at_price"]),
+        barcode=m["barcode"],
+        cost=_money(m["cost"]),
+        country_code_of_origin=m["country_code_of_origin"],
+        harmonized_system_code=m["harmonized_system_code"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _product(m: Any) -> Product:
+    return Product(
+        id=m["id"],
+        title=m["title"],
+        body_html=m["body_html"],
+        vendor=m["vendor"],
+        product_type=m["product_type"],
+        handle=m["handle"],
+        status=m["status"],
+        tags=m["tags"],
+        options=orjson.loads(m["options"]) if m["options"] else [],
+        published_at=m["published_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _where(flt: ProductFilter) -> list[ColumnElement[bool]]:
+    c = products.c
+    conditions: list[ColumnElement[bool]] = []
+    if flt.ids:
+        conditions.append(c.id.in_(flt.ids))
+    if flt.since_id is not None:
+        conditions.append(c.id > flt.since_id)
+    for column, value in ((c.title, flt.title), (c.vendor, flt.vendor), (c.product_type, flt.product_type)):
+        if value is not None:
+            conditions.append(column == value)
+    if flt.handle:
+        conditions.append(c.handle.in_(flt.handle))
+    if flt.status:
+        conditions.append(c.status.in_(flt.status))
+    for column, low, high in (
+        (c.created_at, flt.created_at_min, flt.created_at_max),
+        (c.updated_at, flt.updated_at_min, flt.updated_at_max),
+    ):
+        if low is not None:
+            conditions.append(column >= low)
+        if high is not None:
+            conditions.append(column <= high)
+    return conditions
 
 
 LOCATION_FIELDS = (
@@ -113,74 +252,135 @@ class Catalog:
         product_type: str | None,
         variant_rows: list[dict[str, Any]],
         now: datetime,
+        extra: dict[str, Any] | None = None,
     ) -> int:
+        values = {k: v for k, v in (extra or {}).items() if k in PRODUCT_COLUMNS}
+        if "options" in (extra or {}):
+            values["options"] = orjson.dumps((extra or {})["options"]).decode()
         product_id = self.conn.execute(
             insert(products)
-            .values(title=title, vendor=vendor, product_type=product_type, created_at=now, updated_at=now)
+            .values(title=title, vendor=vendor, product_type=product_type, created_at=now, updated_at=now, **values)
             .returning(products.c.id)
         ).scalar_one()
         for row in variant_rows:
-            self.conn.execute(
-                insert(variants).values(
-                    product_id=product_id,
-                    created_at=now,
-                    updated_at=now,
-                    **{
-                        k: row[k]
-                        for k in (
-                            "title",
-                            "sku",
-                            "price",
-                            "grams",
-                            "taxable",
-                            "requires_shipping",
-                            "inventory_tracked",
-                            "inventory_policy",
-                        )
-                        if k in row
-                    },
-                )
-            )
+            self.add_variant(product_id, row, now)
         return int(product_id)
+
+    def add_variant(self, product_id: int, row: dict[str, Any], now: datetime) -> int:
+        values = {k: row[k] for k in VARIANT_COLUMNS if k in row}
+        return int(
+            self.conn.execute(
+                insert(variants)
+                .values(product_id=product_id, created_at=now, updated_at=now, **values)
+                .returning(variants.c.id)
+            ).scalar_one()
+        )
+
+    def product(self, product_id: int, *, for_update: bool = False) -> Product:
+        query = select(products).where(products.c.id == product_id)
+        if for_update and self.conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = self.conn.execute(query).one_or_none()
+        if row is None:
+            raise NotFound("Not Found")
+        return _product(row._mapping)
+
+    def products_matching(
+        self, flt: ProductFilter, *, after_id: int = 0, before_id: int | None = None, limit: int
+    ) -> list[Product]:
+        """Oldest first; with `before_id` (a previous page) the `limit` products just before it."""
+        conditions = _where(flt)
+        if before_id is not None:
+            conditions.append(products.c.id < before_id)
+            query = select(products).where(*conditions).order_by(products.c.id.desc()).limit(limit)
+            return [_product(r._mapping) for r in reversed(list(self.conn.execute(query)))]
+        conditions.append(products.c.id > after_id)
+        query = select(products).where(*conditions).order_by(products.c.id).limit(limit)
+        return [_product(r._mapping) for r in self.conn.execute(query)]
+
+    def count_products(self, flt: ProductFilter) -> int:
+        query = select(func.count()).select_from(products).where(*_where(flt))
+        return int(self.conn.execute(query).scalar_one())
+
+    def handle_taken(self, handle: str, *, other_than: int | None = None) -> bool:
+        query = select(products.c.id).where(products.c.handle == handle)
+        if other_than is not None:
+            query = query.where(products.c.id != other_than)
+        return self.conn.execute(query.limit(1)).first() is not None
+
+    def update_product(self, product_id: int, fields: dict[str, Any], now: datetime) -> None:
+        values = {k: fields[k] for k in PRODUCT_COLUMNS if k in fields}
+        if "options" in fields:
+            values["options"] = orjson.dumps(fields["options"]).decode()
+        self.conn.execute(update(products).where(products.c.id == product_id).values(**values, updated_at=now))
+
+    def delete_product(self, product_id: int) -> None:
+        """The product, its variants and their stock levels. Orders keep their own copies of
+        the lines they were placed with, so they stay as they are."""
+        ids = [r.id for r in self.conn.execute(select(variants.c.id).where(variants.c.product_id == product_id))]
+        self._delete_variants(ids)
+        self.conn.execute(delete(products).where(products.c.id == product_id))
+
+    def update_variant(self, variant_id: int, fields: dict[str, Any], now: datetime) -> None:
+        values = {k: fields[k] for k in VARIANT_COLUMNS if k in fields}
+        self.conn.execute(update(variants).where(variants.c.id == variant_id).values(**values, updated_at=now))
+
+    def delete_variant(self, variant_id: int) -> None:
+        self._delete_variants([variant_id])
+
+    def _delete_variants(self, ids: list[int]) -> None:
+        # Deleted explicitly rather than left to ON DELETE CASCADE: SQLite enforces foreign
+        # keys only where the connection turned them on.
+        if ids:
+            self.conn.execute(delete(inventory_levels).where(inventory_levels.c.inventory_item_id.in_(ids)))
+            self.conn.execute(delete(variants).where(variants.c.id.in_(ids)))
+
+    def committed_units(self, item_ids: list[int]) -> int:
+        """Units of these items reserved for orders that have not shipped them yet."""
+        if not item_ids:
+            return 0
+        query = select(func.coalesce(func.sum(inventory_levels.c.committed), 0)).where(
+            inventory_levels.c.inventory_item_id.in_(item_ids)
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+    def available_by_item(self, item_ids: list[int]) -> dict[int, int]:
+        """Available units over every location, per inventory item (a variant's inventory_quantity)."""
+        if not item_ids:
+            return {}
+        query = (
+            select(inventory_levels.c.inventory_item_id, func.sum(inventory_levels.c.available))
+            .where(inventory_levels.c.inventory_item_id.in_(item_ids))
+            .group_by(inventory_levels.c.inventory_item_id)
+        )
+        return {int(item): int(total) for item, total in self.conn.execute(query)}
+
+    def _variant_query(self) -> Any:
+        return select(variants, products.c.title.label("product_title"), products.c.vendor).join(
+            products, products.c.id == variants.c.product_id
+        )
 
     def variants_by_id(self, variant_ids: set[int]) -> dict[int, Variant]:
         if not variant_ids:
             return {}
-        query = (
-            select(variants, products.c.title.label("product_title"), products.c.vendor)
-            .join(products, products.c.id == variants.c.product_id)
-            .where(variants.c.id.in_(sorted(variant_ids)))
-        )
-        found = {}
+        query = self._variant_query().where(variants.c.id.in_(sorted(variant_ids)))
+        return {row.id: _variant(row._mapping) for row in self.conn.execute(query)}
+
+    def variants_of(self, product_ids: list[int]) -> dict[int, list[Variant]]:
+        """Each product's variants in their order (by id), for a page of products in one query."""
+        found: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
+        if not product_ids:
+            return found
+        query = self._variant_query().where(variants.c.product_id.in_(product_ids)).order_by(variants.c.id)
         for row in self.conn.execute(query):
-            m = row._mapping
-            found[m["id"]] = Variant(
-                id=m["id"],
-                product_id=m["product_id"],
-                product_title=m["product_title"],
-                vendor=m["vendor"],
-                title=m["title"],
-                sku=m["sku"],
-                price=Decimal(m["price"]),
-                grams=m["grams"],
-                taxable=m["taxable"],
-                requires_shipping=m["requires_shipping"],
-                inventory_tracked=m["inventory_tracked"],
-                inventory_policy=m["inventory_policy"],
-            )
+            found[row.product_id].append(_variant(row._mapping))
         return found
 
     def product_variants(self, product_id: int) -> list[Variant]:
-        ids = {r.id for r in self.conn.execute(select(variants.c.id).where(variants.c.product_id == product_id))}
-        if not ids:
+        found = self.variants_of([product_id])[product_id]
+        if not found:
             raise NotFound("Not Found")
-        return sorted(self.variants_by_id(ids).values(), key=lambda v: v.id)
-
-    def products_page(
-        self, *, since_id: int, limit: int
-    ) -> list[tuple[int, str, str | None, str | None, datetime, datetime]]:
-        rows = self.conn.execute(select(products).where(products.c.id > since_id).order_by(products.c.id).limit(limit))
-        return [(r.id, r.title, r.vendor, r.product_type, r.created_at, r.updated_at) for r in rows]
+        return found
 
     def set_level(self, item_id: int, location_id: int, available: int, now: datetime) -> None:
         """Set available stock (a stock count), keeping what is committed to orders."""

@@ -34,18 +34,19 @@ def check_address(address: Any, allowed: destinations.Destinations) -> str:
             "must be an http:// or https:// URL with a host (Pub/Sub and EventBridge addresses are not supported)",
             field="address",
         )
+    # Plainly private addresses are refused here; every address is checked again on connecting.
+    problem = allowed.refusal(parts.hostname)
+    if problem:
+        raise InvalidInput(problem, field="address")
     try:
         # The check the HTTP client makes when it connects: refuse here what it would refuse there.
-        idna.encode(parts.hostname, uts46=True)
+        if ":" not in parts.hostname:  # an IPv6 address is no name to encode
+            idna.encode(parts.hostname, uts46=True)
         httpx.URL(address.strip())
     except (idna.IDNAError, httpx.InvalidURL, UnicodeError):
         raise InvalidInput(f"has a host name that cannot be used ({parts.hostname})", field="address") from None
     if parts.username or parts.password:
         raise InvalidInput("must not carry a user name or password; verify deliveries by their HMAC", field="address")
-    # Plainly private addresses are refused here; every address is checked again on connecting.
-    problem = allowed.refusal(parts.hostname)
-    if problem:
-        raise InvalidInput(problem, field="address")
     return address.strip()
 
 

@@ -333,29 +333,53 @@ def _digits(value: str) -> str:
     return "".join(c for c in value if c.isdigit())
 
 
+PHONE_DIGITS = 9  # a phone number matches on its last nine digits (docs/customer-pages.md)
+MAX_ORDER_NUMBER = 2**31 - 1  # orders.number is an INTEGER: a larger number is no order
+
+
+def order_number(text: str, prefix: str) -> str:
+    """The order number a customer typed, as one key however it was written: without the shop's
+    order-name prefix or a `#`, spaces or leading zeros (`#1299`, `ODK-1299`, `00001299` are all
+    `1299`), so each way of writing it counts against the same attempts."""
+    value = text.strip()
+    for known in (prefix.strip(), "#"):
+        if known and value.lower().startswith(known.lower()):
+            value = value[len(known) :].strip()
+    return _digits(value).lstrip("0")[:18]
+
+
+def _phone_matches(stored: str | None, entered: str) -> bool:
+    """The last nine digits of both (all of a stored number that has fewer, but at least six)."""
+    have = _digits(stored or "")
+    need = min(PHONE_DIGITS, len(have))
+    if need < 6 or len(entered) < need:
+        return False
+    return hmac.compare_digest(have[-need:].encode(), entered[-need:].encode())
+
+
 def _matches(order: Order, contact: str) -> bool:
     contact = contact.strip()
     if "@" in contact:
         return bool(order.email) and hmac.compare_digest(order.email.strip().lower().encode(), contact.lower().encode())
     digits = _digits(contact)
     phones = [order.phone, order.shipping_address.phone if order.shipping_address else None]
-    return len(digits) >= 6 and any(p and _digits(p).endswith(digits[-9:]) for p in phones)
+    return any(_phone_matches(p, digits) for p in phones)
 
 
 @router.post("/orders/lookup", response_class=HTMLResponse)
 def lookup(request: Request, number: str = Form(""), contact: str = Form(""), send: str = Form("")) -> Response:
     app = _app(request)
     client = request.client.host if request.client else "unknown"
-    order_number = _digits(number)[:18]
     with app.unit_of_work() as uow:
         shop = uow.shop
+        wanted = order_number(number, shop.settings.order_name_prefix)
         locale = _locale(request, None, shop.primary_locale)
         gettext = translations(locale).gettext
         since = uow.now - ATTEMPT_WINDOW
         attempts = Attempts(uow.conn)
         attempts.forget_before(since)
         by_client = attempts.count(f"client:{client}", since)
-        by_order = attempts.count(f"order:{order_number}", since)
+        by_order = attempts.count(f"order:{wanted}", since)
         if by_client >= ATTEMPTS_PER_CLIENT or by_order >= ATTEMPTS_PER_ORDER:
             uow.commit()
             return _page(
@@ -369,14 +393,14 @@ def lookup(request: Request, number: str = Form(""), contact: str = Form(""), se
             )
         attempts.record(f"client:{client}", uow.now)
         found = None
-        if order_number:
-            row = uow.conn.execute(select(orders.c.id).where(orders.c.number == int(order_number))).first()
+        if wanted and int(wanted) <= MAX_ORDER_NUMBER:
+            row = uow.conn.execute(select(orders.c.id).where(orders.c.number == int(wanted))).first()
             if row is not None:
                 candidate = uow.orders.get(row.id, for_update=False)
                 if _matches(candidate, contact):
                     found = candidate
         if found is None:
-            attempts.record(f"order:{order_number}", uow.now)
+            attempts.record(f"order:{wanted}", uow.now)
         elif send == "email":
             queue(Command(app, uow, self_service.CUSTOMER), found.id, "order_lookup")
         uow.commit()

@@ -29,6 +29,7 @@ from . import (
     payments,
     products,
     timeline,
+    unavailable,
     webhooks,
 )
 from .auth import TokenCache
@@ -231,6 +232,7 @@ def _install_docs(app: FastAPI) -> None:
     _install_docs(app)
     app.state.token_cache = TokenCache()
     errors.install(app)
+    unavailable.install(app)  # 503 + Retry-After when the database cannot be reached
 
     admin = APIRouter(prefix="/admin/api/{api_version}")
     for module in (

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import shopify
+
 from tests.conftest import Api, Shop, make_token
+from tests.e2e.test_shopify_client import server, session  # noqa: F401  (the official client's fixtures)
 
 
 def _product(api: Api, **fields: Any) -> dict[str, Any]:
@@ -228,3 +231,40 @@ def test_new_catalogue_routes_declare_their_answers(api: Api) -> None:
     ):
         answer = paths[prefix + path][method]["responses"]["200"]
         assert "$ref" in answer["content"]["application/json"]["schema"], path
+
+
+# ---- Shopify's own Python client ------------------------------------------------------------------
+
+
+def test_the_official_client_reads_and_writes_products(session: Any, shop: Shop) -> None:  # noqa: F811
+    here = shop.location("Amsterdam")
+    variant_id = shop.product("TEA", stock={here: 5}, title="Green tea")
+    made = shopify.Product(
+        {"title": "Teapot", "options": [{"name": "Size"}], "variants": [{"option1": "S"}, {"option1": "L"}]}
+    )
+    assert made.save(), made.errors.full_messages()
+    assert [v.option1 for v in made.variants] == ["S", "L"]
+
+    listed = shopify.Product.find()
+    assert [p.title for p in listed] == ["Green tea", "Teapot"]
+    assert listed[0].variants[0].id == variant_id and listed[0].variants[0].inventory_quantity == 5
+    assert shopify.Product.count() == 2
+    page = shopify.Product.find(limit=1)
+    assert page.has_next_page() and [p.title for p in page.next_page()] == ["Teapot"]
+
+    teapot = shopify.Product.find(made.id)
+    teapot.title = "Big teapot"
+    assert teapot.save(), teapot.errors.full_messages()  # the client PUTs the product back whole
+    assert shopify.Product.find(made.id).title == "Big teapot"
+
+    variant = shopify.Variant.find(made.variants[0].id)
+    variant.price = "20.00"
+    assert variant.save(), variant.errors.full_messages()
+    assert shopify.Variant.find(variant.id).price == "20.00"
+    [item] = shopify.InventoryItem.find(ids=str(variant.inventory_item_id))
+    assert item.tracked is True
+
+    refused = shopify.Product({"title": " "})
+    assert not refused.save() and "can't be blank" in " ".join(refused.errors.full_messages())
+    shopify.Product.find(made.id).destroy()
+    assert shopify.Product.count() == 1

@@ -571,6 +571,23 @@ def create_variant(
 def update_variant(
     request: Request, variant_id: int, body: VariantBody, token: Annotated[ApiToken, Depends(write)]
 ) -> Response:
+    return _update_variant(request, None, variant_id, body, token)
+
+
+@router.put(
+    "/products/{product_id}/variants/{variant_id}.json",
+    summary="Change a variant (the path Shopify's Python client saves to)",
+    responses=answers(VariantEnvelopeOut),
+)
+def update_product_variant(
+    request: Request, product_id: int, variant_id: int, body: VariantBody, token: Annotated[ApiToken, Depends(write)]
+) -> Response:
+    return _update_variant(request, product_id, variant_id, body, token)
+
+
+def _update_variant(
+    request: Request, product_id: int | None, variant_id: int, body: VariantBody, token: ApiToken
+) -> Response:
     if body.variant.inventory_quantities:
         raise InvalidInput("stock is set through inventory_levels/set.json", field="inventory_quantities")
     row = _variant_changes(body.variant, 0)
@@ -578,7 +595,7 @@ def update_variant(
         raise InvalidInput("does not match the variant in the path", field="id")
 
     def work(cmd: Command) -> dict[str, Any]:
-        catalog.update_variant(cmd, variant_id, row)
+        catalog.update_variant(cmd, variant_id, row, product_id=product_id)
         return _variant_answer(cmd, variant_id)
 
     return run_command(request, token, body, work)

@@ -172,9 +172,11 @@ def add_variant(cmd: Command, product_id: int, fields: dict[str, Any], stock: di
     return variant_id
 
 
-def update_variant(cmd: Command, variant_id: int, fields: dict[str, Any]) -> int:
-    """Change one variant (or, through the inventory item, its SKU, tracking and cost)."""
+def update_variant(cmd: Command, variant_id: int, fields: dict[str, Any], *, product_id: int | None = None) -> int:
+    """Change one variant (of `product_id`, when the path names the product)."""
     variant = _variant(cmd, variant_id)
+    if product_id is not None and variant.product_id != product_id:
+        raise NotFound("Not Found")
     product = cmd.uow.catalog.product(variant.product_id, for_update=True)
     existing = cmd.uow.catalog.product_variants(variant.product_id)
     change = _renaming(fields, product.options)

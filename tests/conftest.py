@@ -26,11 +26,12 @@ from sqlalchemy.pool import NullPool
 from orderdeck.api.app import create_app
 from orderdeck.api.auth import TokenCache
 from orderdeck.bootstrap import build
+from orderdeck.demo import DEMO_SHOP, ensure_demo_shop
 from orderdeck.services.context import Orderdeck
 from orderdeck.settings import Settings
 from orderdeck.store.access import SCOPES, parse_scopes
 from orderdeck.store.migrate import migrate
-from orderdeck.store.shop import ShopSettings
+from orderdeck.store.shop import ShopSettings, create_shop
 from orderdeck.store.tables import metadata
 
 LOCAL = "127.0.0.1"  # ORDERDECK_ALLOW_PRIVATE_ADDRESSES of every Orderdeck the tests start
@@ -87,6 +88,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     deck = build(Settings(database_url=f"sqlite:///{path}"))
     migrate(deck.db)
+    ensure_demo_shop(deck.db)  # migrate makes no shop; the tests' is the demo's (EUR, Europe/Amsterdam)
     deck.db.dispose()
     return path
 
@@ -104,6 +106,7 @@ def postgres_url() -> Iterator[str]:
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     deck = build(Settings(database_url=url))
     migrate(deck.db)
+    ensure_demo_shop(deck.db)
     deck.db.dispose()
     yield url
     with admin.connect() as conn:
@@ -115,7 +118,8 @@ _pg_engines: dict[str, Any] = {}
 
 
 def _empty_postgres(url: str) -> None:
-    """Delete every row but the shop's (DELETE is much faster than TRUNCATE on tiny tables)."""
+    """Delete every row but the shop's (DELETE is much faster than TRUNCATE on tiny tables), and
+    give the shop back its first values (a test may have changed them, or removed it)."""
     engine = _pg_engines.get(url)
     if engine is None:
         engine = _pg_engines[url] = create_engine(url, poolclass=NullPool)
@@ -123,10 +127,15 @@ def _empty_postgres(url: str) -> None:
         for table in reversed(metadata.sorted_tables):
             if table.name != "shop":
                 conn.execute(table.delete())
-        conn.execute(
-            text("UPDATE shop SET next_order_number = 1001, settings = :s"),
-            {"s": orjson.dumps(asdict(ShopSettings())).decode()},
+        reset = conn.execute(
+            text(
+                "UPDATE shop SET next_order_number = 1001, settings = :s, name = :name, currency = :currency, "
+                "timezone = :timezone, primary_locale = :locale, email = NULL"
+            ),
+            {"s": orjson.dumps(asdict(ShopSettings())).decode(), **DEMO_SHOP},
         )
+        if reset.rowcount == 0:
+            create_shop(conn, now=datetime.now(UTC), **DEMO_SHOP)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
@@ -35,21 +35,29 @@ from .domain.statuses import derive_statuses, open_authorizations
 from .resources import render
 from .services.context import Orderdeck
 from .store import counts
+from .store.database import Database
 from .store.orders import _row, search_terms
+from .store.shop import create_shop, has_shop
 from .store.tables import customers, order_search_terms, orders, shop, timeline_events
 from .store.timeline import event_rows
 from .tracking import complete_tracking
 
-CITIES = [
-    ("Amsterdam", "NL", "1012 AB"),
-    ("Utrecht", "NL", "3511 AA"),
-    ("Berlin", "DE", "10115"),
-    ("München", "DE", "80331"),
-    ("Helsinki", "FI", "00100"),
-    ("Tampere", "FI", "33100"),
-    ("Antwerpen", "BE", "2000"),
-    ("Wien", "AT", "1010"),
+# Real addresses (well-known buildings), so each street, postcode, province and country belong
+# together: (address1, zip, city, province, province_code, country_code). Shopify asks for a
+# province only in some countries (Italy's and Spain's here).
+ADDRESSES = [
+    ("Prinsengracht 263", "1016 GV", "Amsterdam", None, None, "NL"),
+    ("Keizersgracht 123", "1015 CJ", "Amsterdam", None, None, "NL"),
+    ("Coolsingel 40", "3011 AD", "Rotterdam", None, None, "NL"),
+    ("Unter den Linden 77", "10117", "Berlin", None, None, "DE"),
+    ("Marienplatz 8", "80331", "München", None, None, "DE"),
+    ("Aleksanterinkatu 52", "00100", "Helsinki", None, None, "FI"),
+    ("Grote Markt 1", "2000", "Antwerpen", None, None, "BE"),
+    ("Stephansplatz 1", "1010", "Wien", None, None, "AT"),
+    ("Piazza del Duomo 1", "20122", "Milano", "Milano", "MI", "IT"),
+    ("Puerta del Sol 7", "28013", "Madrid", "Madrid", "M", "ES"),
 ]
+DEMO_SHOP = {"name": "Orderdeck demo shop", "currency": "EUR", "timezone": "Europe/Amsterdam", "locale": "en"}
 FIRST = ["Anna", "Daan", "Sophie", "Lukas", "Emma", "Mika", "Lotte", "Jonas", "Aino", "Finn", "Noor", "Elias"]
 LAST = ["de Vries", "Jansen", "Müller", "Schmidt", "Virtanen", "Korhonen", "Bakker", "Weber", "Nieminen"]
 PRODUCTS = [
@@ -78,10 +86,21 @@ class Catalogue:
     variants: list[tuple[int, str, str, Decimal]]  # id, title, sku, price
 
 
+def ensure_demo_shop(db: Database) -> bool:
+    """Create the demo shop (EUR, Europe/Amsterdam, English) when the database has no shop yet;
+    True when it did. The demo, the benchmarks and the tests' databases start from it."""
+    with db.writer.begin() as conn:
+        if has_shop(conn):
+            return False
+        create_shop(conn, now=datetime.now(UTC), **DEMO_SHOP)
+        return True
+
+
 def ensure_catalogue(deck: Orderdeck, stock: int) -> Catalogue:
     from .services import catalog
     from .services.context import Command
 
+    ensure_demo_shop(deck.db)
     with deck.unit_of_work() as uow:
         cmd = Command(deck, uow, STAFF)
         if not uow.catalog.locations():
@@ -159,12 +178,14 @@ def _draft(rng: random.Random, cat: Catalogue, customer: CustomerSnapshot, chann
                 tax_lines=[TaxLine("VAT", (price * Decimal("0.21")).quantize(Decimal("0.01")), Decimal("0.21"))],
             )
         )
-    city, country, zip_code = rng.choice(CITIES)
+    address1, zip_code, city, province, province_code, country = rng.choice(ADDRESSES)
     address = Address(
         first_name=customer.first_name,
         last_name=customer.last_name,
-        address1=f"{rng.choice(['Keizersgracht', 'Hauptstraße', 'Mannerheimintie'])} {rng.randint(1, 300)}",
+        address1=address1,
         city=city,
+        province=province,
+        province_code=province_code,
         country_code=country,
         zip=zip_code,
         phone=customer.phone,

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..services.context import Orderdeck
+from ..store.shop import NoShop
 from ..web import admin as admin_pages
 from ..web import status as status_pages
 from . import (
@@ -62,15 +63,15 @@ class BodyLimit:
             await self._refuse(send, 400, not_json)
             return
         seen = 0
-
         too_large = started = False
+
         async def counting() -> Message:
             nonlocal seen, too_large
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
                 too_large = True
+                raise _TooLarge
             return message
 
         async def unless_too_large(message: Message) -> None:
@@ -105,7 +106,6 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
-class _TooLarge(Exception):
 def _not_json(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
     """Why an API request's body will not be read as JSON: it has one, without a JSON
     Content-Type (curl -d sends application/x-www-form-urlencoded; some clients send none).
@@ -124,6 +124,7 @@ def _not_json(scope: Scope, headers: dict[bytes, bytes]) -> str | None:
     return f"Send the body as JSON with the header Content-Type: application/json ({said})"
 
 
+class _TooLarge(Exception):
     pass
 
 
@@ -179,7 +180,6 @@ def _lifespan(run_worker: bool) -> Any:
     return lifespan
 
 
-def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
 DOCS_ASSETS = "/docs/assets"
 
 
@@ -213,6 +213,7 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app = FastAPI(
         lifespan=_lifespan(run_worker),
         title="Orderdeck Admin API",
@@ -228,11 +229,16 @@ def _install_docs(app: FastAPI) -> None:
         docs_url=None,  # served below, with their scripts from this server instead of a CDN
         redoc_url=None,
     )
-    app.state.orderdeck = orderdeck
     _install_docs(app)
+    app.state.orderdeck = orderdeck
     app.state.token_cache = TokenCache()
     errors.install(app)
     unavailable.install(app)  # 503 + Retry-After when the database cannot be reached
+
+    @app.exception_handler(NoShop)
+    async def no_shop(_request: Request, exc: NoShop) -> Response:
+        # A migrated database nobody has run `orderdeck init` on (`serve` refuses to start on one).
+        return error_response(503, str(exc))
 
     admin = APIRouter(prefix="/admin/api/{api_version}")
     for module in (

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..countries import country_name
 from ..domain.errors import InvalidInput
 from ..domain.inventory import InventoryLevel
 from ..notify.smtp import redacted
@@ -38,13 +39,13 @@ def location_json(loc: Location, ctx: RenderContext) -> dict[str, Any]:
         "created_at": ts(loc.created_at, ctx),
         "updated_at": ts(loc.updated_at, ctx),
         "country_code": loc.country_code,
-        "country_name": loc.country_code,
+        "country_name": country_name(loc.country_code),
         "province_code": loc.province_code,
         "legacy": False,
         "active": loc.active,
         "priority": loc.priority,
         "admin_graphql_api_id": gid("Location", loc.id),
-        "localized_country_name": loc.country_code,
+        "localized_country_name": country_name(loc.country_code),
         "localized_province_name": loc.province,
     }
 
@@ -278,6 +279,11 @@ class SettingsIn(BaseModel):
     smtp_url: Annotated[str, Field(max_length=1000)] | None = None
     self_service_window_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] | None = None
     self_service_reasons: list[Literal["changed_my_mind", "wrong_item", "better_price", "other"]] | None = None
+    # The shop's own fields, named as GET /shop.json names them (services/shop_setup.py checks them).
+    name: str | None = None
+    iana_timezone: str | None = None
+    primary_locale: str | None = None
+    currency: str | None = None
 
 
 class SettingsEnvelope(BaseModel):
@@ -297,6 +303,15 @@ def update_settings(
     e-mails go; the shop's e-mail when unset), `self_service` (customers may cancel or correct
     the shipping address from their status page), `self_service_window_minutes` (150),
     `self_service_reasons` (the cancel reasons offered), `smtp_url` (the shop's mail server, as
-    ORDERDECK_SMTP_URL; shown back with its password hidden)."""
+    ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
+    `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has
+    no orders) change here too; the answer shows them beside the settings."""
     changes = body.settings.model_dump(exclude_unset=True)
-    return run_command(request, token, body, lambda cmd: {"settings": _shown(settings.update_settings(cmd, changes))})
+
+    def work(cmd: Any) -> dict[str, Any]:
+        changed = _shown(settings.update_settings(cmd, changes))
+        shop = cmd.uow.shop
+        own = {"name": shop.name, "iana_timezone": shop.timezone, "primary_locale": shop.primary_locale}
+        return {"settings": {**changed, **own, "currency": shop.currency}}
+
+    return run_command(request, token, body, work)

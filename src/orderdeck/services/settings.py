@@ -11,6 +11,14 @@ from .context import Command
 
 
 def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
+    """Change the order-processing settings, and the shop's own name, time zone, language and
+    currency when `changes` names them (shop_setup.update_shop checks those)."""
+    from .shop_setup import SHOP_FIELDS, update_shop
+
+    own = {key: changes[key] for key in changes if key in SHOP_FIELDS}
+    if own:
+        update_shop(cmd, own)
+        changes = {key: value for key, value in changes.items() if key not in SHOP_FIELDS}
     if "capture_mode" in changes and changes["capture_mode"] not in CAPTURE_MODES:
         raise InvalidInput(f"must be one of {', '.join(CAPTURE_MODES)}", field="capture_mode")
     channels = changes.get("auto_fulfill_channels")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from .tables import shop
 
@@ -44,10 +44,62 @@ class Shop:
     settings: ShopSettings
 
 
+NO_SHOP = (
+    "This database has no shop yet: create yours with `orderdeck init` (it asks for the name, currency, "
+    "time zone, language and address), or a demo shop with `orderdeck demo`"
+)
+
+
+class NoShop(RuntimeError):
+    """The database is migrated but nobody has created the shop yet."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_SHOP)
+
+
+def has_shop(conn: Connection) -> bool:
+    return conn.execute(select(shop.c.id).where(shop.c.id == 1)).first() is not None
+
+
+def create_shop(
+    conn: Connection,
+    *,
+    name: str,
+    currency: str,
+    timezone: str,
+    locale: str,
+    now: datetime,
+    email: str | None = None,
+    domain: str = "orderdeck.local",
+) -> None:
+    """The shop row (there is one per database), with default settings and orders from #1001.
+    Callers check the values (services/settings.py) and that there is no shop yet."""
+    conn.execute(
+        insert(shop).values(
+            id=1,
+            name=name,
+            domain=domain,
+            email=email,
+            currency=currency,
+            timezone=timezone,
+            primary_locale=locale,
+            settings=orjson.dumps(asdict(ShopSettings())).decode(),
+            next_order_number=1001,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def save_shop(conn: Connection, values: dict[str, str], now: datetime) -> None:
+    """Change the shop's own fields: name, currency, timezone, primary_locale (checked by the caller)."""
+    conn.execute(update(shop).where(shop.c.id == 1).values(**values, updated_at=now))
+
+
 def load_shop(conn: Connection) -> Shop:
     row = conn.execute(select(shop).where(shop.c.id == 1)).mappings().one_or_none()
     if row is None:
-        raise RuntimeError("the database has no shop yet; run `orderdeck migrate` first")
+        raise NoShop
     known = ShopSettings.__dataclass_fields__
     raw = {k: v for k, v in orjson.loads(row["settings"]).items() if k in known}
     return Shop(

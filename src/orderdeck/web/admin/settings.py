@@ -9,6 +9,7 @@ typed, the message next to the field (422), and nothing changed.
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends
@@ -24,6 +25,7 @@ from ...notify.engine import LOCALES
 from ...notify.smtp import redacted
 from ...services import catalog, custom_statuses
 from ...services import settings as shop_settings
+from ...services.shop_setup import LANGUAGES
 from ...store.custom_statuses import CustomStatuses
 from ...store.shop import CAPTURE_MODES
 from ...store.tables import orders
@@ -161,6 +163,10 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
     s = shop.settings
     return {
         "values": {
+            "name": shop.name,
+            "iana_timezone": shop.timezone,
+            "primary_locale": shop.primary_locale,
+            "currency": shop.currency,
             "capture_mode": s.capture_mode,
             "authorization_period_days": s.authorization_period_days,
             "auto_archive": s.auto_archive,
@@ -178,7 +184,13 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
         "has_orders": has_orders,
         "capture_modes": [(m, CAPTURE_WORDS.get(m, m)) for m in CAPTURE_MODES],
         "reasons": [(r, REASON_WORDS.get(r, r)) for r in REASONS],
+        "languages": list(LANGUAGES.items()),
+        "time_zones": TIME_ZONES,
     }
+
+
+# Time zones offered while typing (any IANA name is taken): those of places people live in.
+TIME_ZONES = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
 
 
 @router.get("/shop", summary="Shop settings")
@@ -201,6 +213,11 @@ def save_shop(admin: Settings, form: Form) -> Response:
         "self_service_window_minutes": text(form, "self_service_window_minutes"),
         "self_service_reasons": texts(form, "self_service_reasons"),
     }
+    # The shop's own fields are changed only when the form has them (the currency's box is
+    # not there once the shop has orders).
+    typed.update(
+        {key: text(form, key) for key in ("name", "iana_timezone", "primary_locale", "currency") if key in form}
+    )
     changes = {
         **typed,
         "auto_fulfill_channels": [c.strip() for c in typed["auto_fulfill_channels"].split(",") if c.strip()],
@@ -222,7 +239,7 @@ def save_shop(admin: Settings, form: Form) -> Response:
         else:
             return admin.done("/admin/settings/shop", "Shop settings saved.")
     page = _shop_values(admin)
-    page["values"] = typed
+    page["values"] = {**page["values"], **typed}
     return refused_form(admin, "settings_shop.html", problems, smtp_typed=text(form, "smtp_url"), **page)
 
 

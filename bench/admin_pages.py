@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import text
 
 from orderdeck.bootstrap import build
-from orderdeck.demo import load_demo
+from orderdeck.demo import ensure_demo_shop, load_demo
 from orderdeck.services.staff import add_staff
 from orderdeck.settings import Settings
 from orderdeck.store.migrate import migrate
@@ -39,6 +39,7 @@ START, END = "<!-- bench:admin:start -->", "<!-- bench:admin:end -->"
 def _prepare(url: str, orders: int | None) -> dict[str, str]:
     deck = build(Settings(database_url=url))
     migrate(deck.db)
+    ensure_demo_shop(deck.db)  # migrate makes no shop
     if orders:
         load_demo(deck, count=orders, console=None, batch=5000)
     with deck.unit_of_work() as uow:

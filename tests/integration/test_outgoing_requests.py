@@ -263,3 +263,30 @@ def test_a_slow_rule_call_holds_up_neither_webhooks_nor_e_mail(
     webhooks, mails, still_trickling = seen[0]
     assert webhooks == 2 and mails >= 1
     assert still_trickling == 1  # both went out while the rule's call was still waiting
+
+
+# ---- the shop's own mail server -----------------------------------------------------------------
+
+
+def test_shop_mail_server_on_a_private_address_is_refused_when_saved(strict_api: Api, smtp_port: int) -> None:
+    answer = strict_api.put("/shop/settings.json", {"settings": {"smtp_url": f"smtp://127.0.0.1:{smtp_port}"}})
+    [message] = errors(answer)["smtp_url"]
+    assert "127.0.0.1 is not a public address" in message
+
+
+def test_shop_mail_server_no_longer_allowed_is_not_contacted(
+    deck: Orderdeck, api: Api, shop: Shop, inbox: Inbox, smtp_port: int
+) -> None:
+    shop.settings(smtp_url=f"smtp://127.0.0.1:{smtp_port}?from=hi@shop.test")  # allowed when saved
+    order = shop.order(LINE, send_receipt=True)
+    work(strict(deck))
+    assert inbox.messages == []
+    events = api.ok(api.get(f"/orders/{order['id']}/events.json", params={"verb": "notification_failed"}))["events"]
+    [failed] = events
+    assert "not contacted" in failed["message"] and "127.0.0.1 is not a public address" in failed["message"]
+
+
+def test_the_operators_own_mail_server_is_trusted(mailing: Orderdeck, shop: Shop, inbox: Inbox) -> None:
+    shop.order(LINE, send_receipt=True)
+    work(strict(mailing))  # ORDERDECK_SMTP_URL on 127.0.0.1, nothing allowed: still used
+    assert len(inbox.messages) == 1

@@ -14,6 +14,7 @@ from .bootstrap import build
 from .domain.errors import InvalidInput
 from .domain.order import Author
 from .services.context import Command, Orderdeck
+from .serving import ServeLimits, raise_open_file_limit
 from .store.access import SCOPES, parse_scopes
 from .store.migrate import SchemaNotCurrent, check_schema
 from .store.migrate import migrate as run_migrations
@@ -266,9 +267,46 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Deliver webhooks and run scheduled jobs in-process too")
     ] = True,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1, envvar="ORDERDECK_HEADER_TIMEOUT", help="Seconds a client has to send a request's headers"
+        ),
+    ] = ServeLimits.header_timeout,
+    body_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, envvar="ORDERDECK_BODY_TIMEOUT", help="Seconds a client has to send a request's body"),
+    ] = ServeLimits.body_timeout,
+    keep_alive_timeout: Annotated[
+        int, typer.Option(min=1, envvar="ORDERDECK_KEEP_ALIVE_TIMEOUT", help="Seconds an idle connection stays open")
+    ] = ServeLimits.timeout_keep_alive,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="ORDERDECK_LIMIT_CONCURRENCY",
+            help="Connections or requests a process serves at once; more get 503",
+        ),
+    ] = ServeLimits.limit_concurrency,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=1, envvar="ORDERDECK_MAX_CONNECTIONS", help="Open connections a process keeps; more are closed at once"
+        ),
+    ] = ServeLimits.max_connections,
+    backlog: Annotated[
+        int, typer.Option(min=1, envvar="ORDERDECK_BACKLOG", help="Connections the kernel queues for a process")
+    ] = ServeLimits.backlog,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(
+            min=1024, envvar="ORDERDECK_MAX_HEADER_BYTES", help="Largest request head (line and headers) accepted"
+        ),
+    ] = ServeLimits.max_header_bytes,
 ) -> None:
     """Serve the API (and its docs at /docs). Unless --no-worker, each server process also runs a
-    worker that delivers webhooks and runs the scheduled jobs."""
+    worker that delivers webhooks and runs the scheduled jobs. Slow and excess clients are cut
+    off (docs/operations.md, "Slow clients and connection limits")."""
     import uvicorn
 
     _require_current_schema(build())
@@ -276,6 +314,23 @@ def serve(
     os.environ.setdefault("ORDERDECK_PUBLIC_URL", f"http://{host}:{port}")
     if not worker:
         os.environ["ORDERDECK_WORKER"] = "0"
+    limits = ServeLimits(
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        timeout_keep_alive=keep_alive_timeout,
+        limit_concurrency=limit_concurrency,
+        max_connections=max_connections,
+        backlog=backlog,
+        max_header_bytes=max_header_bytes,
+    )
+    os.environ.update(limits.to_env())  # every server process uvicorn starts reads the same limits
+    soft, _ = raise_open_file_limit()
+    if soft < max_connections + 100:
+        console.print(
+            f"[yellow]This process may open only {soft} files, fewer than --max-connections {max_connections} "
+            "and the database's: raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd).[/yellow]",
+            soft_wrap=True,
+        )
     uvicorn.run(
         "orderdeck.bootstrap:create_api",
         factory=True,
@@ -284,6 +339,7 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,
+        **limits.uvicorn_options(),
     )
 
 

@@ -96,6 +96,9 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
             )
         if name not in EDITABLE_FIELDS:
             raise InvalidInput("cannot be changed after the order is placed", field=name)
+        if name == "buyer_accepts_marketing" and not isinstance(changes[name], bool):
+            # The one editable field without a null: stored, a null made the order unreadable.
+            raise InvalidInput("must be true or false; null is not allowed", field=name)
     changed: list[str] = []
     for name, value in changes.items():
         if name == "tags":

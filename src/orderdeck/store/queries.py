@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
@@ -22,10 +23,12 @@ from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, null
 
 from ..domain.errors import InvalidInput
 from . import counts
-from .codec import decode_order
+from .codec import BadDocument, decode_order
 from .database import utc
 from .tables import order_counts, orders
 from .tables import order_search_terms as terms
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("open", "closed", "cancelled", "any")
 FINANCIAL = (
@@ -426,6 +429,9 @@ CSV_COLUMNS = (
 )
 
 
+UNREADABLE = "(this order's stored document does not load; run `orderdeck repair-orders`)"
+
+
 def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Iterator[str]:
     """Stream the filtered orders as CSV, a batch at a time: memory stays flat however many.
 
@@ -435,6 +441,7 @@ def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Itera
     query = (
         select(
             orders.c.id,
+            orders.c.name,
             orders.c.financial_status,
             orders.c.display_fulfillment_status,
             orders.c.order_status,
@@ -456,7 +463,15 @@ def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Itera
         buffer.seek(0)
         buffer.truncate()
         for row in rows:
-            o = decode_order(row.document)
+            try:
+                o = decode_order(row.document)
+            except BadDocument as exc:
+                # One unreadable order must not end the export: its line says so, the rest follow.
+                log.error("CSV export: order %s (%s) left out: %s", row.id, row.name, exc.message)
+                marker = [row.name] + [""] * (len(CSV_COLUMNS) - 1)
+                marker[CSV_COLUMNS.index("Line items")] = UNREADABLE
+                writer.writerow(marker)
+                continue
             writer.writerow(
                 (
                     o.name,

@@ -1,0 +1,114 @@
+"""Putting stored orders right after an upgrade or a bug: search terms an older version never
+wrote, and documents that no longer load.
+
+Both walk the orders by id in batches, each batch in its own short transaction when run by
+`orderdeck repair-orders`, or inside the migration's one transaction when a migration runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+from sqlalchemy import Connection, insert, select, update
+
+from .codec import BadDocument, _decoder, decode_order, encode_order, repair_document
+from .orders import search_terms
+from .tables import order_search_terms, orders
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def _name_terms(customer_name: str | None) -> set[tuple[str, str]]:
+    """The `name` terms from the row's customer_name column (what search_terms makes of the
+    document), for an order whose document does not load."""
+    return {("name", word[:255]) for word in (customer_name or "").split() if len(word) > 1}
+
+
+def fill_missing_search_terms(conn: Connection, *, batch: int = BATCH) -> int:
+    """Add every search term an order should have and lacks: orders saved before a kind of term
+    existed (`name`, added after 0001) never got it, and saving an order writes only the terms
+    that changed. Returns how many terms were added. Terms are never removed here."""
+    added = 0
+    last = 0
+    while True:
+        rows = conn.execute(
+            select(orders.c.id, orders.c.customer_name, orders.c.document)
+            .where(orders.c.id > last)
+            .order_by(orders.c.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return added
+        last = rows[-1].id
+        ids = [row.id for row in rows]
+        have: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
+        for t in conn.execute(
+            select(order_search_terms.c.order_id, order_search_terms.c.kind, order_search_terms.c.term).where(
+                order_search_terms.c.order_id.in_(ids)
+            )
+        ):
+            have[t.order_id].add((t.kind, t.term))
+        missing = []
+        for row in rows:
+            try:
+                wanted = search_terms(decode_order(row.document))
+            except BadDocument as exc:
+                log.error("order %s: %s; only its name terms were filled in", row.id, exc.message)
+                wanted = _name_terms(row.customer_name)
+            missing += [{"order_id": row.id, "kind": k, "term": t} for k, t in sorted(wanted - have[row.id])]
+        if missing:
+            conn.execute(insert(order_search_terms), missing)
+            added += len(missing)
+
+
+@dataclass
+class RepairReport:
+    checked: int = 0
+    repaired: list[tuple[int, str, str]] = field(default_factory=list)  # (id, name, what was wrong)
+    unreadable: list[tuple[int, str, str]] = field(default_factory=list)  # (id, name, the error)
+
+
+def repair_documents(
+    transaction: Callable[[], object], *, dry_run: bool = False, batch: int = BATCH
+) -> RepairReport:
+    """Find orders whose stored document does not load. Those whose only fault is a null where
+    the order has a default (the known bad value) are stored with the default — unless
+    `dry_run` — and their stored rendering is dropped, to be made afresh; the others are
+    reported, untouched. `transaction()` gives a context manager yielding a Connection in a
+    transaction that commits on leaving (`engine.begin`)."""
+    report = RepairReport()
+    last = 0
+    while True:
+        with transaction() as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(
+                select(orders.c.id, orders.c.name, orders.c.document)
+                .where(orders.c.id > last)
+                .order_by(orders.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return report
+            last = rows[-1].id
+            report.checked += len(rows)
+            for row in rows:
+                try:
+                    _decoder.decode(row.document)
+                    continue
+                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                    problem = str(exc)
+                repaired = repair_document(row.document)
+                if repaired is None:
+                    report.unreadable.append((row.id, row.name, problem))
+                    continue
+                report.repaired.append((row.id, row.name, problem))
+                if not dry_run:
+                    conn.execute(
+                        update(orders)
+                        .where(orders.c.id == row.id)
+                        .values(document=encode_order(repaired), rendered=None, rendered_for=None)
+                    )

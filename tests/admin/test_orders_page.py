@@ -181,7 +181,9 @@ FILTERS = [
     ("status=cancelled", ["#1004"]),
     ("financial_status=paid", ["#1005", "#1003", "#1002"]),
     ("financial_status=authorized", ["#1001"]),
-    ("financial_status=unpaid", ["#1004", "#1001"]),  # #1004 was cancelled while pending
+    ("financial_status=unpaid", ["#1001"]),  # Shopify's: authorized or partially paid
+    ("financial_status=outstanding", ["#1001"]),  # the Unpaid tab: pending too
+    ("financial_status=voided", ["#1004"]),  # #1004 was cancelled while pending: voided
     ("fulfillment_status=shipped", ["#1002"]),
     ("fulfillment_status=partial", ["#1005"]),
     ("fulfillment_status=unshipped&status=open", ["#1001"]),

@@ -61,8 +61,9 @@ def succeeded(txns: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
     return [t for t in txns if t["status"] == "success" and t["kind"] in kinds]
 
 
-def expected_financial_status(txns: list[dict[str, Any]], order_total: Decimal) -> str:
-    """§2: captured and refunded money decide first; else an open authorization; else voided."""
+def expected_financial_status(txns: list[dict[str, Any]], order_total: Decimal, cancelled: bool = False) -> str:
+    """§2: captured and refunded money decide first; else an open authorization; else voided.
+    §1: cancelling voids what was still to be paid, a pending payment included."""
     captured = sum((money(t["amount"]) for t in succeeded(txns, "capture", "sale")), Decimal(0))
     refunded = sum((money(t["amount"]) for t in succeeded(txns, "refund")), Decimal(0))
     if captured > 0:
@@ -83,9 +84,33 @@ def expected_financial_status(txns: list[dict[str, Any]], order_total: Decimal) 
         return "authorized"
     if auths and all(a["id"] in voided for a in auths):
         return "voided"
-    if order_total == 0 and not txns:
+    if order_total <= 0 and not txns:
         return "paid"
-    return "pending"
+    return "voided" if cancelled else "pending"
+
+
+def discrepancy(order: dict[str, Any]) -> Decimal:
+    """The refunds' refund_discrepancy adjustments as shown (negative: more money went back than
+    the refunded items and shipping were worth)."""
+    return sum(
+        (
+            money(a["amount"])
+            for r in order["refunds"]
+            for a in r["order_adjustments"]
+            if a["kind"] == "refund_discrepancy"
+        ),
+        Decimal(0),
+    )
+
+
+def kept_refunded(order: dict[str, Any], line_item_id: int) -> int:
+    """Units of a line refunded without being taken off before shipping (no_restock, return)."""
+    return sum(
+        rli["quantity"]
+        for r in order["refunds"]
+        for rli in r["refund_line_items"]
+        if rli["line_item_id"] == line_item_id and rli["restock_type"] != "cancel"
+    )
 
 
 def fulfilled_by_line(order: dict[str, Any]) -> dict[int, int]:
@@ -279,6 +304,17 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
         def view(self, oid: int) -> dict[str, Any]:
             return self.state["orders"][oid]
 
+        def count_write_offs(self, oid: int, before: dict[str, Any], back: dict[int, int], *, only: set[int]) -> None:
+            """Units of the lines `only` that were fulfillable before (plus `back`, units a
+            cancelled shipment returns) and are not now were written off, not restocked."""
+            after = {li["id"]: li for li in self.view(oid)["order"]["line_items"]}
+            for li in before["line_items"]:
+                if li["id"] not in only or li["variant_id"] not in self.items:
+                    continue
+                gone = li["fulfillable_quantity"] + back.get(li["id"], 0) - after[li["id"]]["fulfillable_quantity"]
+                assert gone >= 0, (li, after[li["id"]])
+                self.written_off[li["variant_id"]] = self.written_off.get(li["variant_id"], 0) + gone
+
         def fo_lines(self, data: st.DataObject, fo: dict[str, Any], label: str) -> list[dict[str, Any]] | None:
             """Some lines of a fulfillment order with quantities (sometimes too many); None = all."""
             if not fo["line_items"] or data.draw(st.booleans(), label=f"{label}: all"):
@@ -353,7 +389,11 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
                 f = {x["id"]: x for x in fulfillments}[
                     data.draw(st.sampled_from(sorted(x["id"] for x in fulfillments)), label="fulfillment")
                 ]
-                self.send("POST", f"/fulfillments/{f['id']}/cancel.json")
+                before = self.view(oid)["order"]
+                if self.send("POST", f"/fulfillments/{f['id']}/cancel.json") is not None:
+                    # Shipped units refunded without restock do not become fulfillable again.
+                    back = {fl["id"]: fl["quantity"] for fl in f["line_items"]}
+                    self.count_write_offs(oid, before, back, only=set(back))
 
         @precondition(has_orders)
         @rule(data=st.data())
@@ -434,6 +474,14 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
                 for rli in created["refund"]["refund_line_items"]:
                     if rli["restock_type"] == "cancel":
                         self.orders[oid].removed[rli["line_item_id"]] += rli["quantity"]
+                kept = {rli["line_item_id"] for rli in created["refund"]["refund_line_items"]}
+                kept -= {
+                    rli["line_item_id"]
+                    for rli in created["refund"]["refund_line_items"]
+                    if rli["restock_type"] == "cancel"
+                }
+                # Refunded units that never shipped come off the order, their stock written off.
+                self.count_write_offs(oid, order, {}, only=kept)
 
         @precondition(has_orders)
         @rule(data=st.data())
@@ -499,9 +547,12 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
                 done = fulfilled_by_line(order)
                 for li in order["line_items"]:
                     removed = expect.removed[li["id"]]
-                    assert done[li["id"]] + li["fulfillable_quantity"] + removed == li["quantity"], (
-                        f"{order['name']} line {li['id']}: fulfilled {done[li['id']]} + fulfillable "
-                        f"{li['fulfillable_quantity']} + removed {removed} != ordered {li['quantity']}"
+                    # Shopify: fulfillable = quantity - max(refunded, fulfilled); units taken off
+                    # before they shipped (cancel restock, order cancelled) first.
+                    refunded = kept_refunded(order, li["id"])
+                    assert li["fulfillable_quantity"] == li["quantity"] - removed - max(refunded, done[li["id"]]), (
+                        f"{order['name']} line {li['id']}: fulfillable {li['fulfillable_quantity']}, ordered "
+                        f"{li['quantity']}, removed {removed}, refunded {refunded}, fulfilled {done[li['id']]}"
                     )
                     on_fos = sum(
                         fl["fulfillable_quantity"]
@@ -561,8 +612,13 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
                 order, txns = view["order"], view["transactions"]
                 # The total the customer owes against: what is left of the order after refunds took
                 # items or shipping off it (current_total_price); a cancelled order keeps its total.
-                total = money(order["total_price"] if expect.cancelled else order["current_total_price"])
-                financial = expected_financial_status(txns, total)
+                # Refund discrepancies (money back beyond or short of the items' worth) count too.
+                total = (
+                    money(order["total_price"])
+                    if expect.cancelled
+                    else money(order["current_total_price"]) + discrepancy(order)
+                )
+                financial = expected_financial_status(txns, total, expect.cancelled)
                 assert order["financial_status"] == financial, (
                     order["name"],
                     order["financial_status"],
@@ -581,6 +637,16 @@ def build_machine(api: Any, shop: Any, clock: Any, locations: list[int]) -> type
                 assert (order["cancelled_at"] is not None) == expect.cancelled
                 assert (order["closed_at"] is not None) == expect.closed
                 outstanding = money(order["total_outstanding"])
+                net_paid = sum((money(t["amount"]) for t in succeeded(txns, "capture", "sale")), Decimal(0)) - sum(
+                    (money(t["amount"]) for t in succeeded(txns, "refund")), Decimal(0)
+                )
+                if not expect.cancelled:
+                    assert outstanding == max(Decimal(0), total - net_paid), (
+                        order["name"],
+                        outstanding,
+                        total,
+                        net_paid,
+                    )
                 if order["financial_status"] == "paid":
                     assert outstanding == 0
                 if order["financial_status"] == "partially_paid" and not expect.cancelled:

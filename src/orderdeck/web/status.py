@@ -33,6 +33,7 @@ from ..resources import render
 from ..services import self_service
 from ..services.context import Command, Orderdeck
 from ..services.notifications import queue
+from ..services.order_note import customer_sees_note
 from ..store.attempts import Attempts
 from ..store.custom_statuses import CustomStatuses
 from ..store.tables import orders
@@ -184,7 +185,8 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
         },
         "shipping_address": _address_lines(values["shipping_address"]),
         "billing_address": _address_lines(values["billing_address"]),
-        "note": order.note,
+        # Only the note the customer wrote at checkout, as they wrote it (services/order_note.py).
+        "note": order.note if customer_sees_note(uow.conn, order) else None,
     }
 
 

@@ -35,6 +35,7 @@ from ...notify import templates
 from ...resources import render
 from ...services import custom_statuses, fulfillments, notifications, orders
 from ...services.context import Command
+from ...services.order_note import customer_sees_note
 from ...store.custom_statuses import CustomStatuses
 from ...store.uow import UnitOfWork
 from ...tracking import CARRIER_URLS
@@ -282,6 +283,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         stages = CustomStatuses(uow.conn).all()
         entries = uow.timeline.list(order_id=order.id, since_id=None, after_id=None, limit=100_000)
         money = order_money.panels(admin, uow, order)
+        note_shown = customer_sees_note(uow.conn, order)
         now = uow.now
     trial = Trial(order, inventory, active, now, admin, locations)
     statuses = derive_statuses(order)
@@ -314,6 +316,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         ],
         resendable=[(n, n.replace("_", " ").capitalize()) for n in RESENDABLE],
         can=admin.may("manage_orders"),
+        customer_sees_note=note_shown,
         due_value=order.custom_status.due_at.astimezone(ZoneInfo(shop.timezone)).date().isoformat()
         if order.custom_status and order.custom_status.due_at
         else "",

@@ -448,14 +448,27 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed (the same seed gives the same shop)")] = 7,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Only when the shop has no orders yet")] = False,
 ) -> None:
-    """Load a demo shop: locations, products with stock, and orders in every status."""
+    """Load a demo shop: locations, products with stock, and orders in every status. Makes the
+    demo shop (EUR, Europe/Amsterdam) on a database without a shop; never touches a shop made
+    with `orderdeck init`."""
     from sqlalchemy import func, select
 
-    from .demo import load_demo
+    from .demo import DEMO_SHOP, ensure_demo_shop, load_demo
     from .store.tables import orders as orders_table
 
     deck = build()
     run_migrations(deck.db)
+    ensure_demo_shop(deck.db)
+    with deck.unit_of_work(read_only=True) as uow:
+        name = uow.shop.name
+    if name != DEMO_SHOP["name"]:
+        # Made-up orders, customers and products in someone's real shop could not be told apart.
+        console.print(
+            f"This database holds the shop {name!r}, not the demo shop: no demo data added. For a demo, point "
+            "ORDERDECK_DATABASE_URL at another database.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(0 if if_empty else 1)
     if if_empty:
         with deck.unit_of_work(read_only=True) as uow:
             if uow.conn.execute(select(func.count()).select_from(orders_table)).scalar_one():

@@ -102,7 +102,7 @@ def test_the_page_shows_statuses_groups_customer_and_timeline(
     assert "by Test suite (app)" in words
     assert order["order_status_url"] in page.text
     # Allowed now: fulfil, hold, move, schedule; not allowed now and saying why: releasing a hold.
-    assert "Fulfil items" in words and "Hold fulfilment" in words and "Change location" in words
+    assert "Fulfill items" in words and "Hold fulfillment" in words and "Change location" in words
     assert "The fulfillment order is not on hold" in words
 
 
@@ -168,12 +168,12 @@ def test_fulfilling_more_than_remains_is_refused_and_changes_nothing(
     before = len(events(api, order["id"]))
     answer = owner.post(url(order, f"fulfillment-orders/{fo['id']}/fulfil"), {f"qty_{line['id']}": "5"})
     message = owner.flash(answer)
-    assert message.startswith("error: Fulfillment order line items: Cannot fulfil 5 of “Delft mug”")
-    assert "only 3 left to fulfil" in message
+    assert message.startswith("error: Fulfillment order line items: Cannot fulfill 5 of “Delft mug”")
+    assert "only 3 left to fulfill" in message
     assert shop.get(order["id"])["fulfillments"] == []
     assert len(events(api, order["id"])) == before
     nothing = owner.post(url(order, f"fulfillment-orders/{fo['id']}/fulfil"), {f"qty_{line['id']}": "0"})
-    assert owner.flash(nothing) == "error: Choose at least one item to fulfil; nothing was changed."
+    assert owner.flash(nothing) == "error: Choose at least one item to fulfill; nothing was changed."
     assert shop.get(order["id"])["fulfillments"] == []
 
 
@@ -196,7 +196,7 @@ def test_hold_and_release(owner: AdminClient, api: Api, shop: Shop, order: dict[
         url(order, f"fulfillment-orders/{fo['id']}/hold"),
         {"reason": "incorrect_address", "reason_notes": "House number missing"},
     )
-    assert owner.flash(answer) == "success: Fulfilment is on hold (incorrect address)."
+    assert owner.flash(answer) == "success: Fulfillment is on hold (incorrect address)."
     held = open_fo(api, order["id"])
     assert held["status"] == "on_hold"
     assert held["fulfillment_holds"][0]["reason"] == "incorrect_address"
@@ -248,14 +248,14 @@ def test_move_to_another_location(
 def test_schedule_and_open_now(owner: AdminClient, api: Api, shop: Shop, order: dict[str, Any]) -> None:
     fo = open_fo(api, order["id"])
     answer = owner.post(url(order, f"fulfillment-orders/{fo['id']}/reschedule"), {"fulfill_at": "2026-11-20"})
-    assert owner.flash(answer) == "success: Scheduled to fulfil on 20 Nov 2026."
+    assert owner.flash(answer) == "success: Scheduled to fulfill on 20 Nov 2026."
     scheduled = fulfillment_orders(api, order["id"])[0]
     assert scheduled["status"] == "scheduled" and scheduled["fulfill_at"].startswith("2026-11-20")
     past = owner.post(url(order, f"fulfillment-orders/{fo['id']}/reschedule"), {"fulfill_at": "2026-11-01"})
     assert owner.flash(past) == "error: Date: Choose a date after today"
     assert fulfillment_orders(api, order["id"])[0]["fulfill_at"].startswith("2026-11-20")
     answer = owner.post(url(order, f"fulfillment-orders/{fo['id']}/open"))
-    assert owner.flash(answer) == "success: The scheduled fulfillment order is open to fulfil now."
+    assert owner.flash(answer) == "success: The scheduled fulfillment order is open to fulfill now."
     assert fulfillment_orders(api, order["id"])[0]["status"] == "open"
     assert last_event(api, order["id"])["author"] == "Olivia Owner"
 
@@ -422,7 +422,7 @@ def test_a_viewer_sees_no_actions_and_cannot_post(
     assert "#1001" in words and "Delft mug" in words
     assert "manage orders" in words
     assert '<form method="post" action="/admin/orders/' not in page.text
-    assert "Fulfil items" not in words and "Add comment" not in words
+    assert "Fulfill items" not in words and "Add comment" not in words
     fo = open_fo(api, order["id"])
     line = fo["line_items"][0]
     refused = vera.post(url(order, f"fulfillment-orders/{fo['id']}/fulfil"), {f"qty_{line['id']}": "1"})

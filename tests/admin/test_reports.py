@@ -228,7 +228,7 @@ def test_the_page_shows_every_report_as_a_chart_with_a_table(owner: AdminClient,
         "Payment status of the orders placed",
         "Cancellations by reason",
         "Cancelled orders by product",
-        "Time to fulfil",
+        "Time to fulfill",
         "Time in transit",
     ):
         assert re.search(rf'<svg [^>]*role="img"[^>]*><title id="[^"]+">{title}</title><desc ', page), title

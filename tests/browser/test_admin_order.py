@@ -72,9 +72,9 @@ def _flash(page: Any) -> str:
 def test_fulfil_with_tracking_then_unfulfil(page: Any, server: Server, stock: dict[str, int]) -> None:
     order = _order(server, stock)
     page.goto(f"{server.url}/admin/orders/{order['id']}")
-    page.get_by_text("Fulfil items").click()
+    page.get_by_text("Fulfill items").click()
     page.get_by_label("Tracking number", exact=True).fill("1Z999AA10123456784")
-    page.get_by_role("button", name="Fulfil", exact=True).click()
+    page.get_by_role("button", name="Fulfill", exact=True).click()
     page.wait_for_load_state()
     assert _flash(page).startswith("Fulfilled 3 items as")
     shipment = page.locator("article.shipment").first
@@ -97,7 +97,7 @@ def test_fulfil_with_tracking_then_unfulfil(page: Any, server: Server, stock: di
     got = server.get(f"/orders/{order['id']}.json")["order"]
     assert got["fulfillment_status"] is None  # type: ignore[index]
     assert got["fulfillments"][0]["status"] == "cancelled"  # type: ignore[index]
-    assert "Fulfil items" in page.locator("#items-title ~ article").first.inner_text()
+    assert "Fulfill items" in page.locator("#items-title ~ article").first.inner_text()
     screenshot(page, "admin-order-unfulfilled")
 
 
@@ -149,7 +149,7 @@ def test_the_order_page_on_a_tablet(browser: Any, server: Server, stock: dict[st
         width = tab.evaluate("document.documentElement.scrollWidth")
         assert width <= 768, width
         assert tab.get_by_role("heading", name=order["name"]).is_visible()
-        assert tab.get_by_role("heading", name="Items and fulfilment").is_visible()
+        assert tab.get_by_role("heading", name="Items and fulfillment").is_visible()
         screenshot(tab, "admin-order-tablet-768")
     finally:
         context.close()

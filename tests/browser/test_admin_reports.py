@@ -18,7 +18,7 @@ from orderdeck.settings import Settings
 
 from .conftest import Server, screenshot
 
-CHARTS = ("Orders placed", "Revenue in EUR", "Cancellations by reason", "Time to fulfil", "Time in transit")
+CHARTS = ("Orders placed", "Revenue in EUR", "Cancellations by reason", "Time to fulfill", "Time in transit")
 
 
 @pytest.fixture(scope="module")

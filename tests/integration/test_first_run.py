@@ -302,3 +302,47 @@ def test_the_admin_changes_name_time_zone_and_language(deck: Orderdeck, api: Api
 def admin_app(deck: Orderdeck) -> Iterator[TestClient]:
     with TestClient(app_for(deck), raise_server_exceptions=False, base_url="http://shop.test") as client:
         yield client
+
+
+# ---- the demo and the command's name -----------------------------------------------------------
+def test_the_demo_never_adds_made_up_orders_to_a_shop_made_by_init(bare: Orderdeck) -> None:
+    from orderdeck.store.tables import orders
+
+    assert invoke(*FULL).exit_code == 0
+    quick = invoke("demo", "--orders", "3", "--if-empty")  # what scripts/quickstart runs
+    assert quick.exit_code == 0 and "not the demo shop" in quick.output
+    asked = invoke("demo", "--orders", "3")
+    assert asked.exit_code == 1 and "Hudson Goods" in asked.output
+    assert _count(bare, orders) == 0 and _count(bare, locations) == 1
+
+
+def test_what_init_prints_calls_the_command_by_the_path_it_was_run_by(
+    bare: Orderdeck, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the quick start `orderdeck` is not on PATH: the next steps say .venv/bin/orderdeck.
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "orderdeck").write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr("sys.argv", [str(venv / "orderdeck"), "init"])
+    result = invoke(*FULL)
+    assert result.exit_code == 0, result.output
+    assert "Start it with .venv/bin/orderdeck serve" in result.output
+    assert ".venv/bin/orderdeck staff password" in " ".join(result.output.split())
+
+
+def test_the_readme_and_the_quick_start_say_how_to_reach_the_command() -> None:
+    root = Path(__file__).parents[2]
+    script = (root / "scripts" / "quickstart").read_text()
+    readme = (root / "README.md").read_text()
+    assert "ORDERDECK=.venv/bin/orderdeck" in script
+    # Every command it runs or tells about is called by its path (through $ORDERDECK).
+    said = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    called = re.findall(r"(\S*?)(orderdeck) (demo|token|serve|init|staff)\b", said, re.IGNORECASE)
+    assert len(called) >= 5 and all(b.endswith("$") and name == "ORDERDECK" for b, name, _ in called), called
+    assert ". .venv/bin/activate" in script
+    for section in ("## Quick start", "## Command line"):
+        text = readme.split(section, 1)[1].split("\n## ", 1)[0]
+        assert ".venv/bin/orderdeck" in text and ". .venv/bin/activate" in text, section
+    assert "orderdeck init" in readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]

@@ -113,7 +113,7 @@ def _split_lines(order: Order, fo: FulfillmentOrder, requests: list[LineRequest]
         wanted[line.id] = wanted.get(line.id, 0) + req.quantity
         if wanted[line.id] > line.fulfillable_quantity:
             raise RuleViolation(
-                f"Cannot {action} {wanted[line.id]} of line {line.id}: only {line.fulfillable_quantity} left to fulfil",
+                f"Cannot {action} {wanted[line.id]} of line {line.id}: only {line.fulfillable_quantity} left to fulfill",
                 field="fulfillment_order_line_items",
             )
     return wanted
@@ -405,9 +405,9 @@ def create_fulfillment(
 ) -> Fulfillment:
     """Ship units from one or more fulfillment orders of one location."""
     if order.is_cancelled:
-        raise RuleViolation("Cannot fulfil a cancelled order")
+        raise RuleViolation("Cannot fulfill a cancelled order")
     if not requests:
-        raise InvalidInput("name at least one fulfillment order to fulfil", field="line_items_by_fulfillment_order")
+        raise InvalidInput("name at least one fulfillment order to fulfill", field="line_items_by_fulfillment_order")
     fos = [require_fo(order, fo_id) for fo_id in requests]
     locations = {fo.assigned_location_id for fo in fos}
     if len(locations) > 1:
@@ -424,9 +424,9 @@ def create_fulfillment(
             )
         if fo.status not in ("open", "in_progress"):
             raise RuleViolation(f"The fulfillment order {fo.id} is not in an open state ({fo.status})")
-        wanted = _split_lines(order, fo, requests[fo.id], "fulfil")
+        wanted = _split_lines(order, fo, requests[fo.id], "fulfill")
         if not wanted:
-            raise RuleViolation(f"Fulfillment order {fo.id} has nothing left to fulfil")
+            raise RuleViolation(f"Fulfillment order {fo.id} has nothing left to fulfill")
         for line in fo.line_items:
             qty = wanted.get(line.id, 0)
             if not qty:
@@ -480,11 +480,11 @@ def create_fulfillment(
 def cancel_fulfillment(
     order: Order, fulfillment: Fulfillment, *, inventory: Inventory, author: Author, now: datetime
 ) -> None:
-    """Un-fulfil (S8.1): the shipped units become fulfillable again and stock follows."""
+    """Un-fulfill (S8.1): the shipped units become fulfillable again and stock follows."""
     if not fulfillment.is_active:
         raise RuleViolation(f"Fulfillment {fulfillment.name} is already cancelled")
     if order.is_cancelled:
-        raise RuleViolation("Cannot un-fulfil items of a cancelled order")
+        raise RuleViolation("Cannot un-fulfill items of a cancelled order")
     returned = {rli.line_item_id: 0 for r in order.refunds for rli in r.refund_line_items}
     for r in order.refunds:
         for rli in r.refund_line_items:

@@ -31,7 +31,7 @@ def route(
     """Map each line's key to a location id, or refuse when stock cannot cover a line."""
     if not locations:
         raise InsufficientInventory(
-            "The shop has no active location to fulfil from; add one first", field="location_id"
+            "The shop has no active location to fulfill from; add one first", field="location_id"
         )
     order = list(locations)
     if preferred_location is not None and preferred_location in order:

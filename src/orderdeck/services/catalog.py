@@ -297,7 +297,7 @@ def _refuse_if_committed(cmd: Command, item_ids: list[int], action: str) -> None
     if committed:
         raise RuleViolation(
             f"Cannot {action}: {committed} unit(s) are committed to orders not yet shipped; "
-            "fulfil or cancel those orders first",
+            "fulfill or cancel those orders first",
             field="base",
         )
 
@@ -367,7 +367,7 @@ def disconnect(cmd: Command, item_id: int, location_id: int) -> None:
     if level is None:
         raise NotFound("Not Found")
     if level.committed:
-        raise RuleViolation(f"{level.committed} units here are committed to orders; move or fulfil them first")
+        raise RuleViolation(f"{level.committed} units here are committed to orders; move or fulfill them first")
     cmd.uow.conn.execute(
         inventory_levels.delete().where(
             inventory_levels.c.inventory_item_id == item_id, inventory_levels.c.location_id == location_id

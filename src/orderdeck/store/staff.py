@@ -21,7 +21,7 @@ from .tables import staff, staff_sessions
 # What a staff member may be allowed to do; an owner may do all of it.
 PERMISSIONS = {
     "view_orders": "View orders",
-    "manage_orders": "Manage orders (fulfil, archive, tag, cancel, create, message customers)",
+    "manage_orders": "Manage orders (fulfill, archive, tag, cancel, create, message customers)",
     "refund": "Capture, void and refund payments",
     "delete_orders": "Delete orders",
     "manage_settings": "Manage settings (shop, locations, statuses, templates, webhooks, rules, API tokens)",

@@ -399,7 +399,7 @@ def _units(n: int) -> str:
 
 
 # ---- fulfillment orders -------------------------------------------------------------------------
-@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/fulfil", summary="Fulfil items (with tracking)")
+@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/fulfil", summary="Fulfill items (with tracking)")
 def fulfil(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
     _fo_of(order_id, fo_id)
     requests: list[LineRequest] = []
@@ -414,7 +414,7 @@ def fulfil(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
             if quantity:
                 requests.append(LineRequest(line_id, quantity))
     if not requests:
-        return admin.done(_back(order_id), "Choose at least one item to fulfil; nothing was changed.", kind="error")
+        return admin.done(_back(order_id), "Choose at least one item to fulfill; nothing was changed.", kind="error")
     tracking = _tracking(form)
     notify = _flag(form, "notify_customer")
 
@@ -434,7 +434,7 @@ def fulfil(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
     return _run(admin, order_id, work)
 
 
-@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/hold", summary="Put fulfilment on hold")
+@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/hold", summary="Put fulfillment on hold")
 def hold(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
     _fo_of(order_id, fo_id)
     reason = _text(form, "reason") or "other"
@@ -442,7 +442,7 @@ def hold(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
 
     def work(cmd: Command) -> str:
         fulfillments.hold(cmd, fo_id, reason=reason, reason_notes=notes, requests=None)
-        return f"Fulfilment is on hold ({HOLD_REASON_WORDS.get(reason, reason).lower()})."
+        return f"Fulfillment is on hold ({HOLD_REASON_WORDS.get(reason, reason).lower()})."
 
     return _run(admin, order_id, work)
 
@@ -458,7 +458,7 @@ def release_hold(order_id: int, fo_id: int, admin: Manager) -> Response:
     return _run(admin, order_id, work)
 
 
-@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/move", summary="Fulfil from another location")
+@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/move", summary="Fulfill from another location")
 def move(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
     _fo_of(order_id, fo_id)
     target = _text(form, "new_location_id")
@@ -472,7 +472,7 @@ def move(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
     return _run(admin, order_id, work)
 
 
-@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/reschedule", summary="Fulfil on a later date")
+@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/reschedule", summary="Fulfill on a later date")
 def reschedule(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
     _fo_of(order_id, fo_id)
 
@@ -480,22 +480,22 @@ def reschedule(order_id: int, fo_id: int, admin: Manager, form: Form) -> Respons
         timezone = cmd.uow.shop.timezone
         when = _day(form, "fulfill_at", timezone, "date")
         if when is None:
-            raise InvalidInput("choose the date to fulfil on", field="date")
+            raise InvalidInput("choose the date to fulfill on", field="date")
         if when.date() <= cmd.now.astimezone(ZoneInfo(timezone)).date():
             raise InvalidInput("choose a date after today", field="date")
         fulfillments.reschedule(cmd, fo_id, fulfill_at=when)
-        return f"Scheduled to fulfil on {when:%-d %b %Y}."
+        return f"Scheduled to fulfill on {when:%-d %b %Y}."
 
     return _run(admin, order_id, work)
 
 
-@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/open", summary="Fulfil a scheduled order now")
+@router.post("/orders/{order_id}/fulfillment-orders/{fo_id}/open", summary="Fulfill a scheduled order now")
 def open_now(order_id: int, fo_id: int, admin: Manager) -> Response:
     _fo_of(order_id, fo_id)
 
     def work(cmd: Command) -> str:
         fulfillments.mark_as_open(cmd, fo_id)
-        return "The scheduled fulfillment order is open to fulfil now."
+        return "The scheduled fulfillment order is open to fulfill now."
 
     return _run(admin, order_id, work)
 
@@ -507,7 +507,7 @@ def _fulfillment_of(order_id: int, fulfillment_id: int) -> int:
     return fulfillment_id
 
 
-@router.post("/orders/{order_id}/fulfillments/{fulfillment_id}/cancel", summary="Un-fulfil: cancel a fulfillment")
+@router.post("/orders/{order_id}/fulfillments/{fulfillment_id}/cancel", summary="Un-fulfill: cancel a fulfillment")
 def cancel_fulfillment(order_id: int, fulfillment_id: int, admin: Manager) -> Response:
     _fulfillment_of(order_id, fulfillment_id)
 

@@ -88,7 +88,7 @@ CHANNELS = ("web", "pos", "api", "manual")  # suggestions; any channel name can 
 # The bulk form's actions (web/admin/bulk.py runs them).
 BULK_ACTIONS = [
     ("capture", "Capture payments"),
-    ("fulfil", "Fulfil…"),
+    ("fulfil", "Fulfill…"),
     ("archive", "Archive"),
     ("unarchive", "Unarchive"),
     ("add_tags", "Add tags"),

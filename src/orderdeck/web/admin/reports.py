@@ -409,7 +409,7 @@ def _durations_section(
 def lead_time_section(conn: Connection, period: store.Period) -> Section:
     return _durations_section(
         "fulfillment-time",
-        "Time to fulfil",
+        "Time to fulfill",
         "From an order being placed to its first fulfillment (fulfillments cancelled since do not "
         "count), for the orders placed in each period that have something fulfilled.",
         "Fulfilled orders",

@@ -507,6 +507,36 @@ def rerender() -> None:
     console.print(f"{rerender_stale(build())} order(s) rendered afresh")
 
 
+@app.command("repair-orders")
+def repair_orders(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report; change nothing")] = False,
+) -> None:
+    """Find orders whose stored document no longer loads. A null where the order has a default
+    (the known bad value) is replaced by the default and the order stored again; the others are
+    listed, untouched, for you to look at. Also adds search terms orders lack. Exit status 1 when
+    an order is left that does not load."""
+    from .store.repair import fill_missing_search_terms, repair_documents
+
+    deck = build()
+    _require_current_schema(deck)
+    report = repair_documents(deck.db.writer.begin, dry_run=dry_run)
+    verb = "would be repaired" if dry_run else "repaired"
+    for order_id, name, problem in report.repaired:
+        console.print(f"{name} (id {order_id}) {verb}: {problem}", soft_wrap=True)
+    for order_id, name, problem in report.unreadable:
+        console.print(f"[red]{name} (id {order_id}) does not load; left as it is: {problem}[/red]", soft_wrap=True)
+    added = 0
+    if not dry_run:
+        with deck.db.writer.begin() as conn:
+            added = fill_missing_search_terms(conn)
+    console.print(
+        f"{report.checked} order(s) checked, {len(report.repaired)} {verb}, "
+        f"{len(report.unreadable)} that do not load, {added} search term(s) added"
+    )
+    if report.unreadable:
+        raise typer.Exit(1)
+
+
 def _sweep(name: str) -> None:
     from .services import sweeps
 

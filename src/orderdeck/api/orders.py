@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from ..resources import render
 from ..services import cancellation, orders, payments
 from ..services.context import Command
 from ..store.access import ApiToken
-from ..store.codec import decode_order
+from ..store.codec import BadDocument, decode_order
 from ..store.queries import (
     Cursor,
     OrderFilter,
@@ -32,6 +33,7 @@ from .auth import require
 from .errors import ApiError, validation_errors
 from .responses import app_of, json, link_header, only_fields, run_command
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["orders"])
 read = require("read_orders")
 write = require("write_orders")
@@ -149,16 +151,23 @@ def _filter(request: Request, **values: Any) -> OrderFilter:
 def _orders_body(stored: list[StoredOrder], ctx: render.RenderContext, fields: str | None) -> bytes:
     """`{"orders": [...]}` from the stored renderings where they fit (made with the same render
     settings), rendering afresh only where they don't."""
-    return b'{"orders":[' + b",".join(_rendered(row, ctx, fields) for row in stored) + b"]}"
+    parts = (_rendered(row, ctx, fields) for row in stored)
+    return b'{"orders":[' + b",".join(part for part in parts if part is not None) + b"]}"
 
 
-def _rendered(row: StoredOrder, ctx: render.RenderContext, fields: str | None) -> bytes:
+def _rendered(row: StoredOrder, ctx: render.RenderContext, fields: str | None) -> bytes | None:
     if row.rendered is not None and row.rendered_for == ctx.fingerprint:
         if fields is None:
             return row.rendered.encode()
         return orjson.dumps(only_fields(orjson.loads(row.rendered), fields))
     assert row.document is not None  # read whenever the stored rendering does not serve
-    return orjson.dumps(only_fields(render.order(decode_order(row.document), ctx), fields))
+    try:
+        order = decode_order(row.document)
+    except BadDocument as exc:
+        # One unreadable order must not break the list: it is left out and logged.
+        log.error("order list: an order left out (%s); run `orderdeck repair-orders`", exc.message)
+        return None
+    return orjson.dumps(only_fields(render.order(order, ctx), fields))
 
 
 FILTER_PARAMS = (
@@ -323,7 +332,10 @@ def get(
     with app.unit_of_work(read_only=True) as uow:
         stored = StoredOrder(*uow.orders.stored_rendering(order_id))
         ctx = app.render_context(uow)
-    return json(b'{"order":' + _rendered(stored, ctx, fields) + b"}")
+    one = _rendered(stored, ctx, fields)
+    if one is None:
+        raise ApiError(500, "This order's stored document does not load; `orderdeck repair-orders` reports it")
+    return json(b'{"order":' + one + b"}")
 
 
 @router.get("/customers/{customer_id}/orders.json", summary="A customer's orders")

@@ -9,6 +9,7 @@ locations the filters offer are read once per page, never per row.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from starlette.datastructures import QueryParams
 
 from ...domain.errors import InvalidInput
 from ...resources import render as resources
-from ...store.codec import decode_order
+from ...store.codec import BadDocument, decode_order
 from ...store.custom_statuses import CustomStatus, CustomStatuses
 from ...store.queries import (
     BadCursor,
@@ -36,6 +37,7 @@ from .access import Admin, require
 from .filters import KEYS, check_known, filter_query, order_filter
 from .pages import NO_STORE, render
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 # The built-in tabs, each a filter query string (the same spelling `filter_query` gives).
@@ -181,7 +183,12 @@ def _listing(admin: Admin, params: QueryParams, stages: dict[str, CustomStatus],
             return Listing([], None, None, None, exc)
     rows = []
     for stored in page.orders:
-        o = _order_of(stored, ctx)
+        try:
+            o = _order_of(stored, ctx)
+        except BadDocument as exc:
+            # One unreadable order must not break the page: it is left out and logged.
+            log.error("Orders page: an order left out (%s); run `orderdeck repair-orders`", exc.message)
+            continue
         stage = stages.get((o.get("custom_status") or {}).get("handle", ""))
         o["customer_label"] = _customer(o)
         o["stage"] = {"name": stage.name("en"), "color": stage.color} if stage else None

@@ -7,9 +7,10 @@ line and then one header byte every few seconds holds its connection (and a file
 for as long as it likes. About 20,000 such connections used up the process's descriptors and
 the customer pages stopped answering. `DeadlineH11Protocol` is uvicorn's h11 protocol with two
 deadlines: a request's head (request line and headers) must be complete `header_timeout`
-seconds after the connection opened or the previous response ended, and its body
+seconds after the connection opened (or, on a kept-alive connection, after its first byte), and its body
 `body_timeout` seconds after the head. A client that misses one gets `408 Request Timeout` and
-the connection is closed. Once a request has been read, nothing limits how long the answer takes.
+the connection is closed (one that sent nothing is just closed); between requests
+`timeout_keep_alive` closes an idle connection. Once a request has been read, nothing limits how long the answer takes.
 A process also closes, at once, a new connection beyond `max_connections` open ones.
 
 The limits come from the environment (ORDERDECK_HEADER_TIMEOUT …; `orderdeck serve` sets them
@@ -99,6 +100,7 @@ class DeadlineH11Protocol(H11Protocol):
         self._limits = DeadlineH11Protocol.limits
         self._deadline: asyncio.TimerHandle | None = None
         self._reading: str | None = None  # "head", "body" or None (nothing being read)
+        self._served = False  # an answer has been sent on this connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -117,6 +119,7 @@ class DeadlineH11Protocol(H11Protocol):
         self._follow()
 
     def on_response_complete(self) -> None:
+        self._served = True
         super().on_response_complete()
         self._follow()
 
@@ -132,6 +135,10 @@ class DeadlineH11Protocol(H11Protocol):
             return
         state = self.conn.their_state
         reading = "head" if state is h11.IDLE else "body" if state is h11.SEND_BODY else None
+        if reading == "head" and self._served and not self.conn.trailing_data[0]:
+            # Between requests on a kept-alive connection the keep-alive timeout closes an idle
+            # one; the next request's head has its deadline from its first byte on.
+            reading = None
         if reading == self._reading:
             return  # still the same part: its deadline runs on, however many bytes trickle in
         self._stop()

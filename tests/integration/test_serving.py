@@ -232,3 +232,11 @@ def test_serve_gives_uvicorn_its_limits_and_raises_the_open_file_limit(
     assert seen["backlog"] == ServeLimits.backlog and seen["h11_max_incomplete_event_size"] == 16 * 1024
     assert os.environ["ORDERDECK_HEADER_TIMEOUT"] == "3.0" and os.environ["ORDERDECK_BODY_TIMEOUT"] == "12.0"
     assert raised == hard or hard == resource.RLIM_INFINITY
+
+
+def test_an_idle_kept_alive_connection_is_closed_by_the_keep_alive_timeout(serve: Any) -> None:
+    running = serve(replace(FAST, header_timeout=30, timeout_keep_alive=1))
+    with running.connect() as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert response(client).startswith(b"HTTP/1.1 200")
+        assert client.recv(1024) == b""  # no 408: it asked for nothing more

@@ -35,6 +35,7 @@ from . import (
 )
 from .auth import TokenCache
 from .errors import error_response
+from .guards import InputGuard, Refusal, message_of
 from .responses import app_of
 
 API_VERSION = "2024-10"
@@ -213,6 +214,13 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+def _refusal_page(refusal: Refusal) -> Response:
+    """The guard's refusal on a page for people (the admin, the sign-in, the status page)."""
+    from ..web.admin.pages import render_public
+
+    return render_public("problem.html", status=refusal.status, title=refusal.title, message=message_of(refusal))
+
+
 def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app = FastAPI(
         lifespan=_lifespan(run_worker),
@@ -274,6 +282,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
 
         return Response(exposition(app_of(request)), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.add_middleware(InputGuard, page=_refusal_page)  # NUL, ids beyond 64 bits, … (api/guards.py)
     app.add_middleware(ShopifyHeaders)
     app.add_middleware(BodyLimit, limit=orderdeck.settings.max_body_bytes)
     return app

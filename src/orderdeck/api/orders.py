@@ -16,6 +16,7 @@ from ..domain.errors import InvalidInput
 from ..resources import render
 from ..services import cancellation, orders, payments
 from ..services.context import Command
+from ..services.pagination import page_info_key
 from ..store.access import ApiToken
 from ..store.codec import BadDocument, decode_order
 from ..store.queries import (
@@ -275,13 +276,14 @@ def list_(
                     "https://shopify.dev/api/usage/pagination-rest for more information."
                 },
             )
-        cursor = Cursor.decode(page_info)
-        flt, sort, descending = cursor.order_filter(), cursor.sort, cursor.descending
-    else:
-        cursor = None
-        sort, descending = parse_sort(order)
-        flt = filters.filter
     with app.unit_of_work(read_only=True) as uow:
+        key = page_info_key(app, uow)
+        cursor = Cursor.decode(page_info, key) if page_info else None
+        if cursor is not None:
+            flt, sort, descending = cursor.order_filter(), cursor.sort, cursor.descending
+        else:
+            sort, descending = parse_sort(order)
+            flt = filters.filter
         ctx = app.render_context(uow)
         page = list_orders(
             uow.conn, flt, sort=sort, descending=descending, limit=limit, after=cursor, fresh_for=ctx.fingerprint
@@ -289,8 +291,8 @@ def list_(
     headers = link_header(
         request,
         limit,
-        page.next.encode() if page.next else None,
-        page.previous.encode() if page.previous else None,
+        page.next.encode(key) if page.next else None,
+        page.previous.encode(key) if page.previous else None,
         fields,
     )
     return json(_orders_body(page.orders, ctx, fields), headers=headers)

@@ -21,6 +21,7 @@ from starlette.datastructures import QueryParams
 
 from ...domain.errors import InvalidInput
 from ...resources import render as resources
+from ...services.pagination import page_info_key
 from ...store.codec import BadDocument, decode_order
 from ...store.custom_statuses import CustomStatus, CustomStatuses
 from ...store.queries import (
@@ -150,13 +151,13 @@ def _page_size(params: QueryParams) -> int:
     return int(raw)
 
 
-def _page_url(query: str, limit: int, cursor: Cursor | None) -> str | None:
+def _page_url(query: str, limit: int, cursor: Cursor | None, key: bytes) -> str | None:
     if cursor is None:
         return None
     parts = [query] if query else []
     if limit != PAGE_SIZE:
         parts.append(f"limit={limit}")
-    parts.append(f"page_info={cursor.encode()}")
+    parts.append(f"page_info={cursor.encode(key)}")
     return "/admin/orders?" + "&".join(parts)
 
 
@@ -173,7 +174,8 @@ def _listing(admin: Admin, params: QueryParams, stages: dict[str, CustomStatus],
             chosen = order_filter(params, uow.shop.timezone)
             check_known(chosen, set(stages), locations)
             limit = _page_size(params)
-            after = Cursor.decode(params["page_info"]) if params.get("page_info") else None
+            key = page_info_key(admin.app, uow)
+            after = Cursor.decode(params["page_info"], key) if params.get("page_info") else None
             # Newest first by id: the path the store serves from its indexes (and a tag's own).
             page = list_orders(
                 uow.conn, chosen, sort="id", descending=True, limit=limit, after=after, fresh_for=ctx.fingerprint
@@ -193,7 +195,9 @@ def _listing(admin: Admin, params: QueryParams, stages: dict[str, CustomStatus],
         o["customer_label"] = _customer(o)
         o["stage"] = {"name": stage.name("en"), "color": stage.color} if stage else None
         rows.append(o)
-    return Listing(rows, total, _page_url(query, limit, page.previous), _page_url(query, limit, page.next), None)
+    return Listing(
+        rows, total, _page_url(query, limit, page.previous, key), _page_url(query, limit, page.next, key), None
+    )
 
 
 def _error_message(exc: InvalidInput) -> str:

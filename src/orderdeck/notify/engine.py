@@ -1,8 +1,9 @@
 """Rendering notification templates: Liquid (python-liquid), sandboxed and bounded.
 
 Merchants edit these templates, so a template may be broken or hostile: saving one checks that
-it parses and renders against a sample order, and every render runs with limits on loop
-iterations, output size and nesting. A failure says what is wrong and where (line and column).
+it parses and renders against a sample order, and every render (a preview, a test send, the
+worker's) runs with the same limits: on loops, ranges, the lists and texts filters make, output
+size, nesting and processor time. A failure says what is wrong and where (line and column).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from . import (
     unavailable,
     webhooks,
 )
+from . import openapi as openapi_document
 from .auth import TokenCache
 from .errors import error_response
 from .guards import InputGuard, Refusal, message_of
@@ -242,6 +243,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app.state.token_cache = TokenCache()
     errors.install(app)
     unavailable.install(app)  # 503 + Retry-After when the database cannot be reached
+    openapi_document.install(app)  # the answers' schemas, refusals and links (api/openapi.py)
 
     @app.exception_handler(NoShop)
     async def no_shop(_request: Request, exc: NoShop) -> Response:

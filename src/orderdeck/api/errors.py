@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.errors import Forbidden, NotFound, OrderError
 from ..store.queries import BadCursor
+from .openapi import allowed_methods
 
 log = logging.getLogger("orderdeck.api")
 
@@ -116,11 +117,12 @@ def install(app: FastAPI) -> None:
         return error_response(422, validation_errors(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return error_response(404, "Not Found")
         if exc.status_code == 405:
-            return error_response(405, "Method Not Allowed; see /docs for what this path takes")
+            allow = {"Allow": ", ".join(allowed_methods(request.app, request.scope))}
+            return error_response(405, "Method Not Allowed; see /docs for what this path takes", allow)
         return error_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -207,7 +207,10 @@ def test_init_refuses_a_wrong_value_and_creates_nothing(bare: Orderdeck, option:
 
 
 def test_init_keeps_an_owner_made_before_it(bare: Orderdeck) -> None:
-    assert invoke("staff", "create", "--email", "jo@hudson.test", "--password", "a long passphrase", "--owner").exit_code == 0
+    assert (
+        invoke("staff", "create", "--email", "jo@hudson.test", "--password", "a long passphrase", "--owner").exit_code
+        == 0
+    )
     result = invoke(*FULL)
     assert result.exit_code == 0, result.output
     assert "your existing password" in result.output

@@ -44,7 +44,7 @@ def test_the_admin_says_fulfill_and_fulfillment() -> None:
 
 def test_the_check_sees_the_british_spelling() -> None:
     # The pattern is what the test above relies on: it must find the words and spare the names.
-    shown = ['<summary>Fulfil items</summary>', "Hold fulfilment", '"Choose an item to fulfil; nothing changed"']
+    shown = ["<summary>Fulfil items</summary>", "Hold fulfilment", '"Choose an item to fulfil; nothing changed"']
     names = ["w.fulfil", "'fulfil': 'Fulfill items'", 'action="/orders/1/fulfil"', '"admin/order_fulfilment.html"']
     assert all(BRITISH.search(text) for text in shown)
     assert not any(BRITISH.search(text) for text in names)

@@ -113,7 +113,8 @@ def _split_lines(order: Order, fo: FulfillmentOrder, requests: list[LineRequest]
         wanted[line.id] = wanted.get(line.id, 0) + req.quantity
         if wanted[line.id] > line.fulfillable_quantity:
             raise RuleViolation(
-                f"Cannot {action} {wanted[line.id]} of line {line.id}: only {line.fulfillable_quantity} left to fulfill",
+                f"Cannot {action} {wanted[line.id]} of line {line.id}: "
+                f"only {line.fulfillable_quantity} left to fulfill",
                 field="fulfillment_order_line_items",
             )
     return wanted

@@ -7,13 +7,51 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from ..domain.contact import check_email, check_phone
+from ..domain.errors import InvalidInput
+
+
+def _one_line(value: str) -> str:
+    """A name, title or code is one line: a control character (a line break above all) in one
+    would end up in an e-mail header or a CSV cell."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be one line without control characters (no line breaks, tabs or NUL)")
+    return value
+
+
+def _printable(value: str) -> str:
+    """Longer text (notes, messages) may have line breaks and tabs, but no other control character."""
+    if any((ord(c) < 32 and c not in "\t\r\n") or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return value
+
+
+def _email(value: str) -> str:
+    try:
+        check_email(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+def _phone(value: str) -> str:
+    try:
+        check_phone(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    return value
+
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
 Id = Annotated[int, Field(gt=0, lt=2**63)]
 Quantity = Annotated[int, Field(gt=0, le=100_000)]
-Text = Annotated[str, Field(max_length=5000)]
-Short = Annotated[str, Field(max_length=255)]
+Text = Annotated[str, Field(max_length=5000), AfterValidator(_printable)]
+Short = Annotated[str, Field(max_length=255), AfterValidator(_one_line)]
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+Phone = Annotated[str, Field(max_length=255), AfterValidator(_phone)]
+Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]  # what an INTEGER column holds (PostgreSQL's is 32 bits)
 
 
 class Strict(BaseModel):
@@ -64,7 +102,7 @@ class PropertyIn(Strict):
 
 class DiscountAllocationIn(Strict):
     amount: Amount
-    discount_application_index: Annotated[int, Field(ge=0)] = 0
+    discount_application_index: Annotated[int, Field(ge=0, le=1000)] = 0
     amount_set: MoneyBagIn | None = None
 
 
@@ -79,7 +117,7 @@ class LineItemIn(Strict):
     price: Amount | None = None
     price_set: MoneyBagIn | None = None
     quantity: Quantity
-    grams: Annotated[int, Field(ge=0)] = 0
+    grams: Int32 = 0
     taxable: bool = True
     requires_shipping: bool = True
     gift_card: bool = False
@@ -118,16 +156,16 @@ class DiscountApplicationIn(Strict):
 
 class CustomerIn(Strict):
     id: Id | None = None
-    email: Short | None = None
-    phone: Short | None = None
+    email: Email | None = None
+    phone: Phone | None = None
     first_name: Short | None = None
     last_name: Short | None = None
 
 
 class CreditCardIn(Strict):
     number: Short
-    month: int | None = None
-    year: int | None = None
+    month: Annotated[int, Field(ge=1, le=12)] | None = None
+    year: Annotated[int, Field(ge=0, le=9999)] | None = None
     verification_value: Short | None = None
     first_name: Short | None = None
     last_name: Short | None = None
@@ -178,8 +216,8 @@ class FulfillmentAtCreationIn(Strict):
 
 class OrderIn(Strict):
     line_items: list[LineItemIn] = Field(min_length=1, max_length=500)
-    email: Short | None = None
-    phone: Short | None = None
+    email: Email | None = None
+    phone: Phone | None = None
     customer: CustomerIn | None = None
     customer_locale: Short | None = None
     billing_address: AddressIn | None = None
@@ -225,8 +263,8 @@ class OrderUpdateIn(BaseModel):
     checked: changing it is refused)."""
 
     model_config = ConfigDict(extra="allow")
-    email: Short | None = None
-    phone: Short | None = None
+    email: Email | None = None
+    phone: Phone | None = None
     note: Text | None = None
     note_attributes: list[NoteAttributeIn] | None = None
     tags: str | list[Short] | None = None
@@ -444,7 +482,15 @@ class LocationIn(Strict):
     country_code: Annotated[str, Field(min_length=2, max_length=2)] | None = None
     phone: Short | None = None
     active: bool | None = None
-    priority: Annotated[int, Field(ge=0)] | None = None
+    priority: Int32 | None = None
+
+    @field_validator("name", "active", "priority", mode="before")
+    @classmethod
+    def not_null(cls, value: Any) -> Any:
+        """These have no empty state: null would not be "leave it", it would be stored."""
+        if value is None:
+            raise ValueError("can't be null; leave the field out to keep its value")
+        return value
 
 
 class LocationEnvelope(Strict):
@@ -455,7 +501,7 @@ class VariantIn(Strict):
     title: Short = "Default Title"
     sku: Short | None = None
     price: Amount = Decimal(0)
-    grams: Annotated[int, Field(ge=0)] = 0
+    grams: Int32 = 0
     taxable: bool = True
     requires_shipping: bool = True
     inventory_management: Literal["orderdeck", "shopify"] | None = "orderdeck"

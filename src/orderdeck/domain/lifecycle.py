@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from .contact import check_email, check_phone
 from .errors import InvalidInput, RuleViolation
 from .order import Address, Author, CustomStatusMark, DomainEvent, NoteAttribute, Order
 from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
@@ -96,6 +97,10 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
             )
         if name not in EDITABLE_FIELDS:
             raise InvalidInput("cannot be changed after the order is placed", field=name)
+        if name == "email":
+            check_email(changes[name])
+        elif name == "phone":
+            check_phone(changes[name])
         if name == "buyer_accepts_marketing" and not isinstance(changes[name], bool):
             # The one editable field without a null: stored, a null made the order unreadable.
             raise InvalidInput("must be true or false; null is not allowed", field=name)

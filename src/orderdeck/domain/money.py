@@ -14,6 +14,9 @@ from babel.numbers import get_currency_precision, list_currencies
 from .errors import InvalidInput
 
 ZERO = Decimal("0")
+# Amounts have at most 14 digits before the point (the API's Amount: 18 digits, 4 of them
+# decimals); a larger one is a typo or an attack, and could not be rounded or stored.
+MAX_AMOUNT = Decimal(10) ** 14
 _KNOWN_CURRENCIES = frozenset(list_currencies())
 
 
@@ -37,16 +40,19 @@ def parse_amount(value: object, currency: str, *, field: str, allow_zero: bool =
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise InvalidInput(f'{value!r} is not an amount; send a number such as "19.99"', field=field) from None
+        shown = str(value)[:40]
+        raise InvalidInput(f'{shown!r} is not an amount; send a number such as "19.99"', field=field) from None
     if not amount.is_finite():
         raise InvalidInput("must be a finite amount", field=field)
     if amount < 0:
         raise InvalidInput("must not be negative", field=field)
+    if amount >= MAX_AMOUNT:
+        raise InvalidInput(f"must be less than {MAX_AMOUNT:,}", field=field)
     if amount == 0 and not allow_zero:
         raise InvalidInput("must be greater than 0", field=field)
     rounded = round_money(amount, currency)
     if rounded != amount.normalize() and rounded != amount:
-        raise InvalidInput(f"{value} has more decimals than {currency} allows", field=field)
+        raise InvalidInput(f"{str(value)[:40]} has more decimals than {currency} allows", field=field)
     return rounded
 
 

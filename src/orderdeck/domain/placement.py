@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from .contact import check_email, check_phone
 from .errors import InvalidInput
 from .inventory import Inventory
 from .money import ZERO, allocate, round_money
@@ -126,6 +127,8 @@ def _check_draft(draft: OrderDraft) -> None:
         raise InvalidInput(f"must be one of {', '.join(INVENTORY_BEHAVIOURS)}", field="inventory_behaviour")
     if draft.exchange_rate is not None and draft.exchange_rate <= 0:
         raise InvalidInput("must be greater than 0", field="exchange_rate")
+    check_email(draft.email)
+    check_phone(draft.phone)
 
 
 def _apply_discount_codes(

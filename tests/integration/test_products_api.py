@@ -160,7 +160,7 @@ def test_validation_errors_come_in_shopifys_shape(api: Api, shop: Shop) -> None:
     assert missing.status_code == 422 and "option Color" in missing.json()["errors"]["variants[0]"][0]
     negative = api.post("/products.json", {"product": {"title": "Mug", "variants": [{"price": "-1"}]}})
     assert negative.status_code == 422 and "variants[0].price" in negative.json()["errors"]
-    _product(api, handle="mug")
+    made_mug = _product(api, handle="mug")
     taken = api.post("/products.json", {"product": {"title": "Other", "handle": "mug"}})
     assert taken.status_code == 422 and taken.json() == {"errors": {"handle": ["has already been taken"]}}
     assert _product(api, title="Mug")["handle"] == "mug-1"
@@ -168,6 +168,9 @@ def test_validation_errors_come_in_shopifys_shape(api: Api, shop: Shop) -> None:
         "/products.json", {"product": {"title": "M", "variants": [{"inventory_quantities": {"999": 1}}]}}
     )
     assert nowhere.status_code == 422 and "location 999" in nowhere.text
+    emptied = api.put(f"/products/{made_mug['id']}.json", {"product": {"variants": []}})
+    assert emptied.status_code == 422 and "at least one variant" in emptied.json()["errors"]["variants"][0]
+    assert len(api.ok(api.get(f"/products/{made_mug['id']}.json"))["product"]["variants"]) == 1
     assert api.ok(api.get("/products/count.json"))["count"] == 2  # nothing was made by the refusals
     assert api.get("/products/999999.json").json() == {"errors": "Not Found"}
 

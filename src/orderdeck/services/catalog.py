@@ -128,6 +128,8 @@ def update_product(
                 _row_of(existing[change["id"]]) if change.get("id") is not None else {"id": None, **NewVariant().row()}
             )
             wanted.append({**base, **_renaming(change, options)})
+    if not wanted:
+        raise InvalidInput("a product keeps at least one variant; delete the product instead", field="variants")
     rows = _complete_variants(wanted, options)
     gone = sorted(set(existing) - {row["id"] for row in rows if row.get("id")})
     _refuse_if_committed(cmd, gone, "delete these variants")

@@ -9,7 +9,6 @@ so page 1,000 costs what page 1 costs.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import hmac
 import io
@@ -26,6 +25,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, null
 from ..domain.errors import InvalidInput
 from . import counts
 from .codec import BadDocument, decode_order
+from .csv_cells import SafeWriter
 from .database import utc
 from .tables import order_counts, orders
 from .tables import order_search_terms as terms
@@ -471,7 +471,7 @@ def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Itera
         .limit(batch)
     )
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)  # names, notes, tags and SKUs are never formulas to a spreadsheet
     writer.writerow(CSV_COLUMNS)
     yield buffer.getvalue()
     last = 0

@@ -9,7 +9,6 @@ title, what it counts, chart, table, CSV.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sqlalchemy import Connection
 from ...domain.cancellation import CANCEL_REASONS
 from ...domain.errors import NotFound
 from ...store import reports as store
+from ...store.csv_cells import SafeWriter
 from ..charts import Series, bar_chart, line_chart
 from .access import Admin, require
 from .pages import BADGE_LABELS, NO_STORE, money, render
@@ -489,22 +489,15 @@ def report_csv(report: str, request: Request, admin: Annotated[Admin, Depends(re
             return PlainTextResponse(f"No report: {message}\n", status_code=422, headers=NO_STORE)
         section = build(uow.conn, period, shop.currency)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)  # a SKU or title starting with = + - @ stays text
     writer.writerow(section.header)
-    writer.writerows([[_cell(value) for value in row] for row in section.rows])
+    writer.writerows(section.rows)
     name = f"{report}-{period.first}-to-{period.last}-by-{period.grouping}.csv"
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-def _cell(value: Any) -> Any:
-    # A SKU or title starting with = + - @ would be a formula to a spreadsheet: keep it text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
 
 
 def _period_words(period: store.Period) -> str:

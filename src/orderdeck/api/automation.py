@@ -91,7 +91,7 @@ def list_rules(
     limit: Annotated[int, Query(ge=1, le=250)] = 50,
     page_info: str | None = None,
 ) -> Response:
-    if page_info is not None and not page_info.isdigit():
+    if page_info is not None and not page_info.isdecimal():
         raise ApiError(400, {"page_info": [BAD_PAGE_INFO]})
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:

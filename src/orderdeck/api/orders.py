@@ -143,7 +143,7 @@ def _filter(request: Request, **values: Any) -> OrderFilter:
     for raw in params.getlist("ids"):
         for part in raw.split(","):
             if part.strip():
-                if not part.strip().isdigit():
+                if not part.strip().isdecimal():
                     raise InvalidInput(f"{part!r} is not an order id", field="ids")
                 ids.append(int(part))
     return OrderFilter(tag=tags, tag_not=tags_not, ids=ids, **values)

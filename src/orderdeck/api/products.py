@@ -197,7 +197,7 @@ def _id_list(raw: str | None, name: str) -> list[int]:
     if not raw:
         return []
     parts = [p.strip() for p in raw.split(",") if p.strip()]
-    if len(parts) > 250 or not all(p.isdigit() for p in parts):
+    if len(parts) > 250 or not all(p.isdecimal() for p in parts):
         raise InvalidInput("at most 250 comma-separated ids", field=name)
     return [int(p) for p in parts]
 

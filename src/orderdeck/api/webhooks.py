@@ -123,7 +123,7 @@ def list_webhooks(
     app = app_of(request)
     after: int | None = None
     if page_info is not None:
-        if not page_info.isdigit():
+        if not page_info.isdecimal():
             raise ApiError(400, {"page_info": [BAD_PAGE_INFO]})
         after = int(page_info)
     with app.unit_of_work(read_only=True) as uow:

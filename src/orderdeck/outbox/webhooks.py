@@ -86,8 +86,9 @@ class Outcome:
 def _retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
-    if value.strip().isdigit():
-        wait = timedelta(seconds=int(value.strip()))
+    if value.strip().isdecimal():
+        # Capped before it becomes a timedelta: a receiver's 99999999999999999999 would overflow it.
+        wait = timedelta(seconds=min(int(value.strip()), int(LONGEST_RETRY_AFTER.total_seconds())))
     else:
         try:
             wait = parsedate_to_datetime(value) - now

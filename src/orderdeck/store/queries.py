@@ -118,7 +118,7 @@ def _has_term(kind: str, term: str) -> ColumnElement[bool]:
 
 def _order_number(text: str) -> int | None:
     digits = text.lstrip("#").strip()
-    return int(digits) if digits.isdigit() and len(digits) < 12 else None
+    return int(digits) if digits.isdecimal() and len(digits) < 12 else None
 
 
 def _status_conditions(f: OrderFilter, c: Any, *, closed: Any, cancelled: Any) -> list[ColumnElement[bool]]:
@@ -288,7 +288,7 @@ def parse_sort(raw: str | None) -> tuple[str, bool]:
     if not raw:
         return "id", True
     parts = raw.replace("+", " ").split()
-    column = parts[0].lower()
+    column = parts[0].lower() if parts else ""
     if column not in SORTABLE or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
         raise InvalidInput(f"sort by one of {', '.join(SORTABLE)} followed by asc or desc", field="order")
     return column, len(parts) == 1 or parts[1].lower() == "desc"

@@ -332,7 +332,7 @@ def lookup_form(request: Request) -> Response:
 
 
 def _digits(value: str) -> str:
-    return "".join(c for c in value if c.isdigit())
+    return "".join(c for c in value if c.isdecimal())
 
 
 PHONE_DIGITS = 9  # a phone number matches on its last nine digits (docs/customer-pages.md)

@@ -46,7 +46,7 @@ def _orders_page(filter_query: str) -> str:
 def _ids(form: FormData) -> list[int]:
     chosen = []
     for value in form.getlist("ids"):
-        if not isinstance(value, str) or not value.strip().isdigit():
+        if not isinstance(value, str) or not value.strip().isdecimal() or len(value.strip()) > 18:
             raise InvalidInput(f"{value!r} is not an order", field="ids")
         chosen.append(int(value))
     return list(dict.fromkeys(chosen))
@@ -168,7 +168,8 @@ def _raw_params(form: FormData) -> dict[str, Any]:
         key.removeprefix("tracking_number_"): value
         for key, value in form.multi_items()
         if key.startswith("tracking_number_")
-        and key.removeprefix("tracking_number_").isdigit()
+        and key.removeprefix("tracking_number_").isdecimal()
+        and len(key) < 35
         and isinstance(value, str)
     }
     return raw

@@ -64,7 +64,7 @@ def order_filter(params: QueryParams | dict[str, Any], timezone: str = "UTC") ->
             values[key] = tags
     location = (get("location_id") or "").strip()
     if location:
-        if not location.isdigit():
+        if not location.isdecimal() or len(location) > 18:
             raise InvalidInput(f"{location!r} is not a location", field="location_id")
         values["location_id"] = int(location)
     for key, bound, end in (("created_from", "created_at_min", False), ("created_to", "created_at_max", True)):

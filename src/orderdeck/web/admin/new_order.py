@@ -109,7 +109,7 @@ def _fresh() -> Entered:
 
 def _rows(form: FormData, name: str, default: int) -> int:
     raw = str(form.get(name) or "")
-    return max(1, min(int(raw), MAX_ROWS)) if raw.isdigit() else default
+    return max(1, min(int(raw), MAX_ROWS)) if raw.isdecimal() and len(raw) < 6 else default
 
 
 def _text(form: FormData, name: str) -> str:
@@ -195,7 +195,7 @@ def _draft(entered: Entered, catalogue: dict[int, Variant]) -> Draft:
         chosen = row["variant"].strip()
         if not chosen:
             continue
-        if not chosen.isdigit() or int(chosen) not in catalogue:
+        if not chosen.isdecimal() or int(chosen) not in catalogue:
             entered.fail(f"item-{i}-variant", "This product is not in the catalogue (any more); choose another")
             continue
         quantity = _quantity(entered, f"item-{i}-quantity", row["quantity"])
@@ -372,7 +372,8 @@ def _catalogue(uow: UnitOfWork, find: str, chosen: set[int]) -> dict[int, Varian
 
 
 def _chosen(entered: Entered) -> set[int]:
-    return {int(row["variant"]) for row in entered.items if row["variant"].strip().isdigit()}
+    chosen = (row["variant"].strip() for row in entered.items)
+    return {int(v) for v in chosen if v.isdecimal() and len(v) < 19}
 
 
 def variant_label(v: Variant, currency: str) -> str:

@@ -78,7 +78,7 @@ def _order_id(admin: Admin, number: str) -> int | None:
     text = number.strip().lstrip("#").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 12:
+    if not text.isdecimal() or len(text) > 12:
         raise InvalidInput("must be an order number such as 1001", field="order")
     with admin.app.unit_of_work(read_only=True) as uow:
         found = uow.conn.execute(select(orders.c.id).where(orders.c.number == int(text))).scalar_one_or_none()

@@ -462,7 +462,7 @@ def release_hold(order_id: int, fo_id: int, admin: Manager) -> Response:
 def move(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
     _fo_of(order_id, fo_id)
     target = _text(form, "new_location_id")
-    if target is None or not target.isdigit():
+    if target is None or not target.isdecimal() or len(target) > 18:
         return admin.done(_back(order_id), "Choose the location to move it to; nothing was changed.", kind="error")
 
     def work(cmd: Command) -> str:

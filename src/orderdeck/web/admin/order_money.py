@@ -363,8 +363,8 @@ def _authorization(form: FormData) -> int | None:
 def _form_id_text(raw: str, name: str) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit():
-        raise InvalidInput(f"{raw!r} is not a valid choice", field=name)
+    if not raw.isdecimal() or len(raw) > 18:
+        raise InvalidInput(f"{raw[:40]!r} is not a valid choice", field=name)
     return int(raw)
 
 
@@ -532,7 +532,7 @@ class CancelInput:
             restock={
                 int(key.removeprefix("restock_")): str(value).strip()
                 for key, value in form.multi_items()
-                if key.startswith("restock_") and key.removeprefix("restock_").isdigit()
+                if key.startswith("restock_") and key.removeprefix("restock_").isdecimal() and len(key) < 27
             },
             notify=_ticked(form, "notify"),
             staff_note=_text(form, "staff_note"),

@@ -146,7 +146,7 @@ def _customer(o: dict[str, Any]) -> str:
 
 def _page_size(params: QueryParams) -> int:
     raw = params.get("limit") or str(PAGE_SIZE)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not raw.isdecimal() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise InvalidInput(f"show between 1 and {MAX_PAGE_SIZE} orders per page", field="limit")
     return int(raw)
 
@@ -286,7 +286,7 @@ def delete_view(view_id: int, admin: Annotated[Admin, Depends(require("manage_or
 
 def _ids(params: QueryParams) -> list[int]:
     raw = [part.strip() for value in params.getlist("ids") for part in value.split(",") if part.strip()]
-    if not all(part.isdigit() for part in raw):
+    if not all(part.isdecimal() and len(part) < 19 for part in raw):
         raise InvalidInput("order ids are whole numbers", field="ids")
     return [int(part) for part in raw]
 

@@ -157,7 +157,7 @@ def _already(shop_row: Any) -> AlreadyInitialised:
     return AlreadyInitialised(
         f"This Orderdeck is set up already: it is the shop {shop_row.name!r} ({shop_row.currency}, "
         f"{shop_row.timezone}, {shop_row.primary_locale}). Nothing was changed. Change its name, time zone, "
-        "language or currency in the admin at /admin/settings/shop (or with PUT "
+        "language (and, while it has no orders, currency) in the admin at /admin/settings/shop (or with PUT "
         "/admin/api/2024-10/shop/settings.json); add locations at /admin/settings/locations.",
         field="base",
     )

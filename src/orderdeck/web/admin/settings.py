@@ -101,7 +101,7 @@ SECTIONS = (
     (
         "/admin/settings/shop",
         "Shop",
-        "Capturing payments, archiving, fulfilling at sale, self-service, mail server.",
+        "Name, time zone, language, currency; capturing payments, archiving, fulfilling at sale, self-service, mail.",
         "manage_settings",
     ),
     ("/admin/settings/locations", "Locations", "Where stock is kept and orders are fulfilled from.", "manage_settings"),

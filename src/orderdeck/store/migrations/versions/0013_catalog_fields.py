@@ -42,6 +42,10 @@ def upgrade() -> None:
         for name, kind, extra in PRODUCT_COLUMNS:
             batch.add_column(sa.Column(name, kind, **extra))
     op.create_index("ix_products_handle", "products", ["handle"])
+    # Products made before this: a handle from their id (unique, as handles are), and published
+    # when they were made (they were on sale all along).
+    op.execute("UPDATE products SET handle = 'product-' || CAST(id AS VARCHAR(20)) WHERE handle IS NULL")
+    op.execute("UPDATE products SET published_at = created_at WHERE published_at IS NULL AND status = 'active'")
     with op.batch_alter_table("variants") as batch:
         for name, kind, extra in VARIANT_COLUMNS:
             batch.add_column(sa.Column(name, kind, **extra))

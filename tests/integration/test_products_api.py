@@ -315,3 +315,19 @@ def test_products_made_before_the_catalogue_fields_get_a_handle(backend: str, tm
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def test_weights_and_variant_paths(api: Api) -> None:
+    made = _product(api, variants=[{"title": "A", "weight": "1.5", "weight_unit": "lb"}, {"title": "B", "grams": 250}])
+    a, b = made["variants"]
+    assert (a["grams"], a["weight"], a["weight_unit"]) == (680, 0.68, "kg")
+    assert (b["grams"], b["weight"]) == (250, 0.25)
+    other = _product(api, title="Other")
+    wrong_product = api.put(f"/products/{other['id']}/variants/{a['id']}.json", {"variant": {"price": "1"}})
+    assert wrong_product.status_code == 404
+    assert api.delete(f"/products/{other['id']}/variants/{a['id']}.json").status_code == 404
+    mismatch = api.put(f"/variants/{a['id']}.json", {"variant": {"id": b["id"], "price": "1"}})
+    assert mismatch.status_code == 422 and "id" in mismatch.json()["errors"]
+    assert api.ok(api.get(f"/products/{made['id']}/variants.json", params={"since_id": a["id"]}))["variants"] == [b]
+    last = api.delete(f"/products/{other['id']}/variants/{other['variants'][0]['id']}.json")
+    assert last.status_code == 422 and "at least one variant" in last.json()["errors"]["base"][0]

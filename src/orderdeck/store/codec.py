@@ -82,7 +82,7 @@ def decode_order(document: str | bytes) -> Order:
 
 def repair_document(document: str | bytes) -> Order | None:
     """The order with every `null` the aggregate does not allow replaced by the field's
-    default, or None if it still does not load (or was fine to begin with and is returned as is)."""
+    default, or None if it still does not load."""
     try:
         raw = orjson.loads(document)
     except orjson.JSONDecodeError:

@@ -73,9 +73,7 @@ class RepairReport:
     unreadable: list[tuple[int, str, str]] = field(default_factory=list)  # (id, name, the error)
 
 
-def repair_documents(
-    transaction: Callable[[], object], *, dry_run: bool = False, batch: int = BATCH
-) -> RepairReport:
+def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False, batch: int = BATCH) -> RepairReport:
     """Find orders whose stored document does not load. Those whose only fault is a null where
     the order has a default (the known bad value) are stored with the default — unless
     `dry_run` — and their stored rendering is dropped, to be made afresh; the others are

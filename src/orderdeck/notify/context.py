@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tracking import link as tracking_link
 from .engine import LOCALES
 
 
@@ -117,7 +118,8 @@ def build(
         else {
             "tracking_company": fulfillment.get("tracking_company"),
             "tracking_numbers": list(fulfillment.get("tracking_numbers") or []),
-            "tracking_urls": list(fulfillment.get("tracking_urls") or []),
+            # A stored URL that is no web address (javascript:) becomes '', so no mail links it.
+            "tracking_urls": [tracking_link(url) or "" for url in fulfillment.get("tracking_urls") or []],
             "shipment_status": fulfillment.get("shipment_status"),
             "fulfillment_line_items": [
                 {"title": li.get("title") or titles.get(li.get("id")), "quantity": li.get("quantity")}

@@ -1,14 +1,17 @@
 """Carriers: tracking URLs for known carriers and a guess at the carrier from a number's shape.
 
-When staff enter a tracking number without a URL, customers still get a link that works.
+When staff enter a tracking number without a URL, customers still get a link that works. A
+tracking URL is a web address, http(s), or nothing: anything else (javascript:, data:) is
+refused when given and never shown as a link when found stored.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from ..domain.errors import InvalidInput
 from ..domain.fulfillment import TrackingInfo
 
 # Carrier name → URL template. Names are the ones Shopify shows in its carrier list.
@@ -54,11 +57,37 @@ def tracking_url(company: str | None, number: str) -> str | None:
     return template.format(number=quote(number.strip())) if template else None
 
 
+def is_web_address(url: str | None) -> bool:
+    """An http:// or https:// URL with a host, read as a browser reads it (tabs and leading
+    control characters ignored, so `java\tscript:` is javascript:)."""
+    if not url:
+        return False
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def link(url: str | None) -> str | None:
+    """The URL to link a tracking number to, or None: a stored URL that is no web address."""
+    return url if is_web_address(url) else None
+
+
+def check_urls(urls: tuple[str, ...]) -> tuple[str, ...]:
+    for url in urls:
+        if not is_web_address(url):
+            shown = url if len(url) <= 100 else url[:100] + "…"
+            raise InvalidInput(
+                f"must be http:// or https:// addresses of the carrier's tracking page; {shown!r} is not",
+                field="tracking_urls",
+            )
+    return tuple(url.strip() for url in urls)
+
+
 def complete_tracking(info: TrackingInfo) -> TrackingInfo:
-    """Fill in the carrier and URLs that can be worked out from the numbers."""
+    """Fill in the carrier and URLs that can be worked out from the numbers; refuse URLs that
+    are no web address (InvalidInput)."""
     numbers = tuple(n.strip() for n in info.numbers if n and n.strip())
     company = carrier_name(info.company) or (detect_carrier(numbers[0]) if numbers else None)
-    urls = list(info.urls)
+    urls = list(check_urls(info.urls))
     if len(urls) < len(numbers):
         for number in numbers[len(urls) :]:
             url = tracking_url(company, number)

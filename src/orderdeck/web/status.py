@@ -14,6 +14,7 @@ process counts the same attempts.
 from __future__ import annotations
 
 import hmac
+import unicodedata
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -38,6 +39,7 @@ from ..store.attempts import Attempts
 from ..store.custom_statuses import CustomStatuses
 from ..store.tables import orders
 from ..store.uow import UnitOfWork
+from ..tracking import link as tracking_link
 from .i18n import LANGUAGES, translations
 
 router = APIRouter(include_in_schema=False)
@@ -135,7 +137,7 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
             {
                 "company": f.tracking_company,
                 "tracking": [
-                    (n, u if u and u.startswith(("http://", "https://")) else None)
+                    (n, tracking_link(u))
                     for n, u in zip(f.tracking_numbers, urls, strict=False)
                 ],
                 "events": [
@@ -332,7 +334,8 @@ def lookup_form(request: Request) -> Response:
 
 
 def _digits(value: str) -> str:
-    return "".join(c for c in value if c.isdecimal())
+    """The digits in `value`, as ASCII: 1299 in Arabic-Indic or full-width digits is 1299 too."""
+    return "".join(str(unicodedata.decimal(c)) for c in value if c.isdecimal())
 
 
 PHONE_DIGITS = 9  # a phone number matches on its last nine digits (docs/customer-pages.md)

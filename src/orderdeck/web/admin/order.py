@@ -39,6 +39,7 @@ from ...services.order_note import customer_sees_note
 from ...store.custom_statuses import CustomStatuses
 from ...store.uow import UnitOfWork
 from ...tracking import CARRIER_URLS
+from ...tracking import link as tracking_link
 from . import order_money
 from .access import Admin, Form, refusal, require
 from .pages import ADDRESS_FIELDS
@@ -238,7 +239,7 @@ def _shipments(order: Order, trial: Trial) -> list[dict[str, Any]]:
                 "location": trial.locations.get(f.location_id, f"Location {f.location_id}"),
                 "lines": lines,
                 "tracking": [
-                    (n, f.tracking_urls[i] if i < len(f.tracking_urls) else None)
+                    (n, tracking_link(f.tracking_urls[i]) if i < len(f.tracking_urls) else None)
                     for i, n in enumerate(f.tracking_numbers)
                 ],
                 "why_cancel": trial.refused(partial(_cancel_on, fulfillment=f, trial=trial)),

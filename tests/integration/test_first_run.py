@@ -194,6 +194,7 @@ def test_init_asks_for_what_is_missing_in_a_terminal(bare: Orderdeck, monkeypatc
         ("--country", "ZZ", "--country: 'ZZ' is not a two-letter country code"),
         ("--owner-email", "jo", "--owner-email: 'jo' is not an e-mail address"),
         ("--name", "  ", "--name: can't be blank"),
+        ("--zip", "1" * 40, "--zip: must be at most 32 characters"),
     ],
 )
 def test_init_refuses_a_wrong_value_and_creates_nothing(bare: Orderdeck, option: str, value: str, said: str) -> None:

@@ -186,6 +186,10 @@ def initialise(app: Orderdeck, new: NewShop) -> Initialised:
     for field, value in (("address1", new.address1), ("city", new.city)):
         if not str(value or "").strip():
             raise InvalidInput("can't be blank", field=field)
+    limits = {"address1": 255, "address2": 255, "city": 255, "zip": 32, "province": 255, "province_code": 16}
+    for field, most in {**limits, "phone": 64}.items():
+        if len(str(getattr(new, field) or "").strip()) > most:
+            raise InvalidInput(f"must be at most {most} characters", field=field)
     refuse_when_initialised(app)
     password: str | None = secrets.token_urlsafe(12)
     try:

@@ -88,3 +88,16 @@ def test_a_stored_phone_shorter_than_nine_digits_must_be_given_whole(api: Api, s
 def test_a_number_too_large_for_any_order_is_a_miss_not_an_error(api: Api, shop: Shop) -> None:
     answer = look_up(api, "99999999999999999999", "eve@example.com")
     assert answer.status_code == 200 and "could not find an order" in answer.text
+
+
+@pytest.mark.parametrize("typed", ["\u0661\u0662\u0669\u0669", "\uff11\uff12\uff19\uff19", "#\uff10\u0661299"])
+def test_digits_of_other_scripts_are_the_same_order_number(typed: str) -> None:
+    assert order_number(typed, "#") == "1299"
+
+
+def test_an_order_number_in_other_digits_shares_the_orders_attempts(api: Api, shop: Shop) -> None:
+    order = shop.order(LINES, email="anna@example.nl")
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in str(order["order_number"]))
+    for _ in range(5):
+        assert look_up(api, fullwidth, "eve@example.com").status_code == 200
+    assert look_up(api, str(order["order_number"]), "anna@example.nl").status_code == 429

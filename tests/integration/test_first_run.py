@@ -101,8 +101,9 @@ def test_migrate_refuses_the_shop_options_it_used_to_ignore(tmp_path: Path, monk
     assert not (tmp_path / "new.db").exists()  # refused before touching anything
 
 
-def test_serve_without_a_shop_says_to_run_init(bare: Orderdeck) -> None:
-    result = invoke("serve", "--port", "1")
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker", "--no-jobs"]])
+def test_serve_and_worker_without_a_shop_say_to_run_init(bare: Orderdeck, command: list[str]) -> None:
+    result = invoke(*command)
     assert result.exit_code == 3, result.output
     assert "orderdeck init" in result.output
 

@@ -87,6 +87,8 @@ def test_refunding_unfulfilled_units_without_restock_lets_the_kept_units_finish_
     after = shop.get(order["id"])
     assert after["line_items"][0]["fulfillable_quantity"] == 1
     assert stock(shop, mug, amsterdam) == (48, 1, 49)  # released, not back to available
+    events = api.ok(api.get(f"/orders/{order['id']}/events.json"))["events"]
+    assert any("1 unfulfilled item will not be shipped" in e["description"] for e in events)
     fo = open_fo(shop, order["id"])
     assert fo["line_items"][0]["fulfillable_quantity"] == 1
     refuses(ship(api, fo, 2), 422, "fulfillment_order_line_items")  # the refunded unit cannot ship

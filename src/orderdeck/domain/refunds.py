@@ -229,6 +229,12 @@ def apply_refund(
                 f"Refunded {money} {order.presentment_currency}"
                 + (f" for {units} item{'s' if units != 1 else ''}" if units else "")
                 + (f": {request.note}" if request.note else ".")
+                + (
+                    f" {written_off} unfulfilled item{'s' if written_off != 1 else ''} will not be shipped"
+                    " (not restocked)."
+                    if written_off
+                    else ""
+                )
             ),
             arguments={"amount": str(money), "units": units, "unfulfilled_written_off": written_off},
             notify="refund" if notify else None,

@@ -628,7 +628,9 @@ class Shop(Model):
     currency: str
     iana_timezone: str
     primary_locale: str
-    settings: ShopSettings
+    settings: ShopSettings | None = Field(
+        default=None, description="Only for a token with read_settings (left out otherwise, never null)"
+    )
 
 
 class Webhook(Model):

@@ -9,6 +9,8 @@ from ..domain.errors import InvalidInput
 from ..store.shop import CAPTURE_MODES, ShopSettings, save_settings
 from .context import Command
 
+NULLABLE = frozenset({"staff_email", "smtp_url"})  # unset: the shop's e-mail, ORDERDECK_SMTP_URL
+
 
 def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
     """Change the order-processing settings, and the shop's own name, time zone, language and
@@ -19,6 +21,10 @@ def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
     if own:
         update_shop(cmd, own)
         changes = {key: value for key, value in changes.items() if key not in SHOP_FIELDS}
+    nulls = sorted(key for key, value in changes.items() if value is None and key not in NULLABLE)
+    if nulls:
+        # Stored, a null would stand where every reader expects a number, a flag or a list.
+        raise InvalidInput("cannot be null; leave it out to keep the setting as it is", field=nulls[0])
     if "capture_mode" in changes and changes["capture_mode"] not in CAPTURE_MODES:
         raise InvalidInput(f"must be one of {', '.join(CAPTURE_MODES)}", field="capture_mode")
     channels = changes.get("auto_fulfill_channels")

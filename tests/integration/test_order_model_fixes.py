@@ -3,9 +3,13 @@ ORDER-MODEL.md and SHOPIFY-REST.md, through the API, on SQLite and PostgreSQL.""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import text
 
 from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
@@ -411,3 +415,34 @@ def test_rest_cancel_without_restock_does_not_restock(api: Api, shop: Shop, mug:
     api.ok(api.post(f"/orders/{again['id']}/cancel.json", {"restock": True}))
     assert stock(shop, mug, amsterdam) == (48, 0, 48)
     assert shop.get(again["id"])["fulfillment_status"] == "restocked"
+
+
+def test_migration_0016_makes_cancelled_orders_still_pending_voided(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int
+) -> None:
+    """Orders cancelled by an older version while pending were stored `pending`, and counted so."""
+    cancelled = shop.order([{"variant_id": mug, "quantity": 1}])
+    api.ok(api.post(f"/orders/{cancelled['id']}/cancel.json"))
+    waiting = shop.order([{"variant_id": mug, "quantity": 1}])
+    with deck.unit_of_work() as uow:  # as an older version left them
+        uow.conn.execute(text("UPDATE orders SET financial_status = 'pending' WHERE cancelled_at IS NOT NULL"))
+        uow.conn.execute(
+            text("UPDATE order_counts SET financial_status = 'pending' WHERE cancelled AND financial_status = 'voided'")
+        )
+        uow.commit()
+    assert counted(api, financial_status="pending") == 2
+
+    migration = importlib.import_module("orderdeck.store.migrations.versions.0016_cancelled_unpaid_voided")
+    with deck.unit_of_work() as uow:
+        with Operations.context(MigrationContext.configure(uow.conn)):
+            migration.upgrade()
+        uow.commit()
+
+    assert ids_listed(api, financial_status="pending") == {waiting["id"]}
+    assert counted(api, financial_status="pending") == 1
+    assert ids_listed(api, financial_status="voided") == {cancelled["id"]}
+    assert counted(api, financial_status="voided") == 1
+    assert shop.get(cancelled["id"])["financial_status"] == "voided"
+    with deck.unit_of_work(read_only=True) as uow:
+        rendered = uow.conn.execute(text(f"SELECT rendered FROM orders WHERE id = {cancelled['id']}")).scalar_one()
+    assert rendered is None  # rendered afresh on reads until `orderdeck rerender` stores it

@@ -351,3 +351,17 @@ def test_the_readme_and_the_quick_start_say_how_to_reach_the_command() -> None:
         text = readme.split(section, 1)[1].split("\n## ", 1)[0]
         assert ".venv/bin/orderdeck" in text and ". .venv/bin/activate" in text, section
     assert "orderdeck init" in readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+
+
+# ---- locations name their country -----------------------------------------------------------
+def test_a_location_names_its_country_and_refuses_a_code_that_is_none(api: Api) -> None:
+    made = api.ok(api.post("/locations.json", {"location": {"name": "Kassel", "country_code": "de"}}))["location"]
+    assert (made["country_code"], made["country_name"], made["localized_country_name"]) == ("DE", "Germany", "Germany")
+    assert api.ok(api.get(f"/locations/{made['id']}.json"))["location"]["country_name"] == "Germany"
+    for wrong in ("XX", "ZZ", "12"):
+        refused = api.post("/locations.json", {"location": {"name": f"Nowhere {wrong}", "country_code": wrong}})
+        assert refused.status_code == 422
+        assert "is not a two-letter country code" in refused.json()["errors"]["country_code"][0]
+    changed = api.put(f"/locations/{made['id']}.json", {"location": {"country_code": "QO"}})
+    assert changed.status_code == 422
+    assert [loc["country_code"] for loc in api.ok(api.get("/locations.json"))["locations"]] == ["DE"]

@@ -17,11 +17,24 @@ from ..store.tables import inventory_levels
 from .context import Command
 
 
+def _known_country(fields: dict[str, Any]) -> dict[str, Any]:
+    """The location's country code in capitals, refused unless it names a country (CLDR's list)."""
+    code = fields.get("country_code")
+    if code is None:
+        return fields
+    from ..countries import is_country
+
+    if not is_country(str(code).strip().upper()):
+        raise InvalidInput(f"{code!r} is not a two-letter country code such as US, NL or DE", field="country_code")
+    return {**fields, "country_code": str(code).strip().upper()}
+
+
 def add_location(cmd: Command, fields: dict[str, Any]) -> Location:
-    return cmd.uow.catalog.add_location(fields, cmd.now)
+    return cmd.uow.catalog.add_location(_known_country(fields), cmd.now)
 
 
 def update_location(cmd: Command, location_id: int, fields: dict[str, Any]) -> Location:
+    fields = _known_country(fields)
     if fields.get("active") is False:
         others = [loc for loc in cmd.uow.catalog.active_location_ids() if loc != location_id]
         if not others:

@@ -473,7 +473,11 @@ OTHER_OPERATIONS: dict[tuple[str, str], Op] = {
 
 # The shared refusals, each `{"errors": …}`.
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "The body is not valid JSON, or a `page_info` or `Idempotency-Key` is malformed"),
+    400: (
+        "BadRequest",
+        "The body is not valid JSON; a `page_info`, an id parameter or the `Idempotency-Key` is malformed; "
+        "a NUL character in the query string or a header",
+    ),
     401: ("Unauthorized", "No `X-Shopify-Access-Token`, or one Orderdeck does not know"),
     403: ("Forbidden", "The token lacks the scope this operation needs"),
     404: ("NotFound", "No such record, or the path's API version is not of the form YYYY-MM or unstable"),
@@ -538,18 +542,15 @@ def _cut_by_fields(answer: Schema, schemas: dict[str, Schema]) -> Schema:
 
 def _refusals(path: str, method: str, operation: dict[str, Any], op: Op) -> list[int]:
     if not path.startswith(PREFIX):
-        return [503] if op.operation_id == "health" else []
+        return [400, 503]  # a NUL in the query or a header (api/guards.py); the database unreachable
     parameters = [p for p in operation.get("parameters", []) if p.get("name") != "api_version"]
     body = "requestBody" in operation
-    statuses = {401, 403, 404, 405, 503}
+    # 400 for any: a NUL in the query string or a header, an id parameter beyond 64 bits (api/guards.py).
+    statuses = {400, 401, 403, 404, 405, 503}
     if parameters or body or method != "get":
         statuses.add(422)
-    if body or op.paginated or any(p.get("name") == "page_info" for p in parameters):
-        statuses.add(400)
     if op.command and method != "get":
         statuses.add(409)
-        if method == "post":
-            statuses.add(400)
     if body:
         statuses.add(413)
     return sorted(statuses)

@@ -143,4 +143,5 @@ def test_new_event_routes_declare_their_answers(api: Api) -> None:
     paths = api.client.get("/openapi.json").json()["paths"]
     for path in ("/events/count.json", "/events/{event_id}.json", "/fulfillment_orders/{fo_id}/fulfillments.json"):
         answer = paths[f"/admin/api/{{api_version}}{path}"]["get"]["responses"]["200"]
-        assert "$ref" in answer["content"]["application/json"]["schema"], path
+        schema = answer["content"]["application/json"]["schema"]
+        assert "$ref" in schema or schema.get("properties"), path  # not FastAPI's empty default

@@ -233,7 +233,8 @@ def test_new_catalogue_routes_declare_their_answers(api: Api) -> None:
         ("put", "/inventory_items/{item_id}.json"),
     ):
         answer = paths[prefix + path][method]["responses"]["200"]
-        assert "$ref" in answer["content"]["application/json"]["schema"], path
+        schema = answer["content"]["application/json"]["schema"]
+        assert "$ref" in schema or schema.get("properties"), path  # not FastAPI's empty default
 
 
 # ---- Shopify's own Python client ------------------------------------------------------------------

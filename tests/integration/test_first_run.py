@@ -281,7 +281,10 @@ def test_the_admin_changes_name_time_zone_and_language(deck: Orderdeck, api: Api
         "retention_days": "30",
         "self_service_window_minutes": "150",
     }
-    assert owner.flash(owner.post("/admin/settings/shop", form)) == "success: Shop settings saved."
+    saved = owner.flash(owner.post("/admin/settings/shop", form))
+    assert saved.startswith("success: Shop settings saved. Times are now shown in America/Chicago")
+    assert "orderdeck rerender" in saved
+    assert owner.flash(owner.post("/admin/settings/shop", form)) == "success: Shop settings saved."  # same zone
     shown = api.ok(api.get("/shop.json"))["shop"]
     assert (shown["name"], shown["iana_timezone"], shown["primary_locale"], shown["currency"]) == (
         "Studio Vaas",

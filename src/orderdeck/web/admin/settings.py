@@ -233,10 +233,19 @@ def save_shop(admin: Settings, form: Form) -> Response:
     if checked is not None:
         try:
             with admin.command() as cmd:
+                zone_before = cmd.uow.shop.timezone
                 shop_settings.update_settings(cmd, checked.model_dump(include=set(changes)))
+                zone = cmd.uow.shop.timezone
         except OrderError as exc:
             problems.add(exc)
         else:
+            if zone != zone_before:
+                # Orders keep a rendering made in the old zone; reads redo it until rerender stores new ones.
+                return admin.done(
+                    "/admin/settings/shop",
+                    f"Shop settings saved. Times are now shown in {zone}; run orderdeck rerender on the server "
+                    "to keep order lists fast.",
+                )
             return admin.done("/admin/settings/shop", "Shop settings saved.")
     page = _shop_values(admin)
     page["values"] = {**page["values"], **typed}

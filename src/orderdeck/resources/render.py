@@ -159,7 +159,7 @@ def line_item(order: Order, li: LineItem) -> Json:
         "total_discount": amount(li.total_discount, order.currency),
         "total_discount_set": bag(order, li.total_discount),
         "variant_id": li.variant_id,
-        "variant_inventory_management": "orderdeck" if li.inventory_item_id else None,
+        "variant_inventory_management": "shopify" if li.inventory_item_id else None,
         "variant_title": li.variant_title,
         "vendor": li.vendor,
         "tax_lines": [tax_line(order, t) for t in li.tax_lines],

@@ -16,7 +16,7 @@ def test_a_setting_sent_as_null_is_refused_and_nothing_changes(api: Api, key: st
     before = api.ok(api.get("/shop.json"))["shop"]["settings"]
     response = api.put("/shop/settings.json", {"settings": {"order_name_prefix": "X", key: None}})
     assert response.status_code == 422, response.text
-    assert response.json() == {"errors": {key: ["cannot be null; leave it out to keep the setting as it is"]}}
+    assert response.json() == {"errors": {key: ["can't be null; leave the field out to keep its value"]}}
     assert api.ok(api.get("/shop.json"))["shop"]["settings"] == before
 
 

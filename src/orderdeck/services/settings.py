@@ -24,7 +24,7 @@ def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
     nulls = sorted(key for key, value in changes.items() if value is None and key not in NULLABLE)
     if nulls:
         # Stored, a null would stand where every reader expects a number, a flag or a list.
-        raise InvalidInput("cannot be null; leave it out to keep the setting as it is", field=nulls[0])
+        raise InvalidInput("can't be null; leave the field out to keep its value", field=nulls[0])
     if "capture_mode" in changes and changes["capture_mode"] not in CAPTURE_MODES:
         raise InvalidInput(f"must be one of {', '.join(CAPTURE_MODES)}", field="capture_mode")
     channels = changes.get("auto_fulfill_channels")

@@ -137,14 +137,16 @@ class Destinations:
         return str(RefusedDestination(host)) if refused else None
 
     def check(self, host: str, addresses: Iterable[str]) -> list[str]:
-        """The addresses a host resolved to, when every one may be used; else RefusedDestination
-        (a name with one private address among public ones is refused as a whole)."""
+        """Those of the addresses a host resolved to that may be used (only those are tried: a
+        name with a private address among public ones reaches only the public ones), or
+        RefusedDestination when none may."""
         found = list(dict.fromkeys(addresses))
         if self.trusts_name(host):
             return found
-        if not found or not all(self.allows(ipaddress.ip_address(a.split("%", 1)[0])) for a in found):
+        usable = [a for a in found if self.allows(ipaddress.ip_address(a.split("%", 1)[0]))]
+        if not usable:
             raise RefusedDestination(host)
-        return found
+        return usable
 
     def resolve(self, host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

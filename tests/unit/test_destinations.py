@@ -65,10 +65,11 @@ def test_the_allow_list_takes_addresses_networks_and_names() -> None:
     assert allowed.check("HOOKS.internal.", ["192.168.7.7"]) == ["192.168.7.7"]
 
 
-def test_a_name_with_one_private_address_among_public_ones_is_refused() -> None:
-    with pytest.raises(RefusedDestination):
-        Destinations().check("hooks.example.com", ["8.8.8.8", "127.0.0.1"])
-    assert Destinations().check("hooks.example.com", ["8.8.8.8"]) == ["8.8.8.8"]
+def test_only_the_addresses_that_may_be_used_are_tried() -> None:
+    assert Destinations().check("hooks.example.com", ["127.0.0.1", "8.8.8.8", "::1"]) == ["8.8.8.8"]
+    assert Destinations.parse("127.0.0.1").check("localhost", ["::1", "127.0.0.1"]) == ["127.0.0.1"]
+    with pytest.raises(RefusedDestination, match=r"hooks\.example\.com is not a public address"):
+        Destinations().check("hooks.example.com", ["127.0.0.1", "10.0.0.1"])
 
 
 @pytest.mark.parametrize("entry", ["10.0.0.0/33", "http://10.0.0.1", "hooks example", "-bad.example"])

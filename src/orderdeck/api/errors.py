@@ -66,7 +66,8 @@ ENVELOPES = frozenset(
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    # Only FastAPI's leading "body"/"query"/"path" goes: a field may be named body (a comment's).
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)]
     if len(parts) > 1 and parts[0] in ENVELOPES:
         parts = parts[1:]
     out = ""

@@ -116,7 +116,9 @@ def _walk(value: Any, loc: tuple[Any, ...], problems: dict[str, list[str]]) -> N
     if isinstance(value, dict):
         for key, item in value.items():
             if _UNUSABLE.search(key):
-                problems.setdefault(_location((*loc, _safe(key))), []).append(_text_problem(key) + " (in the name)")
+                problems.setdefault(_location(("body", *loc, _safe(key))), []).append(
+                    _text_problem(key) + " (in the name)"
+                )
                 continue
             _walk(item, (*loc, key), problems)
     elif isinstance(value, list):
@@ -124,14 +126,14 @@ def _walk(value: Any, loc: tuple[Any, ...], problems: dict[str, list[str]]) -> N
             _walk(item, (*loc, index), problems)
     elif isinstance(value, str):
         if _UNUSABLE.search(value):
-            problems.setdefault(_location(loc), []).append(_text_problem(value))
+            problems.setdefault(_location(("body", *loc)), []).append(_text_problem(value))
     elif isinstance(value, bool):
         return
     elif isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
-            problems.setdefault(_location(loc), []).append(f"is out of range: at most {INT64_MAX}")
+            problems.setdefault(_location(("body", *loc)), []).append(f"is out of range: at most {INT64_MAX}")
     elif isinstance(value, float) and not math.isfinite(value):
-        problems.setdefault(_location(loc), []).append("must be a finite number")
+        problems.setdefault(_location(("body", *loc)), []).append("must be a finite number")
 
 
 def _text_problem(text: str) -> str:

@@ -118,7 +118,8 @@ def _has_term(kind: str, term: str) -> ColumnElement[bool]:
 
 def _order_number(text: str) -> int | None:
     digits = text.lstrip("#").strip()
-    return int(digits) if digits.isdecimal() and len(digits) < 12 else None
+    # orders.number is an INTEGER (32 bits on PostgreSQL, which refuses a larger value outright)
+    return int(digits) if digits.isdecimal() and len(digits) < 12 and int(digits) < 2**31 else None
 
 
 def _status_conditions(f: OrderFilter, c: Any, *, closed: Any, cancelled: Any) -> list[ColumnElement[bool]]:

@@ -509,3 +509,48 @@ def test_no_route_answers_5xx_to_hostile_bodies(api: Api, order: dict[str, Any])
                 failures.append((method, target, raw[:20], answer.status_code))
     assert failures == []
     assert api.ok(api.get(f"/orders/{order['id']}.json"))  # still readable, whatever was sent
+
+
+# ---- more of the same kind, found by the sweep -------------------------------------------------------
+def test_renaming_a_location_to_a_taken_or_blank_name_is_a_422(api: Api, shop: Shop, location: int) -> None:
+    other = shop.location("Berlin")
+    for name in ("Amsterdam", "  "):
+        answer = api.put(f"/locations/{other}.json", {"location": {"name": name}})
+        assert answer.status_code == 422 and "name" in errors_of(answer), answer.text
+    assert api.ok(api.get(f"/locations/{other}.json"))["location"]["name"] == "Berlin"
+    assert api.ok(api.put(f"/locations/{other}.json", {"location": {"name": "Berlin"}}))  # its own name is fine
+
+
+def test_times_beyond_what_a_date_holds_are_a_422(api: Api, shop: Shop, order: dict[str, Any]) -> None:
+    fulfillment = shop.fulfil(order["id"])
+    for when in ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00"):
+        answer = api.post(
+            f"/orders/{order['id']}/fulfillments/{fulfillment['id']}/events.json",
+            {"event": {"status": "in_transit", "happened_at": when}},
+        )
+        assert answer.status_code == 422 and "happened_at" in errors_of(answer), answer.text
+        lines = [{"title": "Vase", "price": "1.00", "quantity": 1}]
+        answer = api.post("/orders.json", {"order": {"line_items": lines, "processed_at": when}})
+        assert answer.status_code == 422 and "processed_at" in errors_of(answer), answer.text
+    assert (
+        api.ok(api.get(f"/orders/{order['id']}/fulfillments/{fulfillment['id']}/events.json"))["fulfillment_events"]
+        == []
+    )
+
+
+@pytest.mark.parametrize("rule", [None, 1, "x", [], True])
+def test_a_rule_that_is_not_an_object_is_a_422(api: Api, rule: Any) -> None:
+    for path in ("/automation_rules.json", "/automation_rules/dry_run.json"):
+        answer = api.post(path, {"automation_rule": rule})
+        assert answer.status_code == 422 and "automation_rule" in errors_of(answer), answer.text
+    assert api.ok(api.get("/automation_rules.json"))["automation_rules"] == []
+
+
+def test_product_options_that_are_not_a_list_are_a_422(api: Api, shop: Shop, location: int) -> None:
+    variant = shop.product("MUG", stock={location: 1})
+    product_id = api.ok(api.get(f"/variants/{variant}.json"))["variant"]["product_id"]
+    before = api.ok(api.get(f"/products/{product_id}.json"))["product"]
+    for options in (None, "Size", [1], [None]):
+        answer = api.put(f"/products/{product_id}.json", {"product": {"options": options}})
+        assert answer.status_code == 422 and all(k.startswith("options") for k in errors_of(answer)), answer.text
+    assert api.ok(api.get(f"/products/{product_id}.json"))["product"] == before

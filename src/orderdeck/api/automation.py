@@ -77,6 +77,8 @@ def run_json(run: Run, ctx: RenderContext) -> dict[str, Any]:
 def _envelope(body: dict[str, Any]) -> Any:
     if set(body) != {"automation_rule"}:
         raise InvalidInput('send the rule as {"automation_rule": {…}}', field="automation_rule")
+    if not isinstance(body["automation_rule"], dict):
+        raise InvalidInput('send the rule as an object: {"automation_rule": {…}}', field="automation_rule")
     return body["automation_rule"]
 
 

@@ -54,6 +54,16 @@ Phone = Annotated[str, Field(max_length=255), AfterValidator(_phone)]
 Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]  # what an INTEGER column holds (PostgreSQL's is 32 bits)
 
 
+def _plausible_time(value: datetime) -> datetime:
+    """Year 9999 in one time zone is year 10000 in the next, which no date can hold."""
+    if not 1900 <= value.year <= 2999:
+        raise ValueError("must be a time between the years 1900 and 2999")
+    return value
+
+
+When = Annotated[datetime, AfterValidator(_plausible_time)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
@@ -249,7 +259,7 @@ class OrderIn(Strict):
     )
     send_receipt: bool = False
     send_fulfillment_receipt: bool = False
-    processed_at: datetime | None = None
+    processed_at: When | None = None
     location_id: Id | None = None
 
 
@@ -320,7 +330,7 @@ class MoveEnvelope(Strict):
 
 
 class RescheduleIn(Strict):
-    new_fulfill_at: datetime
+    new_fulfill_at: When
 
 
 class RescheduleEnvelope(Strict):
@@ -364,7 +374,7 @@ class UpdateTrackingEnvelope(Strict):
 class FulfillmentEventIn(Strict):
     status: Short
     message: Text | None = None
-    happened_at: datetime | None = None
+    happened_at: When | None = None
     city: Short | None = None
     province: Short | None = None
     country: Short | None = None
@@ -372,7 +382,7 @@ class FulfillmentEventIn(Strict):
     address1: Short | None = None
     latitude: float | None = None
     longitude: float | None = None
-    estimated_delivery_at: datetime | None = None
+    estimated_delivery_at: When | None = None
 
 
 class FulfillmentEventEnvelope(Strict):
@@ -546,12 +556,12 @@ class BulkFilterIn(Strict):
     financial_status: Short = "any"
     fulfillment_status: Short = "any"
     since_id: Id | None = None
-    created_at_min: datetime | None = None
-    created_at_max: datetime | None = None
-    updated_at_min: datetime | None = None
-    updated_at_max: datetime | None = None
-    processed_at_min: datetime | None = None
-    processed_at_max: datetime | None = None
+    created_at_min: When | None = None
+    created_at_max: When | None = None
+    updated_at_min: When | None = None
+    updated_at_max: When | None = None
+    processed_at_min: When | None = None
+    processed_at_max: When | None = None
     tag: str | list[Short] = Field(default_factory=list)
     tag_not: str | list[Short] = Field(default_factory=list)
     source_name: Short | None = None

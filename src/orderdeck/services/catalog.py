@@ -244,6 +244,8 @@ def _check_status(details: dict[str, Any]) -> None:
 
 
 def _option_names(raw: list[Any]) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(o, str | dict) for o in raw):
+        raise InvalidInput('send options as a list of names or of {"name": …}', field="options")
     names = [(o if isinstance(o, str) else o.get("name") or "").strip() for o in raw]
     if len(names) > 3:
         raise InvalidInput("a product has at most three options", field="options")

@@ -240,6 +240,13 @@ class Catalog:
     def update_location(self, location_id: int, fields: dict[str, Any], now: datetime) -> Location:
         self.location(location_id)
         values = {k: fields[k] for k in LOCATION_FIELDS if k in fields}
+        if "name" in values:
+            values["name"] = name = (values["name"] or "").strip()
+            if not name:
+                raise InvalidInput("can't be blank", field="name")
+            taken = select(locations.c.id).where(locations.c.name == name, locations.c.id != location_id)
+            if self.conn.execute(taken).first():
+                raise InvalidInput(f"a location named {name!r} exists already", field="name")
         if values:
             self.conn.execute(update(locations).where(locations.c.id == location_id).values(**values, updated_at=now))
         return self.location(location_id)

@@ -64,6 +64,9 @@ class Op:
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     paginated: bool = False
     command: bool = True  # a write run by run_command: Idempotency-Key (400) and conflicts (409)
+    # A request that succeeds on any shop: Swagger UI's "Try it out" starts from it, and so does
+    # schemathesis' examples phase, whose real answers later phases reuse.
+    request_example: Schema | None = None
 
 
 def follow(operation_id: str, **parameters: str) -> tuple[str, dict[str, str]]:
@@ -161,7 +164,19 @@ RULE_LINKS = _id_links(
 OPERATIONS: dict[tuple[str, str], Op] = {
     # ---- orders
     ("GET", "/orders.json"): Op("listOrders", envelope(orders=many(ref("Order"))), paginated=True),
-    ("POST", "/orders.json"): Op("createOrder", ORDER, 201, links=_order_links("$response.body#/order/id")),
+    ("POST", "/orders.json"): Op(
+        "createOrder",
+        ORDER,
+        201,
+        links=_order_links("$response.body#/order/id"),
+        request_example={
+            "order": {
+                "email": "anna@example.com",
+                "line_items": [{"title": "Stoneware mug", "price": "14.50", "quantity": 1}],
+                "transactions": [{"kind": "sale", "status": "success", "amount": "14.50", "gateway": "manual"}],
+            }
+        },
+    ),
     ("GET", "/orders/count.json"): Op("countOrders", COUNT),
     ("GET", "/orders/open_count.json"): Op("countOpenOrdersToFulfil", COUNT),
     ("GET", "/orders/export.csv"): Op(
@@ -195,6 +210,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "createCustomStatus",
         STATUS_ANSWER,
         201,
+        request_example={"custom_status": {"handle": "packing", "names": {"en": "Packing", "nl": "Inpakken"}}},
         links=_id_links("custom_status", "status_id", "getCustomStatus", "updateCustomStatus", "deleteCustomStatus"),
     ),
     ("GET", "/custom_statuses/{status_id}.json"): Op("getCustomStatus", STATUS_ANSWER),
@@ -334,6 +350,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "addComment",
         envelope(event=ref("Event")),
         201,
+        request_example={"comment": {"body": "Customer asked by phone to ship before Friday"}},
         links={
             name: follow(op, order_id="$request.path.order_id", comment_id="$response.body#/event/id")
             for name, op in (("EditComment", "editComment"), ("DeleteComment", "deleteComment"))
@@ -347,6 +364,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "createLocation",
         LOCATION_ANSWER,
         201,
+        request_example={"location": {"name": "Utrecht depot", "country_code": "NL", "city": "Utrecht"}},
         links=_id_links("location", "location_id", "getLocation", "updateLocation", "listLocationInventoryLevels"),
     ),
     ("GET", "/locations/count.json"): Op("countLocations", COUNT),
@@ -582,6 +600,9 @@ def _complete(path: str, method: str, operation: dict[str, Any], op: Op, schemas
     for status in refusals:
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     operation["responses"] = responses
+    media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if op.request_example is not None and media is not None and not ({"example", "examples"} & set(media)):
+        media["example"] = op.request_example
 
 
 API_VERSION_PARAMETER = {

@@ -401,6 +401,30 @@ def test_cancelling_a_fulfillment_order_closes_the_original_and_opens_a_replacem
     assert shop.get(order["id"])["line_items"][0]["fulfillable_quantity"] == 2
 
 
+def test_moving_a_whole_fulfillment_order_closes_the_original_and_opens_a_moved_one(
+    api: Api, shop: Shop, mug: int, amsterdam: int
+) -> None:
+    """SHOPIFY-REST.md §6: move answers original (closed), moved (open), remaining (null on a full move)."""
+    utrecht = shop.location("Utrecht")
+    api.ok(api.post("/inventory_levels/set.json", {"location_id": utrecht, "inventory_item_id": mug, "available": 5}))
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
+    fo = open_fo(shop, order["id"])
+
+    answer = api.ok(
+        api.post(f"/fulfillment_orders/{fo['id']}/move.json", {"fulfillment_order": {"new_location_id": utrecht}})
+    )
+
+    assert answer["original_fulfillment_order"]["status"] == "closed"
+    assert answer["original_fulfillment_order"]["assigned_location_id"] == amsterdam
+    moved = answer["moved_fulfillment_order"]
+    assert (moved["status"], moved["assigned_location_id"]) == ("open", utrecht)
+    assert moved["id"] != fo["id"]
+    assert answer["remaining_fulfillment_order"] is None
+    assert [li["fulfillable_quantity"] for li in moved["line_items"]] == [2]
+    assert open_fo(shop, order["id"])["id"] == moved["id"]
+    assert stock(shop, mug, utrecht) == (3, 2, 5)
+
+
 # ---- 8. REST cancel restocks only when asked ----------------------------------------------------
 def test_rest_cancel_without_restock_does_not_restock(api: Api, shop: Shop, mug: int, amsterdam: int) -> None:
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)

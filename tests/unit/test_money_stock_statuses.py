@@ -20,7 +20,7 @@ from orderdeck.domain.statuses import (
     qualifies_for_auto_archive,
     total_outstanding,
 )
-from tests.unit.test_statuses import AMS, MUG, NOW, STAFF, fulfil, place, refund, txn
+from tests.unit.test_statuses import AMS, BER, MUG, NOW, STAFF, fulfil, place, refund, txn
 
 
 def level(inv, item: int = MUG, location: int = AMS) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
@@ -187,6 +187,25 @@ def test_a_cancelled_fulfillment_order_is_closed_and_replaced() -> None:
     assert fo.status == "closed"
     assert replacement.status == "open"
     assert replacement.remaining == 2
+
+
+def test_a_whole_move_closes_the_original_and_moves_the_work_to_a_new_one() -> None:
+    order, inv = place(stock={(MUG, AMS): 20, (MUG, BER): 20}, locations=(AMS, BER))
+    fo = order.fulfillment_orders[0]
+    moved, remaining = shipping.move(
+        order,
+        fo,
+        new_location_id=BER,
+        active_locations={AMS, BER},
+        requests=None,
+        inventory=inv,
+        author=STAFF,
+        now=NOW,
+    )
+    assert (fo.status, fo.assigned_location_id, fo.remaining) == ("closed", AMS, 0)
+    assert (moved.status, moved.assigned_location_id, moved.remaining) == ("open", BER, 2)
+    assert remaining is None
+    assert level(inv, MUG, BER) == (18, 2, 20)
 
 
 # ---- partial addresses --------------------------------------------------------------------------

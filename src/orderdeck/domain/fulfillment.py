@@ -346,14 +346,13 @@ def move(
         qty = wanted.get(line.id, 0)
         if qty and line.inventory_item_id is not None:
             inventory.move_reservation(line.inventory_item_id, old_location, new_location_id, qty)
+    # Shopify answers with the original closed and a new, moved fulfillment order (and the
+    # remaining one, when only part moved); a scheduled one stays scheduled when all of it moves.
     whole = all(wanted.get(li.id, 0) == li.quantity for li in fo.line_items)
-    if whole:
-        fo.assigned_location_id = new_location_id
-        moved, remaining = fo, None
-    else:
-        moved = _carve(order, fo, wanted, location_id=new_location_id, status="open", now=now)
-        remaining = fo if fo.remaining else None
-        _settle(fo)
+    status = "scheduled" if whole and fo.status == "scheduled" else "open"
+    moved = _carve(order, fo, wanted, location_id=new_location_id, status=status, now=now)
+    remaining = fo if fo.remaining else None
+    _settle(fo)
     _touch(order, fo, now)
     order.record(
         DomainEvent(

@@ -2,13 +2,16 @@
 
 Orderdeck is served on SQLite with a demo shop (locations, products with stock, orders in every
 status) and a token holding every scope. Schemathesis' command line reads the served
-/openapi.json and runs every operation through all its phases: the schema's examples, coverage
-(boundary and invalid values), fuzzing, and the stateful phase, which follows the document's
-OpenAPI links (createOrder → getOrder, cancelOrder, …). Every answer must be no server error
-(no 5xx), match the status codes and the schema the document declares for it.
+/openapi.json and runs every operation through the schema's examples, fuzzing (valid and
+invalid requests) and the stateful phase, which follows the document's OpenAPI links
+(createOrder → getOrder, cancelOrder, …); ORDERDECK_FUZZ_PHASES adds the coverage phase. Every
+answer must be no server error (no 5xx), have a status the operation lists, and match the schema
+the document declares for it. A failure prints schemathesis' report: each failing request with a
+curl command to reproduce it; the server's traceback of a 5xx is in the captured log.
 
-The run is bounded by examples per operation, not by time, and is deterministic (a fixed seed,
-Hypothesis derandomized): the same code gets the same requests on any machine.
+The run is bounded by examples per operation (ORDERDECK_FUZZ_EXAMPLES, 10), not by time, and is
+deterministic (schemathesis' deterministic mode): the same code gets the same requests anywhere.
+About 1,400 requests; 3 minutes on a busy 2-core machine.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance
 # with ORDERDECK_FUZZ_PHASES=examples,coverage,fuzzing,stateful.
 PHASES = os.environ.get("ORDERDECK_FUZZ_PHASES", "examples,fuzzing,stateful")
 MAX_EXAMPLES = int(os.environ.get("ORDERDECK_FUZZ_EXAMPLES", "10"))
-SEED = 12
 
 
 def _free_port() -> int:
@@ -90,8 +92,6 @@ def schemathesis_run(base: str, token: str, report: Path, *extra: str) -> subpro
         PHASES,
         "--max-examples",
         str(MAX_EXAMPLES),
-        "--seed",
-        str(SEED),
         "--generation-deterministic",
         "--no-color",
         "--workers",

@@ -39,7 +39,9 @@ def _day(value: str, name: str, timezone: str, *, end: bool) -> datetime:
     try:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise InvalidInput(f"{value!r} is not a date; use YYYY-MM-DD", field=name) from None
+        raise InvalidInput(f"{value[:40]!r} is not a date; use YYYY-MM-DD", field=name) from None
+    if not 1900 <= day.year <= 2999:
+        raise InvalidInput("must be a day between the years 1900 and 2999", field=name)
     moment = datetime.combine(day, time.min, tzinfo=ZoneInfo(timezone))
     # The end of a day is its last microsecond: the store's upper bound includes its value.
     return (moment + timedelta(days=1, microseconds=-1) if end else moment).astimezone(UTC)

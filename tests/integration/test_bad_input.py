@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from orderdeck.api import guards
 from orderdeck.api.app import create_app
 from orderdeck.bootstrap import build
 from orderdeck.services.context import Orderdeck
@@ -557,3 +561,40 @@ def test_product_options_that_are_not_a_list_are_a_422(api: Api, shop: Shop, loc
         answer = api.put(f"/products/{product_id}.json", {"product": {"options": options}})
         assert answer.status_code == 422 and all(k.startswith("options") for k in errors_of(answer)), answer.text
     assert api.ok(api.get(f"/products/{product_id}.json"))["product"] == before
+
+
+# ---- the guard, property-tested --------------------------------------------------------------------
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_the_guard_refuses_with_a_4xx_or_lets_through_whatever_json_comes(value: Any) -> None:
+    """Whatever a client sends: the guard either lets it through or refuses it with a 4xx that
+    names where; it never fails itself. What it lets through holds no NUL, no lone surrogate,
+    no integer beyond 64 bits and no number that is not finite."""
+    body = json.dumps(value, allow_nan=True).encode()
+    try:
+        guards.check_json(body)
+    except guards.Refusal as refusal:
+        assert refusal.status in (400, 422) and refusal.errors
+        return
+    for leaf in _all_leaves(value):
+        if isinstance(leaf, int) and not isinstance(leaf, bool):
+            assert -(2**63) <= leaf < 2**63
+        if isinstance(leaf, float):
+            assert math.isfinite(leaf)
+        if isinstance(leaf, str):
+            assert not re.search("[\x00\ud800-\udfff]", leaf)
+
+
+def _all_leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [*value.keys(), *(leaf for item in value.values() for leaf in _all_leaves(item))]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _all_leaves(item)]
+    return [value]

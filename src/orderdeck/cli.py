@@ -513,9 +513,11 @@ def repair_orders(
 ) -> None:
     """Find orders whose stored document no longer loads. A null where the order has a default
     (the known bad value) is replaced by the default and the order stored again; the others are
-    listed, untouched, for you to look at. Also adds search terms orders lack. Exit status 1 when
-    an order is left that does not load."""
-    from .store.repair import fill_missing_search_terms, repair_documents
+    listed, untouched, for you to look at. Also adds search terms orders lack, and puts right by
+    today's rules what older versions left wrong (refunded unfulfilled units still on fulfillment
+    orders with their stock committed; refunds lacking their refund discrepancy). Exit status 1
+    when an order is left that does not load."""
+    from .store.repair import fill_missing_search_terms, repair_documents, repair_old_orders
 
     deck = build()
     _require_current_schema(deck)
@@ -529,8 +531,17 @@ def repair_orders(
     if not dry_run:
         with deck.db.writer.begin() as conn:
             added = fill_missing_search_terms(conn)
+    old = repair_old_orders(deck.db.writer.begin, now=deck.clock(), dry_run=dry_run)
+    for order_id, name, what in old.repaired:
+        console.print(f"{name} (id {order_id}) {verb}: {what}", soft_wrap=True)
+    for order_id, item_id, location_id in old.stock_not_found:
+        console.print(
+            f"[yellow]order id {order_id}: item {item_id} is no longer stocked at location {location_id}; "
+            "no reserved stock written off there[/yellow]",
+            soft_wrap=True,
+        )
     console.print(
-        f"{report.checked} order(s) checked, {len(report.repaired)} {verb}, "
+        f"{report.checked} order(s) checked, {len(report.repaired) + len(old.repaired)} {verb}, "
         f"{len(report.unreadable)} that do not load, {added} search term(s) added"
     )
     if report.unreadable:

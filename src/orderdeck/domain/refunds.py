@@ -153,9 +153,7 @@ def apply_refund(
         raise InvalidInput("a refund needs line items, shipping or a transaction", field="refund")
     refund_lines: list[RefundLineItem] = []
     money = sum((t.amount for t in order.transactions if t.id in transaction_ids and t.status == "success"), ZERO)
-    # What the refund's items and shipping were worth, up to what could still be refunded
-    # (refunds/calculate's suggestion): money beyond or short of it is a refund discrepancy.
-    suggested = min(order.presentment(calculation.total), ledger(order).refundable + money)
+    discrepancy = refund_discrepancy(order, worth=calculation.total, money=money)
     for priced in calculation.lines:
         req = priced.request
         line = priced.line
@@ -189,17 +187,8 @@ def apply_refund(
                 reason="Shipping refund",
             )
         )
-    if money != suggested:
-        adjustments.append(
-            OrderAdjustment(
-                id=order.child_id(),
-                kind="refund_discrepancy",
-                amount=order.shop_amount(money - suggested),
-                tax_amount=ZERO,
-                reason=request.discrepancy_reason or "Refund discrepancy",
-                presentment_amount=money - suggested,
-            )
-        )
+    if discrepancy:
+        adjustments.append(discrepancy_adjustment(order, discrepancy, request.discrepancy_reason))
     refund = Refund(
         id=order.child_id(),
         created_at=now,
@@ -259,10 +248,34 @@ def apply_refund(
     return refund
 
 
-def take_off_unshippable(order: Order, line: LineItem, inventory: Inventory) -> int:
+def refund_discrepancy(order: Order, *, worth: Decimal, money: Decimal) -> Decimal:
+    """Money a refund gave beyond (positive) or short of (negative) what its items and shipping
+    were worth (presentment currency). `worth` is the refund calculation's total (shop money),
+    `money` what the refund's transactions paid back; `order` holds the refund's transactions
+    (and none made after it). The worth counts up to what could still be refunded
+    (refunds/calculate's suggestion)."""
+    suggested = min(order.presentment(worth), ledger(order).refundable + money)
+    return money - suggested
+
+
+def discrepancy_adjustment(order: Order, discrepancy: Decimal, reason: str | None) -> OrderAdjustment:
+    """The refund_discrepancy order adjustment recording `discrepancy` (presentment currency),
+    so that nobody owes anybody the difference."""
+    return OrderAdjustment(
+        id=order.child_id(),
+        kind="refund_discrepancy",
+        amount=order.shop_amount(discrepancy),
+        tax_amount=ZERO,
+        reason=reason or "Refund discrepancy",
+        presentment_amount=discrepancy,
+    )
+
+
+def take_off_unshippable(order: Order, line: LineItem, inventory: Inventory, *, to_ship: int | None = None) -> int:
     """Take the units of `line` that its fulfillment orders hold beyond what is still to ship
-    (`Order.units_to_ship`) off them, writing their reserved stock off. Returns the units."""
-    excess = order.fulfillable_quantity(line.id) - order.units_to_ship(line)
+    (`Order.units_to_ship`, or `to_ship` when the caller knows fewer are) off them, writing their
+    reserved stock off. Returns the units."""
+    excess = order.fulfillable_quantity(line.id) - (order.units_to_ship(line) if to_ship is None else to_ship)
     if excess <= 0:
         return 0
     return _take_off_fulfillment_orders(order, line, excess, inventory, restock_at=None, restock=False)

@@ -1,7 +1,7 @@
 """Putting stored orders right after an upgrade or a bug: search terms an older version never
-wrote, and documents that no longer load.
+wrote, documents that no longer load, and orders an older version's rules left wrong.
 
-Both walk the orders by id in batches, each batch in its own short transaction when run by
+Each walks the orders by id in batches, each batch in its own short transaction when run by
 `orderdeck repair-orders`, or inside the migration's one transaction when a migration runs them.
 """
 
@@ -10,13 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import msgspec
 from sqlalchemy import Connection, insert, select, update
 
+from ..domain.order import Order
+from ..domain.repairs import OrderRepair, repair_old_order
+from . import counts
 from .codec import BadDocument, _decoder, decode_order, encode_order, repair_document
-from .orders import search_terms
+from .inventory import InventoryRepository
+from .orders import OrderRepository, search_terms, status_columns
 from .tables import order_search_terms, orders
+from .timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +116,73 @@ def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False
                         .where(orders.c.id == row.id)
                         .values(document=encode_order(repaired), rendered=None, rendered_for=None)
                     )
+
+
+@dataclass
+class OldOrdersReport:
+    checked: int = 0
+    repaired: list[tuple[int, str, str]] = field(default_factory=list)  # (id, name, what was put right)
+    stock_not_found: list[tuple[int, int, int]] = field(default_factory=list)  # (order, item, location)
+
+
+def repair_old_orders(
+    transaction: Callable[[], object], *, now: datetime, dry_run: bool = False, batch: int = BATCH
+) -> OldOrdersReport:
+    """Put right what older versions left wrong in orders by today's rules
+    (`domain.repairs.repair_old_order`): units refunded without restock still on fulfillment
+    orders come off them, their reserved stock written off at their location; refunds lacking
+    the refund_discrepancy today's refund command records get it. Each repaired order is saved
+    the way a command saves it (status columns, counts and search terms recomputed), gets a
+    `repaired` timeline event, and its stored rendering is dropped to be made afresh. No webhook
+    is sent. Orders whose document does not load are left to `repair_documents`. Running it
+    again changes nothing. `transaction()` as for `repair_documents`."""
+    report = OldOrdersReport()
+    last = 0
+    while True:
+        with transaction() as conn:  # type: ignore[attr-defined]
+            query = select(orders.c.id, orders.c.document).where(orders.c.id > last).order_by(orders.c.id).limit(batch)
+            if conn.dialect.name != "sqlite":
+                query = query.with_for_update()
+            rows = conn.execute(query).all()
+            if not rows:
+                return report
+            last = rows[-1].id
+            report.checked += len(rows)
+            for row in rows:
+                try:
+                    order = decode_order(row.document)
+                except BadDocument:
+                    continue
+                fix = repair_old_order(order, now=now)
+                if fix is None:
+                    continue
+                report.repaired.append((order.id, order.name, fix.message))
+                if not dry_run:
+                    _save_repair(conn, order, fix, now, report)
+
+
+def _save_repair(conn: Connection, before: Order, fix: OrderRepair, now: datetime, report: OldOrdersReport) -> None:
+    fixed = fix.order
+    if fix.stock_moves:
+        stock = InventoryRepository(conn)
+        inventory = stock.load({m.inventory_item_id for m in fix.stock_moves})
+        for move in fix.stock_moves:
+            key = (move.inventory_item_id, move.location_id)
+            level = inventory.levels.get(key)
+            if level is None:  # the item is no longer stocked there: nothing reserved to write off
+                log.warning("order %s: no stock level of item %s at location %s", fixed.id, key[0], key[1])
+                report.stock_not_found.append((fixed.id, key[0], key[1]))
+                continue
+            level.committed += move.committed
+            level.on_hand += move.on_hand
+            level.available += move.available
+            inventory.changed.add(key)
+        stock.save(inventory, now)
+    events, fixed.events = fixed.events, []
+    OrderRepository(conn).save(
+        fixed,
+        previous_terms=search_terms(before),
+        previous_count_key=counts.key_of(status_columns(before)),
+        rendered=None,
+    )
+    Timeline(conn).append(fixed.id, events, now)

@@ -1,0 +1,308 @@
+"""Orders an older version's rules left wrong are put right on upgrade (migration 0017) and by
+`orderdeck repair-orders`: units refunded without restock that stayed on their fulfillment orders
+with their stock committed, and refunds without the refund_discrepancy that keeps a goodwill
+refund from being owed. Each order is first stored as the version before 15cdab4 left it."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from orderdeck.cli import app as cli
+from orderdeck.domain.order import Order
+from orderdeck.services import sweeps
+from orderdeck.services.context import Orderdeck
+from orderdeck.store import counts
+from orderdeck.store.orders import search_terms, status_columns
+from orderdeck.store.repair import repair_old_orders
+from orderdeck.store.tables import inventory_levels, orders
+from tests.conftest import SELL, Api, Shop
+
+
+@pytest.fixture
+def amsterdam(shop: Shop) -> int:
+    return shop.location("Amsterdam")
+
+
+@pytest.fixture
+def mug(shop: Shop, amsterdam: int) -> int:
+    return shop.product("MUG-1", price="12.50", stock={amsterdam: 50}, title="Delft mug")
+
+
+def stock(shop: Shop, variant: int, location: int) -> tuple[int, int, int]:
+    level = shop.level(variant, location)
+    return level["available"], level["committed"], level["on_hand"]
+
+
+def sale_id(api: Api, order_id: int) -> int:
+    txns = api.ok(api.get(f"/orders/{order_id}/transactions.json"))["transactions"]
+    return int(next(t["id"] for t in txns if t["kind"] in ("sale", "capture") and t["status"] == "success"))
+
+
+def open_fo(shop: Shop, order_id: int) -> dict[str, Any]:
+    found = [fo for fo in shop.fulfillment_orders(order_id) if fo["status"] in ("open", "in_progress")]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def ship(api: Api, fo: dict[str, Any], quantity: int | None = None) -> Any:
+    group: dict[str, Any] = {"fulfillment_order_id": fo["id"]}
+    if quantity is not None:
+        group["fulfillment_order_line_items"] = [{"id": fo["line_items"][0]["id"], "quantity": quantity}]
+    return api.post("/fulfillments.json", {"fulfillment": {"line_items_by_fulfillment_order": [group]}})
+
+
+def refund(api: Api, order_id: int, **body: Any) -> Any:
+    return api.ok(api.post(f"/orders/{order_id}/refunds.json", {"refund": body}))
+
+
+def counted(api: Api, **params: str) -> int:
+    query = "&".join(f"{k}={v}" for k, v in {"status": "any", **params}.items())
+    return int(api.ok(api.get(f"/orders/count.json?{query}"))["count"])
+
+
+def listed(api: Api, **params: str) -> set[int]:
+    query = "&".join(f"{k}={v}" for k, v in {"status": "any", **params}.items())
+    return {o["id"] for o in api.ok(api.get(f"/orders.json?{query}"))["orders"]}
+
+
+def stored_order(deck: Orderdeck, order_id: int) -> Order:
+    with deck.unit_of_work(read_only=True) as uow:
+        return uow.orders.get(order_id, for_update=False)
+
+
+def store_as_old_version_left_it(deck: Orderdeck, order_id: int, change: Callable[[Order], None]) -> None:
+    """Store the order changed as the older version would have stored it: its status columns,
+    counts and terms as it derived them, no stored rendering."""
+    with deck.unit_of_work() as uow:
+        order = uow.orders.get(order_id)
+        terms, key = search_terms(order), counts.key_of(status_columns(order))
+        change(order)
+        uow.orders.save(order, previous_terms=terms, previous_count_key=key, rendered=None)
+        uow.commit()
+
+
+def give_back_stock(deck: Orderdeck, variant: int, location: int, units: int) -> None:
+    """The reserved units an older version never wrote off: committed and on hand again."""
+    with deck.db.writer.begin() as conn:
+        level = inventory_levels.c
+        conn.execute(
+            update(inventory_levels)
+            .where(level.inventory_item_id == variant, level.location_id == location)
+            .values(committed=level.committed + units, on_hand=level.on_hand + units)
+        )
+
+
+def without_discrepancies(order: Order) -> None:
+    for r in order.refunds:
+        r.order_adjustments = [a for a in r.order_adjustments if a.kind != "refund_discrepancy"]
+
+
+def migrate(deck: Orderdeck) -> None:
+    migration = importlib.import_module("orderdeck.store.migrations.versions.0017_old_orders_by_new_rules")
+    with deck.unit_of_work() as uow:
+        with Operations.context(MigrationContext.configure(uow.conn)):
+            migration.upgrade()
+        uow.commit()
+
+
+def versions(deck: Orderdeck) -> dict[int, int]:
+    with deck.db.reader.connect() as conn:
+        return {row.id: row.version for row in conn.execute(select(orders.c.id, orders.c.version))}
+
+
+def rendered(deck: Orderdeck, order_id: int) -> str | None:
+    with deck.db.reader.connect() as conn:
+        return conn.execute(select(orders.c.rendered).where(orders.c.id == order_id)).scalar_one()  # type: ignore[no-any-return]
+
+
+def stuck_order(api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int) -> dict[str, Any]:
+    """Two mugs, one refunded without restock before anything shipped, stored as the version
+    before 15cdab4 left it (the refunded mug still on the fulfillment order, its stock committed),
+    then the other one shipped: the order stays partially fulfilled for ever."""
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
+    before = copy.deepcopy(stored_order(deck, order["id"]).fulfillment_orders)
+    refund(
+        api,
+        order["id"],
+        refund_line_items=[{"line_item_id": order["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}],
+        transactions=[{"parent_id": sale_id(api, order["id"]), "amount": "12.50", "kind": "refund"}],
+    )
+
+    def old(o: Order) -> None:
+        o.fulfillment_orders = before
+
+    store_as_old_version_left_it(deck, order["id"], old)
+    give_back_stock(deck, mug, amsterdam, 1)
+    api.ok(ship(api, open_fo(shop, order["id"]), 1))
+    return order
+
+
+def test_migration_takes_refunded_unfulfilled_units_off_fulfillment_orders(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int
+) -> None:
+    shop.settings(auto_archive=True)
+    order = stuck_order(api, shop, deck, mug, amsterdam)
+    oid = order["id"]
+    assert open_fo(shop, oid)["line_items"][0]["fulfillable_quantity"] == 1  # the old state
+    assert stock(shop, mug, amsterdam) == (48, 1, 49)
+    assert shop.get(oid)["fulfillment_status"] == "partial"
+    assert counted(api, fulfillment_status="partial") == 1
+    sweeps.auto_archive(deck)
+    assert shop.get(oid)["closed_at"] is None  # stuck: never archived
+
+    migrate(deck)
+
+    assert [fo for fo in shop.fulfillment_orders(oid) if fo["status"] in ("open", "in_progress")] == []
+    assert stock(shop, mug, amsterdam) == (48, 0, 48)  # written off, not back to available
+    after = shop.get(oid)
+    assert after["fulfillment_status"] == "fulfilled"
+    assert after["line_items"][0]["fulfillable_quantity"] == 0
+    assert listed(api, fulfillment_status="partial") == set() and counted(api, fulfillment_status="partial") == 0
+    assert listed(api, fulfillment_status="shipped") == {oid} and counted(api, fulfillment_status="shipped") == 1
+    events = api.ok(api.get(f"/orders/{oid}/events.json"))["events"]
+    assert any("1 refunded unfulfilled unit taken off the fulfillment orders" in e["description"] for e in events)
+    sweeps.auto_archive(deck)
+    assert shop.get(oid)["closed_at"] is not None  # no longer stuck
+
+    again = versions(deck)
+    migrate(deck)
+    assert versions(deck) == again  # nothing changed the second time
+
+
+def test_repair_leaves_the_units_still_to_ship_and_shipping_them_fulfils_the_order(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int
+) -> None:
+    """Three mugs: one shipped, one refunded without restock, one still to ship."""
+    order = shop.order([{"variant_id": mug, "quantity": 3}], transactions=SELL)
+    oid = order["id"]
+    api.ok(ship(api, open_fo(shop, oid), 1))
+    before = copy.deepcopy(stored_order(deck, oid).fulfillment_orders)
+    refund(
+        api,
+        oid,
+        refund_line_items=[{"line_item_id": order["line_items"][0]["id"], "quantity": 2, "restock_type": "no_restock"}],
+    )
+
+    def old(o: Order) -> None:
+        o.fulfillment_orders = before
+
+    store_as_old_version_left_it(deck, oid, old)
+    give_back_stock(deck, mug, amsterdam, 1)
+    assert open_fo(shop, oid)["line_items"][0]["fulfillable_quantity"] == 2
+    assert stock(shop, mug, amsterdam) == (47, 2, 49)
+
+    report = repair_old_orders(deck.db.writer.begin, now=datetime.now(UTC))
+
+    assert [(r[0], r[1]) for r in report.repaired] == [(oid, order["name"])]
+    assert rendered(deck, oid) is None  # rendered afresh
+    fo = open_fo(shop, oid)
+    assert fo["line_items"][0]["fulfillable_quantity"] == 1
+    assert stock(shop, mug, amsterdam) == (47, 1, 48)
+    api.ok(ship(api, fo))
+    assert shop.get(oid)["fulfillment_status"] == "fulfilled"
+    level = shop.level(mug, amsterdam)
+    assert (level["available"], level["committed"], level["on_hand"]) == (47, 0, 47)
+    assert level["on_hand"] == level["available"] + level["committed"]
+    assert repair_old_orders(deck.db.writer.begin, now=datetime.now(UTC)).repaired == []
+
+
+def test_a_goodwill_refund_is_no_longer_owed_after_the_repair(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refund of money alone (goodwill) used to raise total_outstanding by its amount."""
+    order = shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)
+    oid = order["id"]
+    refund(api, oid, transactions=[{"parent_id": sale_id(api, oid), "amount": "5.00", "kind": "refund"}])
+    assert shop.get(oid)["total_outstanding"] == "0.00"  # today's rules
+    store_as_old_version_left_it(deck, oid, without_discrepancies)
+    assert shop.get(oid)["total_outstanding"] == "5.00"  # as the older version left it
+    monkeypatch.setenv("ORDERDECK_DATABASE_URL", deck.db.url)
+    runner = CliRunner()
+
+    dry = runner.invoke(cli, ["repair-orders", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"{order['name']} (id {oid}) would be repaired" in dry.output
+    assert shop.get(oid)["total_outstanding"] == "5.00"
+
+    done = runner.invoke(cli, ["repair-orders"])
+    assert done.exit_code == 0, done.output
+    assert f"{order['name']} (id {oid}) repaired" in done.output and "1 refund discrepancy recorded" in done.output
+    after = shop.get(oid)
+    assert after["total_outstanding"] == "0.00"
+    assert after["financial_status"] == "partially_refunded"
+    refunds = api.ok(api.get(f"/orders/{oid}/refunds.json"))["refunds"]
+    adjustments = [a for r in refunds for a in r["order_adjustments"] if a["kind"] == "refund_discrepancy"]
+    assert len(adjustments) == 1
+    assert counted(api, financial_status="partially_refunded") == 1
+
+    second = runner.invoke(cli, ["repair-orders"])
+    assert second.exit_code == 0, second.output
+    assert "repaired:" not in second.output
+    assert "1 order(s) checked, 0 repaired" in second.output
+
+
+def test_orders_refunded_by_todays_rules_are_left_as_they_are(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int
+) -> None:
+    """The repair works out each refund's discrepancy as the refund command does: refunds made
+    today (exact, short, goodwill, items without money, shipped then refunded) need nothing."""
+    exact = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
+    line = exact["line_items"][0]["id"]
+    refund(
+        api,
+        exact["id"],
+        refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
+        transactions=[{"parent_id": sale_id(api, exact["id"]), "amount": "12.50", "kind": "refund"}],
+    )
+    short = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
+    api.ok(ship(api, open_fo(shop, short["id"]), 1))
+    refund(
+        api,
+        short["id"],
+        refund_line_items=[{"line_item_id": short["line_items"][0]["id"], "quantity": 2, "restock_type": "no_restock"}],
+        transactions=[{"parent_id": sale_id(api, short["id"]), "amount": "7.00", "kind": "refund"}],
+    )
+    goodwill = shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)
+    for amount in ("2.00", "3.00"):
+        refund(
+            api, goodwill["id"], transactions=[{"parent_id": sale_id(api, goodwill["id"]), "amount": amount, "kind": "refund"}]
+        )
+    unpaid = shop.order([{"variant_id": mug, "quantity": 2}])
+    refund(
+        api,
+        unpaid["id"],
+        refund_line_items=[{"line_item_id": unpaid["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}],
+    )
+    levels = stock(shop, mug, amsterdam)
+    seen = versions(deck)
+
+    report = repair_old_orders(deck.db.writer.begin, now=datetime.now(UTC))
+
+    assert report.repaired == [] and report.checked == 4
+    assert versions(deck) == seen
+    assert stock(shop, mug, amsterdam) == levels
+
+
+def test_dry_run_and_migration_in_one_transaction_report_the_same(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int
+) -> None:
+    order = stuck_order(api, shop, deck, mug, amsterdam)
+    seen = versions(deck)
+    dry = repair_old_orders(deck.db.writer.begin, now=datetime.now(UTC), dry_run=True)
+    assert [r[0] for r in dry.repaired] == [order["id"]]
+    assert versions(deck) == seen and stock(shop, mug, amsterdam) == (48, 1, 49)
+    with deck.db.writer.begin() as conn:
+        done = repair_old_orders(lambda: nullcontext(conn), now=datetime.now(UTC), batch=1)
+    assert done.repaired == dry.repaired
+    assert stock(shop, mug, amsterdam) == (48, 0, 48)

@@ -276,13 +276,17 @@ def test_orders_refunded_by_todays_rules_are_left_as_they_are(
     goodwill = shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)
     for amount in ("2.00", "3.00"):
         refund(
-            api, goodwill["id"], transactions=[{"parent_id": sale_id(api, goodwill["id"]), "amount": amount, "kind": "refund"}]
+            api,
+            goodwill["id"],
+            transactions=[{"parent_id": sale_id(api, goodwill["id"]), "amount": amount, "kind": "refund"}],
         )
     unpaid = shop.order([{"variant_id": mug, "quantity": 2}])
     refund(
         api,
         unpaid["id"],
-        refund_line_items=[{"line_item_id": unpaid["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}],
+        refund_line_items=[
+            {"line_item_id": unpaid["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}
+        ],
     )
     levels = stock(shop, mug, amsterdam)
     seen = versions(deck)

@@ -65,13 +65,13 @@ def _as_of(order: Order, refund: Refund) -> Order:
     )
 
 
-def _add_missing_discrepancies(order: Order) -> int:
-    """Record the refund_discrepancy today's refund command would have recorded on each past
-    refund lacking one. A cancelled order's refunds are left (cancelling records none, and a
-    cancelled order owes nothing whatever its refunds)."""
+def _missing_discrepancies(order: Order) -> dict[int, Decimal]:
+    """The refund_discrepancy (presentment currency) today's refund command would have recorded
+    on each past refund lacking one, by refund id. A cancelled order's refunds are left
+    (cancelling records none, and a cancelled order owes nothing whatever its refunds)."""
     if order.is_cancelled:
-        return 0
-    added = 0
+        return {}
+    missing: dict[int, Decimal] = {}
     for refund in order.refunds:
         if any(a.kind == "refund_discrepancy" for a in refund.order_adjustments):
             continue
@@ -82,9 +82,8 @@ def _add_missing_discrepancies(order: Order) -> int:
         )
         discrepancy = refund_discrepancy(then, worth=refund_worth(refund), money=money)
         if discrepancy:
-            refund.order_adjustments.append(discrepancy_adjustment(order, discrepancy, refund.discrepancy_reason))
-            added += 1
-    return added
+            missing[refund.id] = discrepancy
+    return missing
 
 
 def _units_to_ship(order: Order, line: LineItem) -> int:
@@ -136,9 +135,16 @@ def _take_off_unshippable_units(order: Order) -> tuple[int, list[StockMove]]:
 def repair_old_order(order: Order, *, now: datetime) -> OrderRepair | None:
     """The order put right by today's rules, with the stock moves that go with it; None when it
     is right already. Works on a copy: `order` itself is left as it was."""
+    missing = _missing_discrepancies(order)
+    if not missing and all(order.fulfillable_quantity(li.id) <= _units_to_ship(order, li) for li in order.line_items):
+        return None  # right already (most orders): not even copied
     fixed = copy.deepcopy(order)
     units, moves = _take_off_unshippable_units(fixed)
-    discrepancies = _add_missing_discrepancies(fixed)
+    for refund in fixed.refunds:
+        if refund.id in missing:
+            adjustment = discrepancy_adjustment(fixed, missing[refund.id], refund.discrepancy_reason)
+            refund.order_adjustments.append(adjustment)
+    discrepancies = len(missing)
     if not units and not discrepancies:
         return None
     parts = []

@@ -395,6 +395,9 @@ def test_the_admin_refuses_a_broken_email_and_nul_in_its_forms(api: Api, order: 
     for query in ("q=%00", "tag=a%00", "location_id=" + HUGE):
         assert owner.client.get(f"/admin/orders?{query}").status_code == 400
     assert owner.client.get(f"/admin/orders/{HUGE}").status_code == 404
+    owner.page(f"/admin/orders/{oid}")
+    answer = owner.post(f"/admin/orders/{oid}/shipping-address", {"first_name": "x" * 5000, "address1": "S 1"})
+    assert "at most 255 characters" in owner.flash(answer)
     for day in ("0001-01-01", "9999-12-31"):
         page = owner.client.get(f"/admin/orders?created_from={day}&created_to={day}")
         assert 400 <= page.status_code < 500 and "between the years 1900 and 2999" in page.text

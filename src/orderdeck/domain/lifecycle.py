@@ -101,6 +101,8 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
             check_email(changes[name])
         elif name == "phone":
             check_phone(changes[name])
+        elif name == "shipping_address" and changes[name] is not None:
+            _check_address(changes[name])
         if name == "buyer_accepts_marketing" and not isinstance(changes[name], bool):
             # The one editable field without a null: stored, a null made the order unreadable.
             raise InvalidInput("must be true or false; null is not allowed", field=name)
@@ -130,6 +132,16 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
 
 
 ADDRESS_FIELDS = frozenset(f.name for f in msgspec.structs.fields(Address))
+
+
+def _check_address(value: Address | dict[str, Any]) -> None:
+    """Each part of an address is one line of at most 255 characters (as the API's own check)."""
+    parts = msgspec.structs.asdict(value) if isinstance(value, Address) else value
+    for key, text in parts.items():
+        if isinstance(text, str) and (len(text) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in text)):
+            raise InvalidInput(
+                f"{key.replace('_', ' ')} must be one line of at most 255 characters", field="shipping_address"
+            )
 
 
 def merge_address(current: Address | None, sent: dict[str, Any]) -> Address:

@@ -310,3 +310,40 @@ def test_dry_run_and_migration_in_one_transaction_report_the_same(
         done = repair_old_orders(lambda: nullcontext(conn), now=datetime.now(UTC), batch=1)
     assert done.repaired == dry.repaired
     assert stock(shop, mug, amsterdam) == (48, 0, 48)
+
+
+def test_units_an_older_version_put_back_when_a_shipment_was_cancelled_come_off_again(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int
+) -> None:
+    """Both mugs shipped, one refunded without restock (the parcel was lost), then the shipment
+    cancelled: the older version put both back on a fulfillment order with their stock committed;
+    only the kept mug is still to ship."""
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
+    oid = order["id"]
+    fulfillment = api.ok(ship(api, open_fo(shop, oid)))["fulfillment"]
+    refund(
+        api,
+        oid,
+        refund_line_items=[{"line_item_id": order["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}],
+    )
+    api.ok(api.post(f"/orders/{oid}/fulfillments/{fulfillment['id']}/cancel.json"))
+    assert open_fo(shop, oid)["line_items"][0]["fulfillable_quantity"] == 1  # today's rules
+    assert stock(shop, mug, amsterdam) == (48, 1, 49)
+
+    def old(o: Order) -> None:  # what the older cancel_fulfillment put back
+        fol = next(fo for fo in o.fulfillment_orders if fo.is_active).line_items[0]
+        fol.quantity += 1
+        fol.fulfillable_quantity += 1
+
+    store_as_old_version_left_it(deck, oid, old)
+    give_back_stock(deck, mug, amsterdam, 1)
+    assert open_fo(shop, oid)["line_items"][0]["fulfillable_quantity"] == 2
+
+    migrate(deck)
+
+    fo = open_fo(shop, oid)
+    assert fo["line_items"][0]["fulfillable_quantity"] == 1
+    assert stock(shop, mug, amsterdam) == (48, 1, 49)
+    api.ok(ship(api, fo))
+    assert shop.get(oid)["fulfillment_status"] == "fulfilled"
+    assert stock(shop, mug, amsterdam) == (48, 0, 48)

@@ -347,3 +347,45 @@ def test_units_an_older_version_put_back_when_a_shipment_was_cancelled_come_off_
     api.ok(ship(api, fo))
     assert shop.get(oid)["fulfillment_status"] == "fulfilled"
     assert stock(shop, mug, amsterdam) == (48, 0, 48)
+
+
+def test_the_discrepancies_recorded_are_those_the_refund_command_records(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int
+) -> None:
+    """Stripped of its refund_discrepancy adjustments, an order refunded today gets the same ones
+    back from the repair, on a multi-currency order too (USD customer, EUR shop)."""
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 2}], presentment_currency="USD", exchange_rate="1.10", transactions=SELL
+    )
+    oid = order["id"]
+    line = order["line_items"][0]["id"]
+    refund(
+        api,
+        oid,
+        currency="USD",
+        refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
+        transactions=[{"parent_id": sale_id(api, oid), "amount": "10.00", "kind": "refund"}],
+    )
+    goodwill = [{"parent_id": sale_id(api, oid), "amount": "1.00", "kind": "refund"}]
+    refund(api, oid, currency="USD", transactions=goodwill)
+
+    def discrepancies() -> list[tuple[str, str]]:
+        refunds = api.ok(api.get(f"/orders/{oid}/refunds.json"))["refunds"]
+        return [
+            (a["amount"], a["amount_set"]["presentment_money"]["amount"])
+            for r in refunds
+            for a in r["order_adjustments"]
+            if a["kind"] == "refund_discrepancy"
+        ]
+
+    today = discrepancies()
+    assert len(today) == 2
+    outstanding = shop.get(oid)["total_outstanding"]
+    store_as_old_version_left_it(deck, oid, without_discrepancies)
+    assert discrepancies() == []
+
+    report = repair_old_orders(deck.db.writer.begin, now=datetime.now(UTC))
+
+    assert [r[0] for r in report.repaired] == [oid]
+    assert discrepancies() == today
+    assert shop.get(oid)["total_outstanding"] == outstanding

@@ -1,5 +1,6 @@
 """Fixtures of the integration tests that need a mail server: a real SMTP server (aiosmtpd) on
-127.0.0.1 and an Orderdeck that sends through it."""
+127.0.0.1 and an Orderdeck that sends through it; and the Amsterdam location with a mug stocked
+there that the order-model tests share (a test module's own `amsterdam` or `mug` takes precedence)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from orderdeck.services.context import Orderdeck
+from tests.conftest import Shop
 
 
 class Inbox:
@@ -49,3 +51,14 @@ def inbox(smtp_port: int) -> Iterator[Inbox]:
 def mailing(deck: Orderdeck, smtp_port: int) -> Orderdeck:
     url = f"smtp://127.0.0.1:{smtp_port}?from=orders@shop.test"
     return dataclasses.replace(deck, settings=dataclasses.replace(deck.settings, smtp_url=url))
+
+
+@pytest.fixture
+def amsterdam(shop: Shop) -> int:
+    return shop.location("Amsterdam")
+
+
+@pytest.fixture
+def mug(shop: Shop, amsterdam: int) -> int:
+    """50 mugs at 12.50 in Amsterdam."""
+    return shop.product("MUG-1", price="12.50", stock={amsterdam: 50}, title="Delft mug")

@@ -3,37 +3,15 @@ ORDER-MODEL.md and SHOPIFY-REST.md, through the API, on SQLite and PostgreSQL.""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pytest
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy import text
 
 from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
 from tests.conftest import AUTHORIZE, SELL, Api, Shop
-
-
-@pytest.fixture
-def amsterdam(shop: Shop) -> int:
-    return shop.location("Amsterdam")
-
-
-@pytest.fixture
-def mug(shop: Shop, amsterdam: int) -> int:
-    return shop.product("MUG-1", price="12.50", stock={amsterdam: 50}, title="Delft mug")
-
-
-def stock(shop: Shop, variant: int, location: int) -> tuple[int, int, int]:
-    level = shop.level(variant, location)
-    return level["available"], level["committed"], level["on_hand"]
-
-
-def sale_id(api: Api, order_id: int) -> int:
-    txns = api.ok(api.get(f"/orders/{order_id}/transactions.json"))["transactions"]
-    return int(next(t["id"] for t in txns if t["kind"] in ("sale", "capture") and t["status"] == "success"))
+from tests.integration.order_steps import counted, ids_listed, open_fo, run_migration, sale_id, ship, stock
 
 
 def refund(api: Api, order_id: int, **body: Any) -> Any:
@@ -45,29 +23,6 @@ def refuses(response: Any, status: int, field: str) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert field in repr(body["errors"]), body
     return body
-
-
-def ids_listed(api: Api, **params: str) -> set[int]:
-    query = "&".join(f"{k}={v}" for k, v in {"status": "any", **params}.items())
-    return {o["id"] for o in api.ok(api.get(f"/orders.json?{query}"))["orders"]}
-
-
-def counted(api: Api, **params: str) -> int:
-    query = "&".join(f"{k}={v}" for k, v in {"status": "any", **params}.items())
-    return int(api.ok(api.get(f"/orders/count.json?{query}"))["count"])
-
-
-def open_fo(shop: Shop, order_id: int) -> dict[str, Any]:
-    found = [fo for fo in shop.fulfillment_orders(order_id) if fo["status"] in ("open", "in_progress")]
-    assert len(found) == 1, found
-    return found[0]
-
-
-def ship(api: Api, fo: dict[str, Any], quantity: int | None = None) -> Any:
-    group: dict[str, Any] = {"fulfillment_order_id": fo["id"]}
-    if quantity is not None:
-        group["fulfillment_order_line_items"] = [{"id": fo["line_items"][0]["id"], "quantity": quantity}]
-    return api.post("/fulfillments.json", {"fulfillment": {"line_items_by_fulfillment_order": [group]}})
 
 
 # ---- 1. units refunded without restock come off the fulfillment order ---------------------------
@@ -456,11 +411,7 @@ def test_migration_0016_makes_cancelled_orders_still_pending_voided(
         uow.commit()
     assert counted(api, financial_status="pending") == 2
 
-    migration = importlib.import_module("orderdeck.store.migrations.versions.0016_cancelled_unpaid_voided")
-    with deck.unit_of_work() as uow:
-        with Operations.context(MigrationContext.configure(uow.conn)):
-            migration.upgrade()
-        uow.commit()
+    run_migration(deck, "0016_cancelled_unpaid_voided")
 
     assert ids_listed(api, financial_status="pending") == {waiting["id"]}
     assert counted(api, financial_status="pending") == 1

@@ -6,15 +6,12 @@ refund from being owed. Each order is first stored as the version before 15cdab4
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
@@ -27,53 +24,11 @@ from orderdeck.store.orders import search_terms, status_columns
 from orderdeck.store.repair import repair_old_orders
 from orderdeck.store.tables import inventory_levels, orders
 from tests.conftest import SELL, Api, Shop
-
-
-@pytest.fixture
-def amsterdam(shop: Shop) -> int:
-    return shop.location("Amsterdam")
-
-
-@pytest.fixture
-def mug(shop: Shop, amsterdam: int) -> int:
-    return shop.product("MUG-1", price="12.50", stock={amsterdam: 50}, title="Delft mug")
-
-
-def stock(shop: Shop, variant: int, location: int) -> tuple[int, int, int]:
-    level = shop.level(variant, location)
-    return level["available"], level["committed"], level["on_hand"]
-
-
-def sale_id(api: Api, order_id: int) -> int:
-    txns = api.ok(api.get(f"/orders/{order_id}/transactions.json"))["transactions"]
-    return int(next(t["id"] for t in txns if t["kind"] in ("sale", "capture") and t["status"] == "success"))
-
-
-def open_fo(shop: Shop, order_id: int) -> dict[str, Any]:
-    found = [fo for fo in shop.fulfillment_orders(order_id) if fo["status"] in ("open", "in_progress")]
-    assert len(found) == 1, found
-    return found[0]
-
-
-def ship(api: Api, fo: dict[str, Any], quantity: int | None = None) -> Any:
-    group: dict[str, Any] = {"fulfillment_order_id": fo["id"]}
-    if quantity is not None:
-        group["fulfillment_order_line_items"] = [{"id": fo["line_items"][0]["id"], "quantity": quantity}]
-    return api.post("/fulfillments.json", {"fulfillment": {"line_items_by_fulfillment_order": [group]}})
+from tests.integration.order_steps import counted, ids_listed, open_fo, run_migration, sale_id, ship, stock
 
 
 def refund(api: Api, order_id: int, **body: Any) -> Any:
     return api.ok(api.post(f"/orders/{order_id}/refunds.json", {"refund": body}))
-
-
-def counted(api: Api, **params: str) -> int:
-    query = "&".join(f"{k}={v}" for k, v in {"status": "any", **params}.items())
-    return int(api.ok(api.get(f"/orders/count.json?{query}"))["count"])
-
-
-def listed(api: Api, **params: str) -> set[int]:
-    query = "&".join(f"{k}={v}" for k, v in {"status": "any", **params}.items())
-    return {o["id"] for o in api.ok(api.get(f"/orders.json?{query}"))["orders"]}
 
 
 def stored_order(deck: Orderdeck, order_id: int) -> Order:
@@ -109,11 +64,7 @@ def without_discrepancies(order: Order) -> None:
 
 
 def migrate(deck: Orderdeck) -> None:
-    migration = importlib.import_module("orderdeck.store.migrations.versions.0017_old_orders_by_new_rules")
-    with deck.unit_of_work() as uow:
-        with Operations.context(MigrationContext.configure(uow.conn)):
-            migration.upgrade()
-        uow.commit()
+    run_migration(deck, "0017_old_orders_by_new_rules")
 
 
 def versions(deck: Orderdeck) -> dict[int, int]:
@@ -168,8 +119,8 @@ def test_migration_takes_refunded_unfulfilled_units_off_fulfillment_orders(
     after = shop.get(oid)
     assert after["fulfillment_status"] == "fulfilled"
     assert after["line_items"][0]["fulfillable_quantity"] == 0
-    assert listed(api, fulfillment_status="partial") == set() and counted(api, fulfillment_status="partial") == 0
-    assert listed(api, fulfillment_status="shipped") == {oid} and counted(api, fulfillment_status="shipped") == 1
+    assert ids_listed(api, fulfillment_status="partial") == set() and counted(api, fulfillment_status="partial") == 0
+    assert ids_listed(api, fulfillment_status="shipped") == {oid} and counted(api, fulfillment_status="shipped") == 1
     events = api.ok(api.get(f"/orders/{oid}/events.json"))["events"]
     assert any("1 refunded unfulfilled unit taken off the fulfillment orders" in e["description"] for e in events)
     sweeps.auto_archive(deck)

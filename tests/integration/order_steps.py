@@ -62,3 +62,16 @@ def run_migration(deck: Orderdeck, revision: str) -> None:
         with Operations.context(MigrationContext.configure(uow.conn)):
             migration.upgrade()
         uow.commit()
+
+
+def refund_unrestocked(
+    api: Api, order: dict[str, Any], units: int = 1, amount: str | None = None, **body: Any
+) -> dict[str, Any]:
+    """Refund `units` of the order's first line without restock (and with `amount`, that much
+    money back against its sale), with any other refund fields in `body`; the refund made."""
+    line = {"line_item_id": order["line_items"][0]["id"], "quantity": units, "restock_type": "no_restock"}
+    body["refund_line_items"] = [line]
+    if amount is not None:
+        body["transactions"] = [{"parent_id": sale_id(api, order["id"]), "amount": amount, "kind": "refund"}]
+    made: dict[str, Any] = api.ok(api.post(f"/orders/{order['id']}/refunds.json", {"refund": body}))["refund"]
+    return made

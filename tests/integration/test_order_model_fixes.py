@@ -11,7 +11,16 @@ from sqlalchemy import text
 from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
 from tests.conftest import AUTHORIZE, SELL, Api, Shop
-from tests.integration.order_steps import counted, ids_listed, open_fo, run_migration, sale_id, ship, stock
+from tests.integration.order_steps import (
+    counted,
+    ids_listed,
+    open_fo,
+    refund_unrestocked,
+    run_migration,
+    sale_id,
+    ship,
+    stock,
+)
 
 
 def refund(api: Api, order_id: int, **body: Any) -> Any:
@@ -34,15 +43,7 @@ def test_refunding_unfulfilled_units_without_restock_lets_the_kept_units_finish_
     is then auto-archived, and no stock stays committed."""
     shop.settings(auto_archive=True)
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
-    line = order["line_items"][0]["id"]
-    api.ok(
-        refund(
-            api,
-            order["id"],
-            refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
-            transactions=[{"parent_id": sale_id(api, order["id"]), "amount": "12.50", "kind": "refund"}],
-        )
-    )
+    refund_unrestocked(api, order, amount="12.50")
     after = shop.get(order["id"])
     assert after["line_items"][0]["fulfillable_quantity"] == 1
     assert stock(shop, mug, amsterdam) == (48, 1, 49)  # released, not back to available
@@ -67,15 +68,8 @@ def test_a_no_restock_refund_after_shipping_counts_against_the_shipped_units(
     """quantity - max(refunded, fulfilled): one of two shipped and one refunded without restock
     (say the parcel was lost): the other unit still ships."""
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
-    line = order["line_items"][0]["id"]
     api.ok(ship(api, open_fo(shop, order["id"]), 1))
-    api.ok(
-        refund(
-            api,
-            order["id"],
-            refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
-        )
-    )
+    refund_unrestocked(api, order)
     assert shop.get(order["id"])["line_items"][0]["fulfillable_quantity"] == 1
     assert stock(shop, mug, amsterdam) == (48, 1, 49)
     api.ok(ship(api, open_fo(shop, order["id"])))
@@ -89,15 +83,8 @@ def test_undoing_a_shipment_brings_back_only_the_units_still_owed(
     """Both shipped, one refunded without restock, then the shipment is cancelled: one unit is
     to ship again (2 - max(1 refunded, 0 fulfilled)), not two."""
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
-    line = order["line_items"][0]["id"]
     shipped = api.ok(ship(api, open_fo(shop, order["id"])))["fulfillment"]
-    api.ok(
-        refund(
-            api,
-            order["id"],
-            refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
-        )
-    )
+    refund_unrestocked(api, order)
     assert stock(shop, mug, amsterdam) == (48, 0, 48)
 
     api.ok(api.post(f"/fulfillments/{shipped['id']}/cancel.json", {}))
@@ -135,16 +122,7 @@ def test_refunding_more_or_less_than_the_refunded_line_is_worth_leaves_nothing_o
     api: Api, shop: Shop, mug: int, money: str, adjustment: str
 ) -> None:
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
-    line = order["line_items"][0]["id"]
-    made = api.ok(
-        refund(
-            api,
-            order["id"],
-            discrepancy_reason="customer",
-            refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
-            transactions=[{"parent_id": sale_id(api, order["id"]), "amount": money, "kind": "refund"}],
-        )
-    )["refund"]
+    made = refund_unrestocked(api, order, amount=money, discrepancy_reason="customer")
     assert [(a["kind"], a["amount"], a["reason"]) for a in made["order_adjustments"]] == [
         ("refund_discrepancy", adjustment, "customer")
     ]
@@ -157,15 +135,7 @@ def test_refunding_more_or_less_than_the_refunded_line_is_worth_leaves_nothing_o
 
 def test_a_refund_of_exactly_the_suggested_amount_records_no_discrepancy(api: Api, shop: Shop, mug: int) -> None:
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
-    line = order["line_items"][0]["id"]
-    made = api.ok(
-        refund(
-            api,
-            order["id"],
-            refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
-            transactions=[{"parent_id": sale_id(api, order["id"]), "amount": "12.50", "kind": "refund"}],
-        )
-    )["refund"]
+    made = refund_unrestocked(api, order, amount="12.50")
     assert made["order_adjustments"] == []
     assert shop.get(order["id"])["total_outstanding"] == "0.00"
 

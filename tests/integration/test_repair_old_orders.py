@@ -24,7 +24,16 @@ from orderdeck.store.orders import search_terms, status_columns
 from orderdeck.store.repair import repair_old_orders
 from orderdeck.store.tables import inventory_levels, orders
 from tests.conftest import SELL, Api, Shop
-from tests.integration.order_steps import counted, ids_listed, open_fo, run_migration, sale_id, ship, stock
+from tests.integration.order_steps import (
+    counted,
+    ids_listed,
+    open_fo,
+    refund_unrestocked,
+    run_migration,
+    sale_id,
+    ship,
+    stock,
+)
 
 
 def refund(api: Api, order_id: int, **body: Any) -> Any:
@@ -83,12 +92,7 @@ def stuck_order(api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int)
     then the other one shipped: the order stays partially fulfilled for ever."""
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
     before = copy.deepcopy(stored_order(deck, order["id"]).fulfillment_orders)
-    refund(
-        api,
-        order["id"],
-        refund_line_items=[{"line_item_id": order["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}],
-        transactions=[{"parent_id": sale_id(api, order["id"]), "amount": "12.50", "kind": "refund"}],
-    )
+    refund_unrestocked(api, order, amount="12.50")
 
     def old(o: Order) -> None:
         o.fulfillment_orders = before
@@ -139,11 +143,7 @@ def test_repair_leaves_the_units_still_to_ship_and_shipping_them_fulfils_the_ord
     oid = order["id"]
     api.ok(ship(api, open_fo(shop, oid), 1))
     before = copy.deepcopy(stored_order(deck, oid).fulfillment_orders)
-    refund(
-        api,
-        oid,
-        refund_line_items=[{"line_item_id": order["line_items"][0]["id"], "quantity": 2, "restock_type": "no_restock"}],
-    )
+    refund_unrestocked(api, order, units=2)
 
     def old(o: Order) -> None:
         o.fulfillment_orders = before
@@ -209,21 +209,10 @@ def test_orders_refunded_by_todays_rules_are_left_as_they_are(
     """The repair works out each refund's discrepancy as the refund command does: refunds made
     today (exact, short, goodwill, items without money, shipped then refunded) need nothing."""
     exact = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
-    line = exact["line_items"][0]["id"]
-    refund(
-        api,
-        exact["id"],
-        refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
-        transactions=[{"parent_id": sale_id(api, exact["id"]), "amount": "12.50", "kind": "refund"}],
-    )
+    refund_unrestocked(api, exact, amount="12.50")
     short = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
     api.ok(ship(api, open_fo(shop, short["id"]), 1))
-    refund(
-        api,
-        short["id"],
-        refund_line_items=[{"line_item_id": short["line_items"][0]["id"], "quantity": 2, "restock_type": "no_restock"}],
-        transactions=[{"parent_id": sale_id(api, short["id"]), "amount": "7.00", "kind": "refund"}],
-    )
+    refund_unrestocked(api, short, units=2, amount="7.00")
     goodwill = shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)
     for amount in ("2.00", "3.00"):
         refund(
@@ -232,13 +221,7 @@ def test_orders_refunded_by_todays_rules_are_left_as_they_are(
             transactions=[{"parent_id": sale_id(api, goodwill["id"]), "amount": amount, "kind": "refund"}],
         )
     unpaid = shop.order([{"variant_id": mug, "quantity": 2}])
-    refund(
-        api,
-        unpaid["id"],
-        refund_line_items=[
-            {"line_item_id": unpaid["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}
-        ],
-    )
+    refund_unrestocked(api, unpaid)
     levels = stock(shop, mug, amsterdam)
     seen = versions(deck)
 
@@ -272,11 +255,7 @@ def test_units_an_older_version_put_back_when_a_shipment_was_cancelled_come_off_
     order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=SELL)
     oid = order["id"]
     fulfillment = api.ok(ship(api, open_fo(shop, oid)))["fulfillment"]
-    refund(
-        api,
-        oid,
-        refund_line_items=[{"line_item_id": order["line_items"][0]["id"], "quantity": 1, "restock_type": "no_restock"}],
-    )
+    refund_unrestocked(api, order)
     api.ok(api.post(f"/orders/{oid}/fulfillments/{fulfillment['id']}/cancel.json"))
     assert open_fo(shop, oid)["line_items"][0]["fulfillable_quantity"] == 1  # today's rules
     assert stock(shop, mug, amsterdam) == (48, 1, 49)
@@ -309,14 +288,7 @@ def test_the_discrepancies_recorded_are_those_the_refund_command_records(
         [{"variant_id": mug, "quantity": 2}], presentment_currency="USD", exchange_rate="1.10", transactions=SELL
     )
     oid = order["id"]
-    line = order["line_items"][0]["id"]
-    refund(
-        api,
-        oid,
-        currency="USD",
-        refund_line_items=[{"line_item_id": line, "quantity": 1, "restock_type": "no_restock"}],
-        transactions=[{"parent_id": sale_id(api, oid), "amount": "10.00", "kind": "refund"}],
-    )
+    refund_unrestocked(api, order, amount="10.00", currency="USD")
     goodwill = [{"parent_id": sale_id(api, oid), "amount": "1.00", "kind": "refund"}]
     refund(api, oid, currency="USD", transactions=goodwill)
 

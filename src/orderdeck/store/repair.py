@@ -8,12 +8,13 @@ Each walks the orders by id in batches, each batch in its own short transaction 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
 from ..domain.order import Order
 from ..domain.repairs import OrderRepair, repair_old_order
@@ -29,6 +30,18 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
+def _orders_after(
+    conn: Connection, last: int, batch: int, *columns: ColumnElement[Any], lock: bool = False
+) -> Sequence[Row[Any]]:
+    """The next `batch` orders by id after `last` (the walk every repair here makes), with
+    `columns`; with `lock`, their rows locked for the transaction (PostgreSQL; SQLite's
+    writer already holds the database)."""
+    query = select(*columns).where(orders.c.id > last).order_by(orders.c.id).limit(batch)
+    if lock and conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    return conn.execute(query).all()
+
+
 def _name_terms(customer_name: str | None) -> set[tuple[str, str]]:
     """The `name` terms from the row's customer_name column (what search_terms makes of the
     document), for an order whose document does not load."""
@@ -42,12 +55,7 @@ def fill_missing_search_terms(conn: Connection, *, batch: int = BATCH) -> int:
     added = 0
     last = 0
     while True:
-        rows = conn.execute(
-            select(orders.c.id, orders.c.customer_name, orders.c.document)
-            .where(orders.c.id > last)
-            .order_by(orders.c.id)
-            .limit(batch)
-        ).all()
+        rows = _orders_after(conn, last, batch, orders.c.id, orders.c.customer_name, orders.c.document)
         if not rows:
             return added
         last = rows[-1].id
@@ -89,12 +97,7 @@ def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False
     last = 0
     while True:
         with transaction() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(
-                select(orders.c.id, orders.c.name, orders.c.document)
-                .where(orders.c.id > last)
-                .order_by(orders.c.id)
-                .limit(batch)
-            ).all()
+            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.name, orders.c.document)
             if not rows:
                 return report
             last = rows[-1].id
@@ -140,10 +143,7 @@ def repair_old_orders(
     last = 0
     while True:
         with transaction() as conn:  # type: ignore[attr-defined]
-            query = select(orders.c.id, orders.c.document).where(orders.c.id > last).order_by(orders.c.id).limit(batch)
-            if conn.dialect.name != "sqlite":
-                query = query.with_for_update()
-            rows = conn.execute(query).all()
+            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.document, lock=True)
             if not rows:
                 return report
             last = rows[-1].id

@@ -419,8 +419,8 @@ def test_nul_in_the_sign_in_form_is_a_400(api: Api, deck: Orderdeck) -> None:
 
 
 # ---- the sweep ----------------------------------------------------------------------------------------
-HOSTILE_PATH = [HUGE, JUST_BEYOND, "-" + HUGE, "-1", "0", "abc", "1.5", "%00", "x" * 300]
-HOSTILE_QUERY = [HUGE, "-" + HUGE, "%00", "abc", "x" * 3000, "1e999999", "NaN", "", "%C2%B2", "9999-99-99"]
+HOSTILE_PATH = [HUGE, "-" + HUGE, "0", "abc", "%00", "x" * 300]
+HOSTILE_QUERY = [HUGE, "-" + HUGE, "%00", "x" * 3000, "1e999999", "%C2%B2", "9999-99-99"]
 HOSTILE_VALUES: list[Any] = [None, int(HUGE), -1, "1e999999", NUL, "a\r\nb", "x" * 6000, True, [], {}]
 
 
@@ -508,7 +508,7 @@ def test_no_route_answers_5xx_to_hostile_bodies(api: Api, order: dict[str, Any])
         target = re.sub(r"\{[a-z_]+\}", str(order["id"]), path)
         body = _sample(schema, components)
         leaves = _leaves(body)
-        for at in leaves[:: max(1, len(leaves) // 20)]:  # about 20 places a route: time, not coverage, bounds it
+        for at in leaves[:: max(1, len(leaves) // 12)]:  # about 12 places a route: time, not coverage, bounds it
             for value in HOSTILE_VALUES:
                 answer = api.request(method, target, json=_set(body, at, value))
                 if answer.status_code >= 500:

@@ -102,6 +102,9 @@ def test_the_list_pages_by_cursor_and_keeps_its_filters(api: Api) -> None:
 
     mixed = api.get("/products.json", params={"page_info": _link(page, "next").split("page_info=")[1], "vendor": "x"})  # type: ignore[union-attr]
     assert mixed.status_code == 400 and "vendor cannot be passed when page_info is present" in mixed.text
+    cursor = _link(page, "next").split("page_info=")[1]  # type: ignore[union-attr]
+    bad_with_cursor = api.get("/products.json", params={"page_info": cursor, "status": "sold"})
+    assert bad_with_cursor.status_code == 400 and "status cannot be passed when page_info" in bad_with_cursor.text
     assert api.get("/products.json", params={"page_info": "junk"}).status_code == 400
     wrong = api.get("/products.json", params={"status": "sold"})
     assert wrong.status_code == 422 and "sold is not a status" in wrong.json()["errors"]["status"][0]

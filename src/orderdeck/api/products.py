@@ -10,7 +10,8 @@ sales channels stay with the storefront.
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from dataclasses import fields as fields_of
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -51,19 +52,6 @@ write = require("write_products")
 read_inventory = require("read_inventory", "read_products", "read_orders")
 write_inventory = require("write_inventory", "write_products")
 
-LIST_FILTERS = (
-    "ids",
-    "since_id",
-    "title",
-    "vendor",
-    "product_type",
-    "handle",
-    "status",
-    "created_at_min",
-    "created_at_max",
-    "updated_at_min",
-    "updated_at_max",
-)
 GRAMS_PER = {"g": Decimal(1), "kg": Decimal(1000), "lb": Decimal("453.59237"), "oz": Decimal("28.349523125")}
 
 
@@ -206,36 +194,45 @@ def _words(raw: str | None) -> list[str]:
     return [p.strip() for p in (raw or "").split(",") if p.strip()]
 
 
-def _filter(
-    ids: str | None,
-    since_id: int | None,
-    title: str | None,
-    vendor: str | None,
-    product_type: str | None,
-    handle: str | None,
-    status: str | None,
-    created_at_min: datetime | None,
-    created_at_max: datetime | None,
-    updated_at_min: datetime | None,
-    updated_at_max: datetime | None,
-) -> ProductFilter:
-    statuses = _words(status)
-    wrong = [s for s in statuses if s not in catalog.PRODUCT_STATUSES]
-    if wrong:
-        raise InvalidInput(f"{wrong[0]} is not a status; use {', '.join(catalog.PRODUCT_STATUSES)}", field="status")
-    return ProductFilter(
-        ids=_id_list(ids, "ids"),
-        since_id=since_id,
-        title=title,
-        vendor=vendor,
-        product_type=product_type,
-        handle=_words(handle),
-        status=statuses,
-        created_at_min=created_at_min,
-        created_at_max=created_at_max,
-        updated_at_min=updated_at_min,
-        updated_at_max=updated_at_max,
-    )
+@dataclass(frozen=True)
+class ListQuery:
+    """The product list's filters as the query string gives them, for GET products.json and
+    products/count.json alike (`Depends()` makes each field a query parameter); `parsed()`
+    checks them. Checked only when used: with page_info the cursor holds the filters."""
+
+    ids: str | None = None
+    since_id: int | None = None
+    title: str | None = None
+    vendor: str | None = None
+    product_type: str | None = None
+    handle: str | None = None
+    status: str | None = None
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    updated_at_min: datetime | None = None
+    updated_at_max: datetime | None = None
+
+    def parsed(self) -> ProductFilter:
+        statuses = _words(self.status)
+        wrong = [s for s in statuses if s not in catalog.PRODUCT_STATUSES]
+        if wrong:
+            raise InvalidInput(f"{wrong[0]} is not a status; use {', '.join(catalog.PRODUCT_STATUSES)}", field="status")
+        return ProductFilter(
+            ids=_id_list(self.ids, "ids"),
+            since_id=self.since_id,
+            title=self.title,
+            vendor=self.vendor,
+            product_type=self.product_type,
+            handle=_words(self.handle),
+            status=statuses,
+            created_at_min=self.created_at_min,
+            created_at_max=self.created_at_max,
+            updated_at_min=self.updated_at_min,
+            updated_at_max=self.updated_at_max,
+        )
+
+
+LIST_FILTERS = tuple(f.name for f in fields_of(ListQuery))
 
 
 def _encode(flt: ProductFilter, last_id: int, direction: str) -> str:
@@ -262,20 +259,10 @@ def _decode(page_info: str) -> tuple[ProductFilter, int, str]:
 def list_products(
     request: Request,
     token: Annotated[ApiToken, Depends(read)],
+    query: Annotated[ListQuery, Depends()],
     limit: Annotated[int, Query(ge=1, le=250)] = 50,
     page_info: str | None = None,
     fields: str | None = None,
-    ids: str | None = None,
-    since_id: int | None = None,
-    title: str | None = None,
-    vendor: str | None = None,
-    product_type: str | None = None,
-    handle: str | None = None,
-    status: str | None = None,
-    created_at_min: datetime | None = None,
-    created_at_max: datetime | None = None,
-    updated_at_min: datetime | None = None,
-    updated_at_max: datetime | None = None,
 ) -> Response:
     """Oldest first, `limit` (at most 250) a page; the next and previous pages by `page_info`
     from the `Link` header, which keeps the filters: `ids`, `since_id`, `title`, `vendor`,
@@ -293,10 +280,7 @@ def list_products(
             )
         flt, last_id, direction = _decode(page_info)
     else:
-        flt = _filter(
-            ids, since_id, title, vendor, product_type, handle, status,
-            created_at_min, created_at_max, updated_at_min, updated_at_max,
-        )  # fmt: skip
+        flt = query.parsed()
         last_id, direction = 0, "next"
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:
@@ -328,22 +312,9 @@ def list_products(
 def count_products(
     request: Request,
     token: Annotated[ApiToken, Depends(read)],
-    ids: str | None = None,
-    since_id: int | None = None,
-    title: str | None = None,
-    vendor: str | None = None,
-    product_type: str | None = None,
-    handle: str | None = None,
-    status: str | None = None,
-    created_at_min: datetime | None = None,
-    created_at_max: datetime | None = None,
-    updated_at_min: datetime | None = None,
-    updated_at_max: datetime | None = None,
+    query: Annotated[ListQuery, Depends()],
 ) -> Response:
-    flt = _filter(
-        ids, since_id, title, vendor, product_type, handle, status,
-        created_at_min, created_at_max, updated_at_min, updated_at_max,
-    )  # fmt: skip
+    flt = query.parsed()
     with app_of(request).unit_of_work(read_only=True) as uow:
         return json({"count": uow.catalog.count_products(flt)})
 

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -63,13 +63,17 @@ def server(deck: Any) -> Iterator[Server]:
     running.stop()
 
 
-def at_once(server: Server, count: int, call: Callable[[httpx.Client, int], httpx.Response]) -> list[httpx.Response]:
-    """Run `call` in `count` threads released together; every thread has its own connection."""
+def at_once(
+    server: Server | Sequence[Server], count: int, call: Callable[[httpx.Client, int], httpx.Response]
+) -> list[httpx.Response]:
+    """Run `call` in `count` threads released together; every thread has its own connection
+    (given several servers, thread i connects to server i mod their number)."""
+    servers = [server] if isinstance(server, Server) else list(server)
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
 
     def worker(index: int) -> None:
-        with server.client() as client:
+        with servers[index % len(servers)].client() as client:
             client.get("/locations.json")  # open the connection before the barrier
             barrier.wait()
             try:

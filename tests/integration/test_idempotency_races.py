@@ -9,7 +9,6 @@ a refusal instead of the first answer would show that the command ran twice.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from orderdeck.bootstrap import build
 from orderdeck.settings import Settings
 from tests.conftest import AUTHORIZE, make_token
-from tests.integration.test_concurrency import Server, order_body, setup_shop
+from tests.integration.test_concurrency import Server, at_once, order_body, setup_shop
 
 CLIENTS = 10
 
@@ -51,25 +50,8 @@ def pair(deck: Any) -> Iterator[Pair]:
 
 
 def all_at_once(pair: Pair, call: Callable[[httpx.Client], httpx.Response]) -> list[httpx.Response]:
-    barrier = threading.Barrier(CLIENTS)
-    results: list[Any] = [None] * CLIENTS
-
-    def client(index: int) -> None:
-        with pair.servers[index % 2].client() as c:
-            c.get("/locations.json")  # connected before the barrier
-            barrier.wait()
-            try:
-                results[index] = call(c)
-            except Exception as exc:
-                results[index] = exc
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    assert all(isinstance(r, httpx.Response) for r in results), results
-    return results
+    """CLIENTS clients released together, half to each server."""
+    return at_once(pair.servers, CLIENTS, lambda client, _: call(client))
 
 
 def one_answer(responses: list[httpx.Response], status: int) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import fields as fields_of
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
@@ -117,48 +118,22 @@ def _money(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+_Record = TypeVar("_Record", Variant, Product)
+
+
+def _from_row(cls: type[_Record], m: Any, **converted: Any) -> _Record:
+    """The record of the row's columns by the record's field names, `converted` ones as given."""
+    return cls(**{f.name: converted[f.name] if f.name in converted else m[f.name] for f in fields_of(cls)})
+
+
 def _variant(m: Any) -> Variant:
-    return Variant(
-        id=m["id"],
-        product_id=m["product_id"],
-        product_title=m["product_title"],
-        vendor=m["vendor"],
-        title=m["title"],
-        sku=m["sku"],
-        price=Decimal(m["price"]),
-        grams=m["grams"],
-        taxable=m["taxable"],
-        requires_shipping=m["requires_shipping"],
-        inventory_tracked=m["inventory_tracked"],
-        inventory_policy=m["inventory_policy"],
-        option1=m["option1"],
-        option2=m["option2"],
-        option3=m["option3"],
-        compare_at_price=_money(m["compare_at_price"]),
-        barcode=m["barcode"],
-        cost=_money(m["cost"]),
-        country_code_of_origin=m["country_code_of_origin"],
-        harmonized_system_code=m["harmonized_system_code"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
+    return _from_row(
+        Variant, m, price=Decimal(m["price"]), compare_at_price=_money(m["compare_at_price"]), cost=_money(m["cost"])
     )
 
 
 def _product(m: Any) -> Product:
-    return Product(
-        id=m["id"],
-        title=m["title"],
-        body_html=m["body_html"],
-        vendor=m["vendor"],
-        product_type=m["product_type"],
-        handle=m["handle"],
-        status=m["status"],
-        tags=m["tags"],
-        options=orjson.loads(m["options"]) if m["options"] else [],
-        published_at=m["published_at"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
+    return _from_row(Product, m, options=orjson.loads(m["options"]) if m["options"] else [])
 
 
 def _where(flt: ProductFilter) -> list[ColumnElement[bool]]:

@@ -16,6 +16,7 @@ from orderdeck.bootstrap import build
 from orderdeck.outbox.worker import Worker
 from orderdeck.settings import Settings
 
+from ..conftest import LOCAL
 from ..integration.test_webhooks import Receiver
 from .conftest import Server, screenshot
 
@@ -28,7 +29,7 @@ def work(server: Server) -> None:
     failure: list[BaseException] = []
 
     def run() -> None:
-        deck = build(Settings(database_url=server.database_url, public_url=server.url))
+        deck = build(Settings(database_url=server.database_url, public_url=server.url, allow_private_addresses=LOCAL))
         try:
             asyncio.run(Worker(deck, run_jobs=False).drain())
         except BaseException as exc:  # handed to the test below

@@ -66,17 +66,20 @@ class Outage:
             conn.execute(text(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true'))
 
 
+# A server that drops connections is PostgreSQL's case (SQLite's is below): these tests run on
+# PostgreSQL only, instead of skipping their SQLite half.
+ON_POSTGRES = pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+
+
 @pytest.fixture
-def outage(deck: Any, backend: str) -> Iterator[Outage]:
-    if backend != "postgres":
-        pytest.skip("a server that drops connections is PostgreSQL's case; SQLite's is below")
+def outage(deck: Any) -> Iterator[Outage]:
     cut = Outage(deck.db.url)
     yield cut
     cut.end()
     cut.admin.dispose()
 
 
-@pytest.mark.postgres
+@ON_POSTGRES
 def test_a_lost_database_answers_503_everywhere_and_the_next_request_after_it_works(
     outage: Outage, api: Api, shop: Shop, client: TestClient
 ) -> None:
@@ -108,7 +111,7 @@ def test_a_lost_database_answers_503_everywhere_and_the_next_request_after_it_wo
     assert api.ok(api.get("/orders/count.json?status=any"))["count"] == 2
 
 
-@pytest.mark.postgres
+@ON_POSTGRES
 def test_connections_dropped_between_requests_are_replaced_unnoticed(outage: Outage, api: Api, shop: Shop) -> None:
     shop.location()
     outage.terminate()

@@ -111,3 +111,13 @@ def test_a_method_the_path_does_not_take_gets_405_with_allow(app: Any) -> None:
         one = client.request("DELETE", "/admin/api/2024-10/orders/1/close.json")
         assert one.status_code == 405
         assert one.headers["Allow"] == "POST"
+
+
+def test_the_committed_document_is_the_one_served(document: dict[str, Any]) -> None:
+    """docs/openapi.json is what readers and client generators use without running Orderdeck: it
+    must be the served document (run scripts/export-openapi after changing a route or model)."""
+    import json
+    from pathlib import Path
+
+    committed = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
+    assert committed == document, "docs/openapi.json is stale: run scripts/export-openapi"

@@ -21,6 +21,7 @@ from orderdeck.services.notifications import sample_context
 
 from ..conftest import Api, Shop
 from .conftest import Inbox
+from .test_unreadable_orders import spoil
 
 LINE = [{"title": "Espresso cup", "price": "1234.50", "quantity": 1}]
 SIXTY_X = "{% assign x = '" + "x" * 60 + "' %}"
@@ -202,6 +203,20 @@ def test_a_message_that_cannot_be_sent_says_so_on_the_timeline(mailing: Orderdec
     work(mailing)
     [failed] = timeline(api, order["id"], "notification_failed")
     assert "no e-mail address or phone number" in failed["message"]
+
+
+def test_an_address_stored_before_input_was_checked_fails_once_and_says_why(
+    mailing: Orderdeck, inbox: Inbox, api: Api, shop: Shop
+) -> None:
+    """Orders stored by an earlier version could hold a line break in their e-mail; such a
+    message is refused once with the reason instead of failing in the worker for hours."""
+    order = shop.order(LINE, send_receipt=True)
+    spoil(mailing, order["id"], lambda document: document.update(email="anna@example.nl\r\nBcc: all@example.com"))
+    work(mailing)
+    work(mailing)
+    [failed] = timeline(api, order["id"], "notification_failed")
+    assert "is not an e-mail address" in failed["message"] and "correct it on the order" in failed["message"]
+    assert inbox.messages == []
 
 
 @pytest.mark.parametrize("name", [n for n in templates.NAMES if n != "custom_message"])  # its subject is staff's

@@ -20,7 +20,8 @@ import orjson
 from markupsafe import Markup
 
 from ..destinations import RefusedDestination
-from ..domain.errors import NotFound
+from ..domain.contact import check_email, check_phone
+from ..domain.errors import InvalidInput, NotFound
 from ..domain.order import SYSTEM, DomainEvent
 from ..notify import engine, templates
 from ..notify.sms import SmsFailed, provider
@@ -101,12 +102,21 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
     sms = provider(app.settings.sms_url)
     to = payload.get("to") or order.email
     if to and mail_server(app.settings.smtp_url, shop.settings.smtp_url):
-        return Message(order.id, name, locale, "email", to, done, page)
+        return Message(order.id, name, locale, "email", _reachable(check_email, to), done, page)
     if order.phone and sms is not None and not payload.get("to"):
-        return Message(order.id, name, locale, "sms", order.phone, done, page)
+        return Message(order.id, name, locale, "sms", _reachable(check_phone, order.phone), done, page)
     if not to and not order.phone:
         raise CannotSend("the order has no e-mail address or phone number")
     raise CannotSend("no way to reach the customer is set up (ORDERDECK_SMTP_URL, ORDERDECK_SMS_URL)")
+
+
+def _reachable(check: Any, address: str) -> str:
+    """An address stored before input was checked (a line break in an e-mail, say) fails every
+    send the same way: say so once, on the timeline, instead of retrying it for hours."""
+    try:
+        return str(check(address))
+    except InvalidInput as exc:
+        raise CannotSend(f"{address!r} {exc.message}; correct it on the order and resend") from None
 
 
 def email(message: Message, sender: str) -> EmailMessage:

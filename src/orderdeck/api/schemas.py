@@ -3,20 +3,20 @@ domain checks the rules. Unknown fields are refused by name so typos never pass 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from ..domain.contact import check_email, check_phone
+from ..domain.contact import check_email, check_phone, is_one_line
 from ..domain.errors import InvalidInput
 
 
 def _one_line(value: str) -> str:
-    """A name, title or code is one line: a control character (a line break above all) in one
-    would end up in an e-mail header or a CSV cell."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    """A name, title or code is one line (domain.contact.is_one_line)."""
+    if not is_one_line(value):
         raise ValueError("must be one line without control characters (no line breaks, tabs or NUL)")
     return value
 
@@ -28,20 +28,17 @@ def _printable(value: str) -> str:
     return value
 
 
-def _email(value: str) -> str:
-    try:
-        check_email(value)
-    except InvalidInput as exc:
-        raise ValueError(exc.message) from None
-    return value
+def _checked_by(check: Callable[..., object]) -> Callable[[str], str]:
+    """A domain check as a Pydantic validator: its refusal becomes the field's error."""
 
+    def validate(value: str) -> str:
+        try:
+            check(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return value
 
-def _phone(value: str) -> str:
-    try:
-        check_phone(value)
-    except InvalidInput as exc:
-        raise ValueError(exc.message) from None
-    return value
+    return validate
 
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
@@ -49,8 +46,8 @@ Id = Annotated[int, Field(gt=0, lt=2**63)]
 Quantity = Annotated[int, Field(gt=0, le=100_000)]
 Text = Annotated[str, Field(max_length=5000), AfterValidator(_printable)]
 Short = Annotated[str, Field(max_length=255), AfterValidator(_one_line)]
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-Phone = Annotated[str, Field(max_length=255), AfterValidator(_phone)]
+Email = Annotated[str, Field(max_length=254), AfterValidator(_checked_by(check_email))]
+Phone = Annotated[str, Field(max_length=255), AfterValidator(_checked_by(check_phone))]
 Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]  # what an INTEGER column holds (PostgreSQL's is 32 bits)
 
 

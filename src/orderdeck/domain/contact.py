@@ -19,6 +19,12 @@ _PHONE = re.compile(r"\+?[0-9 ()./-]{3,30}(?: *(?:x|ext\.?|#) *[0-9]{1,6})?", re
 MAX_EMAIL = 254  # RFC 5321's longest path
 
 
+def is_one_line(text: str) -> bool:
+    """No control character (a line break above all): such text ends up in an e-mail header or a
+    CSV cell, where one would split it."""
+    return not any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def check_email(value: str | None, *, field: str = "email") -> str | None:
     """The address as given (blank means none); refused when it cannot be an address."""
     if value is None or not value.strip():

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from .contact import check_email, check_phone
+from .contact import check_email, check_phone, is_one_line
 from .errors import InvalidInput, RuleViolation
 from .order import Address, Author, CustomStatusMark, DomainEvent, NoteAttribute, Order
 from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
@@ -138,7 +138,7 @@ def _check_address(value: Address | dict[str, Any]) -> None:
     """Each part of an address is one line of at most 255 characters (as the API's own check)."""
     parts = msgspec.structs.asdict(value) if isinstance(value, Address) else value
     for key, text in parts.items():
-        if isinstance(text, str) and (len(text) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        if isinstance(text, str) and (len(text) > 255 or not is_one_line(text)):
             raise InvalidInput(
                 f"{key.replace('_', ' ')} must be one line of at most 255 characters", field="shipping_address"
             )

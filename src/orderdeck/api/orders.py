@@ -123,6 +123,7 @@ READ_ONLY_KEYS = frozenset(
         "line_items",
         "payment_terms",
         "refunds",
+        "returns",
         "shipping_lines",
         "display_financial_status",
         "display_fulfillment_status",

@@ -44,6 +44,11 @@ def check_can_cancel(order: Order, request: CancelRequest, *, active_locations: 
         raise InvalidInput(f"must be one of {', '.join(CANCEL_REASONS)}", field="reason")
     if order.is_cancelled:
         raise RuleViolation(f"Order {order.name} is already cancelled")
+    in_progress = next((r for r in order.returns if r.status in ("requested", "open")), None)
+    if in_progress is not None:
+        raise RuleViolation(
+            f"Cannot cancel an order while return {in_progress.name} is in progress; close, decline or cancel it first"
+        )
     if any(f.is_active for f in order.fulfillments):
         raise RuleViolation("Cannot cancel an order with fulfilled items; cancel the fulfillment first")
     if any(t.kind == "authorization" and t.status == "pending" for t in order.transactions):

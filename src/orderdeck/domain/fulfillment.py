@@ -28,6 +28,7 @@ from .order import (
 
 HOLD_REASONS = (
     "awaiting_payment",
+    "awaiting_return_items",
     "high_risk_of_fraud",
     "incorrect_address",
     "inventory_out_of_stock",
@@ -440,6 +441,7 @@ def create_fulfillment(
                     fulfillment_order_id=fo.id,
                     fulfillment_order_line_id=line.id,
                     quantity=qty,
+                    id=order.child_id(),
                 )
             )
         fo.status = "in_progress"
@@ -496,6 +498,9 @@ def cancel_fulfillment(
             raise RuleViolation(
                 f"Units of fulfillment {fulfillment.name} were returned and refunded; they cannot be un-fulfilled"
             )
+    in_return = {rli.fulfillment_line_item_id for r in order.returns if r.is_live for rli in r.return_line_items}
+    if any(line.id in in_return for line in fulfillment.line_items if line.id):
+        raise RuleViolation(f"Items of fulfillment {fulfillment.name} are in a return; they cannot be un-fulfilled")
     fulfillment.status = "cancelled"
     fulfillment.label_voided = True
     fulfillment.updated_at = now

@@ -68,6 +68,9 @@ def deletion_refusal(order: Order) -> str | None:
         return "Only archived or cancelled orders can be deleted; archive or cancel it first"
     if order.source_name == "pos":
         return "Orders from the point of sale cannot be deleted"
+    in_progress = next((r for r in order.returns if r.status in ("requested", "open")), None)
+    if in_progress is not None:
+        return f"Return {in_progress.name} is in progress; close, decline or cancel it before deleting the order"
     for t in order.transactions:
         if t.status != "success" or t.kind not in ("sale", "capture", "authorization"):
             continue

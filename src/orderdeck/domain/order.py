@@ -243,6 +243,9 @@ class FulfillmentLine(msgspec.Struct):
     fulfillment_order_id: int
     fulfillment_order_line_id: int
     quantity: int
+    # Shopify's FulfillmentLineItem id: what a return names. Lines stored before returns existed
+    # get theirs from migration 0018.
+    id: int = 0
 
 
 class FulfillmentEvent(msgspec.Struct):
@@ -323,6 +326,147 @@ class Refund(msgspec.Struct):
     note: str | None = None
     discrepancy_reason: str | None = None
     author: Author | None = None
+    return_id: int | None = None  # the return this refund settles (REST: the refund's "return")
+
+
+# ---- returns (domain/returns.py holds the rules) ------------------------------------------
+class RestockingFee(msgspec.Struct):
+    percentage: Decimal  # of the returned units' worth (after discounts, with tax)
+
+
+class ReturnLineItem(msgspec.Struct):
+    id: int
+    fulfillment_line_item_id: int
+    fulfillment_id: int
+    line_item_id: int
+    quantity: int  # units asked back (less `removed_quantity` once lines are taken off)
+    return_reason: str
+    return_reason_note: str = ""
+    customer_note: str | None = None
+    restocking_fee: RestockingFee | None = None
+    removed_quantity: int = 0  # taken off the return before anything happened to them
+    refunded_quantity: int = 0  # refunded through this return (money may be 0 for an exchange)
+
+    @property
+    def current_quantity(self) -> int:
+        return self.quantity - self.removed_quantity
+
+
+class ExchangeLineItem(msgspec.Struct):
+    id: int
+    variant_id: int
+    quantity: int
+    # The order line the exchange became once the return was open (None while requested).
+    line_item_id: int | None = None
+    discount_value: Decimal | None = None
+    discount_value_type: str | None = None  # fixed_amount (per unit, presentment) | percentage
+    discount_description: str | None = None
+    removed_quantity: int = 0
+
+
+class ReturnShippingFee(msgspec.Struct):
+    id: int
+    amount: Decimal  # shop currency
+    presentment_amount: Decimal
+
+
+class ReturnDecline(msgspec.Struct):
+    reason: str  # return_period_ended | final_sale | other
+    note: str | None = None
+
+
+class Disposition(msgspec.Struct):
+    id: int
+    type: str  # restocked | not_restocked | processing_required | missing
+    quantity: int
+    location_id: int | None
+    created_at: datetime
+    reverse_delivery_line_item_id: int | None = None
+    author: Author | None = None
+
+
+class ReverseFulfillmentOrderLine(msgspec.Struct):
+    id: int
+    return_line_item_id: int
+    fulfillment_line_item_id: int
+    line_item_id: int
+    total_quantity: int
+    dispositions: list[Disposition] = msgspec.field(default_factory=list)
+
+    @property
+    def disposed_quantity(self) -> int:
+        return sum(d.quantity for d in self.dispositions)
+
+
+class ReturnLabel(msgspec.Struct):
+    file_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReturnTracking(msgspec.Struct):
+    number: str | None = None
+    url: str | None = None
+    carrier_name: str | None = None
+
+
+class ReverseDeliveryLine(msgspec.Struct):
+    id: int
+    reverse_fulfillment_order_line_id: int
+    quantity: int
+
+
+class ReverseDelivery(msgspec.Struct):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+    line_items: list[ReverseDeliveryLine]
+    label: ReturnLabel | None = None
+    tracking: ReturnTracking | None = None
+
+
+class ReverseFulfillmentOrder(msgspec.Struct):
+    id: int
+    location_id: int  # where the units go back to (the location they shipped from)
+    status: str  # open | closed | canceled
+    created_at: datetime
+    line_items: list[ReverseFulfillmentOrderLine]
+    reverse_deliveries: list[ReverseDelivery] = msgspec.field(default_factory=list)
+
+
+class Return(msgspec.Struct):
+    id: int
+    name: str  # "#1001-R1"
+    status: str  # requested | open | declined | closed | canceled
+    created_at: datetime
+    updated_at: datetime
+    return_line_items: list[ReturnLineItem]
+    exchange_line_items: list[ExchangeLineItem] = msgspec.field(default_factory=list)
+    return_shipping_fees: list[ReturnShippingFee] = msgspec.field(default_factory=list)
+    reverse_fulfillment_orders: list[ReverseFulfillmentOrder] = msgspec.field(default_factory=list)
+    refund_ids: list[int] = msgspec.field(default_factory=list)
+    decline: ReturnDecline | None = None
+    requested_at: datetime | None = None
+    request_approved_at: datetime | None = None
+    closed_at: datetime | None = None
+    author: Author | None = None  # who started it (the customer for a request)
+
+    @property
+    def total_quantity(self) -> int:
+        return sum(li.current_quantity for li in self.return_line_items)
+
+    @property
+    def is_live(self) -> bool:
+        """Its units are spoken for: asked back, coming back or back."""
+        return self.status in ("requested", "open", "closed")
+
+    @property
+    def is_approved(self) -> bool:
+        """Approved (or created open by staff): its money and stock count."""
+        return self.status in ("open", "closed")
+
+    def line(self, return_line_item_id: int) -> ReturnLineItem | None:
+        return next((li for li in self.return_line_items if li.id == return_line_item_id), None)
 
 
 class Cancellation(msgspec.Struct):
@@ -395,6 +539,7 @@ class Order(msgspec.Struct):
     fulfillment_orders: list[FulfillmentOrder] = msgspec.field(default_factory=list)
     fulfillments: list[Fulfillment] = msgspec.field(default_factory=list)
     refunds: list[Refund] = msgspec.field(default_factory=list)
+    returns: list[Return] = msgspec.field(default_factory=list)
     cancelled_at: datetime | None = None
     cancellation: Cancellation | None = None
     closed_at: datetime | None = None
@@ -431,6 +576,9 @@ class Order(msgspec.Struct):
 
     def fulfillment(self, fulfillment_id: int) -> Fulfillment | None:
         return next((f for f in self.fulfillments if f.id == fulfillment_id), None)
+
+    def return_(self, return_id: int) -> Return | None:
+        return next((r for r in self.returns if r.id == return_id), None)
 
     # ---- state ----------------------------------------------------------------------------
     @property
@@ -491,6 +639,13 @@ class Order(msgspec.Struct):
         return max(0, line.quantity - line.removed_quantity - refunded_not_removed)
 
     # ---- money (shop currency) -------------------------------------------------------------
+    def units_worth(self, line: LineItem, quantity: int) -> tuple[Decimal, Decimal]:
+        """(subtotal after discounts, tax) of `quantity` units of a line: what refunding them
+        takes off the order, and what a return of them is worth."""
+        unit = (line.price * line.quantity - line.total_discount) / line.quantity
+        tax = line.total_tax / line.quantity
+        return (round_money(unit * quantity, self.currency), round_money(tax * quantity, self.currency))
+
     @property
     def total_line_items_price(self) -> Decimal:
         return sum((li.price * li.quantity for li in self.line_items), ZERO)

@@ -13,8 +13,8 @@ from decimal import Decimal
 from .errors import InvalidInput, RuleViolation
 from .inventory import Inventory
 from .money import ZERO, round_money
-from .order import Author, DomainEvent, LineItem, Order, OrderAdjustment, Refund, RefundLineItem
-from .statuses import ledger
+from .order import Author, DomainEvent, LineItem, Order, OrderAdjustment, Refund, RefundLineItem, Return
+from .statuses import balance, ledger
 
 RESTOCK_TYPES = ("no_restock", "cancel", "return")
 DISCREPANCY_REASONS = ("restock", "damage", "customer", "other")
@@ -67,12 +67,24 @@ def returned_quantity(order: Order, line_item_id: int) -> int:
 
 
 def _price_line(order: Order, line: LineItem, quantity: int) -> tuple[Decimal, Decimal]:
-    unit = (line.price * line.quantity - line.total_discount) / line.quantity
-    tax = line.total_tax / line.quantity
-    return (round_money(unit * quantity, order.currency), round_money(tax * quantity, order.currency))
+    return order.units_worth(line, quantity)
 
 
-def calculate(order: Order, request: RefundRequest, *, active_locations: set[int]) -> RefundCalculation:
+def held_by_returns(order: Order, line_item_id: int) -> int:
+    """Units of a line in a live return and not yet refunded through it: they are refunded
+    through their return (so the return's money and the order's balance agree)."""
+    return sum(
+        rli.current_quantity - rli.refunded_quantity
+        for r in order.returns
+        if r.is_live
+        for rli in r.return_line_items
+        if rli.line_item_id == line_item_id
+    )
+
+
+def calculate(
+    order: Order, request: RefundRequest, *, active_locations: set[int], for_return: Return | None = None
+) -> RefundCalculation:
     priced: list[PricedRefundLine] = []
     asked: dict[int, int] = {}
     for req in request.lines:
@@ -102,6 +114,13 @@ def calculate(order: Order, request: RefundRequest, *, active_locations: set[int
         if asked[line.id] > refundable:
             raise RuleViolation(
                 f"Cannot refund {asked[line.id]} of {line.name}: only {refundable} can still be refunded",
+                field="refund_line_items",
+            )
+        held = held_by_returns(order, line.id) if for_return is None else 0
+        if held and asked[line.id] > refundable - held:
+            raise RuleViolation(
+                f"{held} of {line.name} are in a return; refund them through the return "
+                f"(only {max(0, refundable - held)} can be refunded here)",
                 field="refund_line_items",
             )
         if req.restock_type == "cancel" and req.quantity > order.fulfillable_quantity(line.id):
@@ -145,15 +164,23 @@ def apply_refund(
     author: Author,
     now: datetime,
     notify: bool,
+    for_return: Return | None = None,
 ) -> Refund:
-    """Record a refund whose transactions the service has already run through the gateway."""
+    """Record a refund whose transactions the service has already run through the gateway.
+
+    A refund through a return (`for_return`) is measured against what the shop owes on the
+    order (the returned units' worth less the fees, after any exchange items), not against the
+    units' worth alone: money the units' worth paid for an exchange is no discrepancy."""
     if request.discrepancy_reason and request.discrepancy_reason not in DISCREPANCY_REASONS:
         raise InvalidInput(f"must be one of {', '.join(DISCREPANCY_REASONS)}", field="discrepancy_reason")
     if not calculation.lines and not calculation.shipping_amount and not transaction_ids:
         raise InvalidInput("a refund needs line items, shipping or a transaction", field="refund")
     refund_lines: list[RefundLineItem] = []
     money = sum((t.amount for t in order.transactions if t.id in transaction_ids and t.status == "success"), ZERO)
-    discrepancy = refund_discrepancy(order, worth=calculation.total, money=money)
+    if for_return is None:
+        discrepancy = refund_discrepancy(order, worth=calculation.total, money=money)
+    else:
+        discrepancy = return_refund_discrepancy(order, money=money)
     for priced in calculation.lines:
         req = priced.request
         line = priced.line
@@ -198,6 +225,7 @@ def apply_refund(
         note=request.note,
         discrepancy_reason=request.discrepancy_reason,
         author=author,
+        return_id=for_return.id if for_return is not None else None,
     )
     order.refunds.append(refund)
     # Refunded units that were not restocked and never shipped come off their fulfillment
@@ -255,6 +283,16 @@ def refund_discrepancy(order: Order, *, worth: Decimal, money: Decimal) -> Decim
     (and none made after it). The worth counts up to what could still be refunded
     (refunds/calculate's suggestion)."""
     suggested = min(order.presentment(worth), ledger(order).refundable + money)
+    return money - suggested
+
+
+def return_refund_discrepancy(order: Order, *, money: Decimal) -> Decimal:
+    """Money a refund through a return gave beyond (positive) or short of (negative) what the
+    shop owed before it (presentment currency). `order` holds the refund's transactions, and
+    refunding a return's units does not change what is due (their worth leaves the order and
+    the return's credit alike), so what was owed before is `money - balance` now."""
+    owed_before = money - balance(order)
+    suggested = max(ZERO, min(owed_before, ledger(order).refundable + money))
     return money - suggested
 
 

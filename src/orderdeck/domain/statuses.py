@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from .money import ZERO
 from .order import Order, Transaction, sequence_of
+from .returns import order_return_status, return_credit, return_fees
 
 
 # ---- payments ------------------------------------------------------------------------------
@@ -71,10 +72,23 @@ def amount_due(order: Order) -> Decimal:
     """What the payments on the order should come to (presentment currency): what it is worth
     now (refunded items and shipping off), with the refunds' discrepancies taken into account
     (money refunded beyond the items' value was given, not owed back; money kept short of it
-    was kept, not owed either). A cancelled order keeps its original total."""
+    was kept, not owed either). Units of an approved return not yet refunded are owed back to
+    the customer (or go against the exchange items), less the return's fees, which the shop
+    keeps (domain/returns.py). A cancelled order keeps its original total."""
     if order.is_cancelled:
         return order.presentment(order.total_price)
-    return order.presentment(order.current_total_price) - order.refund_discrepancy_presentment
+    worth = order.current_total_price
+    if order.returns:
+        worth = worth - return_credit(order) + return_fees(order)
+    return order.presentment(worth) - order.refund_discrepancy_presentment
+
+
+def balance(order: Order) -> Decimal:
+    """Who owes whom (presentment currency): positive, the customer owes it (total_outstanding);
+    negative, the shop owes it back (a suggested refund). 0 for a cancelled order."""
+    if order.is_cancelled:
+        return ZERO
+    return amount_due(order) - ledger(order).net_paid
 
 
 def total_outstanding(order: Order) -> Decimal:
@@ -160,8 +174,8 @@ def line_fulfillment_status(order: Order, line_item_id: int) -> str | None:
 
 
 def return_status(order: Order) -> str:
-    """No return has been started on any order yet: returns arrive with their own issue."""
-    return "no_return"
+    """Order.returnStatus, derived from the order's returns (domain/returns.py)."""
+    return order_return_status(order) if order.returns else "no_return"
 
 
 @dataclass(frozen=True)
@@ -187,16 +201,19 @@ def derive_statuses(order: Order) -> DerivedStatuses:
 
 def qualifies_for_auto_archive(order: Order) -> bool:
     """The auto-archive rule (S7.4): fulfilled and paid, partially refunded or refunded, or
-    every item refunded; never with an open return. A partial refund does not stop it."""
+    every item refunded; never while a return is requested or open (it waits, and archives once
+    the return is closed). A partial refund does not stop it."""
     if order.is_closed or unarchived_since_due(order):
+        return False
+    if any(r.status in ("requested", "open") for r in order.returns):
         return False
     status = financial_status(order)
     everything_refunded = all(order.current_quantity(li) == 0 for li in order.line_items)
     if everything_refunded and status in ("refunded", "voided", "pending", "partially_refunded"):
-        return return_status(order) == "no_return"
+        return True
     fully_fulfilled = fulfillment_status(order) == "fulfilled"
     settled = status in ("paid", "partially_refunded", "refunded")
-    return fully_fulfilled and settled and return_status(order) == "no_return"
+    return fully_fulfilled and settled
 
 
 def unarchived_since_due(order: Order) -> bool:
@@ -205,6 +222,7 @@ def unarchived_since_due(order: Order) -> bool:
     if order.unarchived_seq is None:
         return False
     records = [
+        *(r.id for r in order.returns),
         *(f.id for f in order.fulfillments),
         *(r.id for r in order.refunds),
         *(t.id for t in order.transactions),

@@ -23,6 +23,15 @@ SHOPIFY_TOPICS = (
     "fulfillment_orders/rescheduled",
     "fulfillment_orders/moved",
     "fulfillment_orders/cancelled",
+    "returns/request",
+    "returns/approve",
+    "returns/decline",
+    "returns/update",
+    "returns/cancel",
+    "returns/close",
+    "returns/reopen",
+    "reverse_deliveries/attach_deliverable",
+    "reverse_fulfillment_orders/dispose",
 )
 
 ORDERDECK_TOPICS = ("orderdeck/orders_stuck", "orderdeck/custom_status_changed")

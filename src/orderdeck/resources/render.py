@@ -22,10 +22,21 @@ from ..domain.order import (
     LineItem,
     Order,
     Refund,
+    Return,
+    ReverseDelivery,
+    ReverseFulfillmentOrder,
     TaxLine,
     Transaction,
 )
 from ..domain.refunds import RefundCalculation, shipping_refunded
+from ..domain.returns import (
+    ReturnCalculation,
+    exchange_fulfillment_orders,
+    fees_of,
+    line_worth,
+    restocking_fee_amount,
+    returnable_quantities,
+)
 from ..domain.statuses import (
     capturable_amount,
     derive_statuses,
@@ -379,7 +390,7 @@ def refund(order: Order, r: Refund, ctx: RenderContext) -> Json:
         "total_duties_set": bag(order, zero),
         "additional_fees": [],
         "total_additional_fees_set": bag(order, zero),
-        "return": None,
+        "return": {"id": r.return_id, "admin_graphql_api_id": gid("Return", r.return_id)} if r.return_id else None,
         "admin_graphql_api_id": gid("Refund", r.id),
         "refund_line_items": lines,
         "transactions": [transaction(order, t, ctx) for t in order.transactions if t.id in r.transaction_ids],
@@ -623,6 +634,8 @@ def order(o: Order, ctx: RenderContext, *, location_names: dict[int, str] | None
         "line_items": [line_item(o, li) for li in o.line_items],
         "payment_terms": None,
         "refunds": [refund(o, r, ctx) for r in o.refunds],
+        # Orderdeck extension: the order's returns (Shopify has them in GraphQL only).
+        "returns": [return_(o, r, ctx) for r in o.returns],
         "shipping_address": address(o.shipping_address),
         "shipping_lines": [
             {
@@ -656,3 +669,336 @@ def _summed_tax_lines(o: Order) -> list[Json]:
     for t in [t for li in o.line_items for t in li.tax_lines] + [t for s in o.shipping_lines for t in s.tax_lines]:
         sums[(t.title, t.rate)] = sums.get((t.title, t.rate), Decimal(0)) + t.price
     return [tax_line(o, TaxLine(title, price, rate)) for (title, rate), price in sums.items()]
+
+
+# ---- returns (Orderdeck extension: AFTER-THE-SALE.md §1.9) ---------------------------------
+def _ref(kind: str, record_id: int) -> Json:
+    return {"id": record_id, "admin_graphql_api_id": gid(kind, record_id)}
+
+
+def return_line_item(order: Order, ret: Return, rli: Any) -> Json:
+    li = order.line_item(rli.line_item_id)
+    processed = sum(
+        line.disposed_quantity
+        for rfo in ret.reverse_fulfillment_orders
+        for line in rfo.line_items
+        if line.return_line_item_id == rli.id
+    )
+    fee = restocking_fee_amount(order, rli)
+    return {
+        "id": rli.id,
+        "admin_graphql_api_id": gid("ReturnLineItem", rli.id),
+        "fulfillment_line_item_id": rli.fulfillment_line_item_id,
+        "fulfillment_id": rli.fulfillment_id,
+        "line_item_id": rli.line_item_id,
+        "title": li.name if li else None,
+        "variant_id": li.variant_id if li else None,
+        "product_id": li.product_id if li else None,
+        "sku": li.sku if li else None,
+        "quantity": rli.current_quantity,
+        "removed_quantity": rli.removed_quantity,
+        "refundable_quantity": max(0, rli.current_quantity - rli.refunded_quantity),
+        "refunded_quantity": rli.refunded_quantity,
+        "processed_quantity": processed,
+        "return_reason": rli.return_reason,
+        "return_reason_note": rli.return_reason_note,
+        "customer_note": rli.customer_note,
+        "subtotal_set": bag(order, line_worth(order, rli.line_item_id, rli.current_quantity)),
+        "restocking_fee": None
+        if rli.restocking_fee is None
+        else {"percentage": float(rli.restocking_fee.percentage), "amount_set": bag(order, fee)},
+    }
+
+
+def exchange_line_item(order: Order, ex: Any) -> Json:
+    li = order.line_item(ex.line_item_id) if ex.line_item_id else None
+    return {
+        "id": ex.id,
+        "admin_graphql_api_id": gid("ExchangeLineItem", ex.id),
+        "variant_id": ex.variant_id,
+        "quantity": ex.quantity - ex.removed_quantity,
+        "removed_quantity": ex.removed_quantity,
+        "line_item_ids": [ex.line_item_id] if ex.line_item_id else [],
+        "line_item": line_item(order, li) if li else None,
+        "processed_quantity": order.fulfilled_quantity(li.id) if li else 0,
+        "applied_discount": None
+        if ex.discount_value is None
+        else {
+            "description": ex.discount_description,
+            "value": str(ex.discount_value),
+            "value_type": ex.discount_value_type,
+        },
+    }
+
+
+def reverse_delivery(
+    order: Order, ret: Return, rfo: ReverseFulfillmentOrder, rd: ReverseDelivery, ctx: RenderContext
+) -> Json:
+    return {
+        "id": rd.id,
+        "admin_graphql_api_id": gid("ReverseDelivery", rd.id),
+        "reverse_fulfillment_order_id": rfo.id,
+        "return_id": ret.id,
+        "created_at": ts(rd.created_at, ctx),
+        "updated_at": ts(rd.updated_at, ctx),
+        "line_items": [
+            {
+                "id": line.id,
+                "reverse_fulfillment_order_line_item_id": line.reverse_fulfillment_order_line_id,
+                "quantity": line.quantity,
+            }
+            for line in rd.line_items
+        ],
+        "label": None
+        if rd.label is None
+        else {
+            "public_file_url": rd.label.file_url,
+            "created_at": ts(rd.label.created_at, ctx),
+            "updated_at": ts(rd.label.updated_at, ctx),
+        },
+        "tracking": None
+        if rd.tracking is None
+        else {"carrier_name": rd.tracking.carrier_name, "number": rd.tracking.number, "url": rd.tracking.url},
+    }
+
+
+def disposition(d: Any, ctx: RenderContext, line_id: int) -> Json:
+    return {
+        "id": d.id,
+        "admin_graphql_api_id": gid("ReverseFulfillmentOrderDisposition", d.id),
+        "type": d.type,
+        "quantity": d.quantity,
+        "location": _ref("Location", d.location_id) if d.location_id else None,
+        "location_id": d.location_id,
+        "reverse_fulfillment_order_line_item": _ref("ReverseFulfillmentOrderLineItem", line_id),
+        "reverse_delivery_line_item": None,
+        "created_at": ts(d.created_at, ctx),
+    }
+
+
+def reverse_fulfillment_order(order: Order, ret: Return, rfo: ReverseFulfillmentOrder, ctx: RenderContext) -> Json:
+    return {
+        "id": rfo.id,
+        "admin_graphql_api_id": gid("ReverseFulfillmentOrder", rfo.id),
+        "order_id": order.id,
+        "return_id": ret.id,
+        "location_id": rfo.location_id,
+        "status": rfo.status,
+        "created_at": ts(rfo.created_at, ctx),
+        "line_items": [
+            {
+                "id": line.id,
+                "admin_graphql_api_id": gid("ReverseFulfillmentOrderLineItem", line.id),
+                "return_line_item_id": line.return_line_item_id,
+                "fulfillment_line_item_id": line.fulfillment_line_item_id,
+                "line_item_id": line.line_item_id,
+                "total_quantity": line.total_quantity,
+                "disposed_quantity": line.disposed_quantity,
+                "dispositions": [disposition(d, ctx, line.id) for d in line.dispositions],
+            }
+            for line in rfo.line_items
+        ],
+        "reverse_deliveries": [reverse_delivery(order, ret, rfo, rd, ctx) for rd in rfo.reverse_deliveries],
+        "third_party_confirmation": None,
+    }
+
+
+def return_(order: Order, ret: Return, ctx: RenderContext) -> Json:
+    fees = fees_of(order, ret)
+    return {
+        "id": ret.id,
+        "admin_graphql_api_id": gid("Return", ret.id),
+        "name": ret.name,
+        "order_id": order.id,
+        "order": _ref("Order", order.id),
+        "status": ret.status,
+        "created_at": ts(ret.created_at, ctx),
+        "updated_at": ts(ret.updated_at, ctx),
+        "requested_at": ts(ret.requested_at, ctx),
+        "request_approved_at": ts(ret.request_approved_at, ctx),
+        "closed_at": ts(ret.closed_at, ctx),
+        "total_quantity": ret.total_quantity,
+        "decline": None if ret.decline is None else {"reason": ret.decline.reason, "note": ret.decline.note},
+        "return_line_items": [return_line_item(order, ret, rli) for rli in ret.return_line_items],
+        "exchange_line_items": [exchange_line_item(order, ex) for ex in ret.exchange_line_items],
+        "return_shipping_fees": [
+            {
+                "id": f.id,
+                "admin_graphql_api_id": gid("ReturnShippingFee", f.id),
+                "price": bag_from_presentment(order, f.presentment_amount),
+                "amount_set": bag_from_presentment(order, f.presentment_amount),
+            }
+            for f in ret.return_shipping_fees
+        ],
+        "total_fees_set": bag(order, fees),
+        "exchange_fulfillment_order_ids": [fo.id for fo in exchange_fulfillment_orders(order, ret)],
+        "reverse_fulfillment_orders": [
+            reverse_fulfillment_order(order, ret, rfo, ctx) for rfo in ret.reverse_fulfillment_orders
+        ],
+        "refund_ids": list(ret.refund_ids),
+        "created_by": ret.author.name if ret.author else None,
+    }
+
+
+def returnable_fulfillments(order: Order) -> list[Json]:
+    left = returnable_quantities(order)
+    result = []
+    for f in order.fulfillments:
+        if not f.is_active:
+            continue
+        lines = []
+        for fl in f.line_items:
+            qty = left.get(fl.id, 0)
+            li = order.line_item(fl.line_item_id)
+            if qty > 0 and li is not None:
+                lines.append(
+                    {
+                        "fulfillment_line_item_id": fl.id,
+                        "line_item_id": fl.line_item_id,
+                        "quantity": qty,
+                        "title": li.name,
+                        "variant_id": li.variant_id,
+                        "product_id": li.product_id,
+                    }
+                )
+        if lines:
+            result.append(
+                {
+                    "id": f.id,
+                    "admin_graphql_api_id": gid("ReturnableFulfillment", f.id),
+                    "fulfillment_id": f.id,
+                    "line_items": lines,
+                }
+            )
+    return result
+
+
+def return_calculation(order: Order, calc: ReturnCalculation, outstanding_before: Decimal) -> Json:
+    """returns/calculate: the return's worth, fees, exchange items and who then owes what. The
+    outcome is net of what is already owed either way on the order (presentment currency)."""
+    net = order.presentment(calc.balance) + outstanding_before
+    return {
+        "return_line_items": [
+            {
+                "fulfillment_line_item_id": p.request.fulfillment_line_item_id,
+                "line_item_id": p.line.id,
+                "quantity": p.request.quantity,
+                "subtotal_set": bag(order, p.worth),
+                "restocking_fee": None
+                if p.request.restocking_fee_percentage is None
+                else {
+                    "percentage": float(p.request.restocking_fee_percentage),
+                    "amount_set": bag(order, p.restocking_fee),
+                },
+            }
+            for p in calc.lines
+        ],
+        "exchange_line_items": [
+            {
+                "variant_id": p.request.variant.variant_id,
+                "title": p.request.variant.title,
+                "variant_title": p.request.variant.variant_title,
+                "quantity": p.request.quantity,
+                "original_unit_price_set": bag(order, p.price),
+                "discounted_unit_price_set": bag(order, p.price - p.discount),
+                "total_tax_set": bag(order, p.tax),
+                "subtotal_set": bag(order, p.total),
+            }
+            for p in calc.exchanges
+        ],
+        "return_shipping_fee": {"amount_set": bag_from_presentment(order, calc.shipping_fee_presentment)},
+        "returned_subtotal_set": bag(order, calc.returned_worth),
+        "total_fees_set": bag(order, calc.fees),
+        "exchange_subtotal_set": bag(order, calc.exchange_total),
+        "financial_outcome": {
+            "kind": "invoice" if net > 0 else ("refund" if net < 0 else "none"),
+            "amount_set": bag_from_presentment(order, abs(net)),
+        },
+    }
+
+
+# Webhook payloads in Shopify's shapes (AFTER-THE-SALE.md §1.8).
+def return_webhook(order: Order, ret: Return, topic: str, ctx: RenderContext, arguments: dict[str, Any]) -> Json:
+    if topic in ("returns/cancel", "returns/close", "returns/reopen"):
+        return {"admin_graphql_api_id": gid("Return", ret.id), "id": ret.id, "order_id": order.id, "status": ret.status}
+    if topic == "returns/decline":
+        return {
+            "admin_graphql_api_id": gid("Return", ret.id),
+            "id": ret.id,
+            "status": ret.status,
+            "decline": None if ret.decline is None else {"reason": ret.decline.reason, "note": ret.decline.note},
+        }
+    if topic == "returns/update":
+        return {
+            "admin_graphql_api_id": gid("Return", ret.id),
+            "id": ret.id,
+            "restocking_fees": {"removals": [], "updates": []},
+            "return_line_items": {
+                "removals": [
+                    {"admin_graphql_api_id": gid("ReturnLineItem", r["return_line_item_id"]), "delta": r["delta"]}
+                    for r in arguments.get("removals", [])
+                ]
+            },
+            "return_shipping_fees": {"removals": [], "updates": []},
+        }
+    full = return_(order, ret, ctx)
+    return {
+        "admin_graphql_api_id": gid("Return", ret.id),
+        "id": ret.id,
+        "name": ret.name,
+        "status": ret.status,
+        "order": _ref("Order", order.id),
+        "total_return_line_items": len(ret.return_line_items),
+        "total_exchange_line_items": len(ret.exchange_line_items),
+        "return_line_items": [
+            {
+                **rli,
+                "fulfillment_line_item": {
+                    **_ref("FulfillmentLineItem", rli["fulfillment_line_item_id"]),
+                    "line_item": _ref("LineItem", rli["line_item_id"]),
+                },
+            }
+            for rli in full["return_line_items"]
+        ],
+        "exchange_line_items": full["exchange_line_items"],
+        "return_shipping_fees": full["return_shipping_fees"],
+    }
+
+
+def reverse_delivery_webhook(order: Order, ret: Return, rd: ReverseDelivery) -> Json:
+    return {
+        "admin_graphql_api_id": gid("ReverseDelivery", rd.id),
+        "id": rd.id,
+        "return": _ref("Return", ret.id),
+        "shipping_deliverable": {
+            "label": {
+                "created_at": rd.label.created_at.isoformat() if rd.label else None,
+                "public_file_url": rd.label.file_url if rd.label else None,
+            },
+            "tracking": {
+                "carrier_name": rd.tracking.carrier_name if rd.tracking else None,
+                "tracking_number": rd.tracking.number if rd.tracking else None,
+                "tracking_url": rd.tracking.url if rd.tracking else None,
+            },
+        },
+    }
+
+
+def dispose_webhook(rfo: ReverseFulfillmentOrder) -> Json:
+    dispositions = [
+        {
+            "location": _ref("Location", d.location_id) if d.location_id else None,
+            "quantity": d.quantity,
+            "reverse_delivery_line_item": None,
+            "reverse_fulfillment_order_line_item": _ref("ReverseFulfillmentOrderLineItem", line.id),
+            "type": d.type,
+        }
+        for line in rfo.line_items
+        for d in line.dispositions
+    ]
+    return {
+        "admin_graphql_api_id": gid("ReverseFulfillmentOrder", rfo.id),
+        "id": rfo.id,
+        "total_dispositions": len(dispositions),
+        "dispositions": dispositions,
+    }

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import orjson
 
-from ..domain import lifecycle
+from ..domain import lifecycle, returns
 from ..domain.order import DomainEvent, Order
-from ..domain.statuses import DerivedStatuses, derive_statuses
+from ..domain.statuses import DerivedStatuses, balance, derive_statuses
 from ..resources import render
 from ..store import counts
 from ..store.orders import search_terms, status_columns
@@ -60,6 +60,21 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
         txn = order.transaction(sid)
         if txn is not None:
             return orjson.dumps(render.transaction(order, txn, ctx))
+    if topic.startswith("returns/") and sid is not None:
+        ret = order.return_(sid)
+        if ret is not None:
+            return orjson.dumps(render.return_webhook(order, ret, topic, ctx, event.arguments))
+    if topic == "reverse_deliveries/attach_deliverable" and sid is not None:
+        for ret in order.returns:
+            for rfo in ret.reverse_fulfillment_orders:
+                for rd in rfo.reverse_deliveries:
+                    if rd.id == sid:
+                        return orjson.dumps(render.reverse_delivery_webhook(order, ret, rd))
+    if topic == "reverse_fulfillment_orders/dispose" and sid is not None:
+        for ret in order.returns:
+            for rfo in ret.reverse_fulfillment_orders:
+                if rfo.id == sid:
+                    return orjson.dumps(render.dispose_webhook(rfo))
     if topic == "refunds/create" and sid is not None:
         found_refund = next((r for r in order.refunds if r.id == sid), None)
         if found_refund is not None:
@@ -74,6 +89,10 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
     """
     uow = cmd.uow
     before = loaded.statuses if loaded else None
+    if order.returns:
+        # Exchange items held while the customer owed money ship once nothing is owed, whatever
+        # settled it (a capture, mark as paid, a refund of the returned units).
+        returns.release_paid_exchanges(order, owed=balance(order), author=cmd.author, now=cmd.now)
     after = derive_statuses(order)
     if uow.shop.settings.auto_archive and not order.is_closed and lifecycle.auto_archive(order, now=cmd.now):
         after = derive_statuses(order)

@@ -169,7 +169,7 @@ def queue(cmd: Command, order_id: int, name: str, **extra: Any) -> None:
     if "to" not in extra:  # a test send goes to staff, not to the customer: not the order's history
         message = extra.get("message") or {}
         what = (
-            f'a message to the customer, “{message.get("subject", "")}”'
+            f"a message to the customer, “{message.get('subject', '')}”"
             if name == "custom_message"
             else f"the {name.replace('_', ' ')} notification to the customer"
         )

@@ -9,8 +9,8 @@ from ..domain import payments
 from ..domain import refunds as rules
 from ..domain.errors import InvalidInput
 from ..domain.money import ZERO, parse_amount
-from ..domain.order import Order, Refund
-from .changes import load_order, save_order
+from ..domain.order import Order, Refund, Return
+from .changes import Loaded, load_order, save_order
 from .context import Command
 from .payments import refund_on
 
@@ -45,9 +45,31 @@ def create(
     """Record a refund. With `currency_required` (the REST API), money refunded on a
     multi-currency order must name its currency (the refund's or the transaction's)."""
     loaded = load_order(cmd, order_id)
+    refund = record(
+        cmd, loaded, request, money=money, currency=currency, notify=notify, currency_required=currency_required
+    )
+    save_order(cmd, loaded.order, loaded)
+    return loaded.order, refund
+
+
+def record(
+    cmd: Command,
+    loaded: Loaded,
+    request: rules.RefundRequest,
+    *,
+    money: list[RefundMoney],
+    currency: str | None,
+    notify: bool,
+    currency_required: bool = False,
+    for_return: Return | None = None,
+) -> Refund:
+    """Run a refund's money through the gateways and record it on the loaded order (the caller
+    saves the order)."""
     order = loaded.order
     payments.check_currency_of_payment(order, currency)
-    calc = rules.calculate(order, request, active_locations=set(cmd.uow.catalog.active_location_ids()))
+    calc = rules.calculate(
+        order, request, active_locations=set(cmd.uow.catalog.active_location_ids()), for_return=for_return
+    )
     amounts = []
     for index, m in enumerate(money):
         if m.kind not in ("refund", "suggested_refund"):
@@ -73,7 +95,7 @@ def create(
         author=cmd.author,
         now=cmd.now,
         notify=notify,
+        for_return=for_return,
     )
     cmd.uow.inventory.save(inventory, cmd.now)
-    save_order(cmd, order, loaded)
-    return order, refund
+    return refund

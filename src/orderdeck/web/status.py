@@ -136,10 +136,7 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
         shipments.append(
             {
                 "company": f.tracking_company,
-                "tracking": [
-                    (n, tracking_link(u))
-                    for n, u in zip(f.tracking_numbers, urls, strict=False)
-                ],
+                "tracking": [(n, tracking_link(u)) for n, u in zip(f.tracking_numbers, urls, strict=False)],
                 "events": [
                     {
                         "iso": e.happened_at.isoformat(),

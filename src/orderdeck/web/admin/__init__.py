@@ -59,7 +59,6 @@ for area in AREAS:
     router.include_router(area.router)
 
 
-
 @router.get("", summary="The admin's front page: the Orders page")
 def home(request: Request) -> Response:
     return RedirectResponse("/admin/orders" if session_token(request) else "/admin/login", status_code=303)

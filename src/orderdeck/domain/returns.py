@@ -1232,3 +1232,28 @@ def order_return_status(order: Order) -> str:
 def return_in_progress(order: Order) -> Return | None:
     """A return still being worked on (requested or open), which blocks cancelling the order."""
     return next((r for r in order.returns if r.status in ("requested", "open")), None)
+
+
+# What staff have to do next about a return: the Returns list filters on it.
+DUE_STATES = ("to_approve", "awaiting_parcel", "to_inspect", "to_refund", "nothing")
+
+
+def what_is_due(ret: Return) -> str:
+    """to_approve: a customer's request waits for an answer; awaiting_parcel: approved, nothing
+    received yet; to_inspect: some units are back (or need processing) and others are not;
+    to_refund: every unit is back and some are not refunded; nothing: declined, cancelled,
+    closed, or settled."""
+    if ret.status == "requested":
+        return "to_approve"
+    if ret.status != "open":
+        return "nothing"
+    lines = [li for rfo in ret.reverse_fulfillment_orders if rfo.status != "canceled" for li in rfo.line_items]
+    received = sum(li.disposed_quantity for li in lines)
+    processing = any(d.type == "processing_required" for li in lines for d in li.dispositions)
+    if received == 0:
+        return "awaiting_parcel"
+    if not all_received(ret) or processing:
+        return "to_inspect"
+    if not all_refunded(ret):
+        return "to_refund"
+    return "nothing"

@@ -724,11 +724,13 @@ def approve(
 ) -> None:
     if ret.status != "requested":
         raise RuleViolation(f"Return {ret.name} is {ret.status}; only a requested return can be approved")
-    # The units may have changed since the request (a refund, a cancelled fulfillment).
-    returnable = returnable_quantities(order)
+    # The units may have changed since the request (a refund of them, say): every unit asked
+    # back must still be a fulfilled unit nobody refunded.
     for rli in ret.return_line_items:
-        own = rli.current_quantity
-        if returnable.get(rli.fulfillment_line_item_id, 0) + own < own or order.fulfillment(rli.fulfillment_id) is None:
+        line_id = rli.line_item_id
+        spoken_for = units_in_live_returns(order, line_item_id=line_id) + refunded_outside_returns(order, line_id)
+        fulfilment = order.fulfillment(rli.fulfillment_id)
+        if fulfilment is None or not fulfilment.is_active or spoken_for > order.fulfilled_quantity(line_id):
             raise RuleViolation(f"The items of return {ret.name} are no longer fulfilled; decline it instead")
     _event(order, ret, "return_approved", f"Return {ret.name} was approved.", author, "returns/approve")
     _open(order, ret, exchanges, author=author, now=now, inventory=inventory, locations=locations, notify=notify)

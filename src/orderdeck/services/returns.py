@@ -388,7 +388,9 @@ def refund(cmd: Command, return_id: int, request: ReturnRefund) -> tuple[Order, 
     ret.refund_ids.append(order_refund.id)
     ret.updated_at = cmd.now
     if request.notify:
-        order.events[-1].notify = "return_refunded"
+        for event in order.events:
+            if event.verb == "refund_created" and event.subject_id == order_refund.id:
+                event.notify = "return_refunded"
     rules.settle(order, ret, author=cmd.author, now=cmd.now)
     save_order(cmd, order, loaded)
     return order, order_refund

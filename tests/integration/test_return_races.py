@@ -1,0 +1,187 @@
+"""Twenty clients working on the same return at the same moment do the work once.
+
+The clients are threads released together by a barrier, each running its command in its own
+unit of work (as every caller does, tests/integration/returns_steps.run); half of them go
+through a second Orderdeck with its own engine and connection pool, as a second server process
+would. Every command below would be refused if it ran a second time (the return is approved
+already, the units are received, every unit is refunded), so more than one success, or any
+failure that is not that refusal (a lock timeout, a crash), shows a race.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from orderdeck.bootstrap import build
+from orderdeck.domain import returns as rules
+from orderdeck.domain.errors import RuleViolation
+from orderdeck.services import returns as commands
+from orderdeck.services.context import Command, Orderdeck
+from orderdeck.settings import Settings
+from tests.conftest import Shop
+from tests.integration.order_steps import stock
+from tests.integration.returns_steps import fulfillment_line_ids, run, shipped_order
+
+CLIENTS = 20
+
+
+@pytest.fixture
+def decks(deck: Orderdeck) -> Iterator[list[Orderdeck]]:
+    """The test's Orderdeck and a second one over the same database."""
+    other = build(Settings(database_url=deck.db.url, public_url="http://shop.test"), clock=deck.clock)
+    yield [deck, other]
+    other.db.dispose()
+
+
+def all_at_once(decks: list[Orderdeck], work: Callable[[Command], Any]) -> list[Any]:
+    """Run `work` from CLIENTS threads released together; each result is what the command
+    returned or the exception it raised."""
+    barrier = threading.Barrier(CLIENTS)
+    results: list[Any] = [None] * CLIENTS
+
+    def client(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = run(decks[index % len(decks)], work)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert not any(t.is_alive() for t in threads), "a client never finished"
+    return results
+
+
+def once(results: list[Any], refusal: str) -> Any:
+    """One client succeeded; every other was refused by the rules with a message naming the
+    state (never a database error or a crash)."""
+    failures = [r for r in results if isinstance(r, Exception)]
+    odd = [r for r in failures if not isinstance(r, RuleViolation)]
+    assert not odd, [f"{type(r).__name__}: {r}" for r in odd]
+    assert len(failures) == CLIENTS - 1, f"{CLIENTS - len(failures)} clients succeeded"
+    assert all(refusal in str(r) for r in failures), {str(r) for r in failures}
+    return next(r for r in results if not isinstance(r, Exception))
+
+
+def request_one(fl_id: int, quantity: int) -> rules.ReturnRequest:
+    return rules.ReturnRequest(
+        lines=[rules.ReturnLineRequest(fulfillment_line_item_id=fl_id, quantity=quantity, return_reason="unwanted")]
+    )
+
+
+def events(shop: Shop, order_id: int, verb: str) -> int:
+    found = shop.api.ok(shop.api.get(f"/orders/{order_id}/events.json?limit=250"))["events"]
+    return sum(e["verb"] == verb for e in found)
+
+
+def test_twenty_clients_approving_one_request_approve_it_once(
+    decks: list[Orderdeck], shop: Shop, mug: int, amsterdam: int
+) -> None:
+    """Approving opens the return once: one reverse fulfillment order, the exchange item added
+    once and its stock committed once."""
+    deck = decks[0]
+    jug = shop.product("JUG-RACE", price="12.50", stock={amsterdam: 5}, title="Jug")
+    order = shipped_order(shop, mug, quantity=2)
+    fl = fulfillment_line_ids(deck, order["id"])[0]
+
+    def ask(c: Command) -> Any:
+        exchanges = commands.exchange_variants(c, [(jug, 1, None, None, None)])
+        request = rules.ReturnRequest(lines=request_one(fl, 2).lines, exchanges=exchanges)
+        return commands.start(c, order["id"], commands.StartReturn(request, status="requested"))
+
+    _, ret = run(deck, ask)
+    assert stock(shop, jug, amsterdam) == (5, 0, 5)
+
+    results = all_at_once(decks, lambda c: commands.approve(c, ret.id, notify=False))
+
+    once(results, "only a requested return can be approved")
+    after = shop.get(order["id"])
+    [approved] = after["returns"]
+    assert approved["status"] == "open"
+    assert len(approved["reverse_fulfillment_orders"]) == 1
+    assert approved["reverse_fulfillment_orders"][0]["line_items"][0]["total_quantity"] == 2
+    assert [li["variant_id"] for li in after["line_items"]].count(jug) == 1
+    assert stock(shop, jug, amsterdam) == (4, 1, 5)
+    assert events(shop, order["id"], "return_approved") == 1
+    assert after["return_status"] == "in_progress"
+
+
+def test_twenty_clients_receiving_the_same_units_restock_them_once(
+    decks: list[Orderdeck], shop: Shop, mug: int, amsterdam: int
+) -> None:
+    deck = decks[0]
+    order = shipped_order(shop, mug, quantity=3)
+    fl = fulfillment_line_ids(deck, order["id"])[0]
+    _, ret = run(deck, lambda c: commands.start(c, order["id"], commands.StartReturn(request_one(fl, 3), "open")))
+    rfo_line = ret.reverse_fulfillment_orders[0].line_items[0].id
+    assert stock(shop, mug, amsterdam) == (47, 0, 47)
+
+    results = all_at_once(
+        decks, lambda c: commands.dispose(c, [rules.DispositionRequest(rfo_line, 3, "restocked", amsterdam)])
+    )
+
+    once(results, "still to be received")
+    assert stock(shop, mug, amsterdam) == (50, 0, 50)
+    after = shop.get(order["id"])
+    [line] = after["returns"][0]["reverse_fulfillment_orders"][0]["line_items"]
+    assert [(d["type"], d["quantity"]) for d in line["dispositions"]] == [("restocked", 3)]
+    assert after["return_status"] == "inspection_complete"
+    assert events(shop, order["id"], "return_items_received") == 1
+
+
+def test_twenty_clients_receiving_one_unit_each_receive_only_what_came_back(
+    decks: list[Orderdeck], shop: Shop, mug: int, amsterdam: int
+) -> None:
+    """Two units back, twenty clients each receiving one: exactly two are received."""
+    deck = decks[0]
+    order = shipped_order(shop, mug, quantity=2)
+    fl = fulfillment_line_ids(deck, order["id"])[0]
+    _, ret = run(deck, lambda c: commands.start(c, order["id"], commands.StartReturn(request_one(fl, 2), "open")))
+    rfo_line = ret.reverse_fulfillment_orders[0].line_items[0].id
+
+    results = all_at_once(
+        decks, lambda c: commands.dispose(c, [rules.DispositionRequest(rfo_line, 1, "restocked", amsterdam)])
+    )
+
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert all(isinstance(r, RuleViolation) for r in failures), [f"{type(r).__name__}: {r}" for r in failures]
+    assert len(failures) == CLIENTS - 2
+    assert stock(shop, mug, amsterdam) == (50, 0, 50)
+    [line] = shop.get(order["id"])["returns"][0]["reverse_fulfillment_orders"][0]["line_items"]
+    assert line["disposed_quantity"] == 2
+
+
+def test_twenty_clients_refunding_one_return_refund_it_once(
+    decks: list[Orderdeck], shop: Shop, mug: int, amsterdam: int
+) -> None:
+    deck = decks[0]
+    order = shipped_order(shop, mug, quantity=2)
+    fl = fulfillment_line_ids(deck, order["id"])[0]
+    _, ret = run(deck, lambda c: commands.start(c, order["id"], commands.StartReturn(request_one(fl, 2), "open")))
+    rfo_line = ret.reverse_fulfillment_orders[0].line_items[0].id
+    run(deck, lambda c: commands.dispose(c, [rules.DispositionRequest(rfo_line, 2, "not_restocked", None)]))
+
+    results = all_at_once(decks, lambda c: commands.refund(c, ret.id, commands.ReturnRefund(lines=[])))
+
+    once(results, "is refunded already")
+    after = shop.get(order["id"])
+    assert len(after["refunds"]) == 1
+    [refund] = after["refunds"]
+    assert refund["return"]["id"] == ret.id
+    txns = shop.api.ok(shop.api.get(f"/orders/{order['id']}/transactions.json"))["transactions"]
+    refunds = [t for t in txns if t["kind"] == "refund" and t["status"] == "success"]
+    assert sum(Decimal(t["amount"]) for t in refunds) == Decimal("25.00")
+    assert len(refunds) == 1
+    assert after["financial_status"] == "refunded"
+    assert after["returns"][0]["status"] == "closed"
+    assert after["returns"][0]["return_line_items"][0]["refunded_quantity"] == 2
+    assert after["total_outstanding"] == "0.00"
+    assert stock(shop, mug, amsterdam) == (48, 0, 48)

@@ -14,6 +14,7 @@ from ..resources import render
 from ..store import counts
 from ..store.orders import search_terms, status_columns
 from ..store.outbox import OutboxMessage
+from ..store.returns import fulfilled_by_line
 from .context import Command
 
 
@@ -25,6 +26,7 @@ class Loaded:
         self.statuses = derive_statuses(order)
         self.terms = search_terms(order)
         self.count_key = counts.key_of(status_columns(order, self.statuses))
+        self.fulfilled = fulfilled_by_line(order)
 
 
 def load_order(cmd: Command, order_id: int) -> Loaded:
@@ -82,6 +84,39 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
     return order_json
 
 
+def _returns_concerned(order: Order, raised: list[OutboxMessage]) -> dict[str, list[int]]:
+    """The returns each raised topic is about (a return's own topics, a reverse delivery's, a
+    disposal's, a refund's of a return): a rule triggered by the topic reads and acts on them."""
+    found: dict[str, list[int]] = {}
+    for m in raised:
+        sid = m.subject_id
+        if sid is None:
+            continue
+        about: int | None = None
+        if m.topic.startswith("returns/"):
+            about = sid if order.return_(sid) is not None else None
+        elif m.topic == "reverse_deliveries/attach_deliverable":
+            about = next(
+                (
+                    ret.id
+                    for ret in order.returns
+                    for rfo in ret.reverse_fulfillment_orders
+                    if any(rd.id == sid for rd in rfo.reverse_deliveries)
+                ),
+                None,
+            )
+        elif m.topic == "reverse_fulfillment_orders/dispose":
+            about = next(
+                (ret.id for ret in order.returns if any(rfo.id == sid for rfo in ret.reverse_fulfillment_orders)),
+                None,
+            )
+        elif m.topic == "refunds/create":
+            about = next((r.return_id for r in order.refunds if r.id == sid), None)
+        if about is not None and about not in found.get(m.topic, []):
+            found.setdefault(m.topic, []).append(about)
+    return found
+
+
 def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
     """Persist a new or changed order with everything that follows from the change.
 
@@ -114,6 +149,8 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
             rendered=order_json,
             rendered_for=ctx.fingerprint,
         )
+    # The Returns list's and the reports' rows, in the same transaction as the order.
+    uow.returns.sync(order, fulfilled_before=loaded.fulfilled if loaded else None)
     messages: list[OutboxMessage] = []
     order_topics_sent: set[str] = set()
     for event, topics in topics_by_event:
@@ -173,6 +210,8 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
                         # What rules trigger on: the topics this change raised, whether or not
                         # anyone subscribes to them.
                         "topics": sorted({m.topic for m in messages if m.kind == "webhook"}),
+                        # … and, for topics about returns, which return: the rule reads that one.
+                        "returns": _returns_concerned(order, [m for m in messages if m.kind == "webhook"]),
                         "financial_status": after.financial_status,
                         "fulfillment_status": after.display_fulfillment_status,
                         # Who made the change: a rule's own change never triggers that rule

@@ -15,6 +15,7 @@ from ..domain.statuses import DerivedStatuses, derive_statuses
 from . import counts
 from .codec import decode_order, encode_order
 from .database import utc
+from .returns import ReturnsRepository
 from .tables import deleted_orders, order_search_terms, orders
 
 
@@ -173,4 +174,5 @@ class OrderRepository:
             )
         )
         self.conn.execute(delete(order_search_terms).where(order_search_terms.c.order_id == order.id))
+        ReturnsRepository(self.conn).delete_for_order(order.id)
         self.conn.execute(delete(orders).where(orders.c.id == order.id))

@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from .database import utc
-from .tables import order_search_terms, orders, products, timeline_events, variants
+from .tables import fulfilled_units, order_search_terms, orders, products, return_lines, timeline_events, variants
 
 GROUPINGS = ("day", "week", "month")
 
@@ -161,7 +161,12 @@ def _offsets(zone: ZoneInfo, starts: datetime, ends: datetime) -> list[tuple[dat
 
 def _group_key(conn: Connection, period: Period) -> ColumnElement[str]:
     """SQL for the first day (YYYY-MM-DD) of the group each order was placed in, shop time."""
-    placed = orders.c.created_at
+    return _group_key_of(conn, period, orders.c.created_at)
+
+
+def _group_key_of(conn: Connection, period: Period, placed: Any) -> ColumnElement[str]:
+    """SQL for the first day (YYYY-MM-DD) of the group the moment `placed` (a UTC time
+    column) falls in, shop time."""
     if conn.dialect.name == "postgresql":
         local = func.timezone(period.timezone, placed)
         return func.to_char(func.date_trunc(period.grouping, local), "YYYY-MM-DD")
@@ -415,4 +420,145 @@ def build(conn: Connection, period: Period) -> Reports:
     found.cancelled_products = cancelled_products(conn, period)
     found.lead_time = lead_time(conn, period)
     found.transit_time = transit_time(conn, period)
+    return found
+
+
+# ---- returns (issue 13) -------------------------------------------------------------------
+#
+# Returned units are counted by when the return was made (requested, or created by staff), from
+# `return_lines` by its created_at index; only live returns count (requested, open, closed: a
+# declined or cancelled return gave nothing back) and test orders' returns are left out. A line's
+# units are those on the return now: units taken off a return never count.
+
+LIVE_RETURNS = ("requested", "open", "closed")
+
+ProductKey = tuple[int | None, str]  # (product id, title); custom items have no product id
+
+
+@dataclass
+class ReturnRate:
+    """Units returned against units fulfilled: `rate` is returned / fulfilled (None when
+    nothing was fulfilled, as a rate of nothing means nothing)."""
+
+    returned: int = 0
+    fulfilled: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.returned / self.fulfilled, 4) if self.fulfilled else None
+
+
+def _returned_in(period: Period) -> ColumnElement[bool]:
+    return and_(
+        return_lines.c.created_at >= utc(period.starts),
+        return_lines.c.created_at < utc(period.ends),
+        return_lines.c.status.in_(LIVE_RETURNS),
+        orders.c.test == false(),
+    )
+
+
+def _returned_lines() -> Any:
+    return return_lines.join(orders, orders.c.id == return_lines.c.order_id)
+
+
+def _product_titles(conn: Connection, product_ids: set[int]) -> dict[int, str]:
+    """The catalogue's title of each product asked about (a chart's worth at most); a product
+    since deleted keeps the title its order lines had."""
+    if not product_ids:
+        return {}
+    query = select(products.c.id, products.c.title).where(products.c.id.in_(sorted(product_ids)))
+    return {int(i): str(t) for i, t in conn.execute(query)}
+
+
+def _product_key(product_id: Any, title: Any, titles: dict[int, str]) -> ProductKey:
+    if product_id is None:
+        return (None, str(title or ""))
+    return (int(product_id), titles.get(int(product_id), str(title or "")))
+
+
+def returns_by_reason(conn: Connection, period: Period) -> dict[tuple[date, str], int]:
+    """Units returned per group and return reason (domain.returns.RETURN_REASONS), grouped by
+    the day/week/month the return was made in, shop time."""
+    grp = _group_key_of(conn, period, return_lines.c.created_at).label("grp")
+    query = (
+        select(grp, return_lines.c.reason, func.sum(return_lines.c.quantity))
+        .select_from(_returned_lines())
+        .where(_returned_in(period))
+        .group_by(grp, return_lines.c.reason)
+    )
+    return {(_day(g), str(reason)): int(n) for g, reason, n in conn.execute(query) if n}
+
+
+def returns_by_product(conn: Connection, period: Period) -> dict[tuple[date, int | None, str], int]:
+    """Units returned per group and product: (group, product id, title) → units, grouped by
+    when the return was made. The title is the catalogue's (the order line's for a product no
+    longer in it, or for a custom item, which has no product id and is told apart by title)."""
+    grp = _group_key_of(conn, period, return_lines.c.created_at).label("grp")
+    custom = case((return_lines.c.product_id.is_(None), return_lines.c.title))
+    query = (
+        select(grp, return_lines.c.product_id, func.max(return_lines.c.title), func.sum(return_lines.c.quantity))
+        .select_from(_returned_lines())
+        .where(_returned_in(period))
+        .group_by(grp, return_lines.c.product_id, custom)
+    )
+    counted = [(_day(g), p, t, int(n)) for g, p, t, n in conn.execute(query) if n]
+    titles = _product_titles(conn, {int(p) for _, p, _, _ in counted if p is not None})
+    found: dict[tuple[date, int | None, str], int] = {}
+    for group, product_id, title, n in counted:
+        key = (group, *_product_key(product_id, title, titles))
+        found[key] = found.get(key, 0) + n
+    return found
+
+
+def _fulfilled_units_by_group(conn: Connection, period: Period) -> Select[Any]:
+    """(grp, product id, title, units) of the units fulfilled now of the orders placed in the
+    period, per order-placed group: the period's fulfilled orders by the created_at index,
+    then each one's fulfilled_units rows by its key."""
+    fulfilled = _fulfilled(conn, period)
+    custom = case((fulfilled_units.c.product_id.is_(None), fulfilled_units.c.title))
+    return (
+        select(
+            fulfilled.c.grp,
+            fulfilled_units.c.product_id,
+            func.max(fulfilled_units.c.title),
+            func.sum(fulfilled_units.c.quantity),
+        )
+        .select_from(fulfilled.join(fulfilled_units, fulfilled_units.c.order_id == fulfilled.c.id))
+        .group_by(fulfilled.c.grp, fulfilled_units.c.product_id, custom)
+    )
+
+
+def return_rate(conn: Connection, period: Period) -> dict[date | None, ReturnRate]:
+    """Per group, and for the whole period (key None): units returned in it (by when the
+    return was made) against units fulfilled of the orders placed in it (fulfilled now:
+    cancelled fulfillments do not count). Every group of the period has a row, empty ones too.
+    The two sides are different cohorts (a return made in May often comes from an April sale),
+    the usual way a shop reads its return rate over time."""
+    found: dict[date | None, ReturnRate] = {g: ReturnRate() for g in period.groups()}
+    found[None] = ReturnRate()
+    for (group, _), n in returns_by_reason(conn, period).items():
+        found.setdefault(group, ReturnRate()).returned += n
+        found[None].returned += n
+    for group, _, _, n in conn.execute(_fulfilled_units_by_group(conn, period)):
+        units = int(n or 0)
+        found.setdefault(_day(group), ReturnRate()).fulfilled += units
+        found[None].fulfilled += units
+    return found
+
+
+def return_rate_by_product(conn: Connection, period: Period) -> dict[ProductKey, ReturnRate]:
+    """Per product (product id, title as in `returns_by_product`) over the whole period: units
+    returned in the period against units fulfilled of the orders placed in it. Products that
+    were fulfilled and not returned are there with `returned` 0; a product returned in the
+    period but sold before it has `fulfilled` 0 and no rate."""
+    returned: dict[tuple[Any, str], int] = {}
+    for (_, product_id, title), n in returns_by_product(conn, period).items():
+        returned[(product_id, title)] = returned.get((product_id, title), 0) + n
+    counted = [(p, t, int(n or 0)) for _, p, t, n in conn.execute(_fulfilled_units_by_group(conn, period))]
+    titles = _product_titles(conn, {int(p) for p, _, _ in counted if p is not None})
+    found: dict[ProductKey, ReturnRate] = {}
+    for product_id, title, n in counted:
+        found.setdefault(_product_key(product_id, title, titles), ReturnRate()).fulfilled += n
+    for key, n in returned.items():
+        found.setdefault(key, ReturnRate()).returned += n
     return found

@@ -537,3 +537,57 @@ bulk_runs = Table(
     Column("error", Text),
     Index("ix_bulk_runs_state_id", "state", "id"),
 )
+
+# Returns (issue 13), kept beside the order document they come from (store/returns.py writes
+# them with every save of an order that has returns): the admin's Returns list filters and pages
+# through `returns`, the reports count `return_lines`. Every return is kept whatever its status;
+# reports count only the live ones (requested, open, closed).
+returns = Table(
+    "returns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("order_id", Id, nullable=False, index=True),
+    Column("name", String(48), nullable=False),  # "#1001-R1"
+    Column("status", String(16), nullable=False),  # requested | open | declined | closed | canceled
+    Column("due", String(16), nullable=False),  # domain.returns.what_is_due: the list's tabs
+    Column("total_quantity", Integer, nullable=False),
+    Column("exchange", Boolean, nullable=False),  # carries exchange items
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Column("closed_at", Time),
+)
+Index("ix_returns_status_id", returns.c.status, returns.c.id)
+Index("ix_returns_due_id", returns.c.due, returns.c.id)
+
+return_lines = Table(
+    "return_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),  # the return line item's id
+    Column("return_id", Id, nullable=False, index=True),
+    Column("order_id", Id, nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # the return's, so reports leave out dead ones
+    Column("line_item_id", Id, nullable=False),
+    Column("product_id", Id),
+    Column("variant_id", Id),
+    Column("title", String(255), nullable=False),
+    Column("sku", String(255)),
+    Column("reason", String(32), nullable=False),
+    Column("quantity", Integer, nullable=False),  # units on the return now (removed ones not)
+    Column("created_at", Time, nullable=False),  # the return's: reports group by it
+)
+Index("ix_return_lines_created_at", return_lines.c.created_at)
+Index("ix_return_lines_product_created_at", return_lines.c.product_id, return_lines.c.created_at)
+Index("ix_return_lines_reason_created_at", return_lines.c.reason, return_lines.c.created_at)
+
+# Units fulfilled (by active fulfillments) per order line: what the return rate divides by,
+# found per order by index like the other reports, never by reading order documents.
+fulfilled_units = Table(
+    "fulfilled_units",
+    metadata,
+    Column("order_id", Id, primary_key=True, autoincrement=False),
+    Column("line_item_id", Id, primary_key=True, autoincrement=False),
+    Column("product_id", Id),
+    Column("variant_id", Id),
+    Column("title", String(255), nullable=False),
+    Column("quantity", Integer, nullable=False),
+)

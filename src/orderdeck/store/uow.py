@@ -18,6 +18,7 @@ from .database import Database
 from .inventory import InventoryRepository
 from .orders import OrderRepository
 from .outbox import Outbox
+from .returns import ReturnsRepository
 from .shop import Shop, load_shop
 from .staff import StaffRepository
 from .timeline import Timeline
@@ -51,6 +52,7 @@ class UnitOfWork:
         self.tokens = Tokens(self.conn)
         self.idempotency = IdempotencyKeys(self.conn)
         self.staff = StaffRepository(self.conn)
+        self.returns = ReturnsRepository(self.conn)
         return self
 
     @property

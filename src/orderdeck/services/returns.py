@@ -359,6 +359,11 @@ def refund(cmd: Command, return_id: int, request: ReturnRefund) -> tuple[Order, 
     if money is None:
         # Work the suggestion out on the order as it will be once the units are refunded.
         owed = suggested_refund(order)
+        if request.lines:
+            # Some of the return's units: no more than they are worth back, or the first part
+            # would pay out the units still to come (the fees come off the last part).
+            worth = sum((rules.line_worth(order, line.line_item_id, line.quantity) for line in lines), ZERO)
+            owed = min(owed, order.presentment(worth))
         parents = [(t.id, left) for t, left in payment_rules.refundable_parents(order)]
         money = []
         for parent_id, left in parents:

@@ -61,6 +61,8 @@ ENVELOPES = frozenset(
         "inventory_item",
         "comment",
         "settings",
+        "return",
+        "reverse_delivery",
     }
 )
 

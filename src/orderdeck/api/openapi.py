@@ -160,6 +160,25 @@ RULE_LINKS = _id_links(
     "listAutomationRuleRuns",
 )
 
+RETURN_ANSWER = envelope(**{"return": ref("Return")})
+RETURN_LINKS = {
+    **_id_links(
+        "return",
+        "return_id",
+        "getReturn",
+        "approveReturn",
+        "declineReturn",
+        "cancelReturn",
+        "closeReturn",
+        "reopenReturn",
+        "refundReturn",
+        "listReverseFulfillmentOrders",
+    ),
+    "CreateReverseDelivery": follow(
+        "createReverseDelivery", rfo_id="$response.body#/return/reverse_fulfillment_orders/0/id"
+    ),
+}
+
 # Method and path (below /admin/api/{api_version} for the Admin API) → what the operation answers.
 OPERATIONS: dict[tuple[str, str], Op] = {
     # ---- orders
@@ -338,6 +357,54 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("DELETE", "/orders/{order_id}/fulfillments/{fulfillment_id}/events/{event_id}.json"): Op(
         "deleteFulfillmentEvent", NOTHING
+    ),
+    # ---- returns (Orderdeck extension)
+    ("GET", "/orders/{order_id}/returns.json"): Op(
+        "listOrderReturns", envelope(returns=many(ref("Return"))), paginated=True
+    ),
+    ("GET", "/returns/{return_id}.json"): Op("getReturn", RETURN_ANSWER),
+    ("GET", "/orders/{order_id}/returnable_fulfillments.json"): Op(
+        "listReturnableFulfillments", envelope(returnable_fulfillments=many(ref("ReturnableFulfillment")))
+    ),
+    ("POST", "/orders/{order_id}/returns/calculate.json"): Op(
+        "calculateReturn", envelope(**{"return": ref("ReturnCalculation")}), command=False
+    ),
+    ("POST", "/orders/{order_id}/returns.json"): Op("createReturn", RETURN_ANSWER, 201, links=RETURN_LINKS),
+    ("POST", "/orders/{order_id}/return_requests.json"): Op("requestReturn", RETURN_ANSWER, 201, links=RETURN_LINKS),
+    ("POST", "/returns/{return_id}/approve.json"): Op("approveReturn", RETURN_ANSWER),
+    ("POST", "/returns/{return_id}/decline.json"): Op("declineReturn", RETURN_ANSWER),
+    ("POST", "/returns/{return_id}/cancel.json"): Op("cancelReturn", RETURN_ANSWER),
+    ("POST", "/returns/{return_id}/close.json"): Op("closeReturn", RETURN_ANSWER),
+    ("POST", "/returns/{return_id}/reopen.json"): Op("reopenReturn", RETURN_ANSWER),
+    ("POST", "/returns/{return_id}/remove_line_items.json"): Op("removeReturnLineItems", RETURN_ANSWER),
+    ("POST", "/returns/{return_id}/refunds.json"): Op(
+        "refundReturn",
+        envelope(refund=ref("Refund")),
+        201,
+        links={
+            "GetRefund": follow(
+                "getRefund", order_id="$response.body#/refund/order_id", refund_id="$response.body#/refund/id"
+            )
+        },
+    ),
+    ("POST", "/returns/{return_id}/process.json"): Op(
+        "processReturn", envelope(**{"return": ref("Return")}, refund=nullable(ref("Refund")))
+    ),
+    ("GET", "/returns/{return_id}/reverse_fulfillment_orders.json"): Op(
+        "listReverseFulfillmentOrders", envelope(reverse_fulfillment_orders=many(ref("ReverseFulfillmentOrder")))
+    ),
+    ("POST", "/reverse_fulfillment_orders/{rfo_id}/reverse_deliveries.json"): Op(
+        "createReverseDelivery",
+        envelope(reverse_delivery=ref("ReverseDelivery")),
+        201,
+        links=_id_links("reverse_delivery", "delivery_id", "updateReverseDelivery"),
+    ),
+    ("PUT", "/reverse_deliveries/{delivery_id}.json"): Op(
+        "updateReverseDelivery", envelope(reverse_delivery=ref("ReverseDelivery"))
+    ),
+    ("POST", "/reverse_fulfillment_orders/dispose.json"): Op(
+        "disposeReverseFulfillmentOrders",
+        envelope(reverse_fulfillment_orders=many(ref("ReverseFulfillmentOrder"))),
     ),
     # ---- timeline
     ("GET", "/events.json"): Op("listEvents", envelope(events=many(ref("Event"))), paginated=True),

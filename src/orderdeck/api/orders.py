@@ -195,6 +195,7 @@ FILTER_PARAMS = (
     "order",
     "test",
     "custom_status",
+    "return_status",
 )
 
 
@@ -225,6 +226,7 @@ class FilterParams:
         ids: str | None = None,
         test: bool | None = None,
         custom_status: str | None = None,
+        return_status: str = "any",
     ) -> None:
         self.filter = _filter(
             request,
@@ -246,6 +248,7 @@ class FilterParams:
             q=q,
             test=test,
             custom_status=custom_status,
+            return_status=return_status,
         )
 
 
@@ -264,8 +267,9 @@ def list_(
 ) -> Response:
     """Filters as in Shopify (`status`, `financial_status`, `fulfillment_status`, dates, `ids`,
     `since_id`) plus Orderdeck's `tag`, `tag_not`, `source_name`, `location_id`, `customer_id`,
-    `email`, `name`, `test`, `q` (order name, e-mail, customer name, SKU or tracking number) and
-    `order` (`created_at desc`, …)."""
+    `email`, `name`, `test`, `q` (order name, e-mail, customer name, SKU or tracking number),
+    `return_status` (Shopify's values: return_requested, in_progress, inspection_complete,
+    returned, return_failed, no_return) and `order` (`created_at desc`, …)."""
     app = app_of(request)
     if page_info:
         extra = [p for p in request.query_params if p in FILTER_PARAMS]

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .returns_models import RETURN_MODELS, Return
+
 # ISO 8601 with the shop's offset, to the second ("2026-11-02T10:30:00+01:00").
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 # A decimal amount as a string, to the currency's places ("14.50", "1200").
@@ -537,11 +539,17 @@ class Order(Model):
     line_items: list[LineItem]
     payment_terms: Json | None
     refunds: list[Refund]
+    returns: list[Return] = Field(
+        default_factory=list, description="Orderdeck extension: the order's returns, oldest first"
+    )
     shipping_address: Address | None
     shipping_lines: list[ShippingLine]
     display_financial_status: str | None
     display_fulfillment_status: str | None
-    return_status: str | None
+    return_status: str | None = Field(
+        description="Orderdeck extension (Shopify's Order.returnStatus): return_requested, in_progress, "
+        "inspection_complete, returned, return_failed or no_return"
+    )
     shipping_refunded: Amount
 
 
@@ -810,4 +818,5 @@ RESOURCE_MODELS: tuple[type[BaseModel], ...] = (
     RenderedMessage,
     BulkResult,
     Error,
+    *RETURN_MODELS,
 )

@@ -34,6 +34,8 @@ SCOPES = (
     "write_products",
     "read_customers",
     "write_customers",
+    "read_returns",
+    "write_returns",
     "read_webhooks",
     "write_webhooks",
     "read_settings",

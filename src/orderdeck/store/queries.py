@@ -63,8 +63,17 @@ FULFILLMENT = (
     "request_declined",
     "restocked",
 )
-# Return statuses (S1.4); "any" puts no condition on returns.
-RETURN = ("any", "no_return", "return_requested", "in_return", "returned", "inspection_complete")
+# Return statuses: Shopify's OrderReturnStatus values (domain.returns.ORDER_RETURN_STATUSES);
+# "any" puts no condition on returns.
+RETURN = (
+    "any",
+    "return_requested",
+    "in_progress",
+    "inspection_complete",
+    "returned",
+    "return_failed",
+    "no_return",
+)
 SORTABLE = {
     "id": orders.c.id,
     "created_at": orders.c.created_at,
@@ -99,7 +108,7 @@ class OrderFilter:
     test: bool | None = None
     q: str | None = None
     custom_status: str | None = None  # a stage's handle, or "none" for orders in no stage
-    return_status: str = "any"  # the admin's filter; the REST API does not take it
+    return_status: str = "any"
 
     def check(self) -> None:
         for name, value, allowed in (
@@ -181,8 +190,7 @@ def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
     elif f.custom_status:
         where.append(c.custom_status == f.custom_status)
     if f.return_status != "any":
-        # No index of its own: returns are rare, so this rides on the other conditions' indexes.
-        where.append(c.return_status == f.return_status)
+        where.append(c.return_status == f.return_status)  # ix_orders_return_id
     if f.location_id is not None:
         where.append(_has_term("location", str(f.location_id)))
     if f.customer_id is not None:

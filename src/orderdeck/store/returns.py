@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
 
 from ..domain.errors import InvalidInput
 from ..domain.order import Order
@@ -178,7 +178,7 @@ class ReturnsRepository:
         query = (
             select(returns, orders.c.name.label("order_name"))
             .select_from(returns.join(orders, orders.c.id == returns.c.order_id))
-            .where(and_(*conditions))
+            .where(*conditions)
             .order_by(returns.c.id.desc())
             .limit(wanted.limit + 1)
         )
@@ -191,7 +191,7 @@ class ReturnsRepository:
     def count_by_due(self, wanted: ReturnsFilter) -> dict[str, int]:
         """How many returns each tab of the list holds: the filter's status and search, every
         due state (those with none at 0)."""
-        query = select(returns.c.due, func.count()).where(and_(*self._conditions(wanted, with_due=False)))
+        query = select(returns.c.due, func.count()).where(*self._conditions(wanted, with_due=False))
         counted = {due: 0 for due in DUE_STATES}
         for due, n in self.conn.execute(query.group_by(returns.c.due)):
             counted[due] = int(n)

@@ -591,7 +591,7 @@ def load_demo(
 
 
 def add_example_rules(deck: Orderdeck) -> None:
-    """The three example automation rules (docs/automation.md), once: a rule of the same name
+    """The example automation rules (docs/automation.md), once: a rule of the same name
     is left as the merchant has it."""
     from .automation.examples import EXAMPLES
     from .domain.order import SYSTEM

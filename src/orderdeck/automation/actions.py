@@ -16,8 +16,9 @@ import orjson
 from .. import destinations
 from ..destinations import Destinations, RefusedDestination
 from ..domain.cancellation import CancelRequest
+from ..domain.order import Order, Return
 from ..domain.statuses import open_authorizations, total_outstanding
-from ..services import custom_statuses, fulfillments, orders, payments
+from ..services import custom_statuses, fulfillments, orders, payments, returns
 from ..services.cancellation import cancel_order
 from ..services.changes import load_order, save_order
 from ..services.context import Command
@@ -29,11 +30,41 @@ HTTP_TIMEOUT = httpx.Timeout(5.0, connect=1.0)  # each step: connecting, each re
 HTTP_DEADLINE = 10.0
 
 
-def perform(cmd: Command, order_id: int, step: dict[str, Any], rule_name: str) -> str:
+def _return_to_answer(order: Order, return_id: int | None) -> tuple[Return | None, str]:
+    """The return approve_return / decline_return answer: the one the trigger is about, else
+    the newest requested return. Second: what to log when there is nothing to answer."""
+    if return_id is not None:
+        ret = order.return_(return_id)
+        if ret is None:
+            return None, "the return is no longer on the order"
+        if ret.status != "requested":
+            return None, f"return {ret.name} is already {ret.status}"
+        return ret, ""
+    requested = [r for r in order.returns if r.status == "requested"]
+    if not requested:
+        return None, "no return is waiting for an answer"
+    return max(requested, key=lambda r: (r.created_at, r.id)), ""
+
+
+def perform(cmd: Command, order_id: int, step: dict[str, Any], rule_name: str, *, return_id: int | None = None) -> str:
     """Run one action inside the caller's transaction. Returns what happened, for the run log.
-    A refusal raises the command's own OrderError."""
+    A refusal raises the command's own OrderError. `return_id`: the return the run's trigger was
+    about, if any."""
     name = step["action"]
     order = cmd.uow.orders.get(order_id, for_update=True)
+    if name in ("approve_return", "decline_return"):
+        # Safe to repeat: a return already answered (by this run before a crash, by staff, or by
+        # another rule) is left as it is.
+        ret, nothing = _return_to_answer(order, return_id)
+        if ret is None:
+            return nothing
+        # The customer who asked is waiting for the answer: told unless the rule says not to.
+        notify = step.get("notify_customer", True)
+        if name == "approve_return":
+            returns.approve(cmd, ret.id, notify=notify)
+            return f"approved return {ret.name}"
+        returns.decline(cmd, ret.id, reason=step["reason"], note=step.get("message"), notify=notify)
+        return f"declined return {ret.name} ({step['reason'].replace('_', ' ')})"
     if name in ("add_tags", "remove_tags"):
         before = set(order.tags)
         adding = step["tags"] if name == "add_tags" else []

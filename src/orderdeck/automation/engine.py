@@ -92,22 +92,29 @@ def start_runs(conn: Connection, messages: list[Any], now: datetime) -> int:
                 continue
             after = rule.definition["when"].get("after_hours")
             due = now + timedelta(hours=float(after)) if after else now
-            row = _run_row(rule, payload["order_id"], event, depth, due, now, run_id(message.id, rule.id))
-            if depth >= MAX_DEPTH:
-                row.update(
-                    state="skipped",
-                    finished_at=now,
-                    error=f"Not run: {depth} rules in a row triggered each other (the limit is {MAX_DEPTH})",
-                )
-            rows.append(row)
+            # One run per return the change is about under this topic (a disposal may span two
+            # returns), each reading and acting on its own return; none for other topics.
+            about: list[int | None] = list(payload.get("returns", {}).get(event, [])) or [None]
+            for return_id in about:
+                ident = run_id(message.id, rule.id) if len(about) == 1 else run_id(message.id, rule.id, return_id)
+                row = _run_row(rule, payload["order_id"], event, depth, due, now, ident)
+                row["return_id"] = return_id
+                if depth >= MAX_DEPTH:
+                    row.update(
+                        state="skipped",
+                        finished_at=now,
+                        error=f"Not run: {depth} rules in a row triggered each other (the limit is {MAX_DEPTH})",
+                    )
+                rows.append(row)
     Runs(conn).start(rows)
     return len(rows)
 
 
-def facts_of(uow: UnitOfWork, app: Orderdeck, order_id: int) -> Facts:
+def facts_of(uow: UnitOfWork, app: Orderdeck, order_id: int, return_id: int | None = None) -> Facts:
     order = uow.orders.get(order_id, for_update=False)
     facts: Facts = render.order(order, app.render_context(uow))
     facts["_now"] = uow.now
+    facts["_return_id"] = return_id
     if order.customer is not None:
         facts["_customer_orders_count"] = uow.conn.execute(
             select(func.count()).select_from(orders).where(orders.c.customer_id == order.customer.id)
@@ -148,7 +155,7 @@ def carry_out(app: Orderdeck, run: Run) -> None:
         rule = parse_rule(stored.definition)
         author = rule_author(stored.id, rule.name, run.depth)
         try:
-            facts = facts_of(uow, app, run.order_id)
+            facts = facts_of(uow, app, run.order_id, run.return_id)
         except NotFound:
             facts = None
     if facts is None:
@@ -197,7 +204,9 @@ def _do_step(
         if external is None and failure is None:
             savepoint = uow.conn.begin_nested()
             try:
-                result = actions.perform(Command(app, uow, author), run.order_id, step, rule.name)
+                result = actions.perform(
+                    Command(app, uow, author), run.order_id, step, rule.name, return_id=run.return_id
+                )
                 savepoint.commit()
             except OrderError as exc:
                 savepoint.rollback()

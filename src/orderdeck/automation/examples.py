@@ -1,4 +1,4 @@
-"""The three example rules: in docs/automation.md, in the demo shop, and in the tests."""
+"""The example rules: in docs/automation.md, in the demo shop, and in the tests."""
 
 from __future__ import annotations
 
@@ -39,4 +39,39 @@ ARCHIVE_14_DAYS_AFTER_DELIVERY: dict[str, Any] = {
     "then": [{"action": "wait", "hours": 336}, {"action": "archive"}],
 }
 
-EXAMPLES = (HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS, UNFULFILLED_AFTER_3_DAYS, ARCHIVE_14_DAYS_AFTER_DELIVERY)
+# Small returns are not worth a look; a defective item is, whatever its price.
+APPROVE_SMALL_RETURN_REQUESTS: dict[str, Any] = {
+    "name": "Approve small return requests",
+    "enabled": True,
+    "when": {"event": "returns/request"},
+    "if": {
+        "all": [
+            {"field": "return.total", "op": "lt", "value": 50},
+            {"field": "return.reasons", "op": "not_contains", "value": "defective"},
+        ]
+    },
+    "then": [{"action": "approve_return"}],
+}
+
+TELL_STAFF_ABOUT_DEFECTIVE_ITEMS: dict[str, Any] = {
+    "name": "Tell staff about defective items",
+    "enabled": True,
+    "when": {"event": "returns/request"},
+    "if": {"field": "return.reasons", "op": "contains", "value": "defective"},
+    "then": [
+        {"action": "add_tags", "tags": ["defective-return"]},
+        {
+            "action": "email_staff",
+            "subject": "A customer returns a defective item",
+            "message": "Please look at the return request on this order.",
+        },
+    ],
+}
+
+EXAMPLES = (
+    HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS,
+    UNFULFILLED_AFTER_3_DAYS,
+    ARCHIVE_14_DAYS_AFTER_DELIVERY,
+    APPROVE_SMALL_RETURN_REQUESTS,
+    TELL_STAFF_ABOUT_DEFECTIVE_ITEMS,
+)

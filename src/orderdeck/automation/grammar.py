@@ -28,6 +28,7 @@ from typing import Any
 from ..domain.cancellation import CANCEL_REASONS
 from ..domain.errors import InvalidInput
 from ..domain.fulfillment import HOLD_REASONS
+from ..domain.returns import DECLINE_REASONS, MAX_NOTE
 from ..domain.topics import TOPICS
 
 # ---- fields: what conditions can look at, read from the order as the API renders it ----------
@@ -86,6 +87,43 @@ def _shipment_statuses(facts: Facts) -> list[str]:
     return [f["shipment_status"] for f in facts.get("fulfillments") or [] if f.get("shipment_status")]
 
 
+def _the_return(facts: Facts) -> dict[str, Any] | None:
+    """The return a condition reads: the one the triggering change was about (a request, an
+    approval, a refund of it, …), else the order's newest return; None when it has none."""
+    found = [r for r in facts.get("returns") or [] if isinstance(r, dict)]
+    wanted = facts.get("_return_id")
+    if wanted is not None:
+        return next((r for r in found if r.get("id") == wanted), None)
+    return max(found, key=lambda r: (str(r.get("created_at") or ""), r.get("id") or 0), default=None)
+
+
+def _of_return(read: Callable[[dict[str, Any]], Any]) -> Callable[[Facts], Any]:
+    def of(facts: Facts) -> Any:
+        ret = _the_return(facts)
+        return None if ret is None else read(ret)
+
+    return of
+
+
+def _return_reasons(ret: dict[str, Any]) -> list[str]:
+    return [li["return_reason"] for li in ret.get("return_line_items") or [] if li.get("return_reason")]
+
+
+def _return_skus(ret: dict[str, Any]) -> list[str]:
+    return [li["sku"] for li in ret.get("return_line_items") or [] if li.get("sku")]
+
+
+def _return_total(ret: dict[str, Any]) -> Decimal:
+    """What the returned units were sold for (after discounts, shop currency)."""
+    return sum(
+        (
+            _number(_path("subtotal_set", "shop_money", "amount")(li)) or Decimal(0)
+            for li in ret.get("return_line_items") or []
+        ),
+        Decimal(0),
+    )
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -125,6 +163,28 @@ FIELDS: dict[str, Field] = {
         Field("age_hours", "number", _age_hours, "hours since the order was placed"),
         Field("test", "boolean", _path("test"), "a test order"),
         Field("custom_status", "text", _path("custom_status", "handle"), "the merchant's stage (its handle)"),
+        Field(
+            "return_status",
+            "text",
+            _path("return_status"),
+            "no_return, return_requested, in_progress, inspection_complete, returned, return_failed",
+        ),
+        Field(
+            "return.status",
+            "text",
+            _of_return(_path("status")),
+            "the return's status: requested, open, declined, closed, canceled",
+        ),
+        Field("return.reasons", "list", _of_return(_return_reasons), "the return reasons of the return's items"),
+        Field("return.total_quantity", "number", _of_return(_path("total_quantity")), "units on the return"),
+        Field("return.total", "number", _of_return(_return_total), "what the returned units sold for"),
+        Field("return.line_items.sku", "list", _of_return(_return_skus), "SKUs of the returned items"),
+        Field(
+            "return.exchange",
+            "boolean",
+            _of_return(lambda r: bool(r.get("exchange_line_items"))),
+            "the customer wants other items in exchange",
+        ),
     )
 }
 NOTE_ATTRIBUTE = "note_attributes."  # note_attributes.<name>: text
@@ -183,6 +243,12 @@ ACTIONS: dict[str, dict[str, Param]] = {
         "body": Param("json"),
     },
     "set_custom_status": {"handle": Param("text", required=True), "notify": Param("bool")},
+    "approve_return": {"notify_customer": Param("bool")},
+    "decline_return": {
+        "reason": Param("choice", required=True, choices=DECLINE_REASONS),
+        "message": Param("text"),
+        "notify_customer": Param("bool"),
+    },
     "wait": {"hours": Param("number", required=True)},
 }
 
@@ -331,6 +397,9 @@ def check_action(step: Any, where: str) -> dict[str, Any]:
         checked[key] = _check_param(step[key], param, f"{where}.{key}")
     if name == "wait":
         checked["hours"] = _plain(_positive_hours(step["hours"], f"{where}.hours", 24 * 365))
+    if name == "decline_return" and len(checked.get("message", "")) > MAX_NOTE["decline_note"]:
+        # The customer reads it in the decline e-mail; a return keeps no longer note.
+        raise _fail(f"{where}.message", f"must be at most {MAX_NOTE['decline_note']} characters")
     return checked
 
 

@@ -13,6 +13,21 @@ from ..domain.errors import NotFound
 from .database import utc
 from .tables import automation_rules, automation_runs
 
+# A run started by a change to a return (returns/request, refunds/create of a return, …) keeps
+# that return: its conditions read it and its return actions act on it. It is kept in the run's
+# `trigger` column after the topic ("returns/request@12000003"), which holds topics of at most
+# 40 characters in 96, so runs stored before returns existed read as they were.
+RETURN_MARK = "@"
+
+
+def stored_trigger(topic: str, return_id: int | None) -> str:
+    return topic if return_id is None else f"{topic}{RETURN_MARK}{return_id}"
+
+
+def _trigger_and_return(stored: str) -> tuple[str, int | None]:
+    topic, mark, return_id = stored.partition(RETURN_MARK)
+    return (topic, int(return_id)) if mark and return_id.isdigit() else (stored, None)
+
 
 @dataclass(frozen=True)
 class StoredRule:
@@ -51,10 +66,12 @@ class Run:
     finished_at: datetime | None
     log: list[dict[str, Any]]
     error: str | None
+    return_id: int | None = None  # the return the triggering change was about, if any
 
     @classmethod
     def of(cls, row: Any) -> Run:
         values = dict(row)
+        values["trigger"], values["return_id"] = _trigger_and_return(values["trigger"])
         values["log"] = orjson.loads(values["log"])
         for name in ("due_at", "created_at", "finished_at"):
             values[name] = utc(values[name])
@@ -139,9 +156,17 @@ class Runs:
         self.conn = conn
 
     def start(self, rows: list[dict[str, Any]]) -> None:
-        """Insert new runs; one whose id exists already (the same trigger) is left alone."""
+        """Insert new runs; one whose id exists already (the same trigger) is left alone. A row
+        may name the return its trigger is about (`return_id`)."""
         if not rows:
             return
+        rows = [
+            {
+                **{k: v for k, v in r.items() if k != "return_id"},
+                "trigger": stored_trigger(r["trigger"], r.get("return_id")),
+            }
+            for r in rows
+        ]
         existing = set(
             self.conn.execute(
                 select(automation_runs.c.id).where(automation_runs.c.id.in_([r["id"] for r in rows]))

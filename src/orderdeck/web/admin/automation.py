@@ -4,7 +4,7 @@ its run log.
 A rule is written as text (YAML, the shape `orderdeck rules export` writes; JSON is YAML too) and
 checked by the rule grammar (`automation/grammar.py`) when it is saved: a wrong rule is refused
 with the place in it and the fix, shown at the text, and nothing is saved. A dry run shows which
-recent orders the rule would match and what it would do to them, changing nothing. The three
+recent orders the rule would match and what it would do to them, changing nothing. The
 example rules are offered as starting points.
 """
 

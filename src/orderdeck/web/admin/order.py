@@ -285,6 +285,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         entries = uow.timeline.list(order_id=order.id, since_id=None, after_id=None, limit=100_000)
         money = order_money.panels(admin, uow, order)
         note_shown = customer_sees_note(uow.conn, order)
+        returns_panel = _returns_panel(admin, uow, order, locations)
         now = uow.now
     trial = Trial(order, inventory, active, now, admin, locations)
     statuses = derive_statuses(order)
@@ -295,6 +296,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         order=order,
         rendered=rendered,
         money=money,
+        returns_panel=returns_panel,
         tz=shop.timezone,
         badges={
             "cancelled_at": order.cancelled_at,
@@ -323,6 +325,13 @@ def page(order_id: int, admin: Viewer) -> Response:
         else "",
         tomorrow=now.astimezone(ZoneInfo(shop.timezone)).date() + timedelta(days=1),
     )
+
+
+def _returns_panel(admin: Admin, uow: UnitOfWork, order: Order, locations: dict[int, str]) -> dict[str, Any] | None:
+    # Imported here: the returns area uses this module's helpers (_run, _plain) for its forms.
+    from .returns import panel
+
+    return panel(admin, uow, order, locations)
 
 
 def _own(admin: Admin, author: Any) -> bool:

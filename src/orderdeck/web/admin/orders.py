@@ -25,6 +25,7 @@ from ...services.pagination import page_info_key
 from ...store.codec import BadDocument, decode_order
 from ...store.custom_statuses import CustomStatus, CustomStatuses
 from ...store.queries import (
+    RETURN,
     BadCursor,
     Cursor,
     OrderFilter,
@@ -79,13 +80,17 @@ FULFILLMENT_STATUSES = [
     ("request_declined", "Request declined"),
     ("restocked", "Restocked"),
 ]
-RETURN_STATUSES = [
-    ("", "Any"),
-    ("no_return", "No return"),
-    ("return_requested", "Return requested"),
-    ("in_return", "In return"),
-    ("returned", "Returned"),
-    ("inspection_complete", "Inspection complete"),
+# The Return filter offers exactly the values the order query takes (Shopify's return statuses).
+RETURN_WORDS = {
+    "return_requested": "Return requested",
+    "in_progress": "Return in progress",
+    "inspection_complete": "Inspection complete",
+    "returned": "Returned",
+    "return_failed": "Return failed",
+    "no_return": "No return",
+}
+RETURN_STATUSES = [("", "Any")] + [
+    (value, RETURN_WORDS.get(value, value.replace("_", " ").capitalize())) for value in RETURN if value != "any"
 ]
 CHANNELS = ("web", "pos", "api", "manual")  # suggestions; any channel name can be typed
 # The bulk form's actions (web/admin/bulk.py runs them).

@@ -47,7 +47,7 @@ BADGE_TONES = {
     "in_progress": "progress",
     # returns
     "return_requested": "attention",
-    "in_return": "progress",
+    "return_failed": "attention",
     "returned": "done",
     "inspection_complete": "done",
     "no_return": "neutral",
@@ -59,7 +59,13 @@ BADGE_TONES = {
     "enabled": "done",
     "disabled": "ended",
 }
-BADGE_LABELS = {"partially_paid": "Partially paid", "partially_refunded": "Partially refunded", "closed": "Archived"}
+BADGE_LABELS = {
+    "partially_paid": "Partially paid",
+    "partially_refunded": "Partially refunded",
+    "closed": "Archived",
+    "return_requested": "Return requested",
+    "return_failed": "Return failed",
+}
 
 # An address's fields and their labels, the same on the new-order form and an order's address
 # forms (each field named `<prefix>_<name>` or plain `<name>`).

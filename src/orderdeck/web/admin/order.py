@@ -285,7 +285,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         entries = uow.timeline.list(order_id=order.id, since_id=None, after_id=None, limit=100_000)
         money = order_money.panels(admin, uow, order)
         note_shown = customer_sees_note(uow.conn, order)
-        returns_panel = _returns_panel(admin, uow, order, locations)
+        returns_panel, about_returns = _returns(admin, uow, order, locations)
         now = uow.now
     trial = Trial(order, inventory, active, now, admin, locations)
     statuses = derive_statuses(order)
@@ -314,7 +314,12 @@ def page(order_id: int, admin: Viewer) -> Response:
         address_fields=ADDRESS_FIELDS,
         billing_rule=_billing_rule(order, admin, now),
         timeline=[
-            {"entry": e, "message": _plain(e.message, order, locations), "own": e.is_comment and _own(admin, e.author)}
+            {
+                "entry": e,
+                "message": _plain(e.message, order, locations),
+                "own": e.is_comment and _own(admin, e.author),
+                "return": about_returns.get(e.subject_id) if e.subject_id and not e.is_comment else None,
+            }
             for e in reversed(entries)
         ],
         resendable=[(n, n.replace("_", " ").capitalize()) for n in RESENDABLE],
@@ -327,11 +332,15 @@ def page(order_id: int, admin: Viewer) -> Response:
     )
 
 
-def _returns_panel(admin: Admin, uow: UnitOfWork, order: Order, locations: dict[int, str]) -> dict[str, Any] | None:
+def _returns(
+    admin: Admin, uow: UnitOfWork, order: Order, locations: dict[int, str]
+) -> tuple[dict[str, Any] | None, dict[int, tuple[int, str]]]:
+    """The Returns panel (None when nothing shipped and nothing was returned) and the return each
+    timeline subject belongs to."""
     # Imported here: the returns area uses this module's helpers (_run, _plain) for its forms.
-    from .returns import panel
+    from .returns import event_returns, panel
 
-    return panel(admin, uow, order, locations)
+    return panel(admin, uow, order, locations), event_returns(order)
 
 
 def _own(admin: Admin, author: Any) -> bool:

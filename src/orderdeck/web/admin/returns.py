@@ -403,6 +403,22 @@ def panel(admin: Admin, uow: UnitOfWork, order: Order, locations: dict[int, str]
     }
 
 
+def event_returns(order: Order) -> dict[int, tuple[int, str]]:
+    """The return each timeline subject belongs to (a return, its reverse fulfillment orders and
+    deliveries, its refunds), so return events on the timeline link to the return they are about."""
+    found: dict[int, tuple[int, str]] = {}
+    for ret in order.returns:
+        about = (ret.id, ret.name)
+        found[ret.id] = about
+        for refund_id in ret.refund_ids:
+            found[refund_id] = about
+        for rfo in ret.reverse_fulfillment_orders:
+            found[rfo.id] = about
+            for delivery in rfo.reverse_deliveries:
+                found[delivery.id] = about
+    return found
+
+
 # ---- starting a return -------------------------------------------------------------------------
 @dataclass
 class Start:
@@ -414,7 +430,7 @@ class Start:
 
 def _start_request(cmd: Command, order: Order, values: dict[str, str]) -> rules.ReturnRequest:
     lines = []
-    for fulfilment, fl in rules.fulfillment_line_items(order):
+    for _, fl in rules.fulfillment_line_items(order):
         if fl.id == 0:
             continue
         name = _line_name(order, fl.line_item_id)
@@ -439,7 +455,6 @@ def _start_request(cmd: Command, order: Order, values: dict[str, str]) -> rules.
                 restocking_fee_percentage=fee or None,
             )
         )
-        del fulfilment
     if not lines:
         raise InvalidInput("enter how many of at least one item come back", field="lines")
     shipping_fee = (
@@ -452,7 +467,11 @@ def _start_request(cmd: Command, order: Order, values: dict[str, str]) -> rules.
         variant = _id(values, f"ex-{n}-variant")
         if variant is None:
             continue
-        quantity = _count(values, f"ex-{n}-quantity", most=999, label="the exchange item") or 1
+        quantity = 1
+        if values.get(f"ex-{n}-quantity"):
+            quantity = _count(values, f"ex-{n}-quantity", most=999, label="the exchange item")
+            if quantity < 1:
+                raise InvalidInput("an exchange item needs a quantity of at least 1", field=f"ex-{n}-quantity")
         kind = values.get(f"ex-{n}-discount_type") or "percentage"
         if kind not in ("percentage", "fixed_amount"):
             raise InvalidInput("a discount is a percentage or an amount", field=f"ex-{n}-discount")

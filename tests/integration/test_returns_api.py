@@ -185,6 +185,19 @@ def test_a_request_is_approved_or_declined(api: Api, shop: Shop, mug: int) -> No
     assert [r["id"] for r in declined_only] == [second["id"]]
 
 
+def test_units_in_a_live_return_are_refunded_through_it_only(api: Api, shop: Shop, mug: int) -> None:
+    order = shipped_order(shop, mug, quantity=2)
+    [line] = returnable(api, order["id"])
+    create(api, order["id"], return_body(line["fulfillment_line_item_id"]))
+    both = {"refund": {"refund_line_items": [{"line_item_id": line["line_item_id"], "quantity": 2}]}}
+    before = shop.get(order["id"])
+    refused = api.post(f"/orders/{order['id']}/refunds.json", both)
+    assert refused.status_code == 422, refused.text
+    assert shop.get(order["id"]) == before
+    one = {"refund": {"refund_line_items": [{"line_item_id": line["line_item_id"], "quantity": 1}]}}
+    assert api.post(f"/orders/{order['id']}/refunds.json", one).status_code == 201
+
+
 def test_cancelling_a_return_before_any_work_fulfils_the_units_again(api: Api, shop: Shop, mug: int) -> None:
     order = shipped_order(shop, mug, quantity=1)
     [line] = returnable(api, order["id"])

@@ -279,6 +279,16 @@ class SettingsIn(BaseModel):
     smtp_url: Annotated[str, Field(max_length=1000)] | None = None
     self_service_window_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] | None = None
     self_service_reasons: list[Literal["changed_my_mind", "wrong_item", "better_price", "other"]] | None = None
+    # The return policy (docs/customer-pages.md; services/settings.py checks the rest).
+    returns_enabled: bool | None = None
+    return_window_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    return_window_from: Literal["delivery", "fulfillment"] | None = None
+    final_sale_tags: list[Annotated[str, Field(max_length=255)]] | None = None
+    returns_allow_exchanges: bool | None = None
+    return_requests_need_approval: bool | None = None
+    return_shipping_fee: Annotated[str, Field(max_length=40)] | float | None = None
+    restocking_fee_percentage: Annotated[float, Field(ge=0, le=100)] | None = None
+    return_instructions: Annotated[str, Field(max_length=2000)] | None = None
     # The shop's own fields, named as GET /shop.json names them (services/shop_setup.py checks them).
     name: str | None = None
     iana_timezone: str | None = None
@@ -302,7 +312,13 @@ def update_settings(
     webhook deliveries are kept; default 30), `staff_email` (where staff alerts and rules'
     e-mails go; the shop's e-mail when unset), `self_service` (customers may cancel or correct
     the shipping address from their status page), `self_service_window_minutes` (150),
-    `self_service_reasons` (the cancel reasons offered), `smtp_url` (the shop's mail server, as
+    `self_service_reasons` (the cancel reasons offered); the return policy for customers'
+    requests from their status page: `returns_enabled` (true), `return_window_days` (30, 0-365),
+    `return_window_from` (`delivery` or `fulfillment`), `final_sale_tags` (product or order tags
+    whose items can't be returned), `returns_allow_exchanges` (true),
+    `return_requests_need_approval` (true; false opens a request at once),
+    `return_shipping_fee` (an amount, "0.00"), `restocking_fee_percentage` (0-100),
+    `return_instructions` (shown with the approval and the label); `smtp_url` (the shop's mail server, as
     ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
     `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has
     no orders) change here too; the answer shows them beside the settings."""

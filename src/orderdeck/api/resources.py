@@ -626,6 +626,15 @@ class ShopSettings(Model):
     self_service: bool
     self_service_window_minutes: int
     self_service_reasons: list[str]
+    returns_enabled: bool
+    return_window_days: int
+    return_window_from: str = Field(description="delivery or fulfillment")
+    final_sale_tags: list[str]
+    returns_allow_exchanges: bool
+    return_requests_need_approval: bool
+    return_shipping_fee: str = Field(description="An amount in the shop's currency")
+    restocking_fee_percentage: float
+    return_instructions: str
 
 
 class Shop(Model):

@@ -6,10 +6,51 @@ from typing import Any
 
 from .. import destinations
 from ..domain.errors import InvalidInput
+from ..domain.money import parse_amount
+from ..domain.self_service import WINDOW_FROM
 from ..store.shop import CAPTURE_MODES, ShopSettings, save_settings
 from .context import Command
 
 NULLABLE = frozenset({"staff_email", "smtp_url"})  # unset: the shop's e-mail, ORDERDECK_SMTP_URL
+MAX_TAGS = 50  # final-sale tags
+MAX_INSTRUCTIONS = 2000  # characters of return instructions
+
+
+def _return_policy(changes: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The return policy's keys checked and in their stored form (the others pass unchanged)."""
+    checked = dict(changes)
+    days = changes.get("return_window_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 365):
+        raise InvalidInput("must be a whole number of days from 0 to 365", field="return_window_days")
+    if "return_window_from" in changes and changes["return_window_from"] not in WINDOW_FROM:
+        raise InvalidInput(f"must be one of {', '.join(WINDOW_FROM)}", field="return_window_from")
+    if "final_sale_tags" in changes:
+        tags = changes["final_sale_tags"]
+        if not isinstance(tags, list) or any(not isinstance(t, str) for t in tags):
+            raise InvalidInput("must be a list of tags", field="final_sale_tags")
+        cleaned = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+        if len(cleaned) > MAX_TAGS or any(len(t) > 255 or "," in t for t in cleaned):
+            raise InvalidInput(
+                f"at most {MAX_TAGS} tags of up to 255 characters, without commas", field="final_sale_tags"
+            )
+        checked["final_sale_tags"] = cleaned
+    if "return_shipping_fee" in changes:
+        fee = parse_amount(changes["return_shipping_fee"], currency, field="return_shipping_fee")
+        checked["return_shipping_fee"] = str(fee)
+    if "restocking_fee_percentage" in changes:
+        value = changes["restocking_fee_percentage"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise InvalidInput("must be a percentage from 0 to 100", field="restocking_fee_percentage")
+        checked["restocking_fee_percentage"] = float(value)
+    if "return_instructions" in changes:
+        text = changes["return_instructions"]
+        if not isinstance(text, str) or len(text) > MAX_INSTRUCTIONS:
+            raise InvalidInput(f"must be a text of at most {MAX_INSTRUCTIONS} characters", field="return_instructions")
+        checked["return_instructions"] = text.strip()
+    for flag in ("returns_enabled", "returns_allow_exchanges", "return_requests_need_approval"):
+        if flag in changes and not isinstance(changes[flag], bool):
+            raise InvalidInput("must be true or false", field=flag)
+    return checked
 
 
 def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
@@ -41,6 +82,7 @@ def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
         problem = destinations.of(cmd.app.settings).refusal(server.host)
         if problem:
             raise InvalidInput(problem, field="smtp_url")
+    changes = _return_policy(changes, cmd.uow.shop.currency)
     settings = cmd.uow.shop.settings
     for key, value in changes.items():
         setattr(settings, key, value)

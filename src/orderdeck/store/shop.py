@@ -30,6 +30,17 @@ class ShopSettings:
     self_service_reasons: list[str] = field(
         default_factory=lambda: ["changed_my_mind", "wrong_item", "better_price", "other"]
     )
+    # The return policy: what customers may send back from the status page (issue 13;
+    # domain/self_service.py applies it, services/settings.py checks it).
+    returns_enabled: bool = True
+    return_window_days: int = 30  # 0-365, counted from return_window_from
+    return_window_from: str = "delivery"  # delivery (the carrier's delivered event, else shipping) | fulfillment
+    final_sale_tags: list[str] = field(default_factory=list)  # product or order tags that make items final sale
+    returns_allow_exchanges: bool = True
+    return_requests_need_approval: bool = True  # false: a customer's request is open (approved) at once
+    return_shipping_fee: str = "0.00"  # shop currency, taken off each return's refund
+    restocking_fee_percentage: float = 0.0  # of each returned item's worth
+    return_instructions: str = ""  # shown to the customer with the approval and the label
 
 
 @dataclass

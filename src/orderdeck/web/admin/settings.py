@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from ...api.catalog import SettingsIn
 from ...api.schemas import LocationIn
 from ...domain.errors import OrderError
-from ...domain.self_service import REASONS
+from ...domain.self_service import REASONS, WINDOW_FROM
 from ...notify.engine import LOCALES
 from ...notify.smtp import redacted
 from ...services import catalog, custom_statuses
@@ -101,7 +101,8 @@ SECTIONS = (
     (
         "/admin/settings/shop",
         "Shop",
-        "Name, time zone, language, currency; capturing payments, archiving, fulfilling at sale, self-service, mail.",
+        "Name, time zone, language, currency; capturing payments, archiving, fulfilling at sale, self-service, "
+        "returns, mail.",
         "manage_settings",
     ),
     ("/admin/settings/locations", "Locations", "Where stock is kept and orders are fulfilled from.", "manage_settings"),
@@ -155,6 +156,8 @@ REASON_WORDS = {
     "other": "Another reason",
 }
 
+WINDOW_WORDS = {"delivery": "Delivery", "fulfillment": "Fulfillment (when it shipped)"}
+
 
 def _shop_values(admin: Admin) -> dict[str, Any]:
     with admin.app.unit_of_work(read_only=True) as uow:
@@ -178,12 +181,22 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
             "self_service": s.self_service,
             "self_service_window_minutes": s.self_service_window_minutes,
             "self_service_reasons": s.self_service_reasons,
+            "returns_enabled": s.returns_enabled,
+            "return_window_days": s.return_window_days,
+            "return_window_from": s.return_window_from,
+            "final_sale_tags": ", ".join(s.final_sale_tags),
+            "returns_allow_exchanges": s.returns_allow_exchanges,
+            "return_requests_need_approval": s.return_requests_need_approval,
+            "return_shipping_fee": s.return_shipping_fee,
+            "restocking_fee_percentage": f"{s.restocking_fee_percentage:g}",
+            "return_instructions": s.return_instructions,
         },
         "smtp_shown": redacted(s.smtp_url),
         "server_smtp": bool(admin.app.settings.smtp_url),
         "has_orders": has_orders,
         "capture_modes": [(m, CAPTURE_WORDS.get(m, m)) for m in CAPTURE_MODES],
         "reasons": [(r, REASON_WORDS.get(r, r)) for r in REASONS],
+        "window_froms": [(w, WINDOW_WORDS.get(w, w)) for w in WINDOW_FROM],
         "languages": list(LANGUAGES.items()),
         "time_zones": TIME_ZONES,
     }
@@ -213,6 +226,20 @@ def save_shop(admin: Settings, form: Form) -> Response:
         "self_service_window_minutes": text(form, "self_service_window_minutes"),
         "self_service_reasons": texts(form, "self_service_reasons"),
     }
+    if "return_window_days" in form:  # the Returns section is on the form (its boxes unticked mean off)
+        typed.update(
+            {
+                "returns_enabled": "returns_enabled" in form,
+                "return_window_days": text(form, "return_window_days"),
+                "return_window_from": text(form, "return_window_from"),
+                "final_sale_tags": text(form, "final_sale_tags"),
+                "returns_allow_exchanges": "returns_allow_exchanges" in form,
+                "return_requests_need_approval": "return_requests_need_approval" in form,
+                "return_shipping_fee": text(form, "return_shipping_fee") or "0",
+                "restocking_fee_percentage": text(form, "restocking_fee_percentage") or "0",
+                "return_instructions": text(form, "return_instructions"),
+            }
+        )
     # The shop's own fields are changed only when the form has them (the currency's box is
     # not there once the shop has orders).
     typed.update(
@@ -223,6 +250,8 @@ def save_shop(admin: Settings, form: Form) -> Response:
         "auto_fulfill_channels": [c.strip() for c in typed["auto_fulfill_channels"].split(",") if c.strip()],
         "staff_email": typed["staff_email"] or None,  # empty: alerts go to the shop's e-mail
     }
+    if "final_sale_tags" in typed:
+        changes["final_sale_tags"] = [t.strip() for t in typed["final_sale_tags"].split(",") if t.strip()]
     # The mail server's password is never shown back, so an empty box keeps the current one.
     if "smtp_clear" in form:
         changes["smtp_url"] = None

@@ -1,19 +1,28 @@
 """Customers acting on their own order from its status page: cancelling and correcting the
-shipping address. The same commands staff use, authored by the customer; staff are told."""
+shipping address, and asking to send items back (optionally for another variant). The same
+commands staff use, authored by the customer; staff are told."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 
+from ..domain import returns as return_rules
 from ..domain import self_service
 from ..domain.cancellation import CancelRequest
 from ..domain.errors import InvalidInput, RuleViolation
-from ..domain.order import Author, Order
+from ..domain.order import Author, Order, Return
+from ..store.catalog import Variant
 from ..store.outbox import OutboxMessage
 from ..store.shop import ShopSettings
+from ..store.tables import products
+from ..store.uow import UnitOfWork
+from . import returns as return_commands
 from .cancellation import cancel_order
 from .context import Command
 from .orders import edit_order
@@ -82,3 +91,134 @@ def _as_dict(address: Any) -> dict[str, Any]:
     import msgspec
 
     return msgspec.structs.asdict(address)
+
+
+# ---- returns -------------------------------------------------------------------------------------
+def return_policy(settings: ShopSettings) -> self_service.ReturnPolicy:
+    return self_service.ReturnPolicy(
+        enabled=settings.returns_enabled,
+        window_days=settings.return_window_days,
+        window_from=settings.return_window_from,
+        final_sale_tags=frozenset(self_service.tags_of(settings.final_sale_tags)),
+        allow_exchanges=settings.returns_allow_exchanges,
+        need_approval=settings.return_requests_need_approval,
+        shipping_fee=Decimal(settings.return_shipping_fee or "0"),
+        restocking_fee_percentage=Decimal(str(settings.restocking_fee_percentage or 0)),
+        instructions=settings.return_instructions,
+    )
+
+
+def final_sale_products(uow: UnitOfWork, order: Order, policy: self_service.ReturnPolicy) -> set[int]:
+    """The order's products that carry one of the shop's final-sale tags (as they are tagged
+    now: a product tagged final sale after the order was placed is final sale too)."""
+    ids = sorted({li.product_id for li in order.line_items if li.product_id is not None})
+    if not policy.final_sale_tags or not ids:
+        return set()
+    rows = uow.conn.execute(select(products.c.id, products.c.tags).where(products.c.id.in_(ids)))
+    return {row.id for row in rows if self_service.tags_of(row.tags) & policy.final_sale_tags}
+
+
+def _in_stock(variant: Variant, available: dict[int, int]) -> bool:
+    if not variant.inventory_tracked or variant.inventory_policy == "continue":
+        return True
+    return available.get(variant.id, 0) > 0
+
+
+def exchange_choices(uow: UnitOfWork, product_ids: set[int]) -> dict[int, list[Variant]]:
+    """For each product, the variants a customer may exchange to now: those in stock (or sold
+    without counting stock)."""
+    found = uow.catalog.variants_of(sorted(product_ids))
+    tracked = [v.id for variants in found.values() for v in variants if v.inventory_tracked]
+    available = uow.catalog.available_by_item(tracked)
+    return {pid: [v for v in variants if _in_stock(v, available)] for pid, variants in found.items()}
+
+
+@dataclass(frozen=True)
+class ReturnOptions:
+    """What the status page's return form offers for one order."""
+
+    policy: self_service.ReturnPolicy
+    units: list[self_service.ReturnableUnit]
+    exchanges: dict[int, list[Variant]]  # product id -> variants offered (none when exchanges are off)
+
+    @property
+    def any_returnable(self) -> bool:
+        return any(u.returnable > 0 for u in self.units)
+
+
+def return_options(uow: UnitOfWork, order: Order) -> ReturnOptions | None:
+    """The return form for this order, or None when the shop takes no returns for it."""
+    policy = return_policy(uow.shop.settings)
+    if self_service.return_refusal(order, policy) is not None:
+        return None
+    units = self_service.returnable_units(
+        order, policy, now=uow.now, final_sale_products=final_sale_products(uow, order, policy)
+    )
+    offered: dict[int, list[Variant]] = {}
+    if policy.allow_exchanges:
+        wanted = {u.product_id for u in units if u.returnable > 0 and u.product_id is not None}
+        choices = exchange_choices(uow, wanted)
+        offered = {
+            pid: [v for v in variants if v.id not in {u.variant_id for u in units if u.product_id == pid}]
+            for pid, variants in choices.items()
+        }
+    return ReturnOptions(policy=policy, units=units, exchanges=offered)
+
+
+def request_return(cmd: Command, order_id: int, lines: list[self_service.CustomerReturnLine]) -> Return:
+    """The customer asks to send items back: checked against the shop's policy, then the same
+    return command staff use, `requested` (staff approve or decline it) or `open` at once when
+    the shop does not review requests; the customer is e-mailed, staff are told."""
+    order = cmd.uow.orders.get(order_id, for_update=True)
+    policy = return_policy(cmd.uow.shop.settings)
+    finals = final_sale_products(cmd.uow, order, policy)
+    product_of = {li.id: li.product_id for li in order.line_items}
+    wanted = {pid for pid in product_of.values() if pid is not None}
+    choices = exchange_choices(cmd.uow, wanted) if any(line.exchange_variant_id for line in lines) else {}
+    self_service.check_request(
+        order,
+        policy,
+        lines,
+        now=cmd.now,
+        final_sale_products=finals,
+        exchange_variants={pid: {v.id for v in variants} for pid, variants in choices.items()},
+    )
+    chosen = [line for line in lines if line.quantity > 0]
+    fee = policy.restocking_fee_percentage or None
+    request = return_rules.ReturnRequest(
+        lines=[
+            return_rules.ReturnLineRequest(
+                fulfillment_line_item_id=line.fulfillment_line_item_id,
+                quantity=line.quantity,
+                return_reason=line.reason,
+                return_reason_note=line.note.strip() if line.reason == "other" else "",
+                customer_note=line.note.strip() or None,
+                restocking_fee_percentage=fee,
+            )
+            for line in chosen
+        ],
+        exchanges=return_commands.exchange_variants(
+            cmd,
+            [
+                (line.exchange_variant_id, line.quantity, None, None, None)
+                for line in chosen
+                if line.exchange_variant_id
+            ],
+        ),
+        shipping_fee=order.presentment(policy.shipping_fee) if policy.shipping_fee else None,
+    )
+    status = "requested" if policy.need_approval else "open"
+    _, ret = return_commands.start(
+        cmd,
+        order_id,
+        return_commands.StartReturn(request, status=status, notify=True, allow_exchanges=policy.allow_exchanges),
+    )
+    units = ret.total_quantity
+    what = "asked to return" if status == "requested" else "is returning"
+    _tell_staff(
+        cmd,
+        order_id,
+        "customer_requested_return",
+        f"the customer {what} {units} item{'s' if units != 1 else ''} ({ret.name})",
+    )
+    return ret

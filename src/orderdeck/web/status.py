@@ -14,20 +14,25 @@ process counts the same attempts.
 from __future__ import annotations
 
 import hmac
+import re
 import unicodedata
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
+from ..domain import returns as return_rules
+from ..domain import self_service as self_service_rules
 from ..domain.errors import OrderError
-from ..domain.order import Order
+from ..domain.order import Order, Return
 from ..domain.statuses import ledger
 from ..notify import context as variables
 from ..resources import render
@@ -159,6 +164,7 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
                 "due": format_date(due.astimezone(ctx.zone), "long", locale=locale) if due else None,
             }
     placed: datetime = order.processed_at or order.created_at
+    refunds = {r["id"]: r for r in rendered.get("refunds") or []}
     return {
         "shop_name": shop.name,
         "order": {"name": order.name},
@@ -186,6 +192,188 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
         "billing_address": _address_lines(values["billing_address"]),
         # Only the note the customer wrote at checkout, as they wrote it (services/order_note.py).
         "note": order.note if customer_sees_note(uow.conn, order) else None,
+        "returns": [_return_progress(uow, order, ret, refunds, locale, money) for ret in order.returns],
+    }
+
+
+# Shopify's return reasons, as the customer reads them (domain/returns.py RETURN_REASONS).
+RETURN_REASON_LABELS = {
+    "size_too_small": "Size was too small",
+    "size_too_large": "Size was too large",
+    "unwanted": "I changed my mind",
+    "not_as_described": "Item not as described",
+    "wrong_item": "I received the wrong item",
+    "defective": "Damaged or defective",
+    "style": "I don't like the style",
+    "color": "I don't like the colour",
+    "other": "Another reason",
+    "unknown": "No reason given",
+}
+# Why a shipped item is not in the return form, and what a refused request says at its field.
+RETURN_REFUSALS = {
+    "window_passed": "The return period for this item has ended.",
+    "final_sale": "This item was a final sale and can't be returned.",
+    "already_returned": "This item has already been returned.",
+    "quantity": "Choose how many to return.",
+    "reason": "Choose a reason.",
+    "note_needed": "Please tell us the reason.",
+    "note_too_long": "Please keep your note under 300 characters.",
+    "no_exchanges": "We don't offer exchanges. Choose a refund instead.",
+    "exchange_unavailable": "This option is no longer available. Please choose another.",
+    "insufficient_inventory": "An item you chose in exchange is no longer in stock. Please choose another.",
+    "nothing_chosen": "Choose at least one item to return.",
+}
+RETURN_CANNOT = "Returns can't be requested for this order here. Please contact us."
+RETURN_FIELD = re.compile(r"(quantity|reason|note|exchange)_(\d{1,19})")
+MAX_RETURN_LINES = 250  # shipped lines one form may name
+
+
+def _money_of(currency: str, locale: str) -> Any:
+    def money(amount: object) -> str:
+        return str(format_currency(Decimal(str(amount or 0)), currency, locale=locale))
+
+    return money
+
+
+def _return_progress(
+    uow: UnitOfWork, order: Order, ret: Return, refunds: dict[int, Any], locale: str, money: Any
+) -> dict[str, Any]:
+    """One return as the customer follows it: where it stands, the label and tracking of the
+    parcel going back, the shop's instructions, what comes back and what goes out in exchange."""
+    gettext = translations(locale).gettext
+    policy = self_service.return_policy(uow.shop.settings)
+    received = return_rules.all_received(ret)
+    refunded = [refunds[r] for r in ret.refund_ids if r in refunds]
+    amount = sum(
+        (Decimal(str(t.get("amount") or 0)) for r in refunded for t in r.get("transactions") or []), Decimal(0)
+    )
+    steps = [
+        (gettext("Requested"), True),
+        (gettext("Approved"), ret.is_approved),
+        (gettext("Received"), received or ret.status == "closed"),
+        (
+            gettext("Refunded") if ret.refund_ids or not ret.exchange_line_items else gettext("Completed"),
+            bool(ret.refund_ids) or ret.status == "closed",
+        ),
+    ]
+    reached = max((i for i, (_, done) in enumerate(steps) if done), default=0)
+    status = {
+        "requested": gettext("We have your request and will answer it soon."),
+        "open": gettext("Approved: please send the items back to us.")
+        if not received
+        else gettext("We have received your items."),
+        "closed": gettext("This return is complete."),
+        "declined": gettext("We can't accept this return."),
+        "canceled": gettext("This return was cancelled."),
+    }[ret.status]
+    deliveries = []
+    for rfo in ret.reverse_fulfillment_orders:
+        for rd in rfo.reverse_deliveries:
+            tracking = rd.tracking
+            deliveries.append(
+                {
+                    "label": tracking_link(rd.label.file_url) if rd.label else None,
+                    "carrier": tracking.carrier_name if tracking else None,
+                    "number": tracking.number if tracking else None,
+                    "url": tracking_link(tracking.url) if tracking and tracking.url else None,
+                }
+            )
+    waiting = [ex.variant_id for ex in ret.exchange_line_items if ex.line_item_id is None]
+    variants = uow.catalog.variants_by_id(set(waiting))
+    exchanges = []
+    for ex in ret.exchange_line_items:
+        quantity = ex.quantity - ex.removed_quantity
+        if quantity <= 0:
+            continue
+        line = order.line_item(ex.line_item_id) if ex.line_item_id else None
+        variant = variants.get(ex.variant_id)
+        title = line.name if line else (f"{variant.product_title} - {variant.title}" if variant else "")
+        shipped = line is not None and order.fulfilled_quantity(line.id) >= quantity
+        exchanges.append({"title": title, "quantity": quantity, "shipped": shipped})
+    return {
+        "name": ret.name,
+        "status": ret.status,
+        "summary": status,
+        "steps": [
+            {"label": label, "done": i <= reached, "current": i == reached} for i, (label, _) in enumerate(steps)
+        ],
+        "decline_note": ret.decline.note if ret.decline else None,
+        "deliveries": deliveries,
+        "instructions": policy.instructions if ret.status == "open" and not received else "",
+        "refunded": money(amount) if ret.refund_ids else None,
+        "items": [
+            {
+                "title": _line_name(order, rli.line_item_id),
+                "quantity": rli.current_quantity,
+                "reason": gettext(RETURN_REASON_LABELS.get(rli.return_reason, "Another reason")),
+            }
+            for rli in ret.return_line_items
+            if rli.current_quantity > 0
+        ],
+        "exchanges": exchanges,
+    }
+
+
+def _line_name(order: Order, line_item_id: int) -> str:
+    line = order.line_item(line_item_id)
+    return line.name if line else ""
+
+
+def _return_form(
+    uow: UnitOfWork, order: Order, locale: str, zone: Any, typed: dict[str, str] | None
+) -> dict[str, Any] | None:
+    """The "Return items" form when the order has items the customer may still send back
+    (and, so they know why, the shipped items they may not)."""
+    options = self_service.return_options(uow, order)
+    if options is None or not options.units:
+        return None
+    gettext = translations(locale).gettext
+    typed = typed or {}
+    lines, refused = [], []
+    for unit in options.units:
+        name = f"{unit.title} - {unit.variant_title}" if unit.variant_title else unit.title
+        if unit.returnable <= 0:
+            refused.append({"title": name, "why": gettext(RETURN_REFUSALS[unit.refusal or "already_returned"])})
+            continue
+        at = unit.fulfillment_line_item_id
+        lines.append(
+            {
+                "id": at,
+                "title": name,
+                "returnable": unit.returnable,
+                "until": format_date(unit.until.astimezone(zone), "long", locale=locale),
+                "quantity": typed.get(f"quantity_{at}", "0"),
+                "reason": typed.get(f"reason_{at}", ""),
+                "note": typed.get(f"note_{at}", ""),
+                "exchange": typed.get(f"exchange_{at}", ""),
+                "variants": [
+                    {"id": v.id, "title": v.title if v.title != "Default Title" else v.product_title}
+                    for v in options.exchanges.get(unit.product_id or 0, [])
+                ],
+            }
+        )
+    if not lines:
+        return {"lines": [], "refused": refused} if refused else None
+    policy = options.policy
+    money = _money_of(order.presentment_currency or uow.shop.currency, locale)
+    fees = []
+    if policy.shipping_fee:
+        fees.append(
+            gettext("A return shipping fee of %(amount)s is taken off your refund.")
+            % {"amount": money(order.presentment(policy.shipping_fee))}
+        )
+    if policy.restocking_fee_percentage:
+        fees.append(
+            gettext("A restocking fee of %(percentage)s%% is taken off the refund of each item.")
+            % {"percentage": format_decimal(policy.restocking_fee_percentage, locale=locale)}
+        )
+    return {
+        "lines": lines,
+        "refused": refused,
+        "reasons": [(r, gettext(RETURN_REASON_LABELS[r])) for r in self_service_rules.CUSTOMER_RETURN_REASONS],
+        "exchanges": policy.allow_exchanges,
+        "needs_approval": policy.need_approval,
+        "fees": fees,
     }
 
 
@@ -233,17 +421,29 @@ def _self_service(uow: UnitOfWork, order: Order) -> dict[str, Any] | None:
     }
 
 
-def _status(app: Orderdeck, request: Request, order: Order, message: str | None = None, status: int = 200) -> Response:
-    """The status page, made in one read transaction."""
+def _status(
+    app: Orderdeck,
+    request: Request,
+    order: Order,
+    message: str | None = None,
+    status: int = 200,
+    typed: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
+) -> Response:
+    """The status page, made in one read transaction. `typed` and `problems`: a refused return
+    request's input, shown again with each problem at its field."""
     with app.unit_of_work(read_only=True) as uow:
         locale = _locale(request, order.customer_locale, uow.shop.primary_locale)
         shown = view(app, uow, order, locale)
         actions = _self_service(uow, order)
         zone = app.render_context(uow).zone
+        return_form = _return_form(uow, order, locale, zone, typed)
     gettext = translations(locale).gettext
     done = {
         "cancelled": gettext("Your order is cancelled. We have sent you a confirmation."),
         "address": gettext("Your shipping address is corrected."),
+        "return_requested": gettext("We have your return request and will e-mail you when we have answered it."),
+        "return_open": gettext("Your return is approved. We have e-mailed you how to send the items back."),
     }.get(request.query_params.get("done", ""))
     if actions is not None:
         actions["until_text"] = format_datetime(actions["until"], "short", tzinfo=zone, locale=locale)
@@ -257,6 +457,8 @@ def _status(app: Orderdeck, request: Request, order: Order, message: str | None 
         message=message or done,
         request_path=f"/orders/status/{order.token}",
         reason_labels=reason_labels,
+        return_form=return_form,
+        problems=problems or {},
     )
 
 
@@ -319,6 +521,84 @@ def correct_address_from_status_page(
         "phone": phone,
     }
     return _act(request, token, lambda cmd, oid: self_service.correct_address(cmd, oid, fields), "address")
+
+
+def _customer_return_lines(form: dict[str, str]) -> tuple[list[self_service_rules.CustomerReturnLine], dict[str, str]]:
+    """The return form's fields as lines, and what could not even be read (by field)."""
+    found: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        match = RETURN_FIELD.fullmatch(key)
+        if match is not None:
+            found.setdefault(int(match.group(2)), {})[match.group(1)] = value.strip()
+    lines, problems = [], {}
+    for at, fields in list(found.items())[:MAX_RETURN_LINES]:
+        quantity = fields.get("quantity", "0") or "0"
+        exchange = fields.get("exchange", "")
+        if not quantity.isascii() or not quantity.isdigit() or len(quantity) > 6:
+            problems[f"quantity_{at}"] = "quantity"
+            continue
+        if exchange and (not exchange.isascii() or not exchange.isdigit() or len(exchange) > 19):
+            problems[f"exchange_{at}"] = "exchange_unavailable"
+            continue
+        lines.append(
+            self_service_rules.CustomerReturnLine(
+                fulfillment_line_item_id=at,
+                quantity=int(quantity),
+                reason=fields.get("reason", ""),
+                note=fields.get("note", ""),
+                exchange_variant_id=int(exchange) if exchange else None,
+            )
+        )
+    return lines, problems
+
+
+@router.post("/orders/status/{token}/return", response_class=HTMLResponse)
+async def request_return_from_status_page(request: Request, token: str) -> Response:
+    form = await request.form()
+    typed = {k: v for k, v in form.items() if isinstance(v, str) and RETURN_FIELD.fullmatch(k)}
+    return await run_in_threadpool(_request_return, request, token, typed)
+
+
+def _request_return(request: Request, token: str, typed: dict[str, str]) -> Response:
+    """Ask to return items: on a refusal the page comes back (422) with what was typed and the
+    reason at the field it concerns; nothing is changed."""
+    app = _app(request)
+    order = _order_of(app, token)
+    if order is None:
+        return _not_found(app, request)
+    lines, unreadable = _customer_return_lines(typed)
+    problems: dict[str, str] = dict(unreadable)
+    ret = None
+    if not problems:
+        try:
+            with app.unit_of_work() as uow:
+                ret = self_service.request_return(Command(app, uow, self_service.CUSTOMER), order.id, lines)
+                uow.commit()
+        except OrderError as exc:
+            # A unit the policy refuses is no longer in the form: its reason goes at the top.
+            named = RETURN_FIELD.fullmatch(exc.field) and exc.code not in self_service_rules.UNIT_REFUSALS
+            field = exc.field if named else "base"
+            problems[field] = exc.code if exc.code in RETURN_REFUSALS else ""
+    if ret is None:
+        locale = _locale(request, order.customer_locale, "en")
+        gettext = translations(locale).gettext
+        shown = {
+            field: gettext(RETURN_REFUSALS[code]) if code else gettext(RETURN_CANNOT)
+            for field, code in problems.items()
+        }
+        return _status(
+            app,
+            request,
+            _order_of(app, token) or order,
+            message=shown.get("base") or gettext("Please check the return form below."),
+            status=422,
+            typed=typed,
+            problems=shown,
+        )
+    lang = request.query_params.get("lang")
+    suffix = f"&lang={lang}" if lang in dict(LANGUAGES) else ""
+    done = "return_requested" if ret.status == "requested" else "return_open"
+    return RedirectResponse(f"/orders/status/{token}?done={done}{suffix}#returns", status_code=303)
 
 
 @router.get("/orders/lookup", response_class=HTMLResponse)

@@ -1,5 +1,6 @@
-"""Reports (S9.5): what happened to the orders placed in a period, as charts drawn on the
-server, a table of the same numbers beside each, and each table as a CSV download.
+"""Reports (S9.5): what happened to the orders placed in a period, and the returns made in it
+(issue 13), as charts drawn on the server, a table of the same numbers beside each, and each
+table as a CSV download.
 
 The period is the last 7/30/90/365 days or chosen dates, grouped by day, week or month in
 the shop's time zone. The numbers come from `store.reports` (aggregated in the database);
@@ -25,11 +26,13 @@ from sqlalchemy import Connection
 
 from ...domain.cancellation import CANCEL_REASONS
 from ...domain.errors import NotFound
+from ...domain.returns import RETURN_REASONS
 from ...store import reports as store
 from ...store.csv_cells import SafeWriter
 from ..charts import Series, bar_chart, line_chart
 from .access import Admin, require
 from .pages import BADGE_LABELS, NO_STORE, money, render
+from .returns import REASON_WORDS
 
 router = APIRouter()
 
@@ -54,6 +57,7 @@ PAYMENT_ORDER = (
 )
 DASH = "\u2013"  # between the first and last day of a range
 TOP_PRODUCTS = 5  # the cancelled-products chart stacks these; the rest is "Other products"
+RATE_PRODUCTS = 8  # the return-rate chart's bars: the most returned products, one label each
 
 
 # ---- the period ----------------------------------------------------------------------------
@@ -142,10 +146,17 @@ class Section:
     numeric: int  # shown columns from this index on are numbers (right-aligned)
     charts: list[tuple[str, Markup]] = field(default_factory=list)  # (caption, SVG)
     money_column: bool = False  # the CSV's amount and currency columns are one column on the page
+    # A table over the whole period (one row per product, say) heads its rows with another
+    # column than the period, whose dates the CSV's first two columns still carry. `hidden`: the
+    # CSV's columns after the dates that have no column of their own on the page (a product's
+    # id; the product's name when it heads the row).
+    first_column: str = "Period"
+    hidden: int = 0
 
     @property
     def columns(self) -> list[str]:
-        return ["Period", *(self.header[2:-1] if self.money_column else self.header[2:])]
+        rest = self.header[2 + self.hidden :]
+        return [self.first_column, *(rest[:-1] if self.money_column else rest)]
 
 
 def _span(period: store.Period, group: date) -> tuple[date, date]:
@@ -430,6 +441,206 @@ def transit_section(conn: Connection, period: store.Period) -> Section:
     )
 
 
+# ---- returns (issue 13) ----------------------------------------------------------------------
+#
+# Returned units count by when the return was made, only returns that gave something back
+# (requested, open, closed: not declined or cancelled), as store.reports counts them. The
+# return rate sets them against the units fulfilled of the orders placed in the same period.
+
+
+def _percent(rate: float | None) -> Decimal | None:
+    return None if rate is None else (Decimal(str(rate)) * 100).quantize(Decimal("0.1"))
+
+
+def _percent_words(rate: float | None) -> str:
+    # Nothing fulfilled: there is no rate, which is not a rate of 0 %.
+    return "" if rate is None else f"{_percent(rate)} %"
+
+
+def _reason_words(reason: str) -> str:
+    return REASON_WORDS.get(reason, _words(reason))
+
+
+def _product_name(product: store.ProductKey) -> str:
+    return product[1] or (f"Product {product[0]}" if product[0] is not None else "Custom item")
+
+
+def _short(name: str, most: int = 12) -> str:
+    """A chart's axis label: the table and the bar's tooltip have the whole name."""
+    return name if len(name) <= most else name[: most - 1] + "…"
+
+
+def _returned_units(section: Section) -> int:
+    """The whole period's returned units (its last row) of the returns-by-reason section."""
+    return int(section.rows[-1][-3])
+
+
+def returns_by_reason_section(conn: Connection, period: store.Period) -> Section:
+    counted = store.returns_by_reason(conn, period)
+    rates = store.return_rate(conn, period)
+    header, rows, shown, series, labels = _wide(period, counted, RETURN_REASONS, _reason_words, "Returned units")
+    header += ["Fulfilled units", "Return rate (%)"]
+    groups = period.groups()
+    for group, row, words in zip(groups, rows, shown, strict=True):
+        rate = rates.get(group) or store.ReturnRate()
+        row += [rate.fulfilled, _percent(rate.rate)]
+        words += [str(rate.fulfilled), _percent_words(rate.rate)]
+    whole = rates.get(None) or store.ReturnRate()
+    by_reason = [sum(s.values[i] or 0 for i in range(len(groups))) for s in series]
+    rows.append(
+        [
+            period.first.isoformat(),
+            period.last.isoformat(),
+            *by_reason,
+            whole.returned,
+            whole.fulfilled,
+            _percent(whole.rate),
+        ]
+    )
+    shown.append(
+        [
+            "Whole period",
+            *(str(int(n)) for n in by_reason),
+            str(whole.returned),
+            str(whole.fulfilled),
+            _percent_words(whole.rate),
+        ]
+    )
+    units = bar_chart(
+        labels,
+        series,
+        title="Returned units by reason",
+        description=f"Units on returns made per {period.grouping}, {whole.returned} in all, by reason: "
+        + (_series_totals(series) or "none")
+        + ".",
+    )
+    rate_line = line_chart(
+        labels,
+        [
+            Series(
+                "Return rate", [None if (r := rates.get(g)) is None or r.rate is None else r.rate * 100 for g in groups]
+            )
+        ],
+        title="Return rate",
+        description=f"Units returned per {period.grouping} as a percentage of the units fulfilled of the orders "
+        f"placed in it; over the whole period {_percent_words(whole.rate) or 'no rate (nothing fulfilled)'}, "
+        f"{whole.returned} of {whole.fulfilled} units.",
+        fmt=lambda v: f"{v:g} %",
+    )
+    return Section(
+        "returns-by-reason",
+        "Returns by reason",
+        "Units on the returns made in each period, by the reason given (declined and cancelled returns "
+        "gave nothing back and are not counted), and the return rate: those units against the units "
+        "fulfilled of the orders placed in the same period.",
+        header,
+        rows,
+        shown,
+        1,
+        [("Returned units by reason", units), ("Return rate", rate_line)],
+    )
+
+
+def returns_by_product_section(conn: Connection, period: store.Period) -> Section:
+    counted = store.returns_by_product(conn, period)
+    totals: dict[store.ProductKey, int] = {}
+    for (_, product_id, title), n in counted.items():
+        totals[(product_id, title)] = totals.get((product_id, title), 0) + n
+    ranked = sorted(totals, key=lambda p: (-totals[p], _product_name(p), p[0] or 0))
+    top = ranked[:TOP_PRODUCTS]
+    groups = period.groups()
+    series = [Series(_product_name(p), [counted.get((g, *p), 0) for g in groups]) for p in top]
+    if len(ranked) > len(top):
+        rest = set(ranked[len(top) :])
+        series.append(
+            Series(
+                "Other products",
+                [sum(n for (g, *p), n in counted.items() if g == group and tuple(p) in rest) for group in groups],
+                "#6b7280",
+            )
+        )
+    header = ["Period start", "Period end", "Product ID", "Product", "Returned units"]
+    rows, shown = [], []
+    ordered = sorted(counted.items(), key=lambda item: (item[0][0], -item[1], str(item[0][2]), item[0][1] or 0))
+    for (group, product_id, title), n in ordered:
+        dates, words = _lead_columns(period, group)
+        rows.append([*dates, product_id, title, n])
+        shown.append([*words, _product_name((product_id, title)), str(n)])
+    chart = bar_chart(
+        [_axis_label(period, g) for g in groups],
+        series,
+        title="Returned units by product",
+        description=f"Units on returns made per {period.grouping}, by product; the most returned: "
+        + (", ".join(f"{_product_name(p)} {totals[p]}" for p in top) or "none")
+        + ".",
+    )
+    return Section(
+        "returns-by-product",
+        "Returns by product",
+        "Units on the returns made in each period, by product (declined and cancelled returns not counted).",
+        header,
+        rows,
+        shown,
+        2,
+        [("Returned units by product", chart)],
+        hidden=1,
+    )
+
+
+def return_rate_by_product_section(conn: Connection, period: store.Period) -> Section:
+    found = store.return_rate_by_product(conn, period)
+    ranked = sorted(found, key=lambda p: (-found[p].returned, -found[p].fulfilled, _product_name(p), p[0] or 0))
+    header = [
+        "Period start",
+        "Period end",
+        "Product ID",
+        "Product",
+        "Fulfilled units",
+        "Returned units",
+        "Return rate (%)",
+    ]
+    rows, shown = [], []
+    for product in ranked:
+        r = found[product]
+        rows.append(
+            [
+                period.first.isoformat(),
+                period.last.isoformat(),
+                product[0],
+                product[1],
+                r.fulfilled,
+                r.returned,
+                _percent(r.rate),
+            ]
+        )
+        shown.append([_product_name(product), str(r.fulfilled), str(r.returned), _percent_words(r.rate)])
+    charted = [p for p in ranked if found[p].returned and found[p].rate is not None][:RATE_PRODUCTS]
+    chart = bar_chart(
+        [_short(_product_name(p)) for p in charted],
+        [Series("Return rate", [float(_percent(found[p].rate) or 0) for p in charted], "#d55e00")],
+        title="Return rate by product",
+        description="Of the most returned products, units returned in the period as a percentage of their "
+        "units fulfilled of the orders placed in it: "
+        + (", ".join(f"{_product_name(p)} {_percent_words(found[p].rate)}" for p in charted) or "none")
+        + ".",
+        fmt=lambda v: f"{v:g} %",
+    )
+    return Section(
+        "return-rate-by-product",
+        "Return rate by product",
+        "For the whole period, per product: units fulfilled of the orders placed in it, units on the "
+        "returns made in it, and the one against the other. A product returned in the period but sold "
+        "before it has no rate.",
+        header,
+        rows,
+        shown,
+        1,
+        [("Return rate by product", chart)],
+        first_column="Product",
+        hidden=2,
+    )
+
+
 SECTIONS: dict[str, Callable[[Connection, store.Period, str], Section]] = {
     "orders": orders_section,
     "payment-status": lambda conn, period, _currency: payment_section(conn, period),
@@ -437,6 +648,9 @@ SECTIONS: dict[str, Callable[[Connection, store.Period, str], Section]] = {
     "cancelled-products": lambda conn, period, _currency: cancelled_products_section(conn, period),
     "fulfillment-time": lambda conn, period, _currency: lead_time_section(conn, period),
     "transit-time": lambda conn, period, _currency: transit_section(conn, period),
+    "returns-by-reason": lambda conn, period, _currency: returns_by_reason_section(conn, period),
+    "returns-by-product": lambda conn, period, _currency: returns_by_product_section(conn, period),
+    "return-rate-by-product": lambda conn, period, _currency: return_rate_by_product_section(conn, period),
 }
 
 
@@ -447,7 +661,7 @@ def _today(admin: Admin, timezone: str) -> date:
     return admin.app.clock().astimezone(ZoneInfo(timezone)).date()
 
 
-@router.get("/reports", summary="Reports: orders, revenue, cancellations, fulfillment and transit times")
+@router.get("/reports", summary="Reports: orders, revenue, cancellations, fulfillment and transit times, returns")
 def reports_page(request: Request, admin: Annotated[Admin, Depends(require("view_orders"))]) -> Response:
     with admin.app.unit_of_work(read_only=True) as uow:
         shop = uow.shop
@@ -456,10 +670,14 @@ def reports_page(request: Request, admin: Annotated[Admin, Depends(require("view
         empty = False
         if period is not None:
             first = orders_section(uow.conn, period, shop.currency)
-            empty = not any(row[2] for row in first.rows)
+            returned = returns_by_reason_section(uow.conn, period)
+            # Returns made in a period may come from orders placed before it: either is news.
+            empty = not any(row[2] for row in first.rows) and not _returned_units(returned)
             if not empty:
-                sections = [first] + [
-                    build(uow.conn, period, shop.currency) for key, build in SECTIONS.items() if key != "orders"
+                made = {"orders": first, "returns-by-reason": returned}
+                sections = [
+                    made[key] if key in made else build(uow.conn, period, shop.currency)
+                    for key, build in SECTIONS.items()
                 ]
     return render(
         admin,

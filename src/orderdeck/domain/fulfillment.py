@@ -464,6 +464,9 @@ def create_fulfillment(
     order.fulfillments.append(fulfillment)
     units = sum(line.quantity for line in lines)
     tracking_words = f" with {tracking.company or 'tracking'} {', '.join(tracking.numbers)}" if tracking.numbers else ""
+    # Items sent in exchange for a return are told as such (exchange_shipped), not as an order shipping.
+    exchanged = {ex.line_item_id for r in order.returns for ex in r.exchange_line_items if ex.line_item_id}
+    told = "exchange_shipped" if any(line.line_item_id in exchanged for line in lines) else "shipping_confirmation"
     order.record(
         DomainEvent(
             verb="fulfillment_success",
@@ -473,7 +476,7 @@ def create_fulfillment(
             message=f"{units} item{'s' if units != 1 else ''} fulfilled from location "
             f"{fulfillment.location_id}{tracking_words}." + (f" {message}" if message else ""),
             arguments={"fulfillment": fulfillment.name, "units": units, "tracking_numbers": list(tracking.numbers)},
-            notify="shipping_confirmation" if notify_customer else None,
+            notify=told if notify_customer else None,
         )
     )
     return fulfillment

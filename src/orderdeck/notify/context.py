@@ -55,6 +55,145 @@ def _pick(records: list[dict[str, Any]], subject_id: int | None) -> dict[str, An
     return chosen or (records[-1] if records else None)
 
 
+# Shopify's return reasons (domain/returns.py), as the customer reads them in each language.
+RETURN_REASONS: dict[str, dict[str, str]] = {
+    "en": {
+        "size_too_small": "Size was too small",
+        "size_too_large": "Size was too large",
+        "unwanted": "Changed my mind",
+        "not_as_described": "Item not as described",
+        "wrong_item": "Received the wrong item",
+        "defective": "Damaged or defective",
+        "style": "Style",
+        "color": "Colour",
+        "other": "Other",
+        "unknown": "No reason given",
+    },
+    "nl": {
+        "size_too_small": "Maat te klein",
+        "size_too_large": "Maat te groot",
+        "unwanted": "Toch niet nodig",
+        "not_as_described": "Artikel anders dan beschreven",
+        "wrong_item": "Verkeerd artikel ontvangen",
+        "defective": "Beschadigd of defect",
+        "style": "Stijl",
+        "color": "Kleur",
+        "other": "Andere reden",
+        "unknown": "Geen reden opgegeven",
+    },
+    "de": {
+        "size_too_small": "Zu klein",
+        "size_too_large": "Zu groß",
+        "unwanted": "Gefällt mir doch nicht",
+        "not_as_described": "Artikel entspricht nicht der Beschreibung",
+        "wrong_item": "Falschen Artikel erhalten",
+        "defective": "Beschädigt oder defekt",
+        "style": "Stil",
+        "color": "Farbe",
+        "other": "Anderer Grund",
+        "unknown": "Kein Grund angegeben",
+    },
+    "fi": {
+        "size_too_small": "Liian pieni koko",
+        "size_too_large": "Liian suuri koko",
+        "unwanted": "Muutin mieleni",
+        "not_as_described": "Tuote ei vastannut kuvausta",
+        "wrong_item": "Sain väärän tuotteen",
+        "defective": "Vaurioitunut tai viallinen",
+        "style": "Tyyli",
+        "color": "Väri",
+        "other": "Muu syy",
+        "unknown": "Syytä ei annettu",
+    },
+}
+
+
+def _holds(record: dict[str, Any], subject_id: int | None, order: dict[str, Any]) -> bool:
+    """Whether the notification's subject is this return or one of its parts: the return
+    itself, one of its reverse deliveries (return_label), one of its refunds (return_refunded)
+    or a fulfillment that ships its exchange items (exchange_shipped)."""
+    if subject_id is None:
+        return False
+    if record.get("id") == subject_id or subject_id in (record.get("refund_ids") or []):
+        return True
+    deliveries = [
+        rd for rfo in record.get("reverse_fulfillment_orders") or [] for rd in rfo.get("reverse_deliveries") or []
+    ]
+    if any(rd.get("id") == subject_id for rd in deliveries):
+        return True
+    exchanged = {i for ex in record.get("exchange_line_items") or [] for i in ex.get("line_item_ids") or []}
+    shipped = next((f for f in order.get("fulfillments") or [] if f.get("id") == subject_id), None)
+    return shipped is not None and any(li.get("id") in exchanged for li in shipped.get("line_items") or [])
+
+
+def _return(
+    order: dict[str, Any],
+    subject_id: int | None,
+    locale: str,
+    instructions: str,
+    exchange_titles: dict[int, str],
+) -> dict[str, Any] | None:
+    """The return the notification is about (else the latest one), in the template's words."""
+    records = order.get("returns") or []
+    record = next((r for r in records if _holds(r, subject_id, order)), None) or (records[-1] if records else None)
+    if record is None:
+        return None
+    titles = {li["id"]: li.get("title") for li in order.get("line_items") or []}
+    reasons = RETURN_REASONS.get(locale, RETURN_REASONS["en"])
+    deliveries = [
+        rd for rfo in record.get("reverse_fulfillment_orders") or [] for rd in rfo.get("reverse_deliveries") or []
+    ]
+    # The delivery a return_label notification is about, else the latest one with a label or tracking.
+    delivery = next((rd for rd in deliveries if rd.get("id") == subject_id), None) or next(
+        (rd for rd in reversed(deliveries) if rd.get("label") or rd.get("tracking")), None
+    )
+    label = (delivery or {}).get("label") or {}
+    tracking = (delivery or {}).get("tracking") or {}
+    refunds = [r for r in order.get("refunds") or [] if r.get("id") in (record.get("refund_ids") or [])]
+    refunded = sum(float(t.get("amount") or 0) for r in refunds for t in r.get("transactions") or [])
+    fees = (record.get("total_fees_set") or {}).get("presentment_money") or {}
+    decline = record.get("decline") or {}
+    exchanges = []
+    for ex in record.get("exchange_line_items") or []:
+        if not ex.get("quantity"):
+            continue
+        line = ex.get("line_item") or {}
+        exchanges.append(
+            {
+                "title": line.get("title") or exchange_titles.get(ex.get("variant_id") or 0, ""),
+                "variant_title": line.get("variant_title"),
+                "quantity": ex.get("quantity"),
+            }
+        )
+    return {
+        "name": record.get("name"),
+        "status": record.get("status"),
+        "requested_at": record.get("requested_at"),
+        "return_line_items": [
+            {
+                "title": rli.get("title") or titles.get(rli.get("line_item_id")),
+                "quantity": rli.get("quantity"),
+                "reason": rli.get("return_reason"),
+                "reason_label": reasons.get(rli.get("return_reason") or "unknown", reasons["other"]),
+                "customer_note": rli.get("customer_note") or "",
+            }
+            for rli in record.get("return_line_items") or []
+            if rli.get("quantity")
+        ],
+        "exchange_line_items": exchanges,
+        # A stored URL that is no web address (javascript:) becomes '', so no mail links it.
+        "label_url": tracking_link(label.get("public_file_url")) or "",
+        "tracking_number": tracking.get("number") or "",
+        "tracking_url": tracking_link(tracking.get("url")) or "",
+        "tracking_company": tracking.get("carrier_name") or "",
+        "instructions": instructions,
+        "decline_reason": decline.get("reason") or "",
+        "decline_note": decline.get("note") or "",
+        "fees": fees.get("amount", "0.00"),
+        "refund_amount": f"{refunded:.2f}",
+    }
+
+
 def build(
     order: dict[str, Any],
     *,
@@ -65,6 +204,8 @@ def build(
     transactions: list[dict[str, Any]] | None = None,
     outstanding: str | None = None,
     custom_status_name: str | None = None,
+    return_instructions: str = "",
+    exchange_titles: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     titles = {li["id"]: li.get("title") for li in order.get("line_items") or []}
     fulfillment = _pick(order.get("fulfillments") or [], subject_id)
@@ -139,6 +280,7 @@ def build(
         "cancel_reason": order.get("cancel_reason"),
         "cancelled_at": order.get("cancelled_at"),
         "message": message,
+        "return": _return(order, subject_id, locale, return_instructions, exchange_titles or {}),
         # The merchant's stage, as the customer may see it (never the private note).
         "custom_status": None
         if not order.get("custom_status")

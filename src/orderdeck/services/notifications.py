@@ -75,6 +75,44 @@ SAMPLE_ORDER: dict[str, Any] = {
     ],
     "cancel_reason": None,
 }
+SAMPLE_ORDER["returns"] = [
+    {
+        "id": 1,
+        "name": "#1001-R1",
+        "status": "open",
+        "requested_at": "2026-12-01T09:30:00+01:00",
+        "return_line_items": [
+            {
+                "title": "Espresso cup - Blue",
+                "line_item_id": 1,
+                "quantity": 1,
+                "return_reason": "color",
+                "customer_note": "I'd rather have it in green.",
+            }
+        ],
+        "exchange_line_items": [
+            {"variant_id": 3, "quantity": 1, "line_item": {"title": "Espresso cup", "variant_title": "Green"}}
+        ],
+        "reverse_fulfillment_orders": [
+            {
+                "reverse_deliveries": [
+                    {
+                        "id": 2,
+                        "label": {"public_file_url": "https://shop.example/labels/1001-R1.pdf"},
+                        "tracking": {
+                            "carrier_name": "PostNL",
+                            "number": "3SRETURN0001",
+                            "url": "https://postnl.nl/tracktrace/?B=3SRETURN0001",
+                        },
+                    }
+                ]
+            }
+        ],
+        "decline": {"reason": "other", "note": "This cup was engraved for you, so we can't take it back."},
+        "total_fees_set": {"presentment_money": {"amount": "0.00", "currency_code": "EUR"}},
+        "refund_ids": [1],
+    }
+]
 SAMPLE_ORDER["custom_status"] = {
     "handle": "in_production",
     "public_note": "Your engraving is being made.",
@@ -93,6 +131,9 @@ def order_context(
     shop = uow.shop
     locale = locale or variables.locale_of(rendered, shop.primary_locale)
     stage = CustomStatuses(uow.conn).by_handle(order.custom_status.handle) if order.custom_status else None
+    # Exchange items of a return not approved yet are no order lines: the catalogue names them.
+    asked = {ex.variant_id for r in order.returns for ex in r.exchange_line_items if ex.line_item_id is None}
+    variants = uow.catalog.variants_by_id(asked)
     values = variables.build(
         rendered,
         shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},
@@ -100,6 +141,11 @@ def order_context(
         transactions=[render.transaction(order, t, ctx) for t in order.transactions],
         outstanding=str(total_outstanding(order)),
         custom_status_name=stage.name(locale) if stage else None,
+        return_instructions=shop.settings.return_instructions,
+        exchange_titles={
+            v.id: v.product_title if v.title == "Default Title" else f"{v.product_title} - {v.title}"
+            for v in variants.values()
+        },
         **extra,
     )
     return values, locale
@@ -123,6 +169,7 @@ def sample_context(locale: str, shop_name: str) -> dict[str, Any]:
         message=SAMPLE_MESSAGE,
         transactions=[{"kind": "sale", "status": "success", "amount": "53.95", "gateway": "manual"}],
         custom_status_name="In production",
+        return_instructions="Pack the items in their box and take the parcel to any PostNL point.",
     )
 
 

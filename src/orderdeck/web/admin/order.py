@@ -51,6 +51,7 @@ Manager = Annotated[Admin, Depends(require("manage_orders"))]
 
 HOLD_REASON_WORDS = {
     "awaiting_payment": "Awaiting payment",
+    "awaiting_return_items": "Awaiting the returned items",
     "high_risk_of_fraud": "High risk of fraud",
     "incorrect_address": "Incorrect address",
     "inventory_out_of_stock": "Inventory out of stock",

@@ -405,7 +405,8 @@ def panel(admin: Admin, uow: UnitOfWork, order: Order, locations: dict[int, str]
 
 def event_returns(order: Order) -> dict[int, tuple[int, str]]:
     """The return each timeline subject belongs to (a return, its reverse fulfillment orders and
-    deliveries, its refunds), so return events on the timeline link to the return they are about."""
+    deliveries, its refunds, its exchange items' fulfillment orders), so return events on the
+    timeline link to the return they are about."""
     found: dict[int, tuple[int, str]] = {}
     for ret in order.returns:
         about = (ret.id, ret.name)
@@ -416,6 +417,9 @@ def event_returns(order: Order) -> dict[int, tuple[int, str]]:
             found[rfo.id] = about
             for delivery in rfo.reverse_deliveries:
                 found[delivery.id] = about
+        if ret.is_approved:
+            for fo in rules.exchange_fulfillment_orders(order, ret):
+                found[fo.id] = about
     return found
 
 

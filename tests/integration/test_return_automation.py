@@ -100,6 +100,24 @@ def test_a_request_worth_more_is_left_for_staff_and_defective_items_are_told_to_
     assert [(m["order_id"], m["subject"]) for m in mails] == [(order["id"], "A customer returns a defective item")]
 
 
+def test_a_final_sale_item_is_left_for_staff(deck: Orderdeck, api: Api, shop: Shop, mug: int) -> None:
+    shop.settings(final_sale_tags=["Final sale"])
+    rule = add_rule(api, APPROVE_SMALL_RETURN_REQUESTS)
+    sale = shipped_order(shop, mug, quantity=1, tags="final sale")
+    usual = shipped_order(shop, mug, quantity=1)
+    # Staff (or an app) may ask back what the status page would not offer a customer.
+    on_sale = request(deck, sale["id"], "size_too_small")
+    request(deck, usual["id"], "size_too_small")
+    # A dry run finds the same: the usual order only, by the same policy.
+    dry = api.ok(api.post("/automation_rules/dry_run.json", {"automation_rule": APPROVE_SMALL_RETURN_REQUESTS}))
+    assert dry["orders"] == [{"id": usual["id"], "name": usual["name"]}]
+    work(deck)
+
+    assert returns_of(shop, sale["id"])[on_sale]["status"] == "requested"
+    assert shop.get(usual["id"])["returns"][0]["status"] == "open"
+    assert sorted(r["state"] for r in runs(api, rule["id"])) == ["done", "skipped"]
+
+
 def test_a_rule_declines_the_request_with_the_reason_and_message(
     deck: Orderdeck, api: Api, shop: Shop, mug: int
 ) -> None:

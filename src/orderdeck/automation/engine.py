@@ -27,15 +27,17 @@ from sqlalchemy import Connection, func, select
 
 from .. import destinations
 from ..domain.errors import NotFound, OrderError
-from ..domain.order import Author, DomainEvent
+from ..domain.order import Author, DomainEvent, Order
+from ..domain.self_service import is_final_sale
 from ..resources import render
+from ..services import self_service
 from ..services.context import Command, Orderdeck
 from ..store.automation import Rules, Run, Runs, StoredRule
 from ..store.codec import decode_order
 from ..store.tables import orders
 from ..store.uow import UnitOfWork
 from . import actions
-from .grammar import Facts, Rule, matches, parse_rule
+from .grammar import FINAL_SALE, Facts, Rule, matches, mentions, parse_rule, the_return
 
 log = logging.getLogger("orderdeck.automation")
 
@@ -110,11 +112,25 @@ def start_runs(conn: Connection, messages: list[Any], now: datetime) -> int:
     return len(rows)
 
 
+def _final_sale(uow: UnitOfWork, order: Order, facts: Facts) -> bool | None:
+    """Whether an item of the return the facts are about is final sale under the shop's return
+    policy as it is now (its product's or the order's tags); None without a return."""
+    ret = the_return(facts)
+    if ret is None:
+        return None
+    policy = self_service.return_policy(uow.shop.settings)
+    finals = self_service.final_sale_products(uow, order, policy)
+    lines = [order.line_item(li["line_item_id"]) for li in ret.get("return_line_items") or []]
+    return any(line is not None and is_final_sale(order, line, policy, finals) for line in lines)
+
+
 def facts_of(uow: UnitOfWork, app: Orderdeck, order_id: int, return_id: int | None = None) -> Facts:
     order = uow.orders.get(order_id, for_update=False)
     facts: Facts = render.order(order, app.render_context(uow))
     facts["_now"] = uow.now
     facts["_return_id"] = return_id
+    if order.returns:
+        facts[FINAL_SALE] = _final_sale(uow, order, facts)
     if order.customer is not None:
         facts["_customer_orders_count"] = uow.conn.execute(
             select(func.count()).select_from(orders).where(orders.c.customer_id == order.customer.id)
@@ -251,8 +267,10 @@ def _finish(app: Orderdeck, run: Run, state: str, error: str | None) -> None:
 
 
 def _renderings(
-    conn: Connection, app: Orderdeck, uow: UnitOfWork, where: Any, after: int, batch: int
+    conn: Connection, app: Orderdeck, uow: UnitOfWork, where: Any, after: int, batch: int, *, final_sale: bool
 ) -> list[tuple[int, Facts]]:
+    """The orders' facts, from their stored renderings where current. `final_sale`: the rule
+    reads return.final_sale, which needs the order and a look at its products' tags."""
     ctx = app.render_context(uow)
     c = orders.c
     rows = conn.execute(
@@ -268,6 +286,8 @@ def _renderings(
         else:
             facts = render.order(decode_order(row.document), ctx)
         facts["_now"] = uow.now
+        if final_sale and facts.get("returns"):
+            facts[FINAL_SALE] = _final_sale(uow, decode_order(row.document), facts)
         if row.customer_id is not None:
             facts["_customer_orders_count"] = conn.execute(
                 select(func.count()).select_from(orders).where(c.customer_id == row.customer_id)
@@ -284,7 +304,15 @@ def matching_orders(app: Orderdeck, rule: Rule, *, scan: int, only_open: bool) -
     where = orders.c.order_status == "open" if only_open else orders.c.id > 0
     with app.unit_of_work(read_only=True) as uow:
         while looked < scan:
-            batch = _renderings(uow.conn, app, uow, where, after, min(500, scan - looked))
+            batch = _renderings(
+                uow.conn,
+                app,
+                uow,
+                where,
+                after,
+                min(500, scan - looked),
+                final_sale=mentions(rule.conditions, "return.final_sale"),
+            )
             if not batch:
                 break
             for order_id, facts in batch:

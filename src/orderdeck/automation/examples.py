@@ -39,7 +39,8 @@ ARCHIVE_14_DAYS_AFTER_DELIVERY: dict[str, Any] = {
     "then": [{"action": "wait", "hours": 336}, {"action": "archive"}],
 }
 
-# Small returns are not worth a look; a defective item is, whatever its price.
+# Small returns are not worth a look; a defective item is, whatever its price, and a final-sale
+# item is only taken back when staff say so.
 APPROVE_SMALL_RETURN_REQUESTS: dict[str, Any] = {
     "name": "Approve small return requests",
     "enabled": True,
@@ -47,6 +48,7 @@ APPROVE_SMALL_RETURN_REQUESTS: dict[str, Any] = {
     "if": {
         "all": [
             {"field": "return.total", "op": "lt", "value": 50},
+            {"field": "return.final_sale", "op": "eq", "value": False},
             {"field": "return.reasons", "op": "not_contains", "value": "defective"},
         ]
     },

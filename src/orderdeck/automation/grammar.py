@@ -87,7 +87,7 @@ def _shipment_statuses(facts: Facts) -> list[str]:
     return [f["shipment_status"] for f in facts.get("fulfillments") or [] if f.get("shipment_status")]
 
 
-def _the_return(facts: Facts) -> dict[str, Any] | None:
+def the_return(facts: Facts) -> dict[str, Any] | None:
     """The return a condition reads: the one the triggering change was about (a request, an
     approval, a refund of it, …), else the order's newest return; None when it has none."""
     found = [r for r in facts.get("returns") or [] if isinstance(r, dict)]
@@ -97,9 +97,24 @@ def _the_return(facts: Facts) -> dict[str, Any] | None:
     return max(found, key=lambda r: (str(r.get("created_at") or ""), r.get("id") or 0), default=None)
 
 
+def mentions(conditions: dict[str, Any] | None, name: str) -> bool:
+    """Whether the conditions read the field `name` (facts that cost a query are found only then)."""
+    if conditions is None:
+        return False
+    for combinator in ("all", "any"):
+        if combinator in conditions:
+            return any(mentions(c, name) for c in conditions[combinator])
+    if "not" in conditions:
+        return mentions(conditions["not"], name)
+    return bool(conditions.get("field") == name)
+
+
+FINAL_SALE = "_return_final_sale"  # added to the facts by the engine when a rule reads it
+
+
 def _of_return(read: Callable[[dict[str, Any]], Any]) -> Callable[[Facts], Any]:
     def of(facts: Facts) -> Any:
-        ret = _the_return(facts)
+        ret = the_return(facts)
         return None if ret is None else read(ret)
 
     return of
@@ -179,6 +194,12 @@ FIELDS: dict[str, Field] = {
         Field("return.total_quantity", "number", _of_return(_path("total_quantity")), "units on the return"),
         Field("return.total", "number", _of_return(_return_total), "what the returned units sold for"),
         Field("return.line_items.sku", "list", _of_return(_return_skus), "SKUs of the returned items"),
+        Field(
+            "return.final_sale",
+            "boolean",
+            _path(FINAL_SALE),
+            "an item of the return is final sale (the return policy's final-sale tags)",
+        ),
         Field(
             "return.exchange",
             "boolean",

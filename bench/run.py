@@ -9,7 +9,9 @@ For each database it measures, on one machine in one run:
 4. bulk work: archive by filter, CSV export of every order (time and the server's peak memory);
 5. memory of one server process, idle and after ingest;
 6. webhooks: how fast one `orderdeck worker` process delivers a backlog to a local receiver, and
-   event-to-delivery latency while outbox messages arrive at 500/s (bench/webhooks.py).
+   event-to-delivery latency while outbox messages arrive at 500/s (bench/webhooks.py);
+7. returns: create → receive → refund of one unit on fulfilled orders of the loaded shop, each
+   step's latency beside the placement of an order by the same clients (bench/returns.py).
 Full runs write their figures into docs/benchmarks.md (between its markers, leaving the
 analysis around them as it is); --quick runs everything on small data (for CI, so the harness never rots) and writes
 bench/results/quick.md. Nothing here asserts on speed.
@@ -41,7 +43,7 @@ from orderdeck.settings import Settings
 from orderdeck.store.access import SCOPES, parse_scopes
 from orderdeck.store.migrate import migrate
 
-from . import ceiling, machine, status_changes, webhooks
+from . import ceiling, machine, returns, status_changes, webhooks
 from .server import Server, start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +63,7 @@ class Plan:
     status_changes: int
     webhook_messages: int
     webhook_seconds: float
+    returns: int
     workers: int = 2
 
     @classmethod
@@ -76,6 +79,7 @@ class Plan:
                 status_changes=20,
                 webhook_messages=1000,
                 webhook_seconds=5,
+                returns=20,
             )
         return cls(
             quick=False,
@@ -87,6 +91,7 @@ class Plan:
             status_changes=500,
             webhook_messages=20_000,
             webhook_seconds=30,
+            returns=500,
         )
 
 
@@ -100,6 +105,7 @@ class Results:
     bulk: list[dict[str, Any]] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)
     webhooks: dict[str, Any] = field(default_factory=dict)
+    returns: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- databases ------------------------------------------------------------------------------
@@ -448,6 +454,7 @@ def report(all_results: list[Results], plan: Plan, info: dict[str, str]) -> str:
         )
         parts.append("")
         parts += webhooks.render(r.webhooks, table)
+        parts += returns.render(r.returns, table, r.ingest)
     return "\n".join(parts)
 
 
@@ -458,6 +465,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, help="orders in the shop for the list queries (full: 1,000,000)")
     parser.add_argument("--archive", type=int, help="at most this many orders archived by filter (full: 100,000)")
     parser.add_argument("--seconds", type=int, help="seconds per ingest level (full: 30)")
+    parser.add_argument("--returns", type=int, help="whole returns measured on the loaded shop (full: 500)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `bash bench/setup` (it installs Debian's wrk)")
@@ -465,6 +473,7 @@ def main() -> None:
     plan.list_orders = args.orders if args.orders is not None else plan.list_orders
     plan.archive_orders = args.archive if args.archive is not None else plan.archive_orders
     plan.ingest_seconds = args.seconds if args.seconds is not None else plan.ingest_seconds
+    plan.returns = args.returns if args.returns is not None else plan.returns
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     RESULTS.mkdir(parents=True, exist_ok=True)
     all_results = []
@@ -487,6 +496,16 @@ def main() -> None:
             )
             print(f"[{backend}] order list with {plan.list_orders:,} orders", flush=True)
             list_queries(url, token, plan, results, workdir)
+            print(f"[{backend}] returns: {plan.returns:,} on the loaded shop", flush=True)
+            results.returns = returns.run_on(
+                url,
+                token,
+                json.dumps(order_body(variants)).encode(),
+                returns=plan.returns,
+                # As for ingest: one process on SQLite (one writer), one per core on PostgreSQL.
+                workers=1 if backend == "sqlite" else plan.workers,
+                workdir=workdir,
+            )
             all_results.append(results)
         finally:
             drop_database(backend, workdir)

@@ -47,6 +47,10 @@ from ..domain.statuses import (
 
 Json = dict[str, Any]
 
+# Raised whenever the order's JSON changes shape (2: the order carries its `returns`), so renderings
+# stored before are made afresh when read (and by `orderdeck rerender`).
+RENDERING_SHAPE = 2
+
 
 @dataclass(frozen=True)
 class RenderContext:
@@ -60,8 +64,10 @@ class RenderContext:
 
     @property
     def fingerprint(self) -> str:
-        """Names these settings, so a stored rendering made with other settings is not reused."""
-        return hashlib.sha256(f"{self.timezone}|{self.public_url}|{self.shop_id}".encode()).hexdigest()[:32]
+        """Names these settings and the shape of the answers, so a stored rendering made with
+        other settings, or before the answers changed shape, is not reused."""
+        key = f"{RENDERING_SHAPE}|{self.timezone}|{self.public_url}|{self.shop_id}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def ts(value: datetime | None, ctx: RenderContext) -> str | None:

@@ -189,6 +189,15 @@ def test_a_label_and_tracking_go_on_the_parcel_coming_back(
     page = owner.page(f"/admin/orders/{order['id']}")
     assert 'href="https://labels.example/r1.pdf"' in page.text
     assert "Tracking (PostNL): 3SABC123" in words_of(page)
+    refused = owner.post(url, {"tracking_number": "N" * 300})
+    assert refused.status_code == 422 and f'value="{"N" * 300}"' in refused.text
+    assert re.search(r'-label-number" role="alert">This can be at most 255 characters<', refused.text)
+    # Nothing was received or refunded yet, so the return can still be cancelled.
+    cancelled = owner.post(f"/admin/orders/{order['id']}/returns/{ret['id']}/cancel")
+    assert owner.flash(cancelled) == "success: Return #1001-R1 was cancelled; its items count as fulfilled again."
+    assert returns_of(shop, order["id"])[0]["status"] == "canceled"
+    assert shop.get(order["id"])["return_status"] == "no_return"
+    assert "1 shipped item can still come back" in words_of(owner.page(f"/admin/orders/{order['id']}"))
 
 
 def test_an_exchange_shows_what_the_customer_owes_and_its_held_items(
@@ -239,6 +248,14 @@ def test_refused_forms_keep_what_was_typed_at_the_field_and_change_nothing(
     assert 'value="Wrong colour"' in refused.text
     refused = start(owner, order, fl, 1, **{f"fee_{fl}": "150"})
     assert refused.status_code == 422 and f'id="e-fee_{fl}"' in refused.text
+    for hostile in ("1e999999", "NaN", "-1", "0.001"):
+        extra = {"ex-0-variant": str(mug), "ex-0-discount": hostile, "ex-0-discount_type": "fixed_amount"}
+        refused = start(owner, order, fl, 1, **extra)
+        assert refused.status_code == 422 and 'id="e-ex-0-discount" role="alert"' in refused.text, hostile
+    refused = start(owner, order, fl, 1, **{"ex-0-variant": "999999999"})
+    assert refused.status_code == 422 and re.search(
+        r'id="e-exchanges" role="alert">Variant 999999999 does not exist', refused.text
+    )
     assert returns_of(shop, order["id"]) == []
 
     owner.flash(start(owner, order, fl, 2))

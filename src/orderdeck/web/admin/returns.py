@@ -27,7 +27,7 @@ from starlette.datastructures import FormData
 
 from ...domain import returns as rules
 from ...domain.errors import InvalidInput, NotFound, OrderError
-from ...domain.money import ZERO, parse_amount
+from ...domain.money import MAX_AMOUNT, ZERO, parse_amount
 from ...domain.order import Order, Return, ReturnTracking, order_id_of
 from ...domain.statuses import balance, ledger
 from ...services import returns as commands
@@ -120,7 +120,7 @@ def _number(values: dict[str, str], name: str, *, what: str, most: Decimal | Non
         value = Decimal(raw.replace(",", "."))
     except InvalidOperation:
         raise InvalidInput(f"{raw[:20]!r} is not a number", field=name) from None
-    if not value.is_finite() or value < 0 or (most is not None and value > most):
+    if not value.is_finite() or value < 0 or (most is not None and value > most) or value >= MAX_AMOUNT:
         top = f" and {most}" if most is not None else ""
         raise InvalidInput(f"{what} is between 0{top}", field=name)
     return value
@@ -450,6 +450,8 @@ def _start_request(cmd: Command, order: Order, values: dict[str, str]) -> rules.
                 f"a note can be at most {rules.MAX_NOTE['return_reason_note']} characters", field=f"note_{fl.id}"
             )
         fee = _number(values, f"fee_{fl.id}", what="A restocking fee", most=Decimal(100))
+        if fee is not None and fee != fee.quantize(Decimal("0.01")):
+            raise InvalidInput("a restocking fee has at most two decimals", field=f"fee_{fl.id}")
         lines.append(
             rules.ReturnLineRequest(
                 fulfillment_line_item_id=fl.id,
@@ -479,9 +481,15 @@ def _start_request(cmd: Command, order: Order, values: dict[str, str]) -> rules.
         kind = values.get(f"ex-{n}-discount_type") or "percentage"
         if kind not in ("percentage", "fixed_amount"):
             raise InvalidInput("a discount is a percentage or an amount", field=f"ex-{n}-discount")
-        discount = _number(
-            values, f"ex-{n}-discount", what="A discount", most=Decimal(100) if kind == "percentage" else None
-        )
+        raw_discount = values.get(f"ex-{n}-discount", "")
+        if kind == "percentage":
+            discount = _number(values, f"ex-{n}-discount", what="A discount", most=Decimal(100))
+        else:
+            discount = (
+                parse_amount(raw_discount, order.presentment_currency, field=f"ex-{n}-discount")
+                if raw_discount
+                else None
+            )
         wanted.append((variant, quantity, discount or None, kind if discount else None, None))
     try:
         exchanges = commands.exchange_variants(cmd, wanted) if wanted else []
@@ -760,6 +768,9 @@ def _label(admin: Admin, order_id: int, return_id: int, values: dict[str, str]) 
         for name, value in (("label_url", url), ("tracking_url", tracking_url)):
             if value and (not value.startswith(("https://", "http://")) or len(value) > 2000):
                 raise InvalidInput("enter an address starting with https://", field=name)
+        for name, value in (("tracking_number", number), ("tracking_carrier", carrier)):
+            if value and len(value) > 255:
+                raise InvalidInput("this can be at most 255 characters", field=name)
         if not url and not number and not tracking_url:
             raise InvalidInput("enter the label's address, a tracking number or both", field="label_url")
         tracking = (
@@ -859,6 +870,8 @@ def _refund(admin: Admin, order_id: int, return_id: int, values: dict[str, str])
     said: list[str] = []
     try:
         note = values.get("note") or None
+        if note and len(note) > 5000:
+            raise InvalidInput("the reason can be at most 5000 characters", field="note")
         notify = _ticked(values, "notify")
         with admin.command() as cmd:
             order = cmd.uow.orders.get(order_id)  # locked: the amount is split over what was paid now

@@ -152,6 +152,7 @@ class Section:
     # id; the product's name when it heads the row).
     first_column: str = "Period"
     hidden: int = 0
+    whole_row: bool = False  # the last row is the whole period's (shown in bold)
 
     @property
     def columns(self) -> list[str]:
@@ -414,7 +415,7 @@ def _durations_section(
         f"{_duration_words(whole.p90) or 'not known'}, from {whole.count} {counted_name.lower()}.",
         fmt=lambda v: f"{v:g} {'d' if in_days else 'h'}",
     )
-    return Section(key, title, about, header, rows, shown, 1, [(title, chart)])
+    return Section(key, title, about, header, rows, shown, 1, [(title, chart)], whole_row=True)
 
 
 def lead_time_section(conn: Connection, period: store.Period) -> Section:
@@ -538,6 +539,7 @@ def returns_by_reason_section(conn: Connection, period: store.Period) -> Section
         shown,
         1,
         [("Returned units by reason", units), ("Return rate", rate_line)],
+        whole_row=True,
     )
 
 

@@ -243,6 +243,7 @@ def test_a_declined_request_shows_the_shops_message(deck: Orderdeck, api: Api, s
     [fl] = fulfillment_line_ids(deck, order["id"])
     api.client.post(path(order) + "/return", data={f"quantity_{fl}": "2", f"reason_{fl}": "unwanted"})
     [ret] = shop.get(order["id"])["returns"]
+    assert "Dit artikel wordt al geretourneerd of is terugbetaald." in api.client.get(path(order)).text
     run(
         deck,
         lambda c: commands.decline(

@@ -213,7 +213,7 @@ RETURN_REASON_LABELS = {
 RETURN_REFUSALS = {
     "window_passed": "The return period for this item has ended.",
     "final_sale": "This item was a final sale and can't be returned.",
-    "already_returned": "This item has already been returned.",
+    "already_returned": "This item is already being returned or was refunded.",
     "quantity": "Choose how many to return.",
     "reason": "Choose a reason.",
     "note_needed": "Please tell us the reason.",
@@ -287,7 +287,7 @@ def _return_progress(
             continue
         line = order.line_item(ex.line_item_id) if ex.line_item_id else None
         variant = variants.get(ex.variant_id)
-        title = line.name if line else (f"{variant.product_title} - {variant.title}" if variant else "")
+        title = line.name if line else _variant_name(variant)
         shipped = line is not None and order.fulfilled_quantity(line.id) >= quantity
         exchanges.append({"title": title, "quantity": quantity, "shipped": shipped})
     return {
@@ -312,6 +312,12 @@ def _return_progress(
         ],
         "exchanges": exchanges,
     }
+
+
+def _variant_name(variant: Any) -> str:
+    if variant is None:
+        return ""
+    return variant.product_title if variant.title == "Default Title" else f"{variant.product_title} - {variant.title}"
 
 
 def _line_name(order: Order, line_item_id: int) -> str:

@@ -294,3 +294,14 @@ def test_the_return_policy_is_kept_and_shown(api: Api) -> None:
     settings = api.ok(api.get("/shop.json"))["shop"]["settings"]
     assert settings["final_sale_tags"] == ["sale", "outlet"]
     assert settings["return_shipping_fee"] == "5.00" and settings["return_instructions"] == "Box it."
+
+
+def test_refusals_speak_the_shops_language_when_the_order_names_none(
+    deck: Orderdeck, api: Api, shop: Shop, mug: int
+) -> None:
+    shop.settings(primary_locale="de")
+    order = shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)
+    shop.fulfil(order["id"])
+    [fl] = fulfillment_line_ids(deck, order["id"])
+    answer = refused(api, order, {f"quantity_{fl}": "1", f"reason_{fl}": ""})
+    assert '<html lang="de">' in answer and field_error(answer, f"reason_{fl}") == "Wählen Sie einen Grund."

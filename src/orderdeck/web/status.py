@@ -586,7 +586,8 @@ def _request_return(request: Request, token: str, typed: dict[str, str]) -> Resp
             field = exc.field if named else "base"
             problems[field] = exc.code if exc.code in RETURN_REFUSALS else ""
     if ret is None:
-        locale = _locale(request, order.customer_locale, "en")
+        with app.unit_of_work(read_only=True) as uow:
+            locale = _locale(request, order.customer_locale, uow.shop.primary_locale)
         gettext = translations(locale).gettext
         shown = {
             field: gettext(RETURN_REFUSALS[code]) if code else gettext(RETURN_CANNOT)

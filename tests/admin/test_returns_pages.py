@@ -228,6 +228,11 @@ def test_an_exchange_shows_what_the_customer_owes_and_its_held_items(
     assert "The customer owes €7.50 for the exchange" in said, said
     assert 'href="#payment"' in page.text
     assert "1 \u00d7 Jug" in said and "On hold:" in said
+    # The customer can be asked for the difference: the payment request e-mail (order_invoice).
+    assert 'id="payment-request"' in page.text
+    flash = owner.flash(owner.post(f"/admin/orders/{order['id']}/resend", {"template": "order_invoice"}))
+    assert flash.startswith("success: “Order invoice” is on its way"), flash
+    assert "asked to send the order invoice notification" in words_of(owner.page(f"/admin/orders/{order['id']}"))
     fo = re.search(r'/fulfillment-orders/(\d+)/release-hold" class="inline"', page.text)
     assert fo, page.text
     flash = owner.flash(owner.post(f"/admin/orders/{order['id']}/fulfillment-orders/{fo.group(1)}/release-hold"))

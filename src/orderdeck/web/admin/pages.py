@@ -49,7 +49,7 @@ BADGE_TONES = {
     "return_requested": "attention",
     "return_failed": "attention",
     "returned": "done",
-    "inspection_complete": "done",
+    "inspection_complete": "attention",  # received: a refund or close is still due
     "no_return": "neutral",
     # webhook deliveries, automation runs, and whether a subscription or rule is on
     "delivered": "done",

@@ -924,15 +924,24 @@ def build_machine(
             )
             before = self.view(oid)
             refundable = net_paid(before["transactions"])
-            owed = net_paid(before["transactions"]) - amount_due(before["order"], self.orders[oid].cancelled)
+            owed = refundable - amount_due(before["order"], self.orders[oid].cancelled)
             if self.do(f"refund {ret['name']}: {request}", lambda c: commands.refund(c, ret["id"], request)) is None:
                 return
             after = self.view(oid)
+            [made] = [
+                r for r in after["order"]["refunds"] if r["id"] not in {x["id"] for x in before["order"]["refunds"]}
+            ]
             back = refundable - net_paid(after["transactions"])
             if suggested and not request.shipping_full_refund:
-                # The suggestion is what the shop owed (the units' worth, less fees and exchange
-                # items), never more than was paid; refunding the units settles the balance.
-                assert back == max(Decimal(0), min(owed, refundable)), (ret["name"], back, owed, refundable)
+                # The suggestion is what the shop owes (the units' worth, less fees and exchange
+                # items), no more than the refunded units are worth nor than was paid: nothing
+                # is kept short of it or given beyond it.
+                worth = sum(
+                    (money(x["subtotal"]) + money(x["total_tax"]) for x in made["refund_line_items"]), Decimal(0)
+                )
+                assert back == max(Decimal(0), min(owed, worth, refundable)), (ret["name"], back, owed, worth)
+            if suggested:
+                assert not [a for a in made["order_adjustments"] if a["kind"] == "refund_discrepancy"], made
 
         @precondition(has_orders)
         @rule(data=st.data(), restock=st.sampled_from(["no_restock", "return"]))
@@ -1301,3 +1310,56 @@ def test_capturing_what_is_left_after_a_refund_makes_the_order_paid(api, shop):
     assert after["current_total_price"] == "7.25"
     assert after["total_outstanding"] == "0.00"
     assert after["financial_status"] == "paid"
+
+
+def _return_of_units(deck: Any, order_id: int, quantity: int, fee: Decimal | None = None) -> Any:
+    """An open return of `quantity` units of the order's first shipped line."""
+    stored = deck.unit_of_work(read_only=True)
+    with stored as uow:
+        fl = next(fl for f in uow.orders.get(order_id, for_update=False).fulfillments for fl in f.line_items)
+    line = rules.ReturnLineRequest(fl.id, quantity, "unwanted", restocking_fee_percentage=fee)
+    request = commands.StartReturn(rules.ReturnRequest(lines=[line]), status="open")
+    return run(deck, lambda c: commands.start(c, order_id, request))[1]
+
+
+def _refunded(api: Any, order_id: int) -> list[str]:
+    txns = api.ok(api.get(f"/orders/{order_id}/transactions.json"))["transactions"]
+    return [t["amount"] for t in succeeded(txns, "refund")]
+
+
+def test_refunding_a_return_in_parts_pays_every_unit_and_the_shipping(api, shop, deck, mug):
+    """Found while testing returns: the first part's suggested refund (one unit) was recorded
+    as a refund kept short of the whole return's credit, so the second unit and the refunded
+    shipping were never paid back; and the suggestion left out the shipping refunded with it."""
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 2}],
+        transactions=[{"kind": "sale", "status": "success"}],
+        shipping_lines=[{"title": "PostNL", "price": "4.95"}],
+    )
+    shop.fulfil(order["id"])
+    ret = _return_of_units(deck, order["id"], 2)
+    run(deck, lambda c: commands.refund(c, ret.id, commands.ReturnRefund(lines=[(ret.return_line_items[0].id, 1)])))
+    assert _refunded(api, order["id"]) == ["12.50"]
+    run(deck, lambda c: commands.refund(c, ret.id, commands.ReturnRefund(lines=[], shipping_full_refund=True)))
+    after = shop.get(order["id"])
+    assert _refunded(api, order["id"]) == ["12.50", "17.45"]
+    assert discrepancy(after) == 0
+    assert after["financial_status"] == "refunded"
+    assert after["total_outstanding"] == "0.00"
+
+
+def test_each_return_refunds_its_own_units(api, shop, deck, mug):
+    """Found while testing returns: refunding the first of two returns paid out the second's
+    units too (the whole order's balance), leaving nothing for the second."""
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=[{"kind": "sale", "status": "success"}])
+    shop.fulfil(order["id"])
+    first = _return_of_units(deck, order["id"], 1)
+    second = _return_of_units(deck, order["id"], 1, fee=Decimal(10))
+    run(deck, lambda c: commands.refund(c, first.id, commands.ReturnRefund(lines=[])))
+    assert _refunded(api, order["id"]) == ["12.50"]
+    run(deck, lambda c: commands.refund(c, second.id, commands.ReturnRefund(lines=[])))
+    after = shop.get(order["id"])
+    assert _refunded(api, order["id"]) == ["12.50", "11.25"]  # less the second's 10 % restocking fee
+    assert [r["return"]["id"] for r in after["refunds"]] == [first.id, second.id]
+    assert discrepancy(after) == 0
+    assert after["total_outstanding"] == "0.00"

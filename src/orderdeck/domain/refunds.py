@@ -180,7 +180,7 @@ def apply_refund(
     if for_return is None:
         discrepancy = refund_discrepancy(order, worth=calculation.total, money=money)
     else:
-        discrepancy = return_refund_discrepancy(order, money=money)
+        discrepancy = return_refund_discrepancy(order, calculation, money=money)
     for priced in calculation.lines:
         req = priced.request
         line = priced.line
@@ -286,14 +286,24 @@ def refund_discrepancy(order: Order, *, worth: Decimal, money: Decimal) -> Decim
     return money - suggested
 
 
-def return_refund_discrepancy(order: Order, *, money: Decimal) -> Decimal:
-    """Money a refund through a return gave beyond (positive) or short of (negative) what the
-    shop owed before it (presentment currency). `order` holds the refund's transactions, and
-    refunding a return's units does not change what is due (their worth leaves the order and
-    the return's credit alike), so what was owed before is `money - balance` now."""
-    owed_before = money - balance(order)
-    suggested = max(ZERO, min(owed_before, ledger(order).refundable + money))
-    return money - suggested
+def return_refund_due(order: Order, calculation: RefundCalculation, *, paid_back: Decimal = ZERO) -> Decimal:
+    """What a refund through a return owes the customer (presentment currency): what the shop
+    owes on the order once the refund's shipping is off it, but no more than the refund's own
+    units and shipping are worth (the rest is owed with the return's other units, or another
+    return's), nor than can still be refunded. Refunding a return's units does not change what
+    is due (their worth leaves the order and the return's credit alike). `paid_back`: money of
+    this refund `order` already holds as transactions."""
+    shipping = order.presentment(calculation.shipping_amount + calculation.shipping_tax)
+    owed = paid_back - balance(order) + shipping
+    refundable = ledger(order).refundable + paid_back
+    return max(ZERO, min(owed, order.presentment(calculation.total), refundable))
+
+
+def return_refund_discrepancy(order: Order, calculation: RefundCalculation, *, money: Decimal) -> Decimal:
+    """Money a refund through a return gave beyond (positive) or short of (negative) what it
+    owed (`return_refund_due`, presentment currency). `order` holds the refund's transactions
+    and not yet its lines or shipping."""
+    return money - return_refund_due(order, calculation, paid_back=money)
 
 
 def discrepancy_adjustment(order: Order, discrepancy: Decimal, reason: str | None) -> OrderAdjustment:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..domain import payments as payment_rules
+from ..domain import refunds as refund_rules
 from ..domain import returns as rules
 from ..domain.errors import InvalidInput, NotFound, RuleViolation
 from ..domain.money import ZERO, parse_amount
@@ -355,15 +356,21 @@ def refund(cmd: Command, return_id: int, request: ReturnRefund) -> tuple[Order, 
         lines.append(RefundLineRequest(line_item_id=rli.line_item_id, quantity=qty))
     if not lines and not request.shipping_full_refund and not request.shipping_amount:
         raise RuleViolation(f"Every item of return {ret.name} is refunded already", field="return_line_items")
+    refund_request = RefundRequest(
+        lines=lines,
+        shipping_full_refund=request.shipping_full_refund,
+        shipping_amount=request.shipping_amount,
+        note=request.note,
+    )
     money = request.money
     if money is None:
-        # Work the suggestion out on the order as it will be once the units are refunded.
-        owed = suggested_refund(order)
-        if request.lines:
-            # Some of the return's units: no more than they are worth back, or the first part
-            # would pay out the units still to come (the fees come off the last part).
-            worth = sum((rules.line_worth(order, line.line_item_id, line.quantity) for line in lines), ZERO)
-            owed = min(owed, order.presentment(worth))
+        # What the shop owes, with the refunded shipping, but no more than these units and the
+        # shipping are worth: a first part of a return does not pay out the units still to come
+        # (the fees come off the last part), nor one return another's.
+        calculation = refund_rules.calculate(
+            order, refund_request, active_locations=set(cmd.uow.catalog.active_location_ids()), for_return=ret
+        )
+        owed = refund_rules.return_refund_due(order, calculation)
         parents = [(t.id, left) for t, left in payment_rules.refundable_parents(order)]
         money = []
         for parent_id, left in parents:
@@ -375,12 +382,7 @@ def refund(cmd: Command, return_id: int, request: ReturnRefund) -> tuple[Order, 
     order_refund = refund_commands.record(
         cmd,
         loaded,
-        RefundRequest(
-            lines=lines,
-            shipping_full_refund=request.shipping_full_refund,
-            shipping_amount=request.shipping_amount,
-            note=request.note,
-        ),
+        refund_request,
         money=money,
         currency=request.currency,
         notify=False,

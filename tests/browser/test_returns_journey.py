@@ -264,6 +264,8 @@ def test_a_return_with_an_exchange_from_request_to_shipped_exchange(
     assert "Tämä palautus on käsitelty." in returns.inner_text()
     assert returns.locator('[aria-current="step"]').inner_text().strip() == "Hyvitetty"
     assert "Hyvitetty: 30,00" in returns.inner_text()
+    # The parcel is back: the label is no longer offered.
+    assert returns.get_by_role("link", name="Lataa palautustarra").count() == 0
     exchanged = returns.locator("li", has_text="Pellavapaita - L").inner_text()
     assert "Lähetetty" in exchanged
     assert customer.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -298,7 +298,9 @@ def _return_progress(
             {"label": label, "done": i <= reached, "current": i == reached} for i, (label, _) in enumerate(steps)
         ],
         "decline_note": ret.decline.note if ret.decline else None,
-        "deliveries": deliveries,
+        "deliveries": deliveries
+        if ret.status == "open" and not received
+        else [],  # the parcel is back: no label to offer
         "instructions": policy.instructions if ret.status == "open" and not received else "",
         "refunded": money(amount) if ret.refund_ids else None,
         "items": [

@@ -1,7 +1,8 @@
 """Twenty clients working on the same return at the same moment do the work once.
 
-The clients are threads released together by a barrier, each running its command in its own
-unit of work (as every caller does, tests/integration/returns_steps.run); half of them go
+The clients are threads released together by a barrier. Through the services, each runs its
+command in its own unit of work (as every caller does, tests/integration/returns_steps.run);
+through the REST API, each sends its request to a real server. Either way half of them go
 through a second Orderdeck with its own engine and connection pool, as a second server process
 would. Every command below would be refused if it ran a second time (the return is approved
 already, the units are received, every unit is refunded), so more than one success, or any
@@ -11,10 +12,12 @@ failure that is not that refusal (a lock timeout, a crash), shows a race.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from orderdeck.bootstrap import build
@@ -23,9 +26,10 @@ from orderdeck.domain.errors import RuleViolation
 from orderdeck.services import returns as commands
 from orderdeck.services.context import Command, Orderdeck
 from orderdeck.settings import Settings
-from tests.conftest import Shop
+from tests.conftest import Shop, make_token
 from tests.integration.order_steps import stock
 from tests.integration.returns_steps import fulfillment_line_ids, run, shipped_order
+from tests.integration.test_concurrency import Server, at_once
 
 CLIENTS = 20
 
@@ -185,3 +189,84 @@ def test_twenty_clients_refunding_one_return_refund_it_once(
     assert after["returns"][0]["return_line_items"][0]["refunded_quantity"] == 2
     assert after["total_outstanding"] == "0.00"
     assert stock(shop, mug, amsterdam) == (48, 0, 48)
+
+
+# ---- the same through the REST API -------------------------------------------------------------
+@pytest.fixture
+def servers(decks: list[Orderdeck]) -> Iterator[list[Server]]:
+    """Two servers, one per Orderdeck, with one token between them."""
+    token = make_token(decks[0])
+    running = [Server(d) for d in decks]
+    for server in running:
+        server.headers = {"X-Shopify-Access-Token": token}
+        server.start()
+    yield running
+    for server in running:
+        server.stop()
+
+
+def once_over_http(responses: list[httpx.Response], status: int, refusal: str) -> dict[str, Any]:
+    """One answer `status`; every other a 422 naming the state (never a 500)."""
+    assert Counter(r.status_code for r in responses) == {status: 1, 422: CLIENTS - 1}, [r.text for r in responses]
+    assert all(refusal in r.text for r in responses if r.status_code == 422), {r.text for r in responses}
+    return next(r.json() for r in responses if r.status_code == status)  # type: ignore[no-any-return]
+
+
+def test_twenty_api_clients_approving_one_request_approve_it_once(
+    decks: list[Orderdeck], servers: list[Server], shop: Shop, mug: int
+) -> None:
+    order = shipped_order(shop, mug, quantity=2)
+    fl = fulfillment_line_ids(decks[0], order["id"])[0]
+    _, ret = run(
+        decks[0], lambda c: commands.start(c, order["id"], commands.StartReturn(request_one(fl, 2), "requested"))
+    )
+
+    responses = at_once(servers, CLIENTS, lambda c, _: c.post(f"/returns/{ret.id}/approve.json", json={}))
+
+    assert once_over_http(responses, 200, "only a requested return can be approved")["return"]["status"] == "open"
+    [approved] = shop.get(order["id"])["returns"]
+    assert len(approved["reverse_fulfillment_orders"]) == 1
+    assert events(shop, order["id"], "return_approved") == 1
+
+
+def test_twenty_api_clients_receiving_the_same_units_restock_them_once(
+    decks: list[Orderdeck], servers: list[Server], shop: Shop, mug: int, amsterdam: int
+) -> None:
+    order = shipped_order(shop, mug, quantity=2)
+    fl = fulfillment_line_ids(decks[0], order["id"])[0]
+    _, ret = run(decks[0], lambda c: commands.start(c, order["id"], commands.StartReturn(request_one(fl, 2), "open")))
+    line = ret.reverse_fulfillment_orders[0].line_items[0].id
+    body = {
+        "dispositions": [
+            {
+                "reverse_fulfillment_order_line_item_id": line,
+                "quantity": 2,
+                "disposition_type": "restocked",
+                "location_id": amsterdam,
+            }
+        ]
+    }
+
+    responses = at_once(servers, CLIENTS, lambda c, _: c.post("/reverse_fulfillment_orders/dispose.json", json=body))
+
+    once_over_http(responses, 200, "still to be received")
+    assert stock(shop, mug, amsterdam) == (50, 0, 50)
+    assert events(shop, order["id"], "return_items_received") == 1
+
+
+def test_twenty_api_clients_refunding_one_return_refund_it_once(
+    decks: list[Orderdeck], servers: list[Server], shop: Shop, mug: int
+) -> None:
+    order = shipped_order(shop, mug, quantity=2)
+    fl = fulfillment_line_ids(decks[0], order["id"])[0]
+    _, ret = run(decks[0], lambda c: commands.start(c, order["id"], commands.StartReturn(request_one(fl, 2), "open")))
+
+    responses = at_once(servers, CLIENTS, lambda c, _: c.post(f"/returns/{ret.id}/refunds.json", json={"refund": {}}))
+
+    refund = once_over_http(responses, 201, "is refunded already")["refund"]
+    assert refund["return"]["id"] == ret.id
+    after = shop.get(order["id"])
+    assert [r["id"] for r in after["refunds"]] == [refund["id"]]
+    txns = shop.api.ok(shop.api.get(f"/orders/{order['id']}/transactions.json"))["transactions"]
+    assert [t["amount"] for t in txns if t["kind"] == "refund" and t["status"] == "success"] == ["25.00"]
+    assert after["returns"][0]["return_line_items"][0]["refunded_quantity"] == 2

@@ -1355,6 +1355,12 @@ def test_each_return_refunds_its_own_units(api, shop, deck, mug):
     shop.fulfil(order["id"])
     first = _return_of_units(deck, order["id"], 1)
     second = _return_of_units(deck, order["id"], 1, fee=Decimal(10))
+    with deck.unit_of_work(read_only=True) as uow:
+        stored = uow.orders.get(order["id"], for_update=False)
+    # What the admin's refund form offers for each return (and pays when left as it is).
+    assert commands.suggested_refund(stored) == Decimal("23.75")
+    assert commands.suggested_refund(stored, stored.return_(first.id)) == Decimal("12.50")
+    assert commands.suggested_refund(stored, stored.return_(second.id)) == Decimal("12.50")
     run(deck, lambda c: commands.refund(c, first.id, commands.ReturnRefund(lines=[])))
     assert _refunded(api, order["id"]) == ["12.50"]
     run(deck, lambda c: commands.refund(c, second.id, commands.ReturnRefund(lines=[])))

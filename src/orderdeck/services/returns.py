@@ -321,10 +321,21 @@ class ReturnRefund:
     currency: str | None = None
 
 
-def suggested_refund(order: Order) -> Decimal:
-    """What the shop owes the customer now (presentment currency), capped by what was paid."""
-    owed = -balance(order)
-    return max(ZERO, min(owed, ledger(order).refundable))
+def suggested_refund(order: Order, ret: Return | None = None) -> Decimal:
+    """What the shop owes the customer now (presentment currency), capped by what was paid.
+    Given a return: what refunding its units not yet refunded pays, no more than they are
+    worth (another return's units are owed through that return)."""
+    owed = max(ZERO, min(-balance(order), ledger(order).refundable))
+    if ret is None:
+        return owed
+    worth = sum(
+        (
+            rules.line_worth(order, rli.line_item_id, rli.current_quantity - rli.refunded_quantity)
+            for rli in ret.return_line_items
+        ),
+        ZERO,
+    )
+    return min(owed, order.presentment(worth))
 
 
 def refund(cmd: Command, return_id: int, request: ReturnRefund) -> tuple[Order, Refund]:

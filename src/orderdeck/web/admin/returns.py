@@ -391,7 +391,9 @@ def panel(admin: Admin, uow: UnitOfWork, order: Order, locations: dict[int, str]
             "amount": abs(owed),
             "customer_owes": owed > 0 and any(r.is_approved for r in order.returns),
             "shop_owes": owed < 0 and any(r.is_approved for r in order.returns),
-            "suggested": commands.suggested_refund(order),
+            "suggested": commands.suggested_refund(
+                order, order.return_(refundable_return["id"]) if refundable_return else None
+            ),
             "refund_return": refundable_return["id"] if refundable_return else None,
         },
         "may": {"manage": admin.may("manage_orders"), "refund": admin.may("refund")},
@@ -880,7 +882,7 @@ def _refund(admin: Admin, order_id: int, return_id: int, values: dict[str, str])
             amount = (
                 parse_amount(raw, order.presentment_currency, field="amount", allow_zero=True)
                 if raw
-                else commands.suggested_refund(order)
+                else commands.suggested_refund(order, ret)
             )
             if amount > ledger(order).refundable:
                 raise InvalidInput(

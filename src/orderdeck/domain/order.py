@@ -639,6 +639,11 @@ class Order(msgspec.Struct):
         return max(0, line.quantity - line.removed_quantity - refunded_not_removed)
 
     # ---- money (shop currency) -------------------------------------------------------------
+    def with_tax(self, amount: Decimal, tax: Decimal) -> Decimal:
+        """What an amount and its tax come to: with prices that include tax (`taxes_included`,
+        usual in the EU) the tax is already in the amount and is not added again."""
+        return amount if self.taxes_included else amount + tax
+
     def units_worth(self, line: LineItem, quantity: int) -> tuple[Decimal, Decimal]:
         """(subtotal after discounts, tax) of `quantity` units of a line: what refunding them
         takes off the order, and what a return of them is worth."""
@@ -684,11 +689,16 @@ class Order(msgspec.Struct):
     def total_refunded_amount(self) -> Decimal:
         """What refunds took off the order's value (lines, their tax and shipping), shop money."""
         lines = sum(
-            (rli.subtotal + rli.total_tax for r in self.refunds for rli in r.refund_line_items),
+            (self.with_tax(rli.subtotal, rli.total_tax) for r in self.refunds for rli in r.refund_line_items),
             ZERO,
         )
         adjustments = sum(
-            (a.amount + a.tax_amount for r in self.refunds for a in r.order_adjustments if a.kind == "shipping_refund"),
+            (
+                self.with_tax(a.amount, a.tax_amount)
+                for r in self.refunds
+                for a in r.order_adjustments
+                if a.kind == "shipping_refund"
+            ),
             ZERO,
         )
         return lines + adjustments

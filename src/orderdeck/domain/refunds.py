@@ -51,10 +51,15 @@ class RefundCalculation:
     shipping_amount: Decimal
     shipping_tax: Decimal
     shipping_maximum: Decimal
+    # Prices include tax (the order's `taxes_included`): the tax lines say what part of the
+    # subtotals is tax, and the refund is the subtotals.
+    taxes_included: bool = False
 
     @property
     def total(self) -> Decimal:
         """Shop currency."""
+        if self.taxes_included:
+            return sum((p.subtotal for p in self.lines), ZERO) + self.shipping_amount
         return sum((p.subtotal + p.total_tax for p in self.lines), ZERO) + self.shipping_amount + self.shipping_tax
 
 
@@ -151,7 +156,7 @@ def calculate(
         raise RuleViolation(f"Cannot refund {amount} of shipping: only {maximum} is left to refund", field="shipping")
     shipping_tax_total = sum((t.price for s in order.shipping_lines for t in s.tax_lines), ZERO)
     shipping_tax = round_money(shipping_tax_total * amount / shipping_paid, order.currency) if shipping_paid else ZERO
-    return RefundCalculation(priced, amount, shipping_tax, maximum)
+    return RefundCalculation(priced, amount, shipping_tax, maximum, taxes_included=order.taxes_included)
 
 
 def apply_refund(
@@ -293,7 +298,7 @@ def return_refund_due(order: Order, calculation: RefundCalculation, *, paid_back
     return's), nor than can still be refunded. Refunding a return's units does not change what
     is due (their worth leaves the order and the return's credit alike). `paid_back`: money of
     this refund `order` already holds as transactions."""
-    shipping = order.presentment(calculation.shipping_amount + calculation.shipping_tax)
+    shipping = order.presentment(order.with_tax(calculation.shipping_amount, calculation.shipping_tax))
     owed = paid_back - balance(order) + shipping
     refundable = ledger(order).refundable + paid_back
     return max(ZERO, min(owed, order.presentment(calculation.total), refundable))

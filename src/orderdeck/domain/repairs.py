@@ -44,11 +44,11 @@ class OrderRepair:
     message: str
 
 
-def refund_worth(refund: Refund) -> Decimal:
+def refund_worth(order: Order, refund: Refund) -> Decimal:
     """What a recorded refund's items and shipping were worth (shop money): its calculation's total."""
-    lines = sum((rli.subtotal + rli.total_tax for rli in refund.refund_line_items), ZERO)
+    lines = sum((order.with_tax(rli.subtotal, rli.total_tax) for rli in refund.refund_line_items), ZERO)
     shipping = sum(
-        (a.amount + a.tax_amount for a in refund.order_adjustments if a.kind == "shipping_refund"),
+        (order.with_tax(a.amount, a.tax_amount) for a in refund.order_adjustments if a.kind == "shipping_refund"),
         ZERO,
     )
     return lines + shipping
@@ -65,23 +65,35 @@ def _as_of(order: Order, refund: Refund) -> Order:
     )
 
 
+def _recorded_discrepancy(refund: Refund) -> Decimal | None:
+    found = [a for a in refund.order_adjustments if a.kind == "refund_discrepancy"]
+    if not found:
+        return None
+    return sum((a.presentment_amount if a.presentment_amount is not None else a.amount for a in found), ZERO)
+
+
 def _missing_discrepancies(order: Order) -> dict[int, Decimal]:
     """The refund_discrepancy (presentment currency) today's refund command would have recorded
-    on each past refund lacking one, by refund id. A cancelled order's refunds are left
-    (cancelling records none, and a cancelled order owes nothing whatever its refunds)."""
+    on each past refund lacking one, by refund id; and, on orders whose prices include tax, the
+    right one for each past refund that recorded another (before issue 13 a unit's tax was
+    counted twice in its worth there, so a refund of exactly a unit's price was recorded as
+    short by its tax). Refunds through a return are measured by their return's rules and left.
+    A cancelled order's refunds are left (cancelling records none, and a cancelled order owes
+    nothing whatever its refunds)."""
     if order.is_cancelled:
         return {}
     missing: dict[int, Decimal] = {}
     for refund in order.refunds:
-        if any(a.kind == "refund_discrepancy" for a in refund.order_adjustments):
+        recorded = _recorded_discrepancy(refund)
+        if refund.return_id is not None or (recorded is not None and not order.taxes_included):
             continue
         then = _as_of(order, refund)
         money = sum(
             (t.amount for t in then.transactions if t.id in refund.transaction_ids and t.status == "success"),
             ZERO,
         )
-        discrepancy = refund_discrepancy(then, worth=refund_worth(refund), money=money)
-        if discrepancy:
+        discrepancy = refund_discrepancy(then, worth=refund_worth(order, refund), money=money)
+        if discrepancy != (recorded or ZERO):
             missing[refund.id] = discrepancy
     return missing
 
@@ -142,8 +154,11 @@ def repair_old_order(order: Order, *, now: datetime) -> OrderRepair | None:
     units, moves = _take_off_unshippable_units(fixed)
     for refund in fixed.refunds:
         if refund.id in missing:
-            adjustment = discrepancy_adjustment(fixed, missing[refund.id], refund.discrepancy_reason)
-            refund.order_adjustments.append(adjustment)
+            # Replaces a discrepancy recorded by the old worth (prices with tax in them).
+            refund.order_adjustments = [a for a in refund.order_adjustments if a.kind != "refund_discrepancy"]
+            if missing[refund.id]:
+                adjustment = discrepancy_adjustment(fixed, missing[refund.id], refund.discrepancy_reason)
+                refund.order_adjustments.append(adjustment)
     discrepancies = len(missing)
     if not units and not discrepancies:
         return None

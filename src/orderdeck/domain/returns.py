@@ -207,7 +207,7 @@ def line_worth(order: Order, line_item_id: int, quantity: int) -> Decimal:
     if line is None or quantity <= 0:
         return ZERO
     subtotal, tax = order.units_worth(line, quantity)
-    return subtotal + tax
+    return order.with_tax(subtotal, tax)
 
 
 def restocking_fee_amount(order: Order, rli: ReturnLineItem) -> Decimal:
@@ -241,7 +241,7 @@ def return_credit(order: Order) -> Decimal:
     )
     refunded = sum(
         (
-            rli.subtotal + rli.total_tax
+            order.with_tax(rli.subtotal, rli.total_tax)
             for refund in order.refunds
             if refund.return_id in approved
             for rli in refund.refund_line_items

@@ -190,3 +190,27 @@ def test_an_exchange_for_a_dearer_item_puts_the_difference_on_the_customer_and_c
     assert (level.available, level.committed, level.on_hand) == (20, 0, 20)
     assert balance(order) == 0
     assert not rules.exchange_fulfillment_orders(order, ret)
+
+
+def test_an_exchange_no_location_can_ship_is_refused_before_anything_changes() -> None:
+    order, inv, fl = shipped(1)
+    apron = rules.ExchangeVariant(APRON, None, "Linen apron", None, D("25.00"), inventory_item_id=APRON)
+    request = rules.ReturnRequest(
+        [rules.ReturnLineRequest(fl, 1, "size_too_small")], exchanges=[rules.ExchangeLineRequest(apron, 500)]
+    )
+    before = snapshot(order, inv)
+    with pytest.raises(OrderError) as refused:
+        rules.start_return(order, request, status="open", author=STAFF, now=NOW, inventory=inv, locations=[AMS])
+    assert refused.value.field == "exchange_line_items"
+    assert snapshot(order, inv) == before
+    # Asked for by the customer, then approved when stock still cannot cover it: refused whole.
+    asked = rules.start_return(
+        order, request, status="requested", author=STAFF, now=NOW, inventory=inv, locations=[AMS]
+    )
+    order.events.clear()
+    before = snapshot(order, inv)
+    with pytest.raises(OrderError):
+        rules.approve(
+            order, asked, request.exchanges, author=STAFF, now=NOW, inventory=inv, locations=[AMS], notify=False
+        )
+    assert snapshot(order, inv) == before

@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from . import fulfillment as fulfilment_rules
-from .errors import InvalidInput, NotFound, RuleViolation
+from .errors import InsufficientInventory, InvalidInput, NotFound, RuleViolation
 from .inventory import Inventory
 from .money import ZERO, round_money
 from .order import (
@@ -428,6 +428,14 @@ def start_return(
     if order.is_cancelled:
         raise RuleViolation(f"Order {order.name} is cancelled; nothing on it can be returned")
     calc = calculate(order, request, allow_exchanges=allow_exchanges)
+    if status == "open":
+        _check_exchange_stock(
+            order,
+            [(ex.variant.variant_id, ex.quantity) for ex in request.exchanges],
+            request.exchanges,
+            inventory,
+            locations,
+        )
     ret = Return(
         id=order.child_id(),
         name=f"{order.name}-R{len(order.returns) + 1}",
@@ -575,6 +583,33 @@ def _open(
                 notify="return_approved",
             )
         )
+
+
+def _check_exchange_stock(
+    order: Order,
+    wanted: list[tuple[int, int]],
+    requests: list[ExchangeLineRequest],
+    inventory: Inventory,
+    locations: list[int],
+) -> None:
+    """Refuse, before anything on the order changes, exchange items the catalogue no longer has
+    or that no location can ship under the items' oversell policy (routing is only read here)."""
+    if not wanted:
+        return
+    by_variant = {r.variant.variant_id: r for r in requests}
+    lines = []
+    for index, (variant_id, quantity) in enumerate(wanted):
+        req = by_variant.get(variant_id)
+        if req is None:
+            raise RuleViolation(
+                f"variant {variant_id} of the exchange is no longer in the catalogue", field="exchange_line_items"
+            )
+        item = req.variant.inventory_item_id if order.inventory_behaviour != "bypass" else None
+        lines.append(RoutedLine(index, item, quantity))
+    try:
+        route(lines, locations, inventory, obey_policy=order.inventory_behaviour == "decrement_obeying_policy")
+    except InsufficientInventory as short:
+        raise InsufficientInventory(short.message, field="exchange_line_items") from None
 
 
 def _add_exchange_items(
@@ -732,6 +767,10 @@ def approve(
         fulfilment = order.fulfillment(rli.fulfillment_id)
         if fulfilment is None or not fulfilment.is_active or spoken_for > order.fulfilled_quantity(line_id):
             raise RuleViolation(f"The items of return {ret.name} are no longer fulfilled; decline it instead")
+    pending = [
+        (ex.variant_id, ex.quantity - ex.removed_quantity) for ex in ret.exchange_line_items if ex.line_item_id is None
+    ]
+    _check_exchange_stock(order, [p for p in pending if p[1] > 0], exchanges, inventory, locations)
     _event(order, ret, "return_approved", f"Return {ret.name} was approved.", author, "returns/approve")
     _open(order, ret, exchanges, author=author, now=now, inventory=inventory, locations=locations, notify=notify)
 

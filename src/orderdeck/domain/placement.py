@@ -188,6 +188,57 @@ def _apply_discount_codes(
     return applications
 
 
+def assign_to_locations(
+    order: Order,
+    lines: list[LineItem],
+    *,
+    locations: list[int],
+    inventory: Inventory,
+    now: datetime,
+    preferred_location: int | None = None,
+) -> list[FulfillmentOrder]:
+    """Route new lines of the order to locations (domain/routing.py), commit their stock there
+    and give each location an open fulfillment order for them: what placing an order does, and
+    what adding exchange items to it does."""
+    obey = order.inventory_behaviour == "decrement_obeying_policy"
+    plan = route(
+        [RoutedLine(i, li.inventory_item_id, li.quantity) for i, li in enumerate(lines)],
+        locations,
+        inventory,
+        obey_policy=obey,
+        preferred_location=preferred_location,
+    )
+    by_location: dict[int, list[LineItem]] = {}
+    for index, li in enumerate(lines):
+        by_location.setdefault(plan[index], []).append(li)
+        if li.inventory_item_id is not None:
+            inventory.commit(li.inventory_item_id, plan[index], li.quantity, obey_policy=obey)
+    created = []
+    for location_id, located in by_location.items():
+        fo = FulfillmentOrder(
+            id=order.child_id(),
+            assigned_location_id=location_id,
+            status="open",
+            created_at=now,
+            updated_at=now,
+            fulfill_at=now,
+            line_items=[
+                FulfillmentOrderLine(
+                    id=order.child_id(),
+                    line_item_id=li.id,
+                    quantity=li.quantity,
+                    fulfillable_quantity=li.quantity,
+                    inventory_item_id=li.inventory_item_id,
+                    variant_id=li.variant_id,
+                )
+                for li in located
+            ],
+        )
+        order.fulfillment_orders.append(fo)
+        created.append(fo)
+    return created
+
+
 def build_order(
     draft: OrderDraft,
     *,
@@ -266,41 +317,17 @@ def build_order(
         if li.total_discount > li.price * li.quantity:
             raise InvalidInput(f"the discount on {li.title} exceeds its price", field="line_items")
 
-    obey = draft.inventory_behaviour == "decrement_obeying_policy"
-    plan = route(
-        [RoutedLine(i, li.inventory_item_id, li.quantity) for i, li in enumerate(order.line_items)],
-        locations,
-        inventory,
-        obey_policy=obey,
-        preferred_location=draft.location_id,
-    )
-    by_location: dict[int, list[LineItem]] = {}
-    for index, li in enumerate(order.line_items):
-        by_location.setdefault(plan[index], []).append(li)
-        if li.inventory_item_id is not None:
-            inventory.commit(li.inventory_item_id, plan[index], li.quantity, obey_policy=obey)
-    for location_id, lines in by_location.items():
-        order.fulfillment_orders.append(
-            FulfillmentOrder(
-                id=order.child_id(),
-                assigned_location_id=location_id,
-                status="open",
-                created_at=now,
-                updated_at=now,
-                fulfill_at=now,
-                line_items=[
-                    FulfillmentOrderLine(
-                        id=order.child_id(),
-                        line_item_id=li.id,
-                        quantity=li.quantity,
-                        fulfillable_quantity=li.quantity,
-                        inventory_item_id=li.inventory_item_id,
-                        variant_id=li.variant_id,
-                    )
-                    for li in lines
-                ],
-            )
+    by_location = {
+        fo.assigned_location_id: fo
+        for fo in assign_to_locations(
+            order,
+            order.line_items,
+            locations=locations,
+            inventory=inventory,
+            now=now,
+            preferred_location=draft.location_id,
         )
+    }
     who = order.customer.name if order.customer and order.customer.name else (order.email or "a customer")
     order.record(
         DomainEvent(

@@ -42,7 +42,6 @@ from .order import (
     Fulfillment,
     FulfillmentLine,
     FulfillmentOrder,
-    FulfillmentOrderLine,
     LineItem,
     Order,
     RestockingFee,
@@ -58,6 +57,7 @@ from .order import (
     ReverseFulfillmentOrderLine,
     TaxLine,
 )
+from .placement import assign_to_locations
 from .routing import RoutedLine, route
 
 RETURN_REASONS = (
@@ -676,39 +676,7 @@ def _add_exchange_items(
         ex.line_item_id = line.id
         order.line_items.append(line)
         new_lines.append(line)
-    obey = order.inventory_behaviour == "decrement_obeying_policy"
-    plan = route(
-        [RoutedLine(i, li.inventory_item_id, li.quantity) for i, li in enumerate(new_lines)],
-        locations,
-        inventory,
-        obey_policy=obey,
-    )
-    by_location: dict[int, list[LineItem]] = {}
-    for index, li in enumerate(new_lines):
-        by_location.setdefault(plan[index], []).append(li)
-        if li.inventory_item_id is not None:
-            inventory.commit(li.inventory_item_id, plan[index], li.quantity, obey_policy=obey)
-    for location_id, lines in by_location.items():
-        fo = FulfillmentOrder(
-            id=order.child_id(),
-            assigned_location_id=location_id,
-            status="open",
-            created_at=now,
-            updated_at=now,
-            fulfill_at=now,
-            line_items=[
-                FulfillmentOrderLine(
-                    id=order.child_id(),
-                    line_item_id=li.id,
-                    quantity=li.quantity,
-                    fulfillable_quantity=li.quantity,
-                    inventory_item_id=li.inventory_item_id,
-                    variant_id=li.variant_id,
-                )
-                for li in lines
-            ],
-        )
-        order.fulfillment_orders.append(fo)
+    for fo in assign_to_locations(order, new_lines, locations=locations, inventory=inventory, now=now):
         fulfilment_rules.hold(
             order,
             fo,

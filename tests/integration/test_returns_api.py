@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 
-from orderdeck.api import returns_models
 from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 from tests.conftest import BASE, Api, Shop, make_token
@@ -44,11 +43,6 @@ def post(api: Api, path: str, body: Any = None) -> Any:
 
 def rfo_lines(ret: dict[str, Any]) -> list[dict[str, Any]]:
     return [li for rfo in ret["reverse_fulfillment_orders"] for li in rfo["line_items"]]
-
-
-def test_the_bodies_take_the_domains_names() -> None:
-    for name, literal in returns_models.BODY_NAMES.items():
-        assert set(get_args(literal)) == set(returns_models.DOMAIN_NAMES[name]), name
 
 
 def test_a_return_from_creation_to_closing_by_itself(api: Api, shop: Shop, mug: int, amsterdam: int) -> None:

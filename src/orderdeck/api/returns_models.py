@@ -22,20 +22,10 @@ from ..domain.returns import DECLINE_REASONS, DISPOSITION_TYPES, RETURN_REASONS
 from .schemas import Amount, Id, Quantity, Short, Strict, Text, When
 
 # ---- request bodies ------------------------------------------------------------------------------
-ReturnReason = Literal[
-    "size_too_small",
-    "size_too_large",
-    "unwanted",
-    "not_as_described",
-    "wrong_item",
-    "defective",
-    "style",
-    "color",
-    "other",
-    "unknown",
-]
-DeclineReason = Literal["return_period_ended", "final_sale", "other"]
-DispositionType = Literal["restocked", "not_restocked", "processing_required", "missing"]
+# The domain's names are the ones the bodies take: one list each, in domain/returns.py.
+ReturnReason = Literal[RETURN_REASONS]  # type: ignore[valid-type]
+DeclineReason = Literal[DECLINE_REASONS]  # type: ignore[valid-type]
+DispositionType = Literal[DISPOSITION_TYPES]  # type: ignore[valid-type]
 Percentage = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
 ReasonNote = Annotated[str, Field(max_length=255)]
 CustomerNote = Annotated[str, Field(max_length=300)]
@@ -245,19 +235,6 @@ class DisposeIn(Strict):
     """Unwrapped, like InventoryLevel's bodies."""
 
     dispositions: list[DisposeLineIn] = Field(min_length=1, max_length=500)
-
-
-# The domain's names are the ones the bodies take (a test keeps them equal).
-BODY_NAMES = {
-    "return_reason": ReturnReason,
-    "decline_reason": DeclineReason,
-    "disposition_type": DispositionType,
-}
-DOMAIN_NAMES = {
-    "return_reason": RETURN_REASONS,
-    "decline_reason": DECLINE_REASONS,
-    "disposition_type": DISPOSITION_TYPES,
-}
 
 
 # ---- answers -------------------------------------------------------------------------------------

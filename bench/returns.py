@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -370,7 +371,9 @@ def main() -> None:
         # As in bench.run: one process on SQLite (one writer), one per core on PostgreSQL.
         result = run_on(url, token, body, returns=returns, workers=1 if backend == "sqlite" else 2, workdir=workdir)
     finally:
-        if not args.database:
+        if args.database:
+            shutil.rmtree(workdir, ignore_errors=True)  # the server's log; the shop stays as it was
+        else:
             drop_database(backend, workdir)
     info = machine.describe(PG_ADMIN if backend == "postgres" else None)
     name = "PostgreSQL" if backend == "postgres" else "SQLite"

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
     true,
 )
@@ -186,6 +187,9 @@ Index("ix_orders_financial_id", orders.c.financial_status, orders.c.id)
 Index("ix_orders_display_fulfillment_id", orders.c.display_fulfillment_status, orders.c.id)
 Index("ix_orders_fulfillment_id", orders.c.fulfillment_status, orders.c.id)
 Index("ix_orders_return_id", orders.c.return_status, orders.c.id)  # the admin's return filter
+# Customers are found by e-mail whatever its case (every order placed with an e-mail looks its
+# customer up): without it PostgreSQL scans the whole table (45 ms at 200,000 customers).
+Index("ix_customers_email_lower", func.lower(customers.c.email))
 Index(
     "ix_orders_status_fin_ful_id",
     orders.c.order_status,

@@ -103,3 +103,34 @@ def test_a_dearer_exchange_puts_the_difference_on_the_order_and_waits(
     assert after["returns"][0]["status"] == "closed"
     assert after["financial_status"] == "paid"
     assert after["total_outstanding"] == "0.00"
+
+
+def test_a_returns_fees_come_off_its_own_refund_whichever_return_is_refunded_first(
+    deck: Orderdeck, shop: Shop, mug: int
+) -> None:
+    """Two returns of one mug (12.50) each; the first keeps a 10 % restocking fee (1.25). Refunded
+    the fee's return first, it pays 11.25 and the other 12.50, not 12.50 and 11.25."""
+    order = shipped_order(shop, mug, quantity=2)
+    fl = fulfillment_line_ids(deck, order["id"])[0]
+    _, with_fee = run(
+        deck,
+        lambda c: commands.start(
+            c, order["id"], commands.StartReturn(_return_one(fl, restocking_fee_percentage=Decimal(10)), status="open")
+        ),
+    )
+    _, without = run(
+        deck, lambda c: commands.start(c, order["id"], commands.StartReturn(_return_one(fl), status="open"))
+    )
+    _, first = run(deck, lambda c: commands.refund(c, with_fee.id, commands.ReturnRefund(lines=[])))
+    _, second = run(deck, lambda c: commands.refund(c, without.id, commands.ReturnRefund(lines=[])))
+    after = shop.get(order["id"])
+
+    def paid(refund_id: int) -> Decimal:
+        return sum(
+            (Decimal(t["amount"]) for r in after["refunds"] if r["id"] == refund_id for t in r["transactions"]),
+            Decimal(0),
+        )
+
+    assert (paid(first.id), paid(second.id)) == (Decimal("11.25"), Decimal("12.50"))
+    assert after["total_outstanding"] == "0.00"
+    assert all(a["kind"] != "refund_discrepancy" for r in after["refunds"] for a in r["order_adjustments"])

@@ -14,6 +14,7 @@ from .errors import InvalidInput, RuleViolation
 from .inventory import Inventory
 from .money import ZERO, round_money
 from .order import Author, DomainEvent, LineItem, Order, OrderAdjustment, Refund, RefundLineItem, Return
+from .returns import fees_of
 from .statuses import balance, ledger
 
 RESTOCK_TYPES = ("no_restock", "cancel", "return")
@@ -185,7 +186,7 @@ def apply_refund(
     if for_return is None:
         discrepancy = refund_discrepancy(order, worth=calculation.total, money=money)
     else:
-        discrepancy = return_refund_discrepancy(order, calculation, money=money)
+        discrepancy = return_refund_discrepancy(order, calculation, money=money, for_return=for_return)
     for priced in calculation.lines:
         req = priced.request
         line = priced.line
@@ -291,24 +292,44 @@ def refund_discrepancy(order: Order, *, worth: Decimal, money: Decimal) -> Decim
     return money - suggested
 
 
-def return_refund_due(order: Order, calculation: RefundCalculation, *, paid_back: Decimal = ZERO) -> Decimal:
+def fees_settled_by(order: Order, ret: Return, calculation: RefundCalculation) -> Decimal:
+    """The return's fees (shop money) when this refund settles its last units not yet refunded:
+    they come off that refund, whichever of an order's returns is refunded first."""
+    asked: dict[int, int] = {}
+    for p in calculation.lines:
+        asked[p.line.id] = asked.get(p.line.id, 0) + p.request.quantity
+    left: dict[int, int] = {}
+    for rli in ret.return_line_items:
+        left[rli.line_item_id] = left.get(rli.line_item_id, 0) + rli.current_quantity - rli.refunded_quantity
+    if all(asked.get(line_id, 0) >= units for line_id, units in left.items()):
+        return fees_of(order, ret)
+    return ZERO
+
+
+def return_refund_due(
+    order: Order, calculation: RefundCalculation, *, paid_back: Decimal = ZERO, for_return: Return | None = None
+) -> Decimal:
     """What a refund through a return owes the customer (presentment currency): what the shop
     owes on the order once the refund's shipping is off it, but no more than the refund's own
     units and shipping are worth (the rest is owed with the return's other units, or another
     return's), nor than can still be refunded. Refunding a return's units does not change what
     is due (their worth leaves the order and the return's credit alike). `paid_back`: money of
-    this refund `order` already holds as transactions."""
+    this refund `order` already holds as transactions. With `for_return`, the return's fees come
+    off the refund that settles its last units (`fees_settled_by`)."""
     shipping = order.presentment(order.with_tax(calculation.shipping_amount, calculation.shipping_tax))
     owed = paid_back - balance(order) + shipping
     refundable = ledger(order).refundable + paid_back
-    return max(ZERO, min(owed, order.presentment(calculation.total), refundable))
+    kept = fees_settled_by(order, for_return, calculation) if for_return is not None else ZERO
+    return max(ZERO, min(owed, order.presentment(calculation.total - kept), refundable))
 
 
-def return_refund_discrepancy(order: Order, calculation: RefundCalculation, *, money: Decimal) -> Decimal:
+def return_refund_discrepancy(
+    order: Order, calculation: RefundCalculation, *, money: Decimal, for_return: Return | None = None
+) -> Decimal:
     """Money a refund through a return gave beyond (positive) or short of (negative) what it
     owed (`return_refund_due`, presentment currency). `order` holds the refund's transactions
     and not yet its lines or shipping."""
-    return money - return_refund_due(order, calculation, paid_back=money)
+    return money - return_refund_due(order, calculation, paid_back=money, for_return=for_return)
 
 
 def discrepancy_adjustment(order: Order, discrepancy: Decimal, reason: str | None) -> OrderAdjustment:

@@ -324,7 +324,7 @@ class ReturnRefund:
 def suggested_refund(order: Order, ret: Return | None = None) -> Decimal:
     """What the shop owes the customer now (presentment currency), capped by what was paid.
     Given a return: what refunding its units not yet refunded pays, no more than they are
-    worth (another return's units are owed through that return)."""
+    worth less the return's fees (another return's units are owed through that return)."""
     owed = max(ZERO, min(-balance(order), ledger(order).refundable))
     if ret is None:
         return owed
@@ -335,7 +335,7 @@ def suggested_refund(order: Order, ret: Return | None = None) -> Decimal:
         ),
         ZERO,
     )
-    return min(owed, order.presentment(worth))
+    return max(ZERO, min(owed, order.presentment(worth - rules.fees_of(order, ret))))
 
 
 def refund(cmd: Command, return_id: int, request: ReturnRefund) -> tuple[Order, Refund]:
@@ -381,7 +381,7 @@ def refund(cmd: Command, return_id: int, request: ReturnRefund) -> tuple[Order, 
         calculation = refund_rules.calculate(
             order, refund_request, active_locations=set(cmd.uow.catalog.active_location_ids()), for_return=ret
         )
-        owed = refund_rules.return_refund_due(order, calculation)
+        owed = refund_rules.return_refund_due(order, calculation, for_return=ret)
         parents = [(t.id, left) for t, left in payment_rules.refundable_parents(order)]
         money = []
         for parent_id, left in parents:

@@ -331,6 +331,15 @@ def test_the_orders_list_filters_by_return_status(api: Api, shop: Shop, mug: int
     refused = api.get("/orders.json?return_status=in_return")
     assert refused.status_code == 422 and "return_status" in refused.json()["errors"]
     assert api.get("/orders/count.json?return_status=bogus").status_code == 422
+    # Bulk work takes the same filter: tag every order with a return requested.
+    tagged = api.ok(
+        api.post(
+            "/orders/bulk/tags/add.json",
+            {"filter": {"status": "any", "return_status": "return_requested"}, "tags": "return-asked"},
+        )
+    )
+    assert tagged["bulk_result"]["succeeded"] == [requested["id"]], tagged
+    assert ids_listed(api, tag="return-asked") == {requested["id"]}
 
 
 def test_an_idempotency_key_replays_the_creation_and_makes_one_return(api: Api, shop: Shop, mug: int) -> None:

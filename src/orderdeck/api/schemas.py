@@ -552,6 +552,7 @@ class BulkFilterIn(Strict):
     status: Literal["open", "closed", "cancelled", "any"] = "open"
     financial_status: Short = "any"
     fulfillment_status: Short = "any"
+    return_status: Short = "any"
     since_id: Id | None = None
     created_at_min: When | None = None
     created_at_max: When | None = None

@@ -971,14 +971,14 @@ def return_webhook(order: Order, ret: Return, topic: str, ctx: RenderContext, ar
     }
 
 
-def reverse_delivery_webhook(order: Order, ret: Return, rd: ReverseDelivery) -> Json:
+def reverse_delivery_webhook(order: Order, ret: Return, rd: ReverseDelivery, ctx: RenderContext) -> Json:
     return {
         "admin_graphql_api_id": gid("ReverseDelivery", rd.id),
         "id": rd.id,
         "return": _ref("Return", ret.id),
         "shipping_deliverable": {
             "label": {
-                "created_at": rd.label.created_at.isoformat() if rd.label else None,
+                "created_at": ts(rd.label.created_at, ctx) if rd.label else None,
                 "public_file_url": rd.label.file_url if rd.label else None,
             },
             "tracking": {

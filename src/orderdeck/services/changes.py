@@ -71,7 +71,7 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
             for rfo in ret.reverse_fulfillment_orders:
                 for rd in rfo.reverse_deliveries:
                     if rd.id == sid:
-                        return orjson.dumps(render.reverse_delivery_webhook(order, ret, rd))
+                        return orjson.dumps(render.reverse_delivery_webhook(order, ret, rd, ctx))
     if topic == "reverse_fulfillment_orders/dispose" and sid is not None:
         for ret in order.returns:
             for rfo in ret.reverse_fulfillment_orders:

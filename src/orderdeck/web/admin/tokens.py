@@ -30,6 +30,7 @@ SCOPE_WORDS = {
     "orders": "Orders, their transactions, refunds and custom statuses",
     "all_orders": "Orders of every age (Shopify limits the rest to 60 days; Orderdeck does not)",
     "fulfillments": "Fulfillments and their tracking",
+    "returns": "Returns, exchanges, return labels and receiving returned items (the order scopes reach them too)",
     "merchant_managed_fulfillment_orders": "Fulfillment orders at your own locations",
     "assigned_fulfillment_orders": "Fulfillment orders assigned to a fulfillment service",
     "inventory": "Stock levels",

@@ -4,6 +4,8 @@ are written for the return rate, and running it again changes nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
 from sqlalchemy import select
 
@@ -15,8 +17,10 @@ from orderdeck.store import counts
 from orderdeck.store.migrate import alembic_config
 from orderdeck.store.orders import search_terms, status_columns
 from orderdeck.store.returns import backfill
+from orderdeck.store.saved_views import SavedViews
 from orderdeck.store.tables import fulfilled_units
 from tests.conftest import Shop
+from tests.integration.order_steps import run_migration
 from tests.integration.returns_steps import fulfillment_line_ids, run
 
 
@@ -105,3 +109,16 @@ def test_old_fulfillment_lines_get_ids_from_their_order_and_keep_them(
     )  # type: ignore[call-arg]
     _, ret = run(deck, lambda c: commands.start(c, two_lines["id"], commands.StartReturn(request, status="open")))
     assert ret.return_line_items[0].fulfillment_line_item_id == fl
+
+
+def test_a_saved_view_of_the_old_return_filter_keeps_working(deck: Orderdeck) -> None:
+    """Migration 0021: a view saved with the admin's old `in_return` reads Shopify's `in_progress`."""
+    with deck.unit_of_work() as uow:
+        views = SavedViews(uow.conn)
+        views.add("Being returned", "status=any&return_status=in_return&tag=vip", datetime.now(UTC))
+        views.add("Archived", "status=closed", datetime.now(UTC))
+        uow.commit()
+    run_migration(deck, "0021_saved_views_return_filter")
+    with deck.unit_of_work(read_only=True) as uow:
+        queries = {v.name: v.query for v in SavedViews(uow.conn).all()}
+    assert queries == {"Being returned": "status=any&return_status=in_progress&tag=vip", "Archived": "status=closed"}

@@ -27,9 +27,10 @@ from sqlalchemy import insert, select, update
 
 from .domain import cancellation, lifecycle, payments, refunds
 from .domain import fulfillment as shipping
+from .domain.errors import OrderError
 from .domain.fulfillment import LineRequest, TrackingInfo
 from .domain.inventory import Inventory, InventoryLevel
-from .domain.order import Address, Author, CustomerSnapshot, DomainEvent, Order, TaxLine
+from .domain.order import Address, Author, CustomerSnapshot, DomainEvent, Order, ReturnTracking, TaxLine
 from .domain.placement import DraftLine, DraftShippingLine, OrderDraft, build_order
 from .domain.statuses import derive_statuses, open_authorizations
 from .resources import render
@@ -37,9 +38,11 @@ from .services.context import Orderdeck
 from .store import counts
 from .store.database import Database
 from .store.orders import _row, search_terms
+from .store.returns import fulfilled_by_line, fulfilled_rows
 from .store.shop import create_shop, has_shop
-from .store.tables import customers, order_search_terms, orders, shop, timeline_events
+from .store.tables import customers, fulfilled_units, order_search_terms, orders, shop, timeline_events
 from .store.timeline import event_rows
+from .store.uow import UnitOfWork
 from .tracking import complete_tracking
 
 # Real addresses (well-known buildings), so each street, postcode, province and country belong
@@ -455,6 +458,7 @@ class _Batch:
     term_rows: list[dict[str, object]]
     timeline_rows: list[dict[str, object]]
     stock_moved: dict[tuple[int, int], tuple[int, int, int]]  # (available, committed, on_hand) deltas
+    fulfilled_unit_rows: list[dict[str, object]]  # what the return rate counts against
 
 
 _shop: _Shop | None = None
@@ -474,7 +478,7 @@ def _make_batch(index: int) -> _Batch:
     inventory = Inventory(shop_.inventory.items, {key: replace(level) for key, level in shop_.inventory.levels.items()})
     active = set(shop_.catalogue.locations)
     first = index * shop_.batch
-    order_rows, term_rows, timeline_rows = [], [], []
+    order_rows, term_rows, timeline_rows, unit_rows = [], [], [], []
     for position in range(first, min(first + shop_.batch, shop_.count)):
         number = shop_.first_number + position
         placed = shop_.start_time + timedelta(seconds=position * (120 * 86400 / max(shop_.count, 1)))
@@ -496,6 +500,7 @@ def _make_batch(index: int) -> _Batch:
         ctx = shop_.render_context
         order_rows.append(_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
         term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
+        unit_rows.extend(fulfilled_rows(order, fulfilled_by_line(order)))
         for event, when in told.rows:
             timeline_rows.extend(event_rows(order.id, [event], when))
     moved = {}
@@ -503,7 +508,7 @@ def _make_batch(index: int) -> _Batch:
         now_ = inventory.levels[key]
         was = shop_.inventory.levels.get(key) or InventoryLevel(key[0], key[1], 0, 0, 0)
         moved[key] = (now_.available - was.available, now_.committed - was.committed, now_.on_hand - was.on_hand)
-    return _Batch(order_rows, term_rows, timeline_rows, moved)
+    return _Batch(order_rows, term_rows, timeline_rows, moved, unit_rows)
 
 
 def _batches(shop_: _Shop, workers: int) -> Iterator[_Batch]:
@@ -564,6 +569,8 @@ def load_demo(
                 if made.term_rows:
                     uow.conn.execute(insert(order_search_terms), made.term_rows)
                 uow.conn.execute(insert(timeline_events), made.timeline_rows)
+                if made.fulfilled_unit_rows:
+                    uow.conn.execute(insert(fulfilled_units), made.fulfilled_unit_rows)
                 counts.record(uow.conn, [(counts.key_of(row), 1) for row in made.order_rows])
                 uow.commit()
             for key, change in made.stock_moved.items():
@@ -583,11 +590,85 @@ def load_demo(
         uow.inventory.save(levels, uow.now)
         uow.commit()
     add_example_rules(deck)
+    add_demo_returns(deck, rng, wanted=min(40, max(6, count // 50)))
     analyse(deck)
     console.print(
         f"[green]{count} demo orders loaded[/green] ({len(pool)} customers, "
         f"{len(cat.locations)} locations, {len(cat.variants)} variants)"
     )
+
+
+def add_demo_returns(deck: Orderdeck, rng: random.Random, *, wanted: int) -> int:
+    """Returns in every state on recent shipped, paid, open orders, made by the return commands
+    (services/returns.py) as staff and customers make them: requested, declined, approved with a
+    label, received and refunded (closed), received and waiting for the refund with an exchange.
+    Returns the number made."""
+    with deck.unit_of_work(read_only=True) as uow:
+        rows = uow.conn.execute(
+            select(orders.c.id)
+            .where(orders.c.order_status == "open", orders.c.fulfillment_status == "fulfilled")
+            .order_by(orders.c.id.desc())
+            .limit(wanted * 4)
+        ).all()
+    made = 0
+    for (order_id,) in rows:
+        if made >= wanted:
+            break
+        with deck.unit_of_work() as uow:
+            try:
+                if _demo_return(deck, uow, order_id, story=made % 6, rng=rng):
+                    uow.commit()
+                    made += 1
+            except OrderError:
+                continue  # this order's story left nothing to return that way: the next one
+    return made
+
+
+def _demo_return(deck: Orderdeck, uow: UnitOfWork, order_id: int, *, story: int, rng: random.Random) -> bool:
+    """One demo return on the order (add_demo_returns); False when it has nothing to return."""
+    from .domain import returns as return_rules
+    from .domain.statuses import financial_status
+    from .services import returns as commands
+    from .services.context import Command
+
+    order = uow.orders.get(order_id, for_update=False)
+    returnable = return_rules.returnable_quantities(order)
+    lines = [fl for f in order.fulfillments if f.is_active for fl in f.line_items if returnable.get(fl.id)]
+    if not lines or financial_status(order) != "paid":
+        return False
+    first = lines[0]
+    reason = rng.choice(("size_too_small", "size_too_large", "unwanted", "defective", "color"))
+    request = return_rules.ReturnRequest(
+        [return_rules.ReturnLineRequest(first.id, 1, reason, customer_note="Doesn't fit, sorry.")]
+    )
+    customer = Author(kind="customer", name=order.customer.name if order.customer else "Customer")
+    cmd = Command(deck, uow, customer if story in (0, 1) else STAFF)
+    line = order.line_item(first.line_item_id)
+    if story == 5 and line is not None and line.variant_id is not None:  # an exchange for a sibling variant
+        variant = uow.catalog.variants_by_id({line.variant_id}).get(line.variant_id)
+        siblings = uow.catalog.variants_of([variant.product_id])[variant.product_id] if variant else []
+        others = [v.id for v in siblings if v.id != line.variant_id]
+        if others:
+            exchanges = commands.exchange_variants(cmd, [(others[0], 1, None, None, None)])
+            request = return_rules.ReturnRequest(request.lines, exchanges=exchanges)
+    status = "requested" if story in (0, 1) else "open"
+    _, ret = commands.start(cmd, order_id, commands.StartReturn(request, status=status))
+    staff = Command(deck, uow, STAFF)
+    if story == 1:
+        commands.decline(
+            staff, ret.id, reason="return_period_ended", note="The 30-day return window has passed.", notify=False
+        )
+    rfo = ret.reverse_fulfillment_orders[0] if ret.reverse_fulfillment_orders else None
+    if story >= 3 and rfo is not None:
+        tracking = ReturnTracking(number=f"3SABC{ret.id % 10**8:08d}", carrier_name="PostNL")
+        label = f"https://labels.example.com/return-{ret.id}.pdf"
+        commands.attach_delivery(staff, rfo.id, lines=[], label_url=label, tracking=tracking, notify=False)
+    if story >= 4 and rfo is not None:
+        received = return_rules.DispositionRequest(rfo.line_items[0].id, 1, "restocked", rfo.location_id)
+        commands.dispose(staff, [received])
+        if story == 4:
+            commands.refund(staff, ret.id, commands.ReturnRefund(lines=[]))
+    return True
 
 
 def add_example_rules(deck: Orderdeck) -> None:

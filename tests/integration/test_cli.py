@@ -212,3 +212,27 @@ def test_the_demo_prints_its_owners_login_once(db_file: Path, deck: Orderdeck) -
     assert _sign_in(deck, found.group(1), found.group(2))
     second = invoke("demo", "--orders", "3", "--if-empty")
     assert "password" not in second.output  # the account exists; its password is not shown again
+
+
+def test_the_demo_shop_shows_returns_in_every_state(db_file: Path, deck: Orderdeck) -> None:
+    """A new user sees the Returns list and the return badges filled: returns asked for, declined,
+    waiting for the parcel, received (one with an exchange) and refunded, made by the return
+    commands, with the fulfilled units the return rate counts against."""
+    from sqlalchemy import func, select
+
+    from orderdeck.store.tables import fulfilled_units, returns
+
+    assert invoke("demo", "--orders", "400").exit_code == 0
+    with deck.unit_of_work(read_only=True) as uow:
+        states = {(r.status, r.due) for r in uow.conn.execute(select(returns.c.status, returns.c.due))}
+        exchanges = uow.conn.execute(select(func.count()).where(returns.c.exchange.is_(True))).scalar_one()
+        units = uow.conn.execute(select(func.sum(fulfilled_units.c.quantity))).scalar_one()
+    assert {
+        ("requested", "to_approve"),
+        ("declined", "nothing"),
+        ("open", "awaiting_parcel"),
+        ("open", "to_refund"),
+        ("closed", "nothing"),
+    } <= states
+    assert exchanges >= 1
+    assert units and units > 0

@@ -104,7 +104,7 @@ class ReturnsRepository:
         if fulfilled != (fulfilled_before or {}):
             self.conn.execute(delete(fulfilled_units).where(fulfilled_units.c.order_id == order.id))
             if fulfilled:
-                self.conn.execute(insert(fulfilled_units), _fulfilled_rows(order, fulfilled))
+                self.conn.execute(insert(fulfilled_units), fulfilled_rows(order, fulfilled))
 
     def _write_returns(self, order: Order) -> None:
         self._delete_returns(order.id)
@@ -219,7 +219,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _fulfilled_rows(order: Order, fulfilled: dict[int, int]) -> list[dict[str, Any]]:
+def fulfilled_rows(order: Order, fulfilled: dict[int, int]) -> list[dict[str, Any]]:
     rows = []
     for line_id, quantity in sorted(fulfilled.items()):
         item = order.line_item(line_id)
@@ -271,7 +271,7 @@ def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
             if _number_fulfillment_lines(order):
                 report.numbered += 1
                 conn.execute(update(orders).where(orders.c.id == order.id).values(document=encode_order(order)))
-            units += _fulfilled_rows(order, fulfilled_by_line(order))
+            units += fulfilled_rows(order, fulfilled_by_line(order))
         conn.execute(delete(fulfilled_units).where(fulfilled_units.c.order_id.in_([row.id for row in rows])))
         if units:
             conn.execute(insert(fulfilled_units), units)

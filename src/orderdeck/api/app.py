@@ -17,12 +17,14 @@ from .. import __version__
 from ..services.context import Orderdeck
 from ..store.shop import NoShop
 from ..web import admin as admin_pages
+from ..web import invoices as invoice_pages
 from ..web import status as status_pages
 from . import (
     automation,
     bulk,
     catalog,
     custom_statuses,
+    draft_orders,
     errors,
     fulfillments,
     notifications,
@@ -259,6 +261,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
         payments,
         fulfillments,
         returns,
+        draft_orders,
         timeline,
         catalog,
         products,
@@ -269,6 +272,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
         admin.include_router(module.router)
     app.include_router(admin)
     app.include_router(status_pages.router)
+    app.include_router(invoice_pages.router)
     admin_pages.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")

@@ -160,6 +160,7 @@ RULE_LINKS = _id_links(
     "listAutomationRuleRuns",
 )
 
+DRAFT_ORDER = envelope(draft_order=ref("DraftOrder"))
 RETURN_ANSWER = envelope(**{"return": ref("Return")})
 RETURN_LINKS = {
     **_id_links(
@@ -357,6 +358,21 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("DELETE", "/orders/{order_id}/fulfillments/{fulfillment_id}/events/{event_id}.json"): Op(
         "deleteFulfillmentEvent", NOTHING
+    ),
+    # ---- draft orders
+    ("GET", "/draft_orders.json"): Op(
+        "listDraftOrders", envelope(draft_orders=many(ref("DraftOrder"))), paginated=True
+    ),
+    ("GET", "/draft_orders/count.json"): Op("countDraftOrders", COUNT),
+    ("GET", "/draft_orders/{draft_order_id}.json"): Op("getDraftOrder", DRAFT_ORDER),
+    ("POST", "/draft_orders.json"): Op(
+        "createDraftOrder", DRAFT_ORDER, 201, links=_id_links("draft_order", "draft_order_id", "getDraftOrder")
+    ),
+    ("PUT", "/draft_orders/{draft_order_id}.json"): Op("updateDraftOrder", DRAFT_ORDER),
+    ("DELETE", "/draft_orders/{draft_order_id}.json"): Op("deleteDraftOrder", NOTHING),
+    ("PUT", "/draft_orders/{draft_order_id}/complete.json"): Op("completeDraftOrder", DRAFT_ORDER),
+    ("POST", "/draft_orders/{draft_order_id}/send_invoice.json"): Op(
+        "sendDraftOrderInvoice", envelope(draft_order_invoice=ref("DraftOrderInvoice"))
     ),
     # ---- returns (Orderdeck extension)
     ("GET", "/orders/{order_id}/returns.json"): Op(

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .draft_orders_models import DRAFT_ORDER_MODELS
 from .returns_models import RETURN_MODELS, Return
 
 # ISO 8601 with the shop's offset, to the second ("2026-11-02T10:30:00+01:00").
@@ -828,4 +829,5 @@ RESOURCE_MODELS: tuple[type[BaseModel], ...] = (
     BulkResult,
     Error,
     *RETURN_MODELS,
+    *DRAFT_ORDER_MODELS,
 )

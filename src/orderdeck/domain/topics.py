@@ -32,6 +32,9 @@ SHOPIFY_TOPICS = (
     "returns/reopen",
     "reverse_deliveries/attach_deliverable",
     "reverse_fulfillment_orders/dispose",
+    "draft_orders/create",
+    "draft_orders/update",
+    "draft_orders/delete",
 )
 
 ORDERDECK_TOPICS = ("orderdeck/orders_stuck", "orderdeck/custom_status_changed")

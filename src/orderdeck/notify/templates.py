@@ -17,6 +17,7 @@ NAMES = (
     "order_confirmation",
     "order_edited",
     "order_invoice",
+    "draft_order_invoice",
     "order_cancelled",
     "refund",
     "shipping_confirmation",

@@ -9,6 +9,7 @@ cannot be sent (no address, a template that fails on this order) says so on the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import smtplib
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from ..notify import engine, templates
 from ..notify.sms import SmsFailed, provider
 from ..notify.smtp import SmtpServer, checked_by, mail_server
 from ..services.context import Orderdeck
+from ..services.draft_orders import invoice_context
 from ..services.notifications import order_context, personalised
 
 log = logging.getLogger("orderdeck.notifications")
@@ -49,7 +51,7 @@ TITLES = {name: name.replace("_", " ").capitalize() for name in templates.NAMES}
 class Message:
     """A notification rendered and addressed, ready to send."""
 
-    order_id: int
+    order_id: int | None  # None: a draft order's invoice, which has no order yet
     template: str
     locale: str
     channel: str  # email | sms
@@ -65,6 +67,8 @@ class CannotSend(Exception):
 def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
     """Render a notification for its order, in the order's language, and address it."""
     name = payload["template"]
+    if "draft_order_id" in payload:
+        return _prepare_invoice(app, payload)
     with app.unit_of_work(read_only=True) as uow:
         try:
             order = uow.orders.get(payload["order_id"], for_update=False)
@@ -110,6 +114,34 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
     raise CannotSend("no way to reach the customer is set up (ORDERDECK_SMTP_URL, ORDERDECK_SMS_URL)")
 
 
+def _prepare_invoice(app: Orderdeck, payload: dict[str, Any]) -> Message:
+    """A draft order's invoice (services/draft_orders.send_invoice): e-mail only, to the address
+    staff chose; a subject staff wrote replaces the template's."""
+    name = payload["template"]
+    with app.unit_of_work(read_only=True) as uow:
+        try:
+            values, locale, to = invoice_context(app, uow, payload)
+        except NotFound:
+            raise CannotSend("the draft order was deleted") from None
+        shop = uow.shop
+        parts = templates.parts_for(uow.conn, name, locale)
+        if not mail_server(app.settings.smtp_url, shop.settings.smtp_url):
+            raise CannotSend("no mail server is set up (ORDERDECK_SMTP_URL)")
+    currency = values["currency"] or shop.currency
+    try:
+        done = engine.render(parts, values, locale, currency)
+    except engine.TemplateProblem as exc:
+        raise CannotSend(f"the {locale} {name} template's {exc.field} failed: {exc.message}") from None
+    if payload.get("subject"):
+        done = dataclasses.replace(done, subject=payload["subject"])
+    page = (
+        engine.environment(locale, currency, html=True)
+        .from_string(templates.layout())
+        .render(**values, subject=done.subject, content=Markup(done.html))
+    )
+    return Message(None, name, locale, "email", _reachable(check_email, to), done, page)
+
+
 def _reachable(check: Any, address: str) -> str:
     """An address stored before input was checked (a line break in an e-mail, say) fails every
     send the same way: say so once, on the timeline, instead of retrying it for hours."""
@@ -124,7 +156,8 @@ def email(message: Message, sender: str) -> EmailMessage:
     mail["Subject"] = message.rendered.subject
     mail["From"] = sender
     mail["To"] = message.to
-    mail["X-Orderdeck-Order-Id"] = str(message.order_id)
+    if message.order_id is not None:
+        mail["X-Orderdeck-Order-Id"] = str(message.order_id)
     mail["X-Orderdeck-Template"] = message.template
     mail.set_content(message.rendered.text)
     mail.add_alternative(message.html_page, subtype="html")

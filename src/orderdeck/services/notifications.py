@@ -212,6 +212,8 @@ def queue(cmd: Command, order_id: int, name: str, **extra: Any) -> None:
     """Ask the worker to send a notification for an order (resend, test send, free message)."""
     if name not in templates.NAMES:
         raise InvalidInput(f"unknown template; use one of: {', '.join(templates.NAMES)}", field="template")
+    if name == "draft_order_invoice":
+        raise InvalidInput("a draft order's invoice is sent from the draft (send_invoice)", field="template")
     cmd.uow.orders.get(order_id, for_update=False)  # 404 for an unknown order
     if "to" not in extra:  # a test send goes to staff, not to the customer: not the order's history
         message = extra.get("message") or {}

@@ -36,6 +36,8 @@ SCOPES = (
     "write_customers",
     "read_returns",
     "write_returns",
+    "read_draft_orders",
+    "write_draft_orders",
     "read_webhooks",
     "write_webhooks",
     "read_settings",

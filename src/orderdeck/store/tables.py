@@ -595,3 +595,19 @@ fulfilled_units = Table(
     Column("title", String(255), nullable=False),
     Column("quantity", Integer, nullable=False),
 )
+
+# Draft orders (issue 14): the draft as a JSON document (domain.draft_orders.DraftOrder) beside
+# the columns its list filters on. The id is the draft's number: its name is "#D<id>".
+draft_orders = Table(
+    "draft_orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("status", String(16), nullable=False),  # open | invoice_sent | completed
+    Column("order_id", Id),  # the order completing it placed
+    Column("token", String(32), nullable=False, unique=True),  # the invoice page's address
+    Column("document", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+Index("ix_draft_orders_status_id", draft_orders.c.status, draft_orders.c.id)
+Index("ix_draft_orders_updated_at", draft_orders.c.updated_at)

@@ -36,6 +36,7 @@ SENT_WHEN = {
     "order_confirmation": "An order is placed with a receipt asked for",
     "order_edited": "Staff send it after changing an order",
     "order_invoice": "Staff send an invoice",
+    "draft_order_invoice": "Staff send a draft order's invoice",
     "order_cancelled": "An order is cancelled and the customer told",
     "refund": "A refund is made and the customer told",
     "shipping_confirmation": "Items are shipped and the customer told",

@@ -68,7 +68,8 @@ FO_STATUS_WORDS = {
     "incomplete": "Incomplete",
 }
 # custom_message needs a subject and text: it is sent from "Contact customer" instead.
-RESENDABLE = tuple(name for name in templates.NAMES if name != "custom_message")
+# draft_order_invoice belongs to a draft, sent from the draft's page.
+RESENDABLE = tuple(name for name in templates.NAMES if name not in ("custom_message", "draft_order_invoice"))
 
 
 # ---- words a merchant reads ---------------------------------------------------------------------

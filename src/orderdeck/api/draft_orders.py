@@ -133,6 +133,8 @@ def changes(data: m.DraftOrderIn) -> commands.DraftChanges:
         ch.email = data.email
     if "customer" in sent:
         ch.customer_id = data.customer.id if data.customer else None
+    if "customer_locale" in sent:
+        ch.customer_locale = data.customer_locale
     if "billing_address" in sent:
         ch.billing_address = convert.address(data.billing_address)
     if "shipping_address" in sent:

@@ -60,7 +60,7 @@ class DraftOrderIn(Strict):
     customer: DraftCustomerIn | None = None
     billing_address: AddressIn | None = None
     shipping_address: AddressIn | None = None
-    use_customer_default_address: bool | None = None
+    customer_locale: Short | None = None
     note: Text | None = None
     note_attributes: list[NoteAttributeIn] | None = Field(default=None, max_length=100)
     tags: str | list[Short] | None = None
@@ -149,6 +149,7 @@ class DraftOrder(BaseModel):
     email: str | None
     currency: str
     customer: DraftOrderCustomer | None
+    customer_locale: str | None
     billing_address: dict[str, object] | None
     shipping_address: dict[str, object] | None
     line_items: list[DraftOrderLineItem]

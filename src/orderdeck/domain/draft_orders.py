@@ -79,6 +79,7 @@ class DraftOrder(msgspec.Struct):
     line_items: list[DraftLineItem] = []
     email: str | None = None
     customer: DraftCustomer | None = None
+    customer_locale: str | None = None  # the invoice e-mail's language, and the order's
     billing_address: Address | None = None
     shipping_address: Address | None = None
     note: str | None = None
@@ -288,6 +289,7 @@ def order_draft(draft: DraftOrder, location_id: int | None = None) -> OrderDraft
         tax_lines=[] if draft.tax_exempt else list(draft.tax_lines),
         taxes_included=draft.taxes_included,
         email=draft.email,
+        customer_locale=draft.customer_locale,
         billing_address=draft.billing_address,
         shipping_address=draft.shipping_address,
         note=draft.note,

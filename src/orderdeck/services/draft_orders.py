@@ -55,7 +55,7 @@ class DraftChanges:
     customer_id: int | None = UNSET
     billing_address: Address | None = UNSET
     shipping_address: Address | None = UNSET
-    use_customer_default_address: bool = False
+    customer_locale: str | None = UNSET
     note: str | None = UNSET
     note_attributes: list[NoteAttribute] = UNSET
     tags: str | list[str] | None = UNSET
@@ -107,6 +107,7 @@ def render(draft: DraftOrder, ctx: RenderContext) -> dict[str, Any]:
             if draft.customer
             else None
         ),
+        "customer_locale": draft.customer_locale,
         "billing_address": address(draft.billing_address),
         "shipping_address": address(draft.shipping_address),
         "line_items": [
@@ -262,6 +263,9 @@ def _apply(cmd: Command, draft: DraftOrder, ch: DraftChanges) -> None:
             assert found is not None  # an unknown id is refused by find_or_create
             draft.customer = DraftCustomer(found.id, found.email, found.first_name, found.last_name)
             draft.email = draft.email or found.email
+            draft.customer_locale = draft.customer_locale or found.locale
+    if ch.customer_locale is not UNSET:
+        draft.customer_locale = ch.customer_locale
     if ch.billing_address is not UNSET:
         draft.billing_address = ch.billing_address
     if ch.shipping_address is not UNSET:
@@ -435,7 +439,7 @@ def invoice_context(app: Any, uow: Any, payload: dict[str, Any]) -> tuple[dict[s
     rendered = render(draft, ctx)
     rendered["shipping_address"] = rendered["shipping_address"] or None
     shop = uow.shop
-    locale = variables.locale_of({}, shop.primary_locale)
+    locale = variables.locale_of({"customer_locale": draft.customer_locale}, shop.primary_locale)
     values = variables.build(
         {**rendered, "customer": rendered["customer"] or {}, "order_status_url": rendered["invoice_url"]},
         shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},

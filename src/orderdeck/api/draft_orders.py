@@ -72,7 +72,7 @@ def list_draft_orders(
         f = DraftFilter(f.ids, f.status, max(f.since_id, int(page_info)), f.updated_at_min, f.updated_at_max)
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:
-        found = DraftOrders(uow.conn).list(f, limit + 1)
+        found = DraftOrders(uow.conn).page(f, limit + 1)
         ctx = app.render_context(uow)
     page, more = found[:limit], len(found) > limit
     keep = {

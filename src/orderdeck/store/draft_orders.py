@@ -87,10 +87,20 @@ class DraftOrders:
             found.append(c.updated_at <= f.updated_at_max)
         return found
 
-    def list(self, f: DraftFilter, limit: int) -> list[DraftOrder]:
+    def page(self, f: DraftFilter, limit: int) -> list[DraftOrder]:
         """Oldest first from since_id; one more than `limit` tells the caller a next page exists."""
         rows = self.conn.execute(
             select(draft_orders.c.document).where(*self._where(f)).order_by(draft_orders.c.id).limit(limit)
+        )
+        return [self._load(row.document) for row in rows]
+
+    def newest(self, f: DraftFilter, limit: int, *, before: int | None = None) -> list[DraftOrder]:
+        """The admin's list: newest first, before a draft id for the next page."""
+        where = self._where(f)
+        if before is not None:
+            where.append(draft_orders.c.id < before)
+        rows = self.conn.execute(
+            select(draft_orders.c.document).where(*where).order_by(draft_orders.c.id.desc()).limit(limit)
         )
         return [self._load(row.document) for row in rows]
 

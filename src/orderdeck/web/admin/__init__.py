@@ -22,6 +22,7 @@ from ...domain.errors import NotFound, OrderError
 from . import (
     automation,
     bulk,
+    drafts,
     login,
     new_order,
     notifications,
@@ -49,6 +50,7 @@ AREAS = (
     order,
     order_money,
     returns,
+    drafts,
     settings,
     tokens,
     staff_pages,

@@ -25,7 +25,9 @@ from sqlalchemy import func, or_, select
 from starlette.datastructures import FormData
 
 from ...api import convert, schemas
+from ...domain.draft_orders import AppliedDiscount
 from ...domain.errors import OrderError
+from ...services import draft_orders as drafts
 from ...services.context import Command
 from ...services.orders import PlaceOrder, place_order
 from ...services.staff import EMAIL
@@ -351,6 +353,67 @@ class _DiscountTooBig(Exception):
     pass
 
 
+# ---- saving as a draft order ------------------------------------------------------------------
+def _draft_changes(cmd: Command, body: dict[str, Any], order_in: schemas.OrderIn) -> drafts.DraftChanges:
+    """The form's order body as a draft order's fields (services/draft_orders.py): the same
+    lines, customer, addresses, shipping and discount, with no payment and no stock taken."""
+    changes = drafts.DraftChanges(
+        line_items=[
+            drafts.LineIn(quantity=line["quantity"], variant_id=line["variant_id"])
+            if "variant_id" in line
+            else drafts.LineIn(
+                quantity=line["quantity"], title=line["title"], price=line["price"], taxable=line["taxable"]
+            )
+            for line in body["line_items"]
+        ],
+        email=order_in.email,
+        customer_locale=order_in.customer_locale,
+        shipping_address=convert.address(order_in.shipping_address),
+        billing_address=convert.address(order_in.billing_address),
+        note=order_in.note,
+        tags=order_in.tags,
+    )
+    if order_in.customer is not None:
+        # Matched to an existing customer by e-mail, or made, as placing the order would.
+        c = order_in.customer
+        found = cmd.uow.customers.find_or_create(
+            customer_id=None,
+            email=c.email,
+            phone=c.phone,
+            first_name=c.first_name,
+            last_name=c.last_name,
+            locale=order_in.customer_locale,
+            now=cmd.now,
+        )
+        if found is not None:
+            changes.customer_id = found.id
+    for line in body.get("shipping_lines", []):
+        changes.shipping_line = drafts.ShippingIn(line["title"], line["price"], None)
+    for code in body.get("discount_codes", []):
+        changes.applied_discount = AppliedDiscount(
+            value=Decimal(code["amount"]), value_type=code["type"], title=code["code"]
+        )
+    return changes
+
+
+def _save_draft(admin: Admin, entered: Entered, draft: Draft, existing: Any) -> Response:
+    if entered.errors:
+        return _page(admin, entered, status=422, existing=existing)
+    try:
+        order_in = schemas.OrderIn.model_validate(draft.body)
+    except ValidationError as exc:
+        for error in exc.errors():
+            entered.fail(_form_field(tuple(error.get("loc", ())), draft), str(error.get("msg", "not valid")))
+        return _page(admin, entered, status=422, existing=existing)
+    try:
+        with admin.command() as cmd:
+            saved = drafts.create(cmd, _draft_changes(cmd, draft.body, order_in))
+    except OrderError as exc:
+        _refused(entered, exc)
+        return _page(admin, entered, status=422, existing=existing)
+    return admin.done(f"/admin/drafts/{saved.id}", f"Draft {saved.name} saved")
+
+
 # ---- the catalogue ----------------------------------------------------------------------------
 def _catalogue(uow: UnitOfWork, find: str, chosen: set[int]) -> dict[int, Variant]:
     """Variants to offer (those matching `find`, by title or SKU) plus every one already chosen.
@@ -438,6 +501,8 @@ async def new_order(request: Request, admin: Annotated[Admin, Depends(require("m
         catalogue = uow.catalog.variants_by_id(_chosen(entered))
         existing = uow.customers.by_email(entered.get("email")) if EMAIL.match(entered.get("email")) else None
     draft = _draft(entered, catalogue)
+    if action == "save_draft":
+        return _save_draft(admin, entered, draft, existing)
     transactions, paid = _payment(entered, admin)
     place = None if entered.errors else _to_place_order(draft, entered)
     summary = None

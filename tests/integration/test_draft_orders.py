@@ -131,6 +131,8 @@ def test_the_invoice_speaks_the_customers_language_and_the_order_keeps_it(
     work(mailing)
     [mail] = inbox.messages
     assert mail["Subject"].startswith(f"Je factuur {draft['name']}") and mail["Content-Language"] == "nl"
+    page = api.client.get(draft["invoice_url"].removeprefix("http://shop.test"))
+    assert f"Factuur {draft['name']}" in page.text and "Neem contact met ons op" in page.text
     done = api.ok(api.put(f"/draft_orders/{draft['id']}/complete.json"))["draft_order"]
     assert shop.get(done["order_id"])["customer_locale"] == "nl"
 

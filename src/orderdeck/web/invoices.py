@@ -40,7 +40,7 @@ def invoice_page(request: Request, token: str) -> Response:
             except NotFound:
                 status_url = None  # the order was deleted since
         shop = uow.shop
-    locale = _locale(request, None, shop.primary_locale)
+    locale = _locale(request, draft.customer_locale, shop.primary_locale)
 
     def money(value: Any) -> str:
         return str(format_currency(float(value), draft.currency, locale=locale))

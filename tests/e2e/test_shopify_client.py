@@ -436,3 +436,35 @@ def test_saving_never_writes_read_only_fields(session, shop):
     after = shopify.Order.find(oid)
     assert after.name == "#1001"
     assert after.closed_at is None
+
+
+# ---- draft orders ------------------------------------------------------------------------------------
+def test_a_draft_order_is_created_saved_invoiced_and_completed_through_the_client(session, shop):
+    amsterdam = shop.location("Amsterdam")
+    mug = shop.product("MUG-1", price="12.50", stock={amsterdam: 10})
+    draft = shopify.DraftOrder(
+        {
+            "email": "anna@example.nl",
+            "line_items": [{"variant_id": mug, "quantity": 2}, {"title": "Gift wrap", "price": "3.00", "quantity": 1}],
+            "shipping_line": {"title": "PostNL", "price": "4.95"},
+        }
+    )
+    assert draft.save() is True, draft.errors.full_messages()
+    assert draft.name == f"#D{draft.id}" and draft.status == "open" and draft.total_price == "32.95"
+
+    # Saving puts the whole draft back, read-only fields included.
+    found = shopify.DraftOrder.find(draft.id)
+    found.note = "Phoned in"
+    assert found.save() is True, found.errors.full_messages()
+    again = shopify.DraftOrder.find(draft.id)
+    assert again.note == "Phoned in" and again.total_price == "32.95" and len(again.line_items) == 2
+
+    invoice = again.send_invoice(shopify.DraftOrderInvoice({"custom_message": "Thanks!"}))
+    assert invoice.to == "anna@example.nl"
+    assert shopify.DraftOrder.find(draft.id).status == "invoice_sent"
+
+    again.complete({"payment_pending": True})
+    assert again.status == "completed" and again.order_id
+    order = shopify.Order.find(again.order_id)
+    assert (order.financial_status, order.source_name, order.total_price) == ("pending", "shopify_draft_order", "32.95")
+    assert [li.quantity for li in order.line_items] == [2, 1]

@@ -186,9 +186,11 @@ def create_draft_order(
 
 @router.put("/draft_orders/{draft_order_id}.json", summary="Change a draft order")
 def update_draft_order(
-    request: Request, draft_order_id: int, body: m.DraftOrderEnvelope, token: Annotated[ApiToken, Depends(write)]
+    request: Request, draft_order_id: int, body: m.DraftOrderUpdateEnvelope, token: Annotated[ApiToken, Depends(write)]
 ) -> Response:
-    """Fields left out stay as they are; `line_items`, when sent, replace the draft's lines."""
+    """Fields left out stay as they are; `line_items`, when sent, replace the draft's lines. The
+    whole draft may be sent back as `GET` gave it (Shopify's clients save so): keys a draft can't
+    take (its name, status, totals, a line's `id`) are ignored."""
 
     def work(cmd: Command) -> dict[str, Any]:
         return _answer(cmd, commands.update(cmd, draft_order_id, changes(body.draft_order)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .schemas import AddressIn, Amount, Email, Id, NoteAttributeIn, PropertyIn, Quantity, Short, Strict, TaxLineIn, Text
 
@@ -74,6 +74,31 @@ class DraftOrderIn(Strict):
 
 class DraftOrderEnvelope(Strict):
     draft_order: DraftOrderIn
+
+
+# Shopify's clients save a draft by sending the whole draft back (`PUT`), read-only fields and all:
+# on a change, the keys the answers carry that a draft can't take are ignored, as for orders.
+class DraftLineItemBackIn(DraftLineItemIn):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DraftCustomerBackIn(DraftCustomerIn):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DraftShippingLineBackIn(ShippingLineIn):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DraftOrderUpdateIn(DraftOrderIn):
+    model_config = ConfigDict(extra="ignore")
+    line_items: list[DraftLineItemBackIn] | None = Field(default=None, max_length=250)  # type: ignore[assignment]
+    customer: DraftCustomerBackIn | None = None
+    shipping_line: DraftShippingLineBackIn | None = None
+
+
+class DraftOrderUpdateEnvelope(Strict):
+    draft_order: DraftOrderUpdateIn
 
 
 class DraftOrderInvoiceIn(Strict):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from orderdeck.automation.examples import HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS
 from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import outbox
@@ -253,3 +254,11 @@ def test_webhooks_carry_the_draft(deck: Orderdeck, api: Api, mug: int) -> None:
     assert created["name"] == draft["name"] and created["line_items"][0]["variant_id"] == mug
     assert updated["note"] == "gift"
     assert deleted == {"id": draft["id"]}
+
+
+def test_rules_cannot_wait_for_draft_order_topics(api: Api) -> None:
+    rule = {**HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS, "when": {"event": "draft_orders/create"}}
+    refuses(api.post("/automation_rules.json", {"automation_rule": rule}), 422, "when.event")
+    assert (
+        api.post("/automation_rules.json", {"automation_rule": HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS}).status_code == 201
+    )

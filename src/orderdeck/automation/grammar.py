@@ -31,6 +31,10 @@ from ..domain.fulfillment import HOLD_REASONS
 from ..domain.returns import DECLINE_REASONS, MAX_NOTE
 from ..domain.topics import TOPICS
 
+# Rules act on orders: a draft order's topics are webhooks only (its order, once completed, raises
+# orders/create like any other).
+RULE_TOPICS = tuple(t for t in TOPICS if not t.startswith("draft_orders/"))
+
 # ---- fields: what conditions can look at, read from the order as the API renders it ----------
 
 Facts = dict[str, Any]  # the rendered order, plus `_now` and lazily added extras
@@ -334,8 +338,8 @@ def parse_trigger(when: Any) -> Trigger:
         raise _fail("when", "needs an event (a webhook topic such as orders/create) or every_hours")
     if event is not None and every is not None:
         raise _fail("when", "takes an event or every_hours, not both")
-    if event is not None and event not in TOPICS:
-        raise _fail("when.event", f"{event!r} is not an event; use one of: {', '.join(TOPICS)}")
+    if event is not None and event not in RULE_TOPICS:
+        raise _fail("when.event", f"{event!r} is not an event; use one of: {', '.join(RULE_TOPICS)}")
     if after is not None and event is None:
         raise _fail("when.after_hours", "needs an event to count from")
     return Trigger(

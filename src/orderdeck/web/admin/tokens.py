@@ -31,6 +31,7 @@ SCOPE_WORDS = {
     "all_orders": "Orders of every age (Shopify limits the rest to 60 days; Orderdeck does not)",
     "fulfillments": "Fulfillments and their tracking",
     "returns": "Returns, exchanges, return labels and receiving returned items (the order scopes reach them too)",
+    "draft_orders": "Draft orders: prepare an order, send its invoice, complete it (the order scopes reach them too)",
     "merchant_managed_fulfillment_orders": "Fulfillment orders at your own locations",
     "assigned_fulfillment_orders": "Fulfillment orders assigned to a fulfillment service",
     "inventory": "Stock levels",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +22,7 @@ from orderdeck.store.tables import outbox
 from tests.conftest import Api, Shop, make_token
 from tests.integration.conftest import Inbox
 from tests.integration.order_steps import stock
+from tests.integration.test_concurrency import Server, at_once, level, setup_shop
 
 
 def work(app: Orderdeck) -> None:
@@ -262,3 +265,25 @@ def test_rules_cannot_wait_for_draft_order_topics(api: Api) -> None:
     assert (
         api.post("/automation_rules.json", {"automation_rule": HOLD_BIG_ORDERS_FROM_NEW_CUSTOMERS}).status_code == 201
     )
+
+
+@pytest.fixture
+def race_server(deck: Orderdeck) -> Iterator[Server]:
+    running = Server(deck)
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_completing_one_draft_from_ten_clients_at_once_places_one_order(race_server: Server) -> None:
+    location, variant = setup_shop(race_server, stock=5)
+    with race_server.client() as c:
+        body = {"draft_order": {"line_items": [{"variant_id": variant, "quantity": 2}]}}
+        draft = race_server.ok(c.post("/draft_orders.json", json=body))["draft_order"]
+
+    responses = at_once(race_server, 10, lambda c, _: c.put(f"/draft_orders/{draft['id']}/complete.json"))
+
+    assert Counter(r.status_code for r in responses) == {200: 1, 422: 9}, [r.text for r in responses]
+    with race_server.client() as c:
+        assert race_server.ok(c.get("/orders/count.json?status=any"))["count"] == 1
+    assert level(race_server, variant, location) == {"available": 3, "committed": 2, "on_hand": 5}

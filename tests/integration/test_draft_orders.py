@@ -29,6 +29,12 @@ def work(app: Orderdeck) -> None:
     asyncio.run(Worker(app, run_jobs=False).drain())
 
 
+def mail_from(app: Orderdeck) -> str:
+    """The sender the mailing fixture's server names (`?from=`)."""
+    assert app.settings.smtp_url is not None
+    return app.settings.smtp_url.rsplit("from=", 1)[1]
+
+
 def refuses(response: Any, status: int, field: str) -> None:
     assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
     assert field in repr(response.json()["errors"]), response.json()
@@ -89,11 +95,12 @@ def test_send_invoice_then_complete_places_the_order(
         )
     )["draft_order_invoice"]
     assert sent["to"] == "anna@example.nl" and sent["subject"] == f"Draft Order {draft['name']}"
+    assert "@" in sent["from"]  # the API's app has no mail server in these tests: the shop's address
     after = draft_of(api, draft["id"])
     assert after["status"] == "invoice_sent" and after["invoice_sent_at"] is not None
     work(mailing)
     [mail] = inbox.messages
-    assert mail["To"] == "anna@example.nl"
+    assert mail["To"] == "anna@example.nl" and mail["From"] == mail_from(mailing)
     assert draft["name"] in mail["Subject"]
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Thanks for calling!" in text and "Gift wrap" in text and draft["invoice_url"] in text
@@ -219,6 +226,16 @@ def test_list_filters_pages_and_deletes(api: Api, mug: int) -> None:
         1:
     ]
     assert api.ok(api.get("/draft_orders/count.json", params={"status": "completed"}))["count"] == 1
+    # Times with an offset, as Shopify's clients send them: the drafts were made on 2 November 2026.
+    assert (
+        api.ok(api.get("/draft_orders/count.json", params={"updated_at_min": "2026-11-02T00:00:00+01:00"}))["count"]
+        == 3
+    )
+    assert (
+        api.ok(api.get("/draft_orders/count.json", params={"updated_at_max": "2026-11-01T23:00:00-05:00"}))["count"]
+        == 0
+    )
+    assert api.ok(api.get("/draft_orders/count.json", params={"updated_at_min": "2026-11-03T00:00:00Z"}))["count"] == 0
     only = api.ok(api.get("/draft_orders.json", params={"ids": f"{ids[2]}", "fields": "id,name"}))["draft_orders"]
     assert only == [{"id": ids[2], "name": f"#D{ids[2]}"}]
     changed = api.ok(api.put(f"/draft_orders/{ids[1]}.json", {"draft_order": {"note": "call back"}}))["draft_order"]

@@ -16,6 +16,7 @@ from ..domain.errors import InvalidInput, NotFound
 from ..domain.money import check_currency
 from ..domain.order import Address, NoteAttribute, TaxLine
 from ..domain.placement import normalise_tags
+from ..notify.smtp import SmtpServer, mail_server
 from ..resources.render import RenderContext, address, amount, ts
 from ..store.draft_orders import DraftOrders
 from ..store.outbox import OutboxMessage
@@ -379,7 +380,10 @@ def send_invoice(cmd: Command, draft_id: int, invoice: Invoice) -> tuple[DraftOr
     }
     cmd.uow.outbox.put([OutboxMessage("notification", "draft_order_invoice", orjson.dumps(payload).decode())], cmd.now)
     _tell(cmd, draft, "draft_orders/update")
-    sender = cmd.uow.shop.email or f"orders@{cmd.uow.shop.domain}"
+    # The address the outbox sends from (outbox/notifications.send_due): the mail server's, else the shop's.
+    shop = cmd.uow.shop
+    smtp_url = mail_server(cmd.app.settings.smtp_url, shop.settings.smtp_url)
+    sender = (SmtpServer.parse(smtp_url).sender if smtp_url else None) or shop.email or f"orders@{shop.domain}"
     echoed = {
         "to": to,
         "from": sender,

@@ -62,8 +62,8 @@ class DraftOrders:
                 status=draft.status,
                 order_id=draft.order_id,
                 document=_encoder.encode(draft).decode(),
-                created_at=draft.created_at,
-                updated_at=draft.updated_at,
+                created_at=utc(draft.created_at),
+                updated_at=utc(draft.updated_at),
             )
         )
 
@@ -82,9 +82,9 @@ class DraftOrders:
         if f.status is not None:
             found.append(c.status == f.status)
         if f.updated_at_min is not None:
-            found.append(c.updated_at >= f.updated_at_min)
+            found.append(c.updated_at >= utc(f.updated_at_min))
         if f.updated_at_max is not None:
-            found.append(c.updated_at <= f.updated_at_max)
+            found.append(c.updated_at <= utc(f.updated_at_max))
         return found
 
     def page(self, f: DraftFilter, limit: int) -> list[DraftOrder]:

@@ -11,7 +11,7 @@ title, what it counts, chart, table, CSV.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -329,6 +329,28 @@ def cancellations_section(conn: Connection, period: store.Period) -> Section:
     )
 
 
+def _top_products_series(
+    counted: Mapping[tuple[Any, ...], int],
+    ranked: list[Any],
+    groups: list[Any],
+    name: Callable[[Any], str],
+) -> list[Series]:
+    """A stacked series per product of the top `TOP_PRODUCTS` in `ranked`, and one for the
+    other products together; `counted` is keyed (group, *product)."""
+    top = ranked[:TOP_PRODUCTS]
+    series = [Series(name(p), [counted.get((g, *p), 0) for g in groups]) for p in top]
+    if len(ranked) > len(top):
+        rest = set(ranked[len(top) :])
+        series.append(
+            Series(
+                "Other products",
+                [sum(n for (g, *p), n in counted.items() if g == group and tuple(p) in rest) for group in groups],
+                "#6b7280",
+            )
+        )
+    return series
+
+
 def cancelled_products_section(conn: Connection, period: store.Period) -> Section:
     counted = store.cancelled_products(conn, period)
     totals: dict[tuple[str, str], int] = {}
@@ -342,16 +364,7 @@ def cancelled_products_section(conn: Connection, period: store.Period) -> Sectio
         sku, title = product
         return f"{title} ({sku})" if title else sku
 
-    series = [Series(name(p), [counted.get((g, *p), 0) for g in groups]) for p in top]
-    if len(ranked) > len(top):
-        rest = set(ranked[len(top) :])
-        series.append(
-            Series(
-                "Other products",
-                [sum(n for (g, *p), n in counted.items() if g == group and tuple(p) in rest) for group in groups],
-                "#6b7280",
-            )
-        )
+    series = _top_products_series(counted, ranked, groups, name)
     header = ["Period start", "Period end", "SKU", "Product", "Cancelled orders"]
     rows, shown = [], []
     for (group, sku, title), n in sorted(counted.items(), key=lambda item: (item[0][0], -item[1], item[0][1:])):
@@ -551,16 +564,7 @@ def returns_by_product_section(conn: Connection, period: store.Period) -> Sectio
     ranked = sorted(totals, key=lambda p: (-totals[p], _product_name(p), p[0] or 0))
     top = ranked[:TOP_PRODUCTS]
     groups = period.groups()
-    series = [Series(_product_name(p), [counted.get((g, *p), 0) for g in groups]) for p in top]
-    if len(ranked) > len(top):
-        rest = set(ranked[len(top) :])
-        series.append(
-            Series(
-                "Other products",
-                [sum(n for (g, *p), n in counted.items() if g == group and tuple(p) in rest) for group in groups],
-                "#6b7280",
-            )
-        )
+    series = _top_products_series(counted, ranked, groups, _product_name)
     header = ["Period start", "Period end", "Product ID", "Product", "Returned units"]
     rows, shown = [], []
     ordered = sorted(counted.items(), key=lambda item: (item[0][0], -item[1], str(item[0][2]), item[0][1] or 0))

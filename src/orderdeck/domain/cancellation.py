@@ -15,6 +15,7 @@ from .errors import InvalidInput, RuleViolation
 from .inventory import Inventory
 from .order import Author, Cancellation, DomainEvent, Order, Refund, RefundLineItem
 from .refunds import _price_line
+from .returns import return_in_progress
 
 CANCEL_REASONS = ("customer", "fraud", "inventory", "declined", "staff", "other")
 
@@ -44,7 +45,7 @@ def check_can_cancel(order: Order, request: CancelRequest, *, active_locations: 
         raise InvalidInput(f"must be one of {', '.join(CANCEL_REASONS)}", field="reason")
     if order.is_cancelled:
         raise RuleViolation(f"Order {order.name} is already cancelled")
-    in_progress = next((r for r in order.returns if r.status in ("requested", "open")), None)
+    in_progress = return_in_progress(order)
     if in_progress is not None:
         raise RuleViolation(
             f"Cannot cancel an order while return {in_progress.name} is in progress; close, decline or cancel it first"

@@ -12,6 +12,7 @@ from .errors import InvalidInput, RuleViolation
 from .order import Address, Author, CustomStatusMark, DomainEvent, NoteAttribute, Order
 from .payments import GIFT_CARD_GATEWAYS, is_manual_gateway
 from .placement import normalise_tags
+from .returns import return_in_progress
 from .statuses import display_fulfillment_status, qualifies_for_auto_archive
 
 EDITABLE_FIELDS = (
@@ -68,7 +69,7 @@ def deletion_refusal(order: Order) -> str | None:
         return "Only archived or cancelled orders can be deleted; archive or cancel it first"
     if order.source_name == "pos":
         return "Orders from the point of sale cannot be deleted"
-    in_progress = next((r for r in order.returns if r.status in ("requested", "open")), None)
+    in_progress = return_in_progress(order)
     if in_progress is not None:
         return f"Return {in_progress.name} is in progress; close, decline or cancel it before deleting the order"
     for t in order.transactions:

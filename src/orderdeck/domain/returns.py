@@ -148,12 +148,6 @@ def returnable_quantities(order: Order) -> dict[int, int]:
     return result
 
 
-def units_refundable_outside_returns(order: Order, line_item_id: int) -> int:
-    """How many of a line's units an ordinary refund may still take: units held by a live
-    return are refunded through that return, so its money and the order's balance agree."""
-    return max(0, order.fulfilled_quantity(line_item_id) - units_in_live_returns(order, line_item_id=line_item_id))
-
-
 # ---- requests ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReturnLineRequest:
@@ -944,21 +938,39 @@ def remove_lines(
 
 
 # ---- the parcel coming back ----------------------------------------------------------------
+def find_reverse_fulfillment_order(order: Order, rfo_id: int) -> tuple[Return, ReverseFulfillmentOrder] | None:
+    return next(
+        ((ret, rfo) for ret in order.returns for rfo in ret.reverse_fulfillment_orders if rfo.id == rfo_id), None
+    )
+
+
+def find_reverse_delivery(
+    order: Order, delivery_id: int
+) -> tuple[Return, ReverseFulfillmentOrder, ReverseDelivery] | None:
+    return next(
+        (
+            (ret, rfo, rd)
+            for ret in order.returns
+            for rfo in ret.reverse_fulfillment_orders
+            for rd in rfo.reverse_deliveries
+            if rd.id == delivery_id
+        ),
+        None,
+    )
+
+
 def require_reverse_fulfillment_order(order: Order, rfo_id: int) -> tuple[Return, ReverseFulfillmentOrder]:
-    for ret in order.returns:
-        for rfo in ret.reverse_fulfillment_orders:
-            if rfo.id == rfo_id:
-                return ret, rfo
-    raise NotFound(f"Reverse fulfillment order {rfo_id} is not on order {order.name}")
+    found = find_reverse_fulfillment_order(order, rfo_id)
+    if found is None:
+        raise NotFound(f"Reverse fulfillment order {rfo_id} is not on order {order.name}")
+    return found
 
 
 def require_reverse_delivery(order: Order, delivery_id: int) -> tuple[Return, ReverseFulfillmentOrder, ReverseDelivery]:
-    for ret in order.returns:
-        for rfo in ret.reverse_fulfillment_orders:
-            for rd in rfo.reverse_deliveries:
-                if rd.id == delivery_id:
-                    return ret, rfo, rd
-    raise NotFound(f"Reverse delivery {delivery_id} is not on order {order.name}")
+    found = find_reverse_delivery(order, delivery_id)
+    if found is None:
+        raise NotFound(f"Reverse delivery {delivery_id} is not on order {order.name}")
+    return found
 
 
 def _check_deliverable(label_url: str | None, tracking: ReturnTracking | None) -> None:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from .money import ZERO
 from .order import Order, Transaction, sequence_of
-from .returns import order_return_status, return_credit, return_fees
+from .returns import order_return_status, return_credit, return_fees, return_in_progress
 
 
 # ---- payments ------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def qualifies_for_auto_archive(order: Order) -> bool:
     the return is closed). A partial refund does not stop it."""
     if order.is_closed or unarchived_since_due(order):
         return False
-    if any(r.status in ("requested", "open") for r in order.returns):
+    if return_in_progress(order) is not None:
         return False
     status = financial_status(order)
     everything_refunded = all(order.current_quantity(li) == 0 for li in order.line_items)

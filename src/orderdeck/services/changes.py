@@ -67,16 +67,13 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
         if ret is not None:
             return orjson.dumps(render.return_webhook(order, ret, topic, ctx, event.arguments))
     if topic == "reverse_deliveries/attach_deliverable" and sid is not None:
-        for ret in order.returns:
-            for rfo in ret.reverse_fulfillment_orders:
-                for rd in rfo.reverse_deliveries:
-                    if rd.id == sid:
-                        return orjson.dumps(render.reverse_delivery_webhook(order, ret, rd, ctx))
+        delivery = returns.find_reverse_delivery(order, sid)
+        if delivery is not None:
+            return orjson.dumps(render.reverse_delivery_webhook(order, delivery[0], delivery[2], ctx))
     if topic == "reverse_fulfillment_orders/dispose" and sid is not None:
-        for ret in order.returns:
-            for rfo in ret.reverse_fulfillment_orders:
-                if rfo.id == sid:
-                    return orjson.dumps(render.dispose_webhook(rfo))
+        reverse = returns.find_reverse_fulfillment_order(order, sid)
+        if reverse is not None:
+            return orjson.dumps(render.dispose_webhook(reverse[1]))
     if topic == "refunds/create" and sid is not None:
         found_refund = next((r for r in order.refunds if r.id == sid), None)
         if found_refund is not None:
@@ -96,20 +93,11 @@ def _returns_concerned(order: Order, raised: list[OutboxMessage]) -> dict[str, l
         if m.topic.startswith("returns/"):
             about = sid if order.return_(sid) is not None else None
         elif m.topic == "reverse_deliveries/attach_deliverable":
-            about = next(
-                (
-                    ret.id
-                    for ret in order.returns
-                    for rfo in ret.reverse_fulfillment_orders
-                    if any(rd.id == sid for rd in rfo.reverse_deliveries)
-                ),
-                None,
-            )
+            delivery = returns.find_reverse_delivery(order, sid)
+            about = delivery[0].id if delivery else None
         elif m.topic == "reverse_fulfillment_orders/dispose":
-            about = next(
-                (ret.id for ret in order.returns if any(rfo.id == sid for rfo in ret.reverse_fulfillment_orders)),
-                None,
-            )
+            reverse = returns.find_reverse_fulfillment_order(order, sid)
+            about = reverse[0].id if reverse else None
         elif m.topic == "refunds/create":
             about = next((r.return_id for r in order.refunds if r.id == sid), None)
         if about is not None and about not in found.get(m.topic, []):

@@ -13,6 +13,7 @@ from ..domain import payments as payment_rules
 from ..domain import refunds as refund_rules
 from ..domain import returns as rules
 from ..domain.errors import InvalidInput, NotFound, RuleViolation
+from ..domain.inventory import Inventory
 from ..domain.money import ZERO, parse_amount
 from ..domain.order import Order, Refund, Return, ReturnTracking, order_id_of
 from ..domain.refunds import RefundLineRequest, RefundRequest
@@ -23,17 +24,6 @@ from .context import Command
 
 
 # ---- lookups ---------------------------------------------------------------------------------
-def order_of(cmd: Command, record_id: int, *, for_update: bool) -> Order:
-    """The order a return, reverse fulfillment order or reverse delivery belongs to (its id
-    carries the order's id, domain/order.py)."""
-    try:
-        if for_update:
-            return load_order(cmd, order_id_of(record_id)).order
-        return cmd.uow.orders.get(order_id_of(record_id), for_update=False)
-    except NotFound:
-        raise NotFound(f"Not found: {record_id}") from None
-
-
 def _load(cmd: Command, record_id: int) -> Loaded:
     try:
         return load_order(cmd, order_id_of(record_id))
@@ -100,12 +90,13 @@ def _exchange_requests_of(cmd: Command, ret: Return) -> list[rules.ExchangeLineR
     )
 
 
-def _inventory_for(cmd: Command, order: Order, exchanges: list[rules.ExchangeLineRequest], *extra: int) -> object:
-    items = {e.variant.inventory_item_id for e in exchanges if e.variant.inventory_item_id is not None}
-    items |= {i for i in extra if i}
+def _inventory_for(cmd: Command, order: Order, exchanges: list[rules.ExchangeLineRequest]) -> Inventory:
+    """The stock levels exchange items would commit (none when the order bypasses stock)."""
     if order.inventory_behaviour == "bypass":
-        items = {i for i in extra if i}
-    return cmd.uow.inventory.load(items)
+        return cmd.uow.inventory.load(set())
+    return cmd.uow.inventory.load(
+        {e.variant.inventory_item_id for e in exchanges if e.variant.inventory_item_id is not None}
+    )
 
 
 def _exchange_inventory_items(order: Order, ret: Return) -> list[int]:
@@ -144,14 +135,14 @@ def start(cmd: Command, order_id: int, command: StartReturn) -> tuple[Order, Ret
         status=command.status,
         author=cmd.author,
         now=cmd.now,
-        inventory=inventory,  # type: ignore[arg-type]
+        inventory=inventory,
         locations=cmd.uow.catalog.active_location_ids(),
         notify=command.notify,
         allow_exchanges=command.allow_exchanges,
     )
     if ret.status == "open":
         rules.hold_unpaid_exchanges(order, ret, owed=balance(order), author=cmd.author, now=cmd.now)
-    cmd.uow.inventory.save(inventory, cmd.now)  # type: ignore[arg-type]
+    cmd.uow.inventory.save(inventory, cmd.now)
     save_order(cmd, order, loaded)
     return order, ret
 
@@ -168,12 +159,12 @@ def approve(cmd: Command, return_id: int, *, notify: bool) -> tuple[Order, Retur
         exchanges,
         author=cmd.author,
         now=cmd.now,
-        inventory=inventory,  # type: ignore[arg-type]
+        inventory=inventory,
         locations=cmd.uow.catalog.active_location_ids(),
         notify=notify,
     )
     rules.hold_unpaid_exchanges(order, ret, owed=balance(order), author=cmd.author, now=cmd.now)
-    cmd.uow.inventory.save(inventory, cmd.now)  # type: ignore[arg-type]
+    cmd.uow.inventory.save(inventory, cmd.now)
     save_order(cmd, order, loaded)
     return order, ret
 

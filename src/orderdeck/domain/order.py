@@ -138,10 +138,19 @@ class LineItem(msgspec.Struct):
     # Units taken off the order before they shipped (order cancelled, or refunded with
     # restock_type "cancel"). They are neither fulfillable nor fulfilled any more.
     removed_quantity: int = 0
+    # What was ordered before an order edit first changed the line (REST's `quantity`); None
+    # while no edit has. `quantity` and the line's money always describe the units on the order
+    # now, so a line an edit removed has quantity 0 and stays for its history.
+    original_quantity: int | None = None
 
     @property
     def name(self) -> str:
         return f"{self.title} - {self.variant_title}" if self.variant_title else self.title
+
+    @property
+    def ordered_quantity(self) -> int:
+        """REST's `quantity`: as ordered, whatever edits did since."""
+        return self.quantity if self.original_quantity is None else self.original_quantity
 
     @property
     def total_discount(self) -> Decimal:
@@ -647,6 +656,8 @@ class Order(msgspec.Struct):
     def units_worth(self, line: LineItem, quantity: int) -> tuple[Decimal, Decimal]:
         """(subtotal after discounts, tax) of `quantity` units of a line: what refunding them
         takes off the order, and what a return of them is worth."""
+        if line.quantity == 0:  # removed by an edit: nothing left to be worth anything
+            return (ZERO, ZERO)
         unit = (line.price * line.quantity - line.total_discount) / line.quantity
         tax = line.total_tax / line.quantity
         return (round_money(unit * quantity, self.currency), round_money(tax * quantity, self.currency))

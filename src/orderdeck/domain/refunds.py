@@ -191,7 +191,7 @@ def apply_refund(
         req = priced.request
         line = priced.line
         if req.restock_type == "cancel":
-            taken = _take_off_fulfillment_orders(
+            taken = take_off_fulfillment_orders(
                 order, line, req.quantity, inventory, restock_at=req.location_id, restock=True
             )
             line.removed_quantity += taken
@@ -352,10 +352,10 @@ def take_off_unshippable(order: Order, line: LineItem, inventory: Inventory, *, 
     excess = order.fulfillable_quantity(line.id) - (order.units_to_ship(line) if to_ship is None else to_ship)
     if excess <= 0:
         return 0
-    return _take_off_fulfillment_orders(order, line, excess, inventory, restock_at=None, restock=False)
+    return take_off_fulfillment_orders(order, line, excess, inventory, restock_at=None, restock=False)
 
 
-def _take_off_fulfillment_orders(
+def take_off_fulfillment_orders(
     order: Order, line: LineItem, quantity: int, inventory: Inventory, *, restock_at: int | None, restock: bool
 ) -> int:
     """Remove unfulfilled units from the fulfillment orders holding them, releasing their stock:

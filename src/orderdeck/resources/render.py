@@ -49,7 +49,7 @@ Json = dict[str, Any]
 
 # Raised whenever the order's JSON changes shape (2: the order carries its `returns`), so renderings
 # stored before are made afresh when read (and by `orderdeck rerender`).
-RENDERING_SHAPE = 2
+RENDERING_SHAPE = 3
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def line_item(order: Order, li: LineItem) -> Json:
         "product_exists": li.product_id is not None,
         "product_id": li.product_id,
         "properties": [{"name": p.name, "value": p.value} for p in li.properties],
-        "quantity": li.quantity,
+        "quantity": li.ordered_quantity,
         "requires_shipping": li.requires_shipping,
         "sku": li.sku,
         "taxable": li.taxable,

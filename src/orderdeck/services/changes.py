@@ -10,6 +10,7 @@ import orjson
 from ..domain import lifecycle, returns
 from ..domain.order import DomainEvent, Order
 from ..domain.statuses import DerivedStatuses, balance, derive_statuses
+from ..resources import order_edits as edit_json
 from ..resources import render
 from ..store import counts
 from ..store.orders import search_terms, status_columns
@@ -74,6 +75,9 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
         reverse = returns.find_reverse_fulfillment_order(order, sid)
         if reverse is not None:
             return orjson.dumps(render.dispose_webhook(reverse[1]))
+    if topic == "orders/edited" and sid is not None:
+        edit = cmd.uow.order_edits.get(sid, for_update=False)
+        return orjson.dumps(edit_json.edited_webhook(order, edit, ctx))
     if topic == "refunds/create" and sid is not None:
         found_refund = next((r for r in order.refunds if r.id == sid), None)
         if found_refund is not None:

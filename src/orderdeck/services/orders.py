@@ -248,6 +248,7 @@ def delete_order(cmd: Command, order_id: int) -> None:
     order = loaded.order
     lifecycle.check_can_delete(order)
     cmd.uow.timeline.delete_for_order(order.id)
+    cmd.uow.order_edits.delete_of_order(order.id)
     cmd.uow.orders.delete(
         order,
         financial_status=loaded.statuses.financial_status,

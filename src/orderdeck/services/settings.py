@@ -47,7 +47,16 @@ def _return_policy(changes: dict[str, Any], currency: str) -> dict[str, Any]:
         if not isinstance(text, str) or len(text) > MAX_INSTRUCTIONS:
             raise InvalidInput(f"must be a text of at most {MAX_INSTRUCTIONS} characters", field="return_instructions")
         checked["return_instructions"] = text.strip()
-    for flag in ("returns_enabled", "returns_allow_exchanges", "return_requests_need_approval"):
+    hours = changes.get("order_edit_hours")
+    if hours is not None and (isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 720):
+        raise InvalidInput("must be a whole number of hours from 1 to 720", field="order_edit_hours")
+    for flag in (
+        "returns_enabled",
+        "returns_allow_exchanges",
+        "return_requests_need_approval",
+        "customer_edits",
+        "customer_edits_may_raise_total",
+    ):
         if flag in changes and not isinstance(changes[flag], bool):
             raise InvalidInput("must be true or false", field=flag)
     return checked

@@ -41,6 +41,11 @@ class ShopSettings:
     return_shipping_fee: str = "0.00"  # shop currency, taken off each return's refund
     restocking_fee_percentage: float = 0.0  # of each returned item's worth
     return_instructions: str = ""  # shown to the customer with the approval and the label
+    # Order edits (issue 14): how long a begun edit may stay open before it expires, and what
+    # customers may change themselves from the status page (within the self-service window).
+    order_edit_hours: int = 24  # 1-720
+    customer_edits: bool = True  # quantities, removals, another size or colour at the same price
+    customer_edits_may_raise_total: bool = False  # allow changes that leave something to pay
 
 
 @dataclass

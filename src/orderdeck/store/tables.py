@@ -611,3 +611,18 @@ draft_orders = Table(
 )
 Index("ix_draft_orders_status_id", draft_orders.c.status, draft_orders.c.id)
 Index("ix_draft_orders_updated_at", draft_orders.c.updated_at)
+
+# Order edits (issue 14): an edit's staged changes as a JSON document (domain.order_edits.
+# OrderEdit); committed and abandoned edits stay as the record of what changed and why.
+order_edits = Table(
+    "order_edits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, nullable=False),
+    Column("status", String(16), nullable=False),  # open | committed | abandoned
+    Column("document", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+)
+Index("ix_order_edits_order_id", order_edits.c.order_id, order_edits.c.id)

@@ -16,6 +16,7 @@ from .catalog import Catalog
 from .customers import Customers
 from .database import Database
 from .inventory import InventoryRepository
+from .order_edits import OrderEdits
 from .orders import OrderRepository
 from .outbox import Outbox
 from .returns import ReturnsRepository
@@ -53,6 +54,7 @@ class UnitOfWork:
         self.idempotency = IdempotencyKeys(self.conn)
         self.staff = StaffRepository(self.conn)
         self.returns = ReturnsRepository(self.conn)
+        self.order_edits = OrderEdits(self.conn)
         return self
 
     @property

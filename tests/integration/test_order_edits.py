@@ -1,0 +1,172 @@
+"""Order edits through the services (the API, the admin and the status page call the same ones):
+what a commit does to lines, fulfillment orders, stock, money and the timeline, and what is
+refused with nothing changed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from orderdeck.domain.errors import InsufficientInventory, InvalidInput, RuleViolation
+from orderdeck.services import order_edits as edits
+from orderdeck.services.context import Orderdeck
+from tests.conftest import Shop
+from tests.integration.returns_steps import run
+
+
+@pytest.fixture
+def cap(shop: Shop, amsterdam: int) -> int:
+    """10 caps at 20.00 in Amsterdam."""
+    return shop.product("CAP-1", price="20.00", stock={amsterdam: 10}, title="Cap")
+
+
+def _line(order: dict[str, Any], variant: int) -> dict[str, Any]:
+    return next(li for li in order["line_items"] if li["variant_id"] == variant)
+
+
+def _begin(deck: Orderdeck, order_id: int) -> int:
+    edit, _ = run(deck, lambda cmd: edits.begin(cmd, order_id))
+    return edit.id
+
+
+def _commit(deck: Orderdeck, edit_id: int, **kw: Any) -> None:
+    run(deck, lambda cmd: edits.commit(cmd, edit_id, **kw))
+
+
+def test_adding_a_variant_routes_it_reserves_stock_and_leaves_the_difference_to_collect(
+    deck: Orderdeck, shop: Shop, mug: int, cap: int, amsterdam: int
+) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=[{"kind": "sale", "status": "success"}])
+    edit_id = _begin(deck, order["id"])
+    _, calc = run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=cap, quantity=1))
+    assert calc.edited.total_price == Decimal("45.00")
+    assert shop.level(cap, amsterdam)["available"] == 10  # a preview reserves nothing
+    _commit(deck, edit_id, staff_note="Customer phoned")
+    after = shop.get(order["id"])
+    assert Decimal(after["total_price"]) == Decimal("45.00")
+    assert Decimal(after["total_outstanding"]) == Decimal("20.00")
+    assert after["financial_status"] == "partially_paid"
+    assert _line(after, cap)["fulfillable_quantity"] == 1
+    assert shop.level(cap, amsterdam)["available"] == 9
+    fos = shop.fulfillment_orders(order["id"])
+    assert sum(li["quantity"] for fo in fos for li in fo["line_items"] if li["variant_id"] == cap) == 1
+
+
+def test_removing_unfulfilled_units_keeps_the_line_with_current_quantity_zero_and_restocks(
+    deck: Orderdeck, shop: Shop, mug: int, cap: int, amsterdam: int
+) -> None:
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 1}, {"variant_id": cap, "quantity": 2}],
+        transactions=[{"kind": "sale", "status": "success"}],
+    )
+    cap_line = _line(order, cap)["id"]
+    edit_id = _begin(deck, order["id"])
+    run(deck, lambda cmd: edits.set_quantity(cmd, edit_id, line_item_id=cap_line, quantity=0, restock=True))
+    _commit(deck, edit_id)
+    after = shop.get(order["id"])
+    line = _line(after, cap)
+    assert (line["quantity"], line["current_quantity"], line["fulfillable_quantity"]) == (2, 0, 0)
+    assert Decimal(after["total_price"]) == Decimal("12.50")
+    assert shop.level(cap, amsterdam)["available"] == 10
+    assert Decimal(after["total_outstanding"]) == Decimal("0.00")
+    assert after["financial_status"] == "paid"  # overpaid by 40.00: a refund is offered, never made
+
+
+def test_quantity_cannot_go_below_what_was_fulfilled(deck: Orderdeck, shop: Shop, mug: int) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 3}], transactions=[{"kind": "sale", "status": "success"}])
+    fo = shop.fulfillment_orders(order["id"])[0]
+    shop.api.ok(
+        shop.api.post(
+            "/fulfillments.json",
+            {
+                "fulfillment": {
+                    "line_items_by_fulfillment_order": [
+                        {
+                            "fulfillment_order_id": fo["id"],
+                            "fulfillment_order_line_items": [{"id": fo["line_items"][0]["id"], "quantity": 2}],
+                        }
+                    ]
+                }
+            },
+        )
+    )
+    edit_id = _begin(deck, order["id"])
+    line_id = order["line_items"][0]["id"]
+    with pytest.raises(RuleViolation, match="below 2"):
+        run(deck, lambda cmd: edits.set_quantity(cmd, edit_id, line_item_id=line_id, quantity=1))
+    run(deck, lambda cmd: edits.set_quantity(cmd, edit_id, line_item_id=line_id, quantity=2))
+    _commit(deck, edit_id)
+    after = shop.get(order["id"])
+    assert after["fulfillment_status"] == "fulfilled"
+
+
+def test_a_commit_after_the_order_changed_is_refused_and_changes_nothing(
+    deck: Orderdeck, shop: Shop, mug: int, cap: int, amsterdam: int
+) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=[{"kind": "sale", "status": "success"}])
+    edit_id = _begin(deck, order["id"])
+    run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=cap, quantity=1))
+    shop.fulfil(order["id"])
+    with pytest.raises(RuleViolation, match="changed since this edit began"):
+        _commit(deck, edit_id)
+    after = shop.get(order["id"])
+    assert [li["variant_id"] for li in after["line_items"]] == [mug]
+    assert shop.level(cap, amsterdam)["available"] == 10
+
+
+def test_refusals_name_the_field(deck: Orderdeck, shop: Shop, mug: int, cap: int) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 1}])
+    edit_id = _begin(deck, order["id"])
+    with pytest.raises(InsufficientInventory):
+        run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=cap, quantity=11))
+    with pytest.raises(RuleViolation, match="already on the order"):
+        run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=mug, quantity=1))
+    with pytest.raises(InvalidInput) as bad:
+        run(deck, lambda cmd: edits.add_custom_item(cmd, edit_id, title=" ", price=Decimal("1"), quantity=1))
+    assert bad.value.field == "title"
+    with pytest.raises(RuleViolation, match="changes nothing"):
+        _commit(deck, edit_id)
+
+
+def test_custom_item_discount_and_shipping(deck: Orderdeck, shop: Shop, mug: int) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 2}])
+    edit_id = _begin(deck, order["id"])
+    edit, calc = run(
+        deck, lambda cmd: edits.add_custom_item(cmd, edit_id, title="Gift wrap", price=Decimal("3.00"), quantity=1)
+    )
+    run(
+        deck,
+        lambda cmd: edits.add_discount(
+            cmd, edit_id, line_item_id=order["line_items"][0]["id"], value=Decimal("10"), value_type="percentage"
+        ),
+    )
+    run(deck, lambda cmd: edits.add_shipping_line(cmd, edit_id, title="DHL Express", price=Decimal("9.95")))
+    _commit(deck, edit_id)
+    after = shop.get(order["id"])
+    # 25.00 - 2.50 + 3.00 + 9.95
+    assert Decimal(after["total_price"]) == Decimal("35.45")
+    assert any(s["title"] == "DHL Express" for s in after["shipping_lines"])
+
+
+def test_orders_edited_then_orders_updated_with_shopifys_payload(deck: Orderdeck, shop: Shop, mug: int, cap: int) -> None:
+    import orjson
+
+    from orderdeck.store.tables import outbox
+    from sqlalchemy import select
+
+    order = shop.order([{"variant_id": mug, "quantity": 2}])
+    edit_id = _begin(deck, order["id"])
+    run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=cap, quantity=1))
+    run(deck, lambda cmd: edits.set_quantity(cmd, edit_id, line_item_id=order["line_items"][0]["id"], quantity=1))
+    _commit(deck, edit_id, notify_customer=True, staff_note="Swap")
+    with deck.unit_of_work(read_only=True) as uow:
+        rows = uow.conn.execute(select(outbox).where(outbox.c.order_id == order["id"])).all()
+    topics = sorted(r.topic for r in rows if r.kind == "webhook")
+    assert topics == ["orders/create", "orders/edited", "orders/updated"]
+    payload = orjson.loads(next(r.payload for r in rows if r.topic == "orders/edited"))["order_edit"]
+    assert payload["order_id"] == order["id"] and payload["staff_note"] == "Swap" and payload["notify_customer"]
+    assert payload["line_items"]["removals"] == [{"id": order["line_items"][0]["id"], "delta": 1}]
+    assert [a["delta"] for a in payload["line_items"]["additions"]] == [1]
+    assert any(r.kind == "notification" for r in rows)

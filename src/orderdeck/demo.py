@@ -591,6 +591,7 @@ def load_demo(
         uow.commit()
     add_example_rules(deck)
     add_demo_returns(deck, rng, wanted=min(40, max(6, count // 50)))
+    add_demo_edits(deck, wanted=min(20, max(3, count // 100)))
     analyse(deck)
     console.print(
         f"[green]{count} demo orders loaded[/green] ({len(pool)} customers, "
@@ -669,6 +670,46 @@ def _demo_return(deck: Orderdeck, uow: UnitOfWork, order_id: int, *, story: int,
         if story == 4:
             commands.refund(staff, ret.id, commands.ReturnRefund(lines=[]))
     return True
+
+
+def add_demo_edits(deck: Orderdeck, *, wanted: int) -> int:
+    """Edited orders, made by the order edit commands (services/order_edits.py) as staff make
+    them: an item dropped before it shipped (a refund to offer), and gift wrap and express
+    shipping added (an amount to collect). Returns the number made."""
+    from .services import order_edits as edits
+    from .services.context import Command
+
+    with deck.unit_of_work(read_only=True) as uow:
+        rows = uow.conn.execute(
+            select(orders.c.id)
+            .where(orders.c.order_status == "open", orders.c.fulfillment_status.is_(None))
+            .order_by(orders.c.id.desc())
+            .limit(wanted * 4)
+        ).all()
+    made = 0
+    for (order_id,) in rows:
+        if made >= wanted:
+            break
+        with deck.unit_of_work() as uow:
+            cmd = Command(deck, uow, STAFF)
+            try:
+                edit, calc = edits.begin(cmd, order_id)
+                line = next((li for li in calc.original.line_items if calc.original.units_to_ship(li) > 0), None)
+                if line is None:
+                    continue
+                if made % 2 == 0 and len(calc.original.line_items) > 1:
+                    edits.set_quantity(cmd, edit.id, line_item_id=line.id, quantity=0, restock=True)
+                    note = "Customer phoned: no longer needs this item."
+                else:
+                    edits.add_custom_item(cmd, edit.id, title="Gift wrap", price=Decimal("3.50"), quantity=1)
+                    edits.add_shipping_line(cmd, edit.id, title="Express delivery", price=Decimal("8.90"))
+                    note = "Customer asked for gift wrap and express delivery."
+                edits.commit(cmd, edit.id, notify_customer=False, staff_note=note)
+                uow.commit()
+                made += 1
+            except OrderError:
+                continue  # this order can't take that edit: the next one
+    return made
 
 
 def add_example_rules(deck: Orderdeck) -> None:

@@ -170,3 +170,20 @@ def test_orders_edited_then_orders_updated_with_shopifys_payload(deck: Orderdeck
     assert payload["line_items"]["removals"] == [{"id": order["line_items"][0]["id"], "delta": 1}]
     assert [a["delta"] for a in payload["line_items"]["additions"]] == [1]
     assert any(r.kind == "notification" for r in rows)
+
+
+def test_the_demo_shows_edited_orders(deck: Orderdeck) -> None:
+    from rich.console import Console
+    from sqlalchemy import select
+
+    from orderdeck.demo import load_demo
+    from orderdeck.store.tables import order_edits
+
+    load_demo(deck, count=300, batch=100, workers=1, console=Console(file=open("/dev/null", "w")))  # noqa: SIM115
+    with deck.unit_of_work(read_only=True) as uow:
+        committed = uow.conn.execute(select(order_edits.c.order_id).where(order_edits.c.status == "committed")).all()
+        assert len(committed) >= 3
+        edited = [uow.orders.get(row.order_id, for_update=False) for row in committed]
+    removed = [li for o in edited for li in o.line_items if li.quantity == 0 and li.ordered_quantity > 0]
+    added = [li for o in edited for li in o.line_items if li.title == "Gift wrap"]
+    assert removed and added

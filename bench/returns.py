@@ -284,15 +284,9 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def render(
-    result: dict[str, Any],
-    table: Callable[[list[str], list[list[str]]], str],
-    ingest: list[dict[str, Any]] | None = None,
-) -> list[str]:
-    """The markdown for a report: the steps' table, then the placement figures to compare with."""
-    if not result:
-        return []
-    rows = [
+def render_rows(steps: list[dict[str, Any]]) -> list[list[str]]:
+    """A table row per step summary (_summary): count, rate, latencies, errors."""
+    return [
         [
             s["step"],
             str(s["count"]),
@@ -303,8 +297,19 @@ def render(
             _ms(s["max_ms"]),
             str(s["errors"]),
         ]
-        for s in [*result["steps"], result["placement"]]
+        for s in steps
     ]
+
+
+def render(
+    result: dict[str, Any],
+    table: Callable[[list[str], list[list[str]]], str],
+    ingest: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """The markdown for a report: the steps' table, then the placement figures to compare with."""
+    if not result:
+        return []
+    rows = render_rows([*result["steps"], result["placement"]])
     lines = [
         f"Returns on a shop of {result['orders']:,} orders, {result['returns']:,} returns of one unit, "
         f"{result['threads']} client threads, {result['workers']} server process(es), no other requests "

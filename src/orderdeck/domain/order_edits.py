@@ -115,7 +115,9 @@ class RemoveShippingLine(msgspec.Struct, tag="remove_shipping_line"):
     shipping_line_id: int
 
 
-StagedChange = AddVariant | AddCustomItem | SetQuantity | LineDiscount | AddShippingLine | UpdateShippingLine | RemoveShippingLine
+StagedChange = (
+    AddVariant | AddCustomItem | SetQuantity | LineDiscount | AddShippingLine | UpdateShippingLine | RemoveShippingLine
+)
 
 
 class LineDelta(msgspec.Struct):
@@ -308,7 +310,9 @@ def stage(edit: OrderEdit, change: StagedChange, *, now: datetime) -> None:
             if not (isinstance(c, LineDiscount) and (c.id == change.id or c.line_item_id == change.line_item_id))
         ]
     elif isinstance(change, UpdateShippingLine):
-        staged_line = next((c for c in edit.changes if isinstance(c, AddShippingLine) and c.id == change.shipping_line_id), None)
+        staged_line = next(
+            (c for c in edit.changes if isinstance(c, AddShippingLine) and c.id == change.shipping_line_id), None
+        )
         if staged_line is not None:
             staged_line.title, staged_line.price = change.title, change.price
             edit.updated_at = now
@@ -322,14 +326,19 @@ def stage(edit: OrderEdit, change: StagedChange, *, now: datetime) -> None:
         if change.shipping_line_id >= STAGED_ID_BASE:
             kept = [c for c in edit.changes if not (isinstance(c, AddShippingLine) and c.id == change.shipping_line_id)]
             if len(kept) == len(edit.changes):
-                raise InvalidInput(f"shipping line {change.shipping_line_id} is not part of this edit", field="shipping_line_id")
+                raise InvalidInput(
+                    f"shipping line {change.shipping_line_id} is not part of this edit", field="shipping_line_id"
+                )
             edit.changes = kept
             edit.updated_at = now
             return
         edit.changes = [
             c
             for c in edit.changes
-            if not (isinstance(c, (UpdateShippingLine, RemoveShippingLine)) and c.shipping_line_id == change.shipping_line_id)
+            if not (
+                isinstance(c, (UpdateShippingLine, RemoveShippingLine))
+                and c.shipping_line_id == change.shipping_line_id
+            )
         ]
     edit.changes.append(change)
     edit.updated_at = now
@@ -381,7 +390,9 @@ def resize_line(order: Order, line: LineItem, quantity: int) -> None:
         for t in line.tax_lines:
             t.price = round_money(t.price / old * quantity, order.currency)
     elif line.taxable:
-        line.tax_lines = _taxes_for(order, line.price * quantity, [TaxLine(t.title, ZERO, t.rate) for t in line.tax_lines])
+        line.tax_lines = _taxes_for(
+            order, line.price * quantity, [TaxLine(t.title, ZERO, t.rate) for t in line.tax_lines]
+        )
     line.quantity = quantity
 
 
@@ -422,31 +433,30 @@ def _add_units(
 
 def _new_line(order: Order, item: AddVariant | AddCustomItem) -> LineItem:
     rates = _tax_rates(order) if item.taxable else []
-    common = {
-        "id": order.child_id(),
-        "title": item.title,
-        "quantity": item.quantity,
-        "price": round_money(item.price, order.currency),
-        "taxable": item.taxable,
-        "requires_shipping": item.requires_shipping,
-        "tax_lines": _taxes_for(order, item.price * item.quantity, rates),
-    }
-    if isinstance(item, AddCustomItem):
-        return LineItem(**common)
-    return LineItem(
-        **common,
-        sku=item.sku,
-        variant_id=item.variant_id,
-        product_id=item.product_id,
-        variant_title=item.variant_title,
-        vendor=item.vendor,
-        grams=item.grams,
-        inventory_item_id=item.inventory_item_id if order.inventory_behaviour != "bypass" else None,
+    line = LineItem(
+        id=order.child_id(),
+        title=item.title,
+        quantity=item.quantity,
+        price=round_money(item.price, order.currency),
+        taxable=item.taxable,
+        requires_shipping=item.requires_shipping,
+        tax_lines=_taxes_for(order, item.price * item.quantity, rates),
     )
+    if isinstance(item, AddVariant):
+        line.sku = item.sku
+        line.variant_id = item.variant_id
+        line.product_id = item.product_id
+        line.variant_title = item.variant_title
+        line.vendor = item.vendor
+        line.grams = item.grams
+        line.inventory_item_id = item.inventory_item_id if order.inventory_behaviour != "bypass" else None
+    return line
 
 
 def _shipping_taxes(order: Order, price: Decimal, like: ShippingLine | None) -> list[TaxLine]:
-    source = like.tax_lines if like is not None else next((s.tax_lines for s in order.shipping_lines if s.tax_lines), [])
+    source = (
+        like.tax_lines if like is not None else next((s.tax_lines for s in order.shipping_lines if s.tax_lines), [])
+    )
     return _taxes_for(order, price, source)
 
 
@@ -492,7 +502,12 @@ def apply(
                     field="quantity",
                 )
             take_off_fulfillment_orders(
-                order, line, -delta, inventory, restock_at=None, restock=change.restock and line.inventory_item_id is not None
+                order,
+                line,
+                -delta,
+                inventory,
+                restock_at=None,
+                restock=change.restock and line.inventory_item_id is not None,
             )
             resize_line(order, line, line.quantity + delta)
             outcome.removals.append(LineDelta(line.id, -delta, line.name))
@@ -507,7 +522,9 @@ def apply(
         preferred = item.location_id if isinstance(item, AddVariant) else None
         if preferred is not None and preferred not in locations:
             raise InvalidInput(f"location {preferred} is not an active location", field="location_id")
-        assign_to_locations(order, [line], locations=locations, inventory=inventory, now=now, preferred_location=preferred)
+        assign_to_locations(
+            order, [line], locations=locations, inventory=inventory, now=now, preferred_location=preferred
+        )
         outcome.additions.append(LineDelta(line.id, line.quantity, line.name))
         outcome.added_line_ids[item.id] = line.id
     # Discounts, on lines of the order or on the items just added.
@@ -544,7 +561,11 @@ def apply(
         line.discount_allocations.append(DiscountAllocation(amount, len(order.discount_applications) - 1))
         _retax(order, line, before)
         outcome.discounts_added.append(
-            {"line_item_id": str(line.id), "description": change.description or "", "amount": f"{order.presentment(amount):.2f}"}
+            {
+                "line_item_id": str(line.id),
+                "description": change.description or "",
+                "amount": f"{order.presentment(amount):.2f}",
+            }
         )
     # Shipping: added, changed or removed by hand (rates are never recalculated, as Shopify's).
     shipping_refunded = any(a.kind == "shipping_refund" for r in order.refunds for a in r.order_adjustments)
@@ -559,7 +580,9 @@ def apply(
                 tax_lines=_shipping_taxes(order, change.price, like),
             )
             order.shipping_lines.append(added)
-            outcome.shipping_added.append({"id": str(added.id), "title": added.title, "price": f"{order.presentment(added.price):.2f}"})
+            outcome.shipping_added.append(
+                {"id": str(added.id), "title": added.title, "price": f"{order.presentment(added.price):.2f}"}
+            )
         elif isinstance(change, (UpdateShippingLine, RemoveShippingLine)):
             found = next((s for s in order.shipping_lines if s.id == change.shipping_line_id), None)
             if found is None:
@@ -572,7 +595,9 @@ def apply(
                     field="shipping_line_id",
                 )
             order.shipping_lines = [s for s in order.shipping_lines if s.id != found.id]
-            outcome.shipping_removed.append({"id": str(found.id), "title": found.title, "price": f"{order.presentment(found.price):.2f}"})
+            outcome.shipping_removed.append(
+                {"id": str(found.id), "title": found.title, "price": f"{order.presentment(found.price):.2f}"}
+            )
             if isinstance(change, UpdateShippingLine):
                 changed = ShippingLine(
                     id=order.child_id(),
@@ -587,7 +612,13 @@ def apply(
                 outcome.shipping_added.append(
                     {"id": str(changed.id), "title": changed.title, "price": f"{order.presentment(changed.price):.2f}"}
                 )
-    if not (outcome.additions or outcome.removals or outcome.discounts_added or outcome.shipping_added or outcome.shipping_removed):
+    if not (
+        outcome.additions
+        or outcome.removals
+        or outcome.discounts_added
+        or outcome.shipping_added
+        or outcome.shipping_removed
+    ):
         raise RuleViolation("This edit changes nothing yet: stage a change before committing", field="order_edit")
     order.updated_at = now
     outcome.total_after = order.presentment(order.total_price)
@@ -621,9 +652,15 @@ def describe(order: Order, outcome: EditOutcome) -> str:
     """The timeline's words: "Added 1 × Wool socks (M); removed 2 × Cap; shipping DHL 9.95 EUR"."""
     parts = [f"added {a.delta} × {a.title}" for a in outcome.additions]
     parts += [f"removed {r.delta} × {r.title}" for r in outcome.removals]
-    parts += [f"discount {d['amount']} {order.presentment_currency} on {_title_of(order, d)}" for d in outcome.discounts_added]
+    parts += [
+        f"discount {d['amount']} {order.presentment_currency} on {_title_of(order, d)}" for d in outcome.discounts_added
+    ]
     parts += [f"shipping {s['title']} {s['price']} {order.presentment_currency}" for s in outcome.shipping_added]
-    parts += [f"shipping {s['title']} removed" for s in outcome.shipping_removed if s["title"] not in {a["title"] for a in outcome.shipping_added}]
+    parts += [
+        f"shipping {s['title']} removed"
+        for s in outcome.shipping_removed
+        if s["title"] not in {a["title"] for a in outcome.shipping_added}
+    ]
     text = "; ".join(parts)
     return text[:1].upper() + text[1:]
 

@@ -71,9 +71,7 @@ def calculated_order(calc: rules.CalculatedOrder, edit: rules.OrderEdit, ctx: Re
                 "has_staged_change": change is not None,
             }
         )
-    removed_shipping = {
-        s.id for s in original.shipping_lines if not any(e.id == s.id for e in edited.shipping_lines)
-    }
+    removed_shipping = {s.id for s in original.shipping_lines if not any(e.id == s.id for e in edited.shipping_lines)}
     shipping = [
         {
             "id": s.id,
@@ -146,7 +144,9 @@ def edited_webhook(order: Order, edit: rules.OrderEdit, ctx: RenderContext) -> J
             "notify_customer": edit.notify_customer,
             "order_id": order.id,
             "staff_note": edit.staff_note or "",
-            "user_id": int(edit.author.ref) if edit.author.kind == "staff" and (edit.author.ref or "").isdigit() else None,
+            "user_id": int(edit.author.ref)
+            if edit.author.kind == "staff" and (edit.author.ref or "").isdigit()
+            else None,
             "line_items": {
                 "additions": [{"id": a.id, "delta": a.delta} for a in outcome.additions],
                 "removals": [{"id": r.id, "delta": r.delta} for r in outcome.removals],

@@ -19,7 +19,6 @@ from .changes import load_order, save_order
 from .context import Command
 
 
-
 def lifetime(cmd: Command) -> timedelta:
     return timedelta(hours=cmd.uow.shop.settings.order_edit_hours)
 
@@ -28,7 +27,9 @@ def _stock_items(order: Order, edit: rules.OrderEdit) -> set[int]:
     """Every inventory item the edit may move: the order's lines' and the added variants'."""
     items = {li.inventory_item_id for li in order.line_items if li.inventory_item_id is not None}
     if order.inventory_behaviour != "bypass":
-        items |= {c.inventory_item_id for c in edit.added_items() if isinstance(c, rules.AddVariant) and c.inventory_item_id}
+        items |= {
+            c.inventory_item_id for c in edit.added_items() if isinstance(c, rules.AddVariant) and c.inventory_item_id
+        }
     return items
 
 
@@ -177,7 +178,13 @@ def set_quantity(
 
 
 def _discount_maker(
-    cmd: Command, *, discount_id: int | None, line_item_id: int | None, value: Decimal, value_type: str, description: str | None
+    cmd: Command,
+    *,
+    discount_id: int | None,
+    line_item_id: int | None,
+    value: Decimal,
+    value_type: str,
+    description: str | None,
 ) -> object:
     rules.check_discount(value, value_type)
     if description is not None and description.strip():
@@ -215,7 +222,14 @@ def add_discount(
     return _stage(
         cmd,
         edit_id,
-        _discount_maker(cmd, discount_id=None, line_item_id=line_item_id, value=value, value_type=value_type, description=description),
+        _discount_maker(
+            cmd,
+            discount_id=None,
+            line_item_id=line_item_id,
+            value=value,
+            value_type=value_type,
+            description=description,
+        ),
     )
 
 
@@ -225,7 +239,9 @@ def update_discount(
     return _stage(
         cmd,
         edit_id,
-        _discount_maker(cmd, discount_id=discount_id, line_item_id=None, value=value, value_type=value_type, description=description),
+        _discount_maker(
+            cmd, discount_id=discount_id, line_item_id=None, value=value, value_type=value_type, description=description
+        ),
     )
 
 
@@ -255,10 +271,14 @@ def update_shipping_line(
         rules.check_price(price)
 
     def make(order: Order, edit: rules.OrderEdit) -> rules.UpdateShippingLine:
-        staged = next((c for c in edit.changes if isinstance(c, rules.AddShippingLine) and c.id == shipping_line_id), None)
+        staged = next(
+            (c for c in edit.changes if isinstance(c, rules.AddShippingLine) and c.id == shipping_line_id), None
+        )
         found = next((s for s in order.shipping_lines if s.id == shipping_line_id), None)
         if staged is None and found is None:
-            raise InvalidInput(f"shipping line {shipping_line_id} is not on the order or in this edit", field="shipping_line_id")
+            raise InvalidInput(
+                f"shipping line {shipping_line_id} is not on the order or in this edit", field="shipping_line_id"
+            )
         current_title = staged.title if staged else found.title  # type: ignore[union-attr]
         current_price = staged.price if staged else found.price  # type: ignore[union-attr]
         return rules.UpdateShippingLine(
@@ -270,7 +290,9 @@ def update_shipping_line(
     return _stage(cmd, edit_id, make)
 
 
-def remove_shipping_line(cmd: Command, edit_id: int, shipping_line_id: int) -> tuple[rules.OrderEdit, rules.CalculatedOrder]:
+def remove_shipping_line(
+    cmd: Command, edit_id: int, shipping_line_id: int
+) -> tuple[rules.OrderEdit, rules.CalculatedOrder]:
     def make(order: Order, edit: rules.OrderEdit) -> rules.RemoveShippingLine:
         if shipping_line_id < rules.STAGED_ID_BASE and not any(s.id == shipping_line_id for s in order.shipping_lines):
             raise InvalidInput(f"shipping line {shipping_line_id} is not on the order", field="shipping_line_id")

@@ -300,8 +300,12 @@ def stage(edit: OrderEdit, change: StagedChange, *, now: datetime) -> None:
                 staged.quantity = change.quantity
             edit.updated_at = now
             return
+        # A line set to 0 takes the discount staged on it along (there is nothing left to discount).
         edit.changes = [
-            c for c in edit.changes if not (isinstance(c, SetQuantity) and c.line_item_id == change.line_item_id)
+            c
+            for c in edit.changes
+            if not (isinstance(c, SetQuantity) and c.line_item_id == change.line_item_id)
+            and not (change.quantity == 0 and isinstance(c, LineDiscount) and c.line_item_id == change.line_item_id)
         ]
     elif isinstance(change, LineDiscount):
         edit.changes = [
@@ -535,6 +539,10 @@ def apply(
         line = order.line_item(line_id)
         if line is None or line.quantity == 0:
             raise InvalidInput(f"line item {change.line_item_id} is not on order {order.name}", field="line_item_id")
+        if line.id in held:
+            raise RuleViolation(
+                f"{line.name} is an exchange item of a return: change the return instead", field="line_item_id"
+            )
         before = _line_amount(line)
         if change.value_type == "percentage":
             amount = round_money(line.price * line.quantity * change.value / HUNDRED, order.currency)

@@ -289,6 +289,8 @@ class SettingsIn(BaseModel):
     return_shipping_fee: Annotated[str, Field(max_length=40)] | float | None = None
     restocking_fee_percentage: Annotated[float, Field(ge=0, le=100)] | None = None
     return_instructions: Annotated[str, Field(max_length=2000)] | None = None
+    # How long an order edit stays open (hours, 1-720); services/settings.py checks it.
+    order_edit_hours: Annotated[int, Field(strict=True, ge=1, le=720)] | None = None
     # The shop's own fields, named as GET /shop.json names them (services/shop_setup.py checks them).
     name: str | None = None
     iana_timezone: str | None = None
@@ -318,7 +320,8 @@ def update_settings(
     whose items can't be returned), `returns_allow_exchanges` (true),
     `return_requests_need_approval` (true; false opens a request at once),
     `return_shipping_fee` (an amount, "0.00"), `restocking_fee_percentage` (0-100),
-    `return_instructions` (shown with the approval and the label); `smtp_url` (the shop's mail server, as
+    `return_instructions` (shown with the approval and the label); `order_edit_hours` (24, 1-720:
+    how long an order edit stays open before it expires); `smtp_url` (the shop's mail server, as
     ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
     `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has
     no orders) change here too; the answer shows them beside the settings."""

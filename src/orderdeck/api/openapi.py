@@ -27,6 +27,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from . import resources
+from .order_edits_models import ORDER_EDIT_MODELS
 
 PREFIX = "/admin/api/{api_version}"
 Schema = dict[str, Any]
@@ -96,6 +97,7 @@ def _order_links(pointer: str) -> dict[str, tuple[str, dict[str, str]]]:
         "AddComment": follow("addComment", **oid),
         "ResendNotification": follow("resendNotification", **oid),
         "MessageCustomer": follow("messageCustomer", **oid),
+        "BeginOrderEdit": follow("beginOrderEdit", **oid),
     }
 
 
@@ -179,6 +181,20 @@ RETURN_LINKS = {
         "createReverseDelivery", rfo_id="$response.body#/return/reverse_fulfillment_orders/0/id"
     ),
 }
+
+ORDER_EDIT_ANSWER = envelope(order_edit=ref("OrderEdit"))
+ORDER_EDIT_LINKS = _id_links(
+    "order_edit",
+    "edit_id",
+    "getOrderEdit",
+    "addOrderEditVariant",
+    "addOrderEditCustomItem",
+    "setOrderEditQuantity",
+    "addOrderEditLineItemDiscount",
+    "addOrderEditShippingLine",
+    "commitOrderEdit",
+    "abandonOrderEdit",
+)
 
 # Method and path (below /admin/api/{api_version} for the Admin API) → what the operation answers.
 OPERATIONS: dict[tuple[str, str], Op] = {
@@ -422,6 +438,31 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "disposeReverseFulfillmentOrders",
         envelope(reverse_fulfillment_orders=many(ref("ReverseFulfillmentOrder"))),
     ),
+    # ---- order edits (Orderdeck extension)
+    ("POST", "/orders/{order_id}/order_edits.json"): Op(
+        "beginOrderEdit", ORDER_EDIT_ANSWER, 201, links=ORDER_EDIT_LINKS, request_example={}
+    ),
+    ("GET", "/orders/{order_id}/order_edits.json"): Op("listOrderEdits", envelope(order_edits=many(ref("OrderEdit")))),
+    ("GET", "/order_edits/{edit_id}.json"): Op("getOrderEdit", ORDER_EDIT_ANSWER),
+    ("POST", "/order_edits/{edit_id}/add_variant.json"): Op("addOrderEditVariant", ORDER_EDIT_ANSWER),
+    ("POST", "/order_edits/{edit_id}/add_custom_item.json"): Op("addOrderEditCustomItem", ORDER_EDIT_ANSWER),
+    ("POST", "/order_edits/{edit_id}/set_quantity.json"): Op("setOrderEditQuantity", ORDER_EDIT_ANSWER),
+    ("POST", "/order_edits/{edit_id}/line_item_discounts.json"): Op("addOrderEditLineItemDiscount", ORDER_EDIT_ANSWER),
+    ("PUT", "/order_edits/{edit_id}/discounts/{application_id}.json"): Op("updateOrderEditDiscount", ORDER_EDIT_ANSWER),
+    ("DELETE", "/order_edits/{edit_id}/discounts/{application_id}.json"): Op(
+        "removeOrderEditDiscount", ORDER_EDIT_ANSWER
+    ),
+    ("POST", "/order_edits/{edit_id}/shipping_lines.json"): Op("addOrderEditShippingLine", ORDER_EDIT_ANSWER),
+    ("PUT", "/order_edits/{edit_id}/shipping_lines/{shipping_line_id}.json"): Op(
+        "updateOrderEditShippingLine", ORDER_EDIT_ANSWER
+    ),
+    ("DELETE", "/order_edits/{edit_id}/shipping_lines/{shipping_line_id}.json"): Op(
+        "removeOrderEditShippingLine", ORDER_EDIT_ANSWER
+    ),
+    ("POST", "/order_edits/{edit_id}/commit.json"): Op(
+        "commitOrderEdit", ORDER, links={"GetOrder": follow("getOrder", order_id="$response.body#/order/id")}
+    ),
+    ("DELETE", "/order_edits/{edit_id}.json"): Op("abandonOrderEdit", NOTHING),
     # ---- timeline
     ("GET", "/events.json"): Op("listEvents", envelope(events=many(ref("Event"))), paginated=True),
     ("GET", "/events/count.json"): Op("countEvents", COUNT),
@@ -609,7 +650,7 @@ def _error_responses() -> dict[str, Any]:
 
 def _component_schemas() -> dict[str, Schema]:
     _, top = models_json_schema(
-        [(model, "serialization") for model in resources.RESOURCE_MODELS],
+        [(model, "serialization") for model in (*resources.RESOURCE_MODELS, *ORDER_EDIT_MODELS)],
         ref_template="#/components/schemas/{model}",
     )
     schemas: dict[str, Schema] = top.get("$defs", {})

@@ -38,6 +38,8 @@ SCOPES = (
     "write_returns",
     "read_draft_orders",
     "write_draft_orders",
+    "read_order_edits",
+    "write_order_edits",
     "read_webhooks",
     "write_webhooks",
     "read_settings",

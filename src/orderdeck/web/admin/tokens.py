@@ -32,6 +32,7 @@ SCOPE_WORDS = {
     "fulfillments": "Fulfillments and their tracking",
     "returns": "Returns, exchanges, return labels and receiving returned items (the order scopes reach them too)",
     "draft_orders": "Draft orders: prepare an order, send its invoice, complete it (the order scopes reach them too)",
+    "order_edits": "Order edits: add, remove and discount items, change shipping (the order scopes reach them too)",
     "merchant_managed_fulfillment_orders": "Fulfillment orders at your own locations",
     "assigned_fulfillment_orders": "Fulfillment orders assigned to a fulfillment service",
     "inventory": "Stock levels",

@@ -73,6 +73,12 @@ def _quantity(facts: Facts) -> int:
     return sum(int(li.get("quantity") or 0) for li in facts.get("line_items") or [])
 
 
+def _current_quantity(facts: Facts) -> int:
+    """Units on the order now: REST's `quantity` keeps what was ordered, an order edit or a
+    refund changes `current_quantity`."""
+    return sum(int(li.get("current_quantity", li.get("quantity")) or 0) for li in facts.get("line_items") or [])
+
+
 def _order_status(facts: Facts) -> str:
     if facts.get("cancelled_at"):
         return "cancelled"
@@ -178,6 +184,9 @@ FIELDS: dict[str, Field] = {
         Field("billing_country", "text", _path("billing_address", "country_code"), "two-letter country code"),
         Field("line_items.sku", "list", _skus, "SKUs of the lines"),
         Field("line_items.quantity", "number", _quantity, "units ordered in all"),
+        Field(
+            "line_items.current_quantity", "number", _current_quantity, "units on the order now (after edits, refunds)"
+        ),
         Field("customer.orders_count", "number", _path("_customer_orders_count"), "orders this customer has placed"),
         Field("age_hours", "number", _age_hours, "hours since the order was placed"),
         Field("test", "boolean", _path("test"), "a test order"),

@@ -11,6 +11,7 @@ from decimal import Decimal
 from .errors import InvalidInput, RuleViolation
 from .money import ZERO
 from .order import Fulfillment, LineItem, Order
+from .order_edits import editable_quantity, exchange_line_ids
 from .returns import MAX_NOTE, RETURN_REASONS, fulfillment_line_items, returnable_quantities
 from .statuses import financial_status
 
@@ -213,3 +214,167 @@ def check_request(
                     field=f"exchange_{at}",
                     code="exchange_unavailable",
                 )
+
+
+# ---- changing what was ordered from the status page (issue 14) -------------------------------
+# Why the customer may not change the order's items; the page words each one.
+EDIT_REFUSALS = ("off", "cancelled", "archived", "too_late", "on_hold", "payment_closed", "fulfilled")
+# Fulfillment orders whose unfulfilled units still wait in the shop (in_progress: some of its
+# units shipped) and were not handed to a fulfillment service (a request submitted or accepted).
+# Only those units are the customer's to change.
+WAITING_STATUSES = ("open", "in_progress", "scheduled", "on_hold")
+WAITING_REQUESTS = ("unsubmitted", "rejected")
+
+
+@dataclass(frozen=True)
+class EditPolicy:
+    """The shop's settings for customers changing items (ShopSettings' customer_edits keys)."""
+
+    enabled: bool = False  # self_service and customer_edits both on
+    may_raise_total: bool = False
+
+
+@dataclass(frozen=True)
+class EditableLine:
+    """One line of the order as the customer's edit form sees it."""
+
+    line_item_id: int
+    product_id: int | None
+    variant_id: int
+    title: str
+    variant_title: str | None
+    price: Decimal  # per unit before discounts, shop currency: what a switch must cost the same as
+    quantity: int  # units on the order now
+    editable: int  # of those, units the customer may take off or switch (still waiting in the shop)
+
+    @property
+    def fixed(self) -> int:
+        """Units that stay whatever the customer chooses (shipped or on their way)."""
+        return self.quantity - self.editable
+
+    @property
+    def name(self) -> str:
+        return f"{self.title} - {self.variant_title}" if self.variant_title else self.title
+
+
+@dataclass(frozen=True)
+class EditChoice:
+    """What the customer chose for one line: how many of its editable units to keep, and of
+    which variant (None: the line's own)."""
+
+    line_item_id: int
+    quantity: int
+    variant_id: int | None = None
+
+
+def _waiting_units(order: Order, line: LineItem) -> int:
+    return sum(
+        fol.fulfillable_quantity
+        for fo in order.fulfillment_orders
+        if fo.status in WAITING_STATUSES and fo.request_status in WAITING_REQUESTS
+        for fol in fo.line_items
+        if fol.line_item_id == line.id
+    )
+
+
+def editable_lines(order: Order) -> list[EditableLine]:
+    """The catalogue lines with units the customer may still change: not fulfilled, not refunded,
+    not handed to a fulfillment service, not an exchange item of a return (the return owns those)."""
+    held = exchange_line_ids(order)
+    found = []
+    for line in order.line_items:
+        if line.variant_id is None or line.id in held:
+            continue
+        current = order.current_quantity(line)
+        editable = min(editable_quantity(order, line), _waiting_units(order, line), current)
+        if current <= 0 or editable <= 0:
+            continue
+        found.append(
+            EditableLine(
+                line_item_id=line.id,
+                product_id=line.product_id,
+                variant_id=line.variant_id,
+                title=line.title,
+                variant_title=line.variant_title,
+                price=line.price,
+                quantity=current,
+                editable=editable,
+            )
+        )
+    return found
+
+
+def edit_refusal(order: Order, *, now: datetime, window: timedelta, policy: EditPolicy) -> str | None:
+    """Why the customer may not change the order's items now (one of EDIT_REFUSALS); None when
+    they may. Unlike cancelling, some units having shipped does not stop it: the rest may change."""
+    if not policy.enabled:
+        return "off"
+    if order.cancelled_at is not None:
+        return "cancelled"
+    if order.closed_at is not None:
+        return "archived"
+    if now > order.processed_at + window:
+        return "too_late"
+    if any(h.reason == "high_risk_of_fraud" for fo in order.fulfillment_orders for h in fo.fulfillment_holds):
+        return "on_hold"
+    if financial_status(order) in CLOSED_PAYMENTS or any(t.expired_at for t in order.transactions):
+        return "payment_closed"
+    if not editable_lines(order):
+        return "fulfilled"
+    return None
+
+
+MAX_EXTRA_UNITS = 10  # more of a line than it had, when the shop lets customers raise the total
+
+
+def check_edit(
+    order: Order,
+    policy: EditPolicy,
+    choices: list[EditChoice],
+    *,
+    now: datetime,
+    window: timedelta,
+    switches: dict[int, set[int]],
+) -> list[EditChoice]:
+    """Refuse what the shop does not let the customer change, at the form field it concerns
+    (`quantity_<line id>`, `variant_<line id>`; `base` for the form), and return the choices
+    that change something. `switches`: for each editable line, the variants it may become now
+    (same product, same price, in stock). The order edit rules check the rest when staged."""
+    why = edit_refusal(order, now=now, window=window, policy=policy)
+    if why is not None:
+        raise RuleViolation(f"This order's items can't be changed here ({why})", field="base", code=why)
+    lines = {line.line_item_id: line for line in editable_lines(order)}
+    changed = []
+    for choice in choices:
+        line = lines.get(choice.line_item_id)
+        at = choice.line_item_id
+        if line is None:
+            raise RuleViolation(
+                "this item can't be changed any more (it is on its way)", field=f"quantity_{at}", code="line_fixed"
+            )
+        most = line.editable + (MAX_EXTRA_UNITS if policy.may_raise_total else 0)
+        if choice.quantity < 0 or choice.quantity > most:
+            code = "no_more_units" if choice.quantity > line.editable else "quantity"
+            raise InvalidInput(f"choose between 0 and {most}", field=f"quantity_{at}", code=code)
+        switched = choice.variant_id is not None and choice.variant_id != line.variant_id
+        if switched and choice.variant_id not in switches.get(at, set()):
+            raise RuleViolation(
+                "this variant can't be chosen (another product or price, or out of stock)",
+                field=f"variant_{at}",
+                code="variant_unavailable",
+            )
+        if switched and choice.quantity > 0:
+            changed.append(EditChoice(at, choice.quantity, choice.variant_id))
+        elif choice.quantity != line.editable:
+            changed.append(EditChoice(at, choice.quantity))
+    if not changed:
+        raise InvalidInput("change a quantity or choose another option first", field="base", code="nothing_changed")
+    return changed
+
+
+def total_refusal(total_before: Decimal, total_after: Decimal, policy: EditPolicy) -> str | None:
+    """`raises_total` when the change leaves the customer more to pay and the shop does not let
+    customers do that themselves."""
+    if total_after > total_before and not policy.may_raise_total:
+        return "raises_total"
+    return None

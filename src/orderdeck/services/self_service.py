@@ -1,5 +1,6 @@
 """Customers acting on their own order from its status page: cancelling and correcting the
-shipping address, and asking to send items back (optionally for another variant). The same
+shipping address, changing the items not yet shipped (another quantity, size or colour, as an
+order edit), and asking to send items back (optionally for another variant). The same
 commands staff use, authored by the customer; staff are told."""
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
+from ..domain import order_edits as order_edit_rules
 from ..domain import returns as return_rules
 from ..domain import self_service
 from ..domain.cancellation import CancelRequest
-from ..domain.errors import InvalidInput, RuleViolation
+from ..domain.errors import InsufficientInventory, InvalidInput, RuleViolation
+from ..domain.money import round_money
 from ..domain.order import Author, Order, Return
 from ..store.catalog import Variant
 from ..store.outbox import OutboxMessage
 from ..store.shop import ShopSettings
 from ..store.tables import products
 from ..store.uow import UnitOfWork
+from . import order_edits
 from . import returns as return_commands
 from .cancellation import cancel_order
 from .context import Command
@@ -222,3 +226,136 @@ def request_return(cmd: Command, order_id: int, lines: list[self_service.Custome
         f"the customer {what} {units} item{'s' if units != 1 else ''} ({ret.name})",
     )
     return ret
+
+
+# ---- changing the items (issue 14) -------------------------------------------------------------
+def edit_policy(settings: ShopSettings) -> self_service.EditPolicy:
+    return self_service.EditPolicy(
+        enabled=settings.self_service and settings.customer_edits,
+        may_raise_total=settings.customer_edits_may_raise_total,
+    )
+
+
+def _edit_window(settings: ShopSettings) -> timedelta:
+    return timedelta(minutes=settings.self_service_window_minutes)
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """What the status page's "Change items" form offers for one order."""
+
+    policy: self_service.EditPolicy
+    lines: list[self_service.EditableLine]
+    switches: dict[int, list[Variant]]  # line id -> the variants it may become (same product and price, in stock)
+
+
+def switch_choices(uow: UnitOfWork, lines: list[self_service.EditableLine]) -> dict[int, list[Variant]]:
+    """For each line, the other variants of its product at the same price, in stock (or sold
+    without counting stock): a size or colour the customer may switch to."""
+    offered = exchange_choices(uow, {line.product_id for line in lines if line.product_id is not None})
+    return {
+        line.line_item_id: [
+            v for v in offered.get(line.product_id or 0, []) if v.id != line.variant_id and v.price == line.price
+        ]
+        for line in lines
+    }
+
+
+def edit_options(uow: UnitOfWork, order: Order) -> EditOptions | None:
+    """The "Change items" form for this order, or None when the customer may not change it."""
+    settings = uow.shop.settings
+    policy = edit_policy(settings)
+    if self_service.edit_refusal(order, now=uow.now, window=_edit_window(settings), policy=policy) is not None:
+        return None
+    lines = self_service.editable_lines(order)
+    return EditOptions(policy=policy, lines=lines, switches=switch_choices(uow, lines))
+
+
+def _stage_edit(
+    cmd: Command, order_id: int, choices: list[self_service.EditChoice]
+) -> tuple[order_edit_rules.OrderEdit, order_edit_rules.CalculatedOrder]:
+    """Check the choices against the shop's policy and stage them as an order edit: a line's
+    units kept or taken off (restocked), a switched line's units added as the other variant
+    (with the discount its units had). Refused, it raises at the field; the caller's unit of work
+    rolls everything back."""
+    order = cmd.uow.orders.get(order_id, for_update=False)
+    settings = cmd.uow.shop.settings
+    policy = edit_policy(settings)
+    lines = {line.line_item_id: line for line in self_service.editable_lines(order)}
+    offered = switch_choices(cmd.uow, list(lines.values()))
+    changed = self_service.check_edit(
+        order,
+        policy,
+        choices,
+        now=cmd.now,
+        window=_edit_window(settings),
+        switches={at: {v.id for v in variants} for at, variants in offered.items()},
+    )
+    edit, calculated = order_edits.begin(cmd, order_id)
+    for choice in changed:
+        line = lines[choice.line_item_id]
+        kept = 0 if choice.variant_id is not None else choice.quantity
+        field = f"quantity_{line.line_item_id}"
+        try:
+            if line.fixed + kept != line.quantity:
+                edit, calculated = order_edits.set_quantity(
+                    cmd, edit.id, line_item_id=line.line_item_id, quantity=line.fixed + kept, restock=True
+                )
+            if choice.variant_id is None:
+                continue
+            field = f"variant_{line.line_item_id}"
+            edit, calculated = order_edits.add_variant(
+                cmd, edit.id, variant_id=choice.variant_id, quantity=choice.quantity, allow_duplicates=True
+            )
+        except InsufficientInventory as exc:
+            raise InsufficientInventory(exc.message, field=field, code="insufficient_inventory") from None
+        ordered = order.line_item(line.line_item_id)
+        if ordered is not None and ordered.total_discount > 0 and ordered.quantity:
+            # The same price means the same price paid: the units keep their discount.
+            per_unit = order.presentment(ordered.total_discount / ordered.quantity)
+            edit, calculated = order_edits.add_discount(
+                cmd,
+                edit.id,
+                line_item_id=edit.added_items()[-1].id,
+                value=round_money(per_unit, order.presentment_currency),
+                value_type="fixed_amount",
+                description=f"Discount of {ordered.name}",
+            )
+    outcome = calculated.outcome
+    assert outcome is not None  # check_edit returned only choices that change something
+    why = self_service.total_refusal(outcome.total_before, outcome.total_after, policy)
+    if why is not None:
+        raise RuleViolation("This change would raise the order's total", field="base", code=why)
+    return edit, calculated
+
+
+def preview_edit(
+    cmd: Command, order_id: int, choices: list[self_service.EditChoice]
+) -> order_edit_rules.CalculatedOrder:
+    """The order as the customer's choices would leave it ("review your change"). Call it in a
+    unit of work that is not committed: the staged edit is thrown away with it."""
+    _, calculated = _stage_edit(cmd, order_id, choices)
+    return calculated
+
+
+def edit_items(
+    cmd: Command, order_id: int, choices: list[self_service.EditChoice], *, reviewed_total: str
+) -> order_edit_rules.OrderEdit:
+    """Make the change the customer reviewed: the same staging, committed as the customer with
+    the "order edited" e-mail; staff are told. `reviewed_total` is the new total the customer
+    saw (presentment currency): when the change would now come to another total (a price or the
+    order changed meanwhile), nothing is made and they review it again."""
+    edit, calculated = _stage_edit(cmd, order_id, choices)
+    if f"{calculated.edited.presentment(calculated.edited.total_price):.2f}" != reviewed_total:
+        raise RuleViolation("The order or a price changed since the review", field="base", code="changed_meanwhile")
+    order, edit, _ = order_edits.commit(cmd, edit.id, notify_customer=True)
+    outcome = edit.outcome
+    assert outcome is not None
+    money = ""
+    if outcome.balance_after > 0:
+        money = f"; {outcome.balance_after:.2f} {order.presentment_currency} is left to collect"
+    elif outcome.balance_after < 0:
+        money = f"; {-outcome.balance_after:.2f} {order.presentment_currency} can be refunded"
+    described = order_edit_rules.describe(order, outcome)
+    _tell_staff(cmd, order_id, "customer_edited", f"the customer changed the items ({described}){money}")
+    return edit

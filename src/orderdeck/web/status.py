@@ -33,7 +33,7 @@ from ..domain import returns as return_rules
 from ..domain import self_service as self_service_rules
 from ..domain.errors import OrderError
 from ..domain.order import Order, Return
-from ..domain.statuses import ledger
+from ..domain.statuses import balance, ledger
 from ..notify import context as variables
 from ..resources import render
 from ..services import self_service
@@ -437,21 +437,26 @@ def _status(
     status: int = 200,
     typed: dict[str, str] | None = None,
     problems: dict[str, str] | None = None,
+    edit_typed: dict[str, str] | None = None,
+    edit_problems: dict[str, str] | None = None,
 ) -> Response:
     """The status page, made in one read transaction. `typed` and `problems`: a refused return
-    request's input, shown again with each problem at its field."""
+    request's input, shown again with each problem at its field; `edit_typed` and
+    `edit_problems` the same for the "Change items" form."""
     with app.unit_of_work(read_only=True) as uow:
         locale = _locale(request, order.customer_locale, uow.shop.primary_locale)
         shown = view(app, uow, order, locale)
         actions = _self_service(uow, order)
         zone = app.render_context(uow).zone
         return_form = _return_form(uow, order, locale, zone, typed)
+        edit_form = _edit_form(uow, order, locale, zone, edit_typed)
     gettext = translations(locale).gettext
     done = {
         "cancelled": gettext("Your order is cancelled. We have sent you a confirmation."),
         "address": gettext("Your shipping address is corrected."),
         "return_requested": gettext("We have your return request and will e-mail you when we have answered it."),
         "return_open": gettext("Your return is approved. We have e-mailed you how to send the items back."),
+        "edited": gettext("Your order is changed. We have sent you a confirmation."),
     }.get(request.query_params.get("done", ""))
     if actions is not None:
         actions["until_text"] = format_datetime(actions["until"], "short", tzinfo=zone, locale=locale)
@@ -467,6 +472,8 @@ def _status(
         reason_labels=reason_labels,
         return_form=return_form,
         problems=problems or {},
+        edit_form=edit_form,
+        edit_problems=edit_problems or {},
     )
 
 
@@ -608,6 +615,222 @@ def _request_return(request: Request, token: str, typed: dict[str, str]) -> Resp
     suffix = f"&lang={lang}" if lang in dict(LANGUAGES) else ""
     done = "return_requested" if ret.status == "requested" else "return_open"
     return RedirectResponse(f"/orders/status/{token}?done={done}{suffix}#returns", status_code=303)
+
+
+# ---- changing the items (issue 14) -------------------------------------------------------------
+# Why a change of items is refused, as the customer reads it (at the field, or at the top).
+EDIT_REFUSALS = {
+    "too_late": "The time to change your order has passed. Please contact us.",
+    "fulfilled": "Your items are already on their way and can no longer be changed.",
+    "cancelled": "This order was cancelled.",
+    "line_fixed": "This item is already on its way and can no longer be changed.",
+    "quantity": "Choose how many you want.",
+    "no_more_units": "You can't add more of this item here. Please contact us.",
+    "variant_unavailable": "This option is no longer available. Please choose another.",
+    "insufficient_inventory": "There is not enough in stock for this choice. Please choose fewer or another option.",
+    "raises_total": "This change would make your order cost more, which can't be done here. Please contact us.",
+    "nothing_changed": "Change a quantity or choose another option first.",
+    "changed_meanwhile": "Your order or a price changed since you reviewed your change. Please review it again.",
+}
+EDIT_CANNOT = "This order can no longer be changed here. Please contact us."
+EDIT_FIELD = re.compile(r"(quantity|variant)_(\d{1,19})")
+
+
+def _edit_form(
+    uow: UnitOfWork, order: Order, locale: str, zone: Any, typed: dict[str, str] | None
+) -> dict[str, Any] | None:
+    """The "Change items" form when the shop lets the customer change the items not yet on
+    their way: each line's quantity, and another size or colour at the same price."""
+    options = self_service.edit_options(uow, order)
+    if options is None:
+        return None
+    typed = typed or {}
+    lines = []
+    for line in options.lines:
+        at = line.line_item_id
+        most = line.editable + (self_service_rules.MAX_EXTRA_UNITS if options.policy.may_raise_total else 0)
+        lines.append(
+            {
+                "id": at,
+                "title": line.name,
+                "current": line.variant_title or line.title,
+                "fixed": line.fixed,
+                "counts": list(range(0, most + 1)),
+                "quantity": typed.get(f"quantity_{at}", str(line.editable)),
+                "variant": typed.get(f"variant_{at}", ""),
+                "variants": [
+                    {"id": v.id, "title": v.title if v.title != "Default Title" else v.product_title}
+                    for v in options.switches.get(at, [])
+                ],
+            }
+        )
+    window = timedelta(minutes=uow.shop.settings.self_service_window_minutes)
+    return {
+        "lines": lines,
+        "may_raise": options.policy.may_raise_total,
+        "until": format_datetime(order.processed_at + window, "short", tzinfo=zone, locale=locale),
+    }
+
+
+def _edit_choices(form: dict[str, str]) -> tuple[list[self_service_rules.EditChoice], dict[str, str]]:
+    """The form's fields as choices, and what could not even be read (by field)."""
+    found: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        match = EDIT_FIELD.fullmatch(key)
+        if match is not None:
+            found.setdefault(int(match.group(2)), {})[match.group(1)] = value.strip()
+    choices, problems = [], {}
+    for at, fields in list(found.items())[:MAX_RETURN_LINES]:
+        quantity, variant = fields.get("quantity", ""), fields.get("variant", "")
+        if not quantity.isascii() or not quantity.isdigit() or len(quantity) > 6:
+            problems[f"quantity_{at}"] = "quantity"
+            continue
+        if variant and (not variant.isascii() or not variant.isdigit() or len(variant) > 19):
+            problems[f"variant_{at}"] = "variant_unavailable"
+            continue
+        choices.append(self_service_rules.EditChoice(at, int(quantity), int(variant) if variant else None))
+    return choices, problems
+
+
+async def _edit_form_fields(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str) and (EDIT_FIELD.fullmatch(k) or k == "reviewed_total")}
+
+
+def _edit_refused(
+    app: Orderdeck, request: Request, token: str, order: Order, typed: dict[str, str], problems: dict[str, str]
+) -> Response:
+    """The status page again (422) with what was chosen and each problem at its field."""
+    with app.unit_of_work(read_only=True) as uow:
+        locale = _locale(request, order.customer_locale, uow.shop.primary_locale)
+    gettext = translations(locale).gettext
+    shown = {
+        field: gettext(EDIT_REFUSALS[code]) if code in EDIT_REFUSALS else gettext(EDIT_CANNOT)
+        for field, code in problems.items()
+    }
+    return _status(
+        app,
+        request,
+        _order_of(app, token) or order,
+        message=shown.get("base") or gettext("Please check your change below."),
+        status=422,
+        edit_typed=typed,
+        edit_problems=shown,
+    )
+
+
+def _refusal_field(exc: OrderError) -> str:
+    return exc.field if EDIT_FIELD.fullmatch(exc.field) else "base"
+
+
+@router.post("/orders/status/{token}/edit/review", response_class=HTMLResponse)
+async def review_edit_from_status_page(request: Request, token: str) -> Response:
+    typed = await _edit_form_fields(request)
+    return await run_in_threadpool(_review_edit, request, token, typed)
+
+
+def _review_edit(request: Request, token: str, typed: dict[str, str]) -> Response:
+    """The "review your change" page: the order as the customer's choices would leave it, worked out in a
+    transaction that is rolled back (nothing is kept until they confirm)."""
+    app = _app(request)
+    order = _order_of(app, token)
+    if order is None:
+        return _not_found(app, request)
+    choices, problems = _edit_choices(typed)
+    if problems:
+        return _edit_refused(app, request, token, order, typed, problems)
+    try:
+        with app.unit_of_work() as uow:
+            cmd = Command(app, uow, self_service.CUSTOMER)
+            calculated = self_service.preview_edit(cmd, order.id, choices)
+            locale = _locale(request, order.customer_locale, uow.shop.primary_locale)
+            review = _review(uow, calculated, choices, locale)
+            shop_name = uow.shop.name
+            uow.rollback()
+    except OrderError as exc:
+        return _edit_refused(app, request, token, order, typed, {_refusal_field(exc): exc.code})
+    fields = {k: v for k, v in typed.items() if EDIT_FIELD.fullmatch(k)}
+    return _page(
+        "status_edit_review.html",
+        locale,
+        shop_name=shop_name,
+        order={"name": order.name},
+        review=review,
+        fields=fields,
+        request_path=f"/orders/status/{order.token}",
+    )
+
+
+def _review(
+    uow: UnitOfWork, calculated: Any, choices: list[self_service_rules.EditChoice], locale: str
+) -> dict[str, Any]:
+    """The change in the customer's words: each line's old and new quantity or variant, the
+    totals before and after, and what is left to pay or comes back."""
+    original, edited = calculated.original, calculated.edited
+    money = _money_of(original.presentment_currency or uow.shop.currency, locale)
+    variants = uow.catalog.variants_by_id({c.variant_id for c in choices if c.variant_id is not None})
+    lines = {line.line_item_id: line for line in self_service_rules.editable_lines(original)}
+    changes = []
+    for choice in choices:
+        line = lines.get(choice.line_item_id)
+        if line is None:
+            continue
+        if choice.variant_id is not None and choice.variant_id != line.variant_id:
+            if line.fixed:
+                changes.append({"kind": "quantity", "title": line.name, "old": line.quantity, "new": line.fixed})
+            changes.append(
+                {
+                    "kind": "switch",
+                    "title": line.name,
+                    "to": _variant_name(variants.get(choice.variant_id)),
+                    "old": line.editable,
+                    "new": choice.quantity,
+                }
+            )
+        elif line.fixed + choice.quantity != line.quantity:
+            new = line.fixed + choice.quantity
+            changes.append(
+                {"kind": "removed" if new == 0 else "quantity", "title": line.name, "old": line.quantity, "new": new}
+            )
+    after = balance(edited)
+    return {
+        "changes": changes,
+        "total_before": money(original.presentment(original.total_price)),
+        "total_after": money(edited.presentment(edited.total_price)),
+        "reviewed_total": f"{edited.presentment(edited.total_price):.2f}",
+        "due": money(after) if after > 0 else None,
+        "refund": money(-after) if after < 0 else None,
+    }
+
+
+@router.post("/orders/status/{token}/edit", response_class=HTMLResponse)
+async def edit_from_status_page(request: Request, token: str) -> Response:
+    typed = await _edit_form_fields(request)
+    return await run_in_threadpool(_confirm_edit, request, token, typed)
+
+
+def _confirm_edit(request: Request, token: str, typed: dict[str, str]) -> Response:
+    """Make the reviewed change: committed as the customer with the "order edited" e-mail; on a
+    refusal the page comes back (422) with the reason, nothing changed."""
+    app = _app(request)
+    order = _order_of(app, token)
+    if order is None:
+        return _not_found(app, request)
+    reviewed_total = typed.pop("reviewed_total", "")
+    choices, problems = _edit_choices(typed)
+    if problems:
+        return _edit_refused(app, request, token, order, typed, problems)
+    try:
+        with app.unit_of_work() as uow:
+            self_service.edit_items(
+                Command(app, uow, self_service.CUSTOMER), order.id, choices, reviewed_total=reviewed_total
+            )
+            uow.commit()
+    except OrderError as exc:
+        return _edit_refused(app, request, token, order, typed, {_refusal_field(exc): exc.code})
+    lang = request.query_params.get("lang")
+    suffix = f"&lang={lang}" if lang in dict(LANGUAGES) else ""
+    return RedirectResponse(f"/orders/status/{token}?done=edited{suffix}", status_code=303)
 
 
 @router.get("/orders/lookup", response_class=HTMLResponse)

@@ -288,6 +288,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         money = order_money.panels(admin, uow, order)
         note_shown = customer_sees_note(uow.conn, order)
         returns_panel, about_returns = _returns(admin, uow, order, locations)
+        editing = _editing(admin, uow, order)
         now = uow.now
     trial = Trial(order, inventory, active, now, admin, locations)
     statuses = derive_statuses(order)
@@ -299,6 +300,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         rendered=rendered,
         money=money,
         returns_panel=returns_panel,
+        editing=editing,
         tz=shop.timezone,
         badges={
             "cancelled_at": order.cancelled_at,
@@ -343,6 +345,13 @@ def _returns(
     from .returns import event_returns, panel
 
     return panel(admin, uow, order, locations), event_returns(order)
+
+
+def _editing(admin: Admin, uow: UnitOfWork, order: Order) -> dict[str, Any]:
+    """The "Edit order" button by the items (or why not), and the lines edits removed."""
+    from .order_edits import entry  # order_edits uses this module's helpers (_plain)
+
+    return entry(admin, uow, order)
 
 
 def _own(admin: Admin, author: Any) -> bool:

@@ -190,6 +190,9 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
             "return_shipping_fee": s.return_shipping_fee,
             "restocking_fee_percentage": f"{s.restocking_fee_percentage:g}",
             "return_instructions": s.return_instructions,
+            "order_edit_hours": s.order_edit_hours,
+            "customer_edits": s.customer_edits,
+            "customer_edits_may_raise_total": s.customer_edits_may_raise_total,
         },
         "smtp_shown": redacted(s.smtp_url),
         "server_smtp": bool(admin.app.settings.smtp_url),
@@ -199,6 +202,17 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
         "window_froms": [(w, WINDOW_WORDS.get(w, w)) for w in WINDOW_FROM],
         "languages": list(LANGUAGES.items()),
         "time_zones": TIME_ZONES,
+    }
+
+
+def _order_edit_policy(form: FormData) -> dict[str, Any]:
+    """The Order editing section, when it is on the form (its boxes unticked mean off)."""
+    if "order_edit_hours" not in form:
+        return {}
+    return {
+        "order_edit_hours": text(form, "order_edit_hours"),
+        "customer_edits": "customer_edits" in form,
+        "customer_edits_may_raise_total": "customer_edits_may_raise_total" in form,
     }
 
 
@@ -240,6 +254,8 @@ def save_shop(admin: Settings, form: Form) -> Response:
                 "return_instructions": text(form, "return_instructions"),
             }
         )
+    edit_policy = _order_edit_policy(form)
+    typed.update(edit_policy)
     # The shop's own fields are changed only when the form has them (the currency's box is
     # not there once the shop has orders).
     typed.update(
@@ -258,12 +274,20 @@ def save_shop(admin: Settings, form: Form) -> Response:
     elif text(form, "smtp_url"):
         changes["smtp_url"] = text(form, "smtp_url")
     problems = Problems()
+    # The order-edit settings are checked by the service (services/settings.py), not the API's model.
+    edit_changes = {key: changes.pop(key) for key in list(changes) if key in edit_policy}
+    if "order_edit_hours" in edit_changes:
+        raw = edit_changes["order_edit_hours"]
+        if raw.isdecimal() and len(raw) < 5:
+            edit_changes["order_edit_hours"] = int(raw)
+        else:
+            problems["order_edit_hours"] = "Enter a whole number"
     checked = validated(SettingsIn, changes, problems)
-    if checked is not None:
+    if checked is not None and not problems:
         try:
             with admin.command() as cmd:
                 zone_before = cmd.uow.shop.timezone
-                shop_settings.update_settings(cmd, checked.model_dump(include=set(changes)))
+                shop_settings.update_settings(cmd, {**checked.model_dump(include=set(changes)), **edit_changes})
                 zone = cmd.uow.shop.timezone
         except OrderError as exc:
             problems.add(exc)

@@ -153,6 +153,9 @@ def test_staff_add_a_product_drop_an_item_add_shipping_and_commit_with_a_note_an
     assert any(r.kind == "notification" and "order_edited" in (r.topic or "") + str(r.payload) for r in rows)
     assert any(r.kind == "webhook" and r.topic == "orders/edited" for r in rows)
 
+    # The refund form says the cap left the order by the edit (it was never refunded).
+    assert re.search(r"Cap .{0,80}Removed by an edit", words_of(owner.page(f"/admin/orders/{order['id']}/refund")))
+
     # The next payment request is one click: the invoice e-mail is queued.
     flash = owner.flash(owner.post(f"/admin/orders/{order['id']}/resend", {"template": "order_invoice"}))
     assert flash.startswith("success: “Order invoice” is on its way to the customer"), flash

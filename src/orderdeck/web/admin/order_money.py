@@ -424,12 +424,17 @@ def _refund_page(
                 "id": line.id,
                 "name": line.name,
                 "sku": line.sku,
-                "price": _both(order, (line.price * line.quantity - line.total_discount) / line.quantity),
+                "price": _both(
+                    order,
+                    # a line an order edit removed has no units left to share its money over
+                    (line.price * line.quantity - line.total_discount) / line.quantity if line.quantity else line.price,
+                ),
                 "refundable": order.current_quantity(line),
                 "unfulfilled": order.fulfillable_quantity(line.id),
                 "tracked": line.inventory_item_id is not None,
                 "quantity": values.quantities.get(line.id, ""),
                 "restock": values.fresh or values.restock.get(line.id, False),
+                "removed": line.quantity == 0,  # taken off by an order edit, not refunded
             }
             for line in order.line_items
         ]

@@ -194,6 +194,49 @@ def _return(
     }
 
 
+def _line_item(li: dict[str, Any]) -> dict[str, Any]:
+    price = float(_presentment(li, "price") or 0)
+    current = li.get("current_quantity", li.get("quantity"))
+    return {
+        "title": li.get("title"),
+        "variant_title": li.get("variant_title"),
+        "sku": li.get("sku"),
+        "quantity": li.get("quantity"),
+        "price": _presentment(li, "price"),
+        "line_price": f"{price * int(li.get('quantity') or 0):.2f}",
+        # Units on the order now (after edits and refunds), and what they cost.
+        "current_quantity": current,
+        "current_line_price": f"{price * int(current or 0):.2f}",
+    }
+
+
+def _order_edit(edit: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """What an order edit changed, for the "order edited" message (AFTER-THE-SALE §3.6): the
+    items it added, the lines it took off entirely, and the lines whose quantity changed
+    ("2 → 1 × Cap"). `edit` is the committed OrderEdit as plain data; without one, nothing."""
+    found: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": []}
+    if not edit:
+        return found
+    outcome = edit.get("outcome") or {}
+    added = {int(v) for v in (outcome.get("added_line_ids") or {}).values()}
+    # The quantity each order line was set to: with the delta, its quantity before.
+    set_to = {
+        int(c["line_item_id"]): int(c["quantity"]) for c in edit.get("changes") or [] if c.get("type") == "set_quantity"
+    }
+    deltas = [(d, 1) for d in outcome.get("additions") or []] + [(d, -1) for d in outcome.get("removals") or []]
+    for delta, sign in deltas:
+        line_id, units, title = int(delta.get("id") or 0), int(delta.get("delta") or 0), delta.get("title") or ""
+        new = set_to.get(line_id)
+        if line_id in added or new is None:
+            key = "added" if sign > 0 else "removed"
+            found[key].append({"title": title, "quantity": units})
+        elif new == 0:
+            found["removed"].append({"title": title, "quantity": units})
+        else:
+            found["changed"].append({"title": title, "old_quantity": new - sign * units, "new_quantity": new})
+    return found
+
+
 def build(
     order: dict[str, Any],
     *,
@@ -206,8 +249,11 @@ def build(
     custom_status_name: str | None = None,
     return_instructions: str = "",
     exchange_titles: dict[int, str] | None = None,
+    order_edit: dict[str, Any] | None = None,
+    suggested_refund: str | None = None,
 ) -> dict[str, Any]:
     titles = {li["id"]: li.get("title") for li in order.get("line_items") or []}
+    edited = _order_edit(order_edit)
     fulfillment = _pick(order.get("fulfillments") or [], subject_id)
     refund = _pick(order.get("refunds") or [], subject_id)
     customer = order.get("customer") or {}
@@ -229,17 +275,7 @@ def build(
             "email": customer.get("email"),
         },
         "currency": order.get("presentment_currency") or order.get("currency"),
-        "line_items": [
-            {
-                "title": li.get("title"),
-                "variant_title": li.get("variant_title"),
-                "sku": li.get("sku"),
-                "quantity": li.get("quantity"),
-                "price": _presentment(li, "price"),
-                "line_price": f"{float(_presentment(li, 'price') or 0) * int(li.get('quantity') or 0):.2f}",
-            }
-            for li in order.get("line_items") or []
-        ],
+        "line_items": [_line_item(li) for li in order.get("line_items") or []],
         "subtotal_price": _presentment(order, "subtotal_price"),
         "shipping_price": (shipping.get("presentment_money") or {}).get("amount", "0.00"),
         "total_tax": _presentment(order, "total_tax"),
@@ -248,6 +284,13 @@ def build(
         # The order resource's total_outstanding is in the shop's currency; templates format
         # amounts in the customer's, so the caller passes the presentment amount when it has one.
         "total_outstanding": outstanding if outstanding is not None else order.get("total_outstanding"),
+        # What an order edit changed ("order edited" message), and what the shop owes back now
+        # (presentment currency; "0.00" when nothing).
+        "added_line_items": edited["added"],
+        "removed_line_items": edited["removed"],
+        "changed_line_items": edited["changed"],
+        "edited_by_customer": ((order_edit or {}).get("author") or {}).get("kind") == "customer",
+        "suggested_refund": suggested_refund or "0.00",
         "shipping_address": _address(order.get("shipping_address")),
         "billing_address": _address(order.get("billing_address")),
         "transactions": [

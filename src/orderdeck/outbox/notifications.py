@@ -9,6 +9,7 @@ cannot be sent (no address, a template that fails on this order) says so on the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import smtplib
@@ -17,19 +18,22 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
+import msgspec
 import orjson
 from markupsafe import Markup
 
 from ..destinations import RefusedDestination
 from ..domain.contact import check_email, check_phone
 from ..domain.errors import InvalidInput, NotFound
-from ..domain.order import SYSTEM, DomainEvent
+from ..domain.order import SYSTEM, DomainEvent, Order
+from ..domain.statuses import balance
 from ..notify import engine, templates
 from ..notify.sms import SmsFailed, provider
 from ..notify.smtp import SmtpServer, checked_by, mail_server
 from ..services.context import Orderdeck
 from ..services.draft_orders import invoice_context
 from ..services.notifications import order_context, personalised
+from ..store.uow import UnitOfWork
 
 log = logging.getLogger("orderdeck.notifications")
 
@@ -82,6 +86,7 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
             payload.get("locale"),
             subject_id=payload.get("subject_id"),
             message=payload.get("message"),
+            **(_edit_values(uow, order, payload.get("subject_id")) if name == "order_edited" else {}),
         )
         # A custom status is told with that stage's own template when the merchant wrote one.
         chosen = (
@@ -112,6 +117,18 @@ def prepare(app: Orderdeck, payload: dict[str, Any]) -> Message:
     if not to and not order.phone:
         raise CannotSend("the order has no e-mail address or phone number")
     raise CannotSend("no way to reach the customer is set up (ORDERDECK_SMTP_URL, ORDERDECK_SMS_URL)")
+
+
+def _edit_values(uow: UnitOfWork, order: Order, edit_id: int | None) -> dict[str, Any]:
+    """The "order edited" message's edit (its subject): what it changed, and the refund the shop
+    owes now (presentment currency) when the edit lowered the total below what was paid."""
+    owed = -balance(order)
+    values: dict[str, Any] = {"suggested_refund": f"{owed:.2f}" if owed > 0 else None}
+    # A subject that is no edit (a message resent without one): the order as it is, no changes listed.
+    with contextlib.suppress(NotFound):
+        if edit_id is not None:
+            values["order_edit"] = msgspec.to_builtins(uow.order_edits.get(edit_id, for_update=False))
+    return values
 
 
 def _prepare_invoice(app: Orderdeck, payload: dict[str, Any]) -> Message:

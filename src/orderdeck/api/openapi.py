@@ -624,7 +624,11 @@ ERRORS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "The token lacks the scope this operation needs"),
     404: ("NotFound", "No such record, or the path's API version is not of the form YYYY-MM or unstable"),
     405: ("MethodNotAllowed", "The path does not take this method; `Allow` names those it takes"),
-    409: ("Conflict", "The order was changed by another request at the same moment (PostgreSQL); retry"),
+    409: (
+        "Conflict",
+        "The order was changed by another request at the same moment (PostgreSQL): retry; or, for an order "
+        "edit, the order changed since the edit began: begin a new edit",
+    ),
     413: ("PayloadTooLarge", "The body is larger than the server's limit (ORDERDECK_MAX_BODY_BYTES)"),
     422: ("Unprocessable", "The request is understood but refused; the errors name each field and the problem"),
     503: ("ServiceUnavailable", "The database cannot be reached at the moment; retry after `Retry-After` seconds"),

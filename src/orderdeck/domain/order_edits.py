@@ -620,14 +620,6 @@ def apply(
                 outcome.shipping_added.append(
                     {"id": str(changed.id), "title": changed.title, "price": f"{order.presentment(changed.price):.2f}"}
                 )
-    if not (
-        outcome.additions
-        or outcome.removals
-        or outcome.discounts_added
-        or outcome.shipping_added
-        or outcome.shipping_removed
-    ):
-        raise RuleViolation("This edit changes nothing yet: stage a change before committing", field="order_edit")
     order.updated_at = now
     outcome.total_after = order.presentment(order.total_price)
     outcome.balance_after = balance(order)
@@ -695,6 +687,16 @@ def commit(
     if staff_note is not None and len(staff_note) > MAX_NOTE:
         raise InvalidInput(f"must be at most {MAX_NOTE} characters", field="staff_note")
     outcome = apply(order, edit, inventory=inventory, locations=locations, now=now, author=author)
+    # Checked here, not in `apply`: staged changes that cancel out (a quantity set back to what
+    # the line has) are a state the preview must show, not a refusal of the last stage.
+    if not (
+        outcome.additions
+        or outcome.removals
+        or outcome.discounts_added
+        or outcome.shipping_added
+        or outcome.shipping_removed
+    ):
+        raise RuleViolation("This edit changes nothing yet: stage a change before committing", field="order_edit")
     edit.status = "committed"
     edit.committed_at = now
     edit.updated_at = now

@@ -151,8 +151,12 @@ def test_a_customer_switches_a_size_after_reviewing_it(
     assert event["author"] == "Customer"
     [mail] = [r for r in outbox_rows(deck, "notification") if '"order_edited"' in r.payload]
     assert [r.topic for r in outbox_rows(deck, "staff_alert")] == ["customer_edited"]
-    assert "Your order is changed" in notice(api.client.get(confirmed.headers["location"]).text)
+    followed = api.client.get(confirmed.headers["location"]).text
+    assert "Your order is changed" in notice(followed)
     assert mail is not None
+    # The page's items are the order as it is now: the M shirts are no longer listed.
+    items = text_of(followed.split('id="items-title"', 1)[1].split("</section>", 1)[0])
+    assert re.search(r"Linen shirt\s+S\s+2\s+€50.00", items) and " M " not in items
 
 
 def test_removing_an_item_shows_the_refund_before_it_is_made(

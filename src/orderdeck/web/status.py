@@ -173,15 +173,7 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
         "stage": stage,
         "ended": ended,
         "shipments": shipments,
-        "items": [
-            {
-                "title": li["title"],
-                "variant_title": li["variant_title"],
-                "quantity": li["quantity"],
-                "line_price": money(li["line_price"]),
-            }
-            for li in values["line_items"]
-        ],
+        "items": _items(order, rendered, values, money),
         "totals": {
             "subtotal": money(values["subtotal_price"]),
             "shipping": money(values["shipping_price"]),
@@ -194,6 +186,26 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
         "note": order.note if customer_sees_note(uow.conn, order) else None,
         "returns": [_return_progress(uow, order, ret, refunds, locale, money) for ret in order.returns],
     }
+
+
+def _items(order: Order, rendered: dict[str, Any], values: dict[str, Any], money: Any) -> list[dict[str, Any]]:
+    """The items as the order has them now: a line's quantity after any order edit (REST's
+    `quantity` stays what was ordered), and a line an edit took off entirely left out."""
+    items = []
+    for raw, li in zip(rendered.get("line_items") or [], values["line_items"], strict=True):
+        line = order.line_item(raw["id"])
+        quantity = line.quantity if line is not None else li["quantity"]
+        if line is not None and line.original_quantity is not None and quantity == 0:
+            continue
+        items.append(
+            {
+                "title": li["title"],
+                "variant_title": li["variant_title"],
+                "quantity": quantity,
+                "line_price": money(Decimal(str(li["price"] or 0)) * quantity),
+            }
+        )
+    return items
 
 
 # Shopify's return reasons, as the customer reads them (domain/returns.py RETURN_REASONS).

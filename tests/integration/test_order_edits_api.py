@@ -16,6 +16,7 @@ from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import outbox
 from tests.conftest import Api, Clock, Shop, make_token
+from tests.integration.conftest import Inbox
 from tests.integration.test_webhooks import Receiver, subscribe
 
 PAID = [{"kind": "sale", "status": "success"}]
@@ -392,3 +393,19 @@ def test_orders_edited_then_orders_updated_reach_a_real_receiver(
     assert added["delta"] == 1
     updated = by_topic["orders/updated"]
     assert line_of(updated, cap)["id"] == added["id"] and updated["total_price"] == "32.50"
+
+
+def test_notify_customer_sends_the_order_edited_email_and_without_it_none(
+    mailing: Orderdeck, inbox: Inbox, api: Api, shop: Shop, mug: int, cap: int
+) -> None:
+    told = shop.order([{"variant_id": mug, "quantity": 2}])
+    untold = shop.order([{"variant_id": mug, "quantity": 2}], email="bram@example.nl")
+    for order, notify in ((told, True), (untold, False)):
+        edit = begin(api, order["id"])
+        stage(api, edit["id"], "add_variant", {"variant_id": cap, "quantity": 1})
+        api.ok(api.post(f"/order_edits/{edit['id']}/commit.json", {"notify_customer": notify}))
+    asyncio.run(Worker(mailing, run_jobs=False).drain())
+    assert [m["To"] for m in inbox.messages] == ["anna@example.nl"]
+    [mail] = inbox.messages
+    assert told["name"] in mail["Subject"]
+    assert "Added: 1 × Cap" in mail.get_body(preferencelist=("plain",)).get_content()

@@ -409,3 +409,25 @@ def test_notify_customer_sends_the_order_edited_email_and_without_it_none(
     [mail] = inbox.messages
     assert told["name"] in mail["Subject"]
     assert "Added: 1 × Cap" in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_prices_are_in_the_orders_presentment_currency(api: Api, shop: Shop, mug: int) -> None:
+    # 25.00 EUR of mugs, paid in USD at 1.10: 27.50 USD.
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 2}],
+        presentment_currency="USD",
+        exchange_rate="1.10",
+        transactions=[{"kind": "sale", "status": "success", "amount": "27.50", "currency": "USD"}],
+    )
+    edit = begin(api, order["id"])
+    edit = stage(api, edit["id"], "add_custom_item", {"title": "Gift wrap", "price": "5.50", "quantity": 1})
+    edit = stage(api, edit["id"], "shipping_lines", {"title": "UPS", "price": 11})
+    total = edit["total_price_set"]
+    assert total["presentment_money"] == {"amount": "44.00", "currency_code": "USD"}
+    assert total["shop_money"] == {"amount": "40.00", "currency_code": "EUR"}
+    assert edit["total_outstanding_set"]["presentment_money"]["amount"] == "16.50"
+    [wrap] = edit["added_line_items"]
+    assert wrap["original_unit_price_set"]["presentment_money"]["amount"] == "5.50"
+    order_after = api.ok(api.post(f"/order_edits/{edit['id']}/commit.json"))["order"]
+    assert order_after["total_price"] == "40.00"
+    assert order_after["total_price_set"]["presentment_money"]["amount"] == "44.00"

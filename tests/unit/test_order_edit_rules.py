@@ -537,3 +537,16 @@ def test_removing_an_order_line_drops_the_discount_staged_on_it() -> None:
     staged(edit, rules.SetQuantity(line, 0))
     assert edit.changes == [rules.SetQuantity(line, 0)]
     assert preview(order, inv, edit).edited.total_price == D("0.00")
+
+
+def test_setting_a_quantity_back_to_what_the_line_has_undoes_the_staged_change() -> None:
+    """Found by the state machine: the preview refused an edit whose changes cancel out ("This
+    edit changes nothing yet"), so a quantity staged by mistake could not be set back."""
+    order, inv = place(quantity=3)
+    line = order.line_items[0].id
+    edit = staged(begin(order), rules.SetQuantity(line, 1), rules.SetQuantity(line, 3))
+    calculated = preview(order, inv, edit)
+    assert calculated.edited.line_items[0].quantity == 3
+    assert calculated.outcome is not None and not calculated.outcome.removals
+    with pytest.raises(RuleViolation, match="changes nothing"):
+        commit(order, inv, edit)

@@ -319,3 +319,23 @@ def test_a_switch_keeps_the_discount_the_units_had(
     assert api.client.post(path(order) + "/edit", data=hidden_fields(reviewed)).status_code == 200
     after = shop.get(order["id"])
     assert Decimal(after["total_price"]) == Decimal("45.00") and after["financial_status"] == "paid"
+
+
+def test_a_confirmation_sent_twice_or_after_the_order_changed_makes_nothing_more(
+    deck: Orderdeck, api: Api, shop: Shop, shirt: dict[str, int], cap: int, amsterdam: int, editing: None
+) -> None:
+    order = place(shop, shirt, cap)
+    m_line, cap_line = line_id(order, shirt["M"]), line_id(order, cap)
+    switched = hidden_fields(review(api, order, {f"quantity_{m_line}": "2", f"variant_{m_line}": str(shirt["S"])}))
+    removed = hidden_fields(review(api, order, {f"quantity_{cap_line}": "0"}))
+    assert api.client.post(path(order) + "/edit", data=switched, follow_redirects=False).status_code == 303
+    changed = shop.get(order["id"])
+    for again in (switched, removed):  # the same page sent twice; a review made before the first change
+        answer = api.client.post(path(order) + "/edit", data=again)
+        assert answer.status_code == 422
+        assert notice(answer.text) == (
+            "Your order or a price changed since you reviewed your change. Please review it again."
+        )
+    assert shop.get(order["id"]) == changed
+    assert shop.level(shirt["S"], amsterdam)["available"] == 3
+    assert [r.topic for r in outbox_rows(deck, "staff_alert")] == ["customer_edited"]

@@ -339,15 +339,25 @@ def preview_edit(
 
 
 def edit_items(
-    cmd: Command, order_id: int, choices: list[self_service.EditChoice], *, reviewed_total: str
+    cmd: Command,
+    order_id: int,
+    choices: list[self_service.EditChoice],
+    *,
+    reviewed_total: str,
+    reviewed_version: int | None = None,
 ) -> order_edit_rules.OrderEdit:
     """Make the change the customer reviewed: the same staging, committed as the customer with
     the "order edited" e-mail; staff are told. `reviewed_total` is the new total the customer
-    saw (presentment currency): when the change would now come to another total (a price or the
-    order changed meanwhile), nothing is made and they review it again."""
+    saw (presentment currency) and `reviewed_version` the order's version then: when the order
+    changed since (staff shipped it, or the page was sent twice) or the change would now come
+    to another total (a price changed), nothing is made and they review it again."""
+    changed = RuleViolation("The order or a price changed since the review", field="base", code="changed_meanwhile")
+    current = cmd.uow.orders.get(order_id, for_update=False)
+    if reviewed_version is not None and current.version != reviewed_version:
+        raise changed
     edit, calculated = _stage_edit(cmd, order_id, choices)
     if f"{calculated.edited.presentment(calculated.edited.total_price):.2f}" != reviewed_total:
-        raise RuleViolation("The order or a price changed since the review", field="base", code="changed_meanwhile")
+        raise changed
     order, edit, _ = order_edits.commit(cmd, edit.id, notify_customer=True)
     outcome = edit.outcome
     assert outcome is not None

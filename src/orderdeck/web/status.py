@@ -646,6 +646,7 @@ EDIT_REFUSALS = {
 }
 EDIT_CANNOT = "This order can no longer be changed here. Please contact us."
 EDIT_FIELD = re.compile(r"(quantity|variant)_(\d{1,19})")
+REVIEWED = ("reviewed_total", "reviewed_version")  # what the review showed, sent back with the confirmation
 
 
 def _edit_form(
@@ -706,7 +707,7 @@ def _edit_choices(form: dict[str, str]) -> tuple[list[self_service_rules.EditCho
 
 async def _edit_form_fields(request: Request) -> dict[str, str]:
     form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str) and (EDIT_FIELD.fullmatch(k) or k == "reviewed_total")}
+    return {k: v for k, v in form.items() if isinstance(v, str) and (EDIT_FIELD.fullmatch(k) or k in REVIEWED)}
 
 
 def _edit_refused(
@@ -810,6 +811,7 @@ def _review(
         "total_before": money(original.presentment(original.total_price)),
         "total_after": money(edited.presentment(edited.total_price)),
         "reviewed_total": f"{edited.presentment(edited.total_price):.2f}",
+        "reviewed_version": original.version,
         "due": money(after) if after > 0 else None,
         "refund": money(-after) if after < 0 else None,
     }
@@ -829,13 +831,19 @@ def _confirm_edit(request: Request, token: str, typed: dict[str, str]) -> Respon
     if order is None:
         return _not_found(app, request)
     reviewed_total = typed.pop("reviewed_total", "")
+    version = typed.pop("reviewed_version", "")
+    reviewed_version = int(version) if version.isascii() and version.isdigit() and len(version) < 19 else None
     choices, problems = _edit_choices(typed)
     if problems:
         return _edit_refused(app, request, token, order, typed, problems)
     try:
         with app.unit_of_work() as uow:
             self_service.edit_items(
-                Command(app, uow, self_service.CUSTOMER), order.id, choices, reviewed_total=reviewed_total
+                Command(app, uow, self_service.CUSTOMER),
+                order.id,
+                choices,
+                reviewed_total=reviewed_total,
+                reviewed_version=reviewed_version,
             )
             uow.commit()
     except OrderError as exc:

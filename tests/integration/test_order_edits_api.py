@@ -5,6 +5,7 @@ orders/edited webhook at a real receiver, expiry, and the commit refused once th
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import outbox
 from tests.conftest import Api, Clock, Shop, make_token
 from tests.integration.conftest import Inbox
+from tests.integration.test_concurrency import Server, at_once, level, order_body, setup_shop
 from tests.integration.test_webhooks import Receiver, subscribe
 
 PAID = [{"kind": "sale", "status": "success"}]
@@ -431,3 +433,53 @@ def test_prices_are_in_the_orders_presentment_currency(api: Api, shop: Shop, mug
     order_after = api.ok(api.post(f"/order_edits/{edit['id']}/commit.json"))["order"]
     assert order_after["total_price"] == "40.00"
     assert order_after["total_price_set"]["presentment_money"]["amount"] == "44.00"
+
+
+# ---- at the same moment ------------------------------------------------------------------------------
+@pytest.fixture
+def race_server(deck: Orderdeck) -> Iterator[Server]:
+    running = Server(deck)
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_one_edit_committed_by_eight_clients_at_once_commits_once(deck: Orderdeck, race_server: Server) -> None:
+    location, variant = setup_shop(race_server, stock=5)
+    with race_server.client() as c:
+        order = race_server.ok(c.post("/orders.json", json=order_body(variant, 1)))["order"]
+        edit = race_server.ok(c.post(f"/orders/{order['id']}/order_edits.json"))["order_edit"]
+        line = order["line_items"][0]["id"]
+        race_server.ok(
+            c.post(f"/order_edits/{edit['id']}/set_quantity.json", json={"line_item_id": line, "quantity": 3})
+        )
+
+    responses = at_once(race_server, 8, lambda c, _: c.post(f"/order_edits/{edit['id']}/commit.json"))
+
+    codes = Counter(r.status_code for r in responses)
+    assert codes[200] == 1 and set(codes) <= {200, 409, 422}, [r.text for r in responses]
+    assert level(race_server, variant, location) == {"available": 2, "committed": 3, "on_hand": 5}
+    assert webhook_count(deck, order["id"], "orders/edited") == 1
+
+
+def test_two_edits_of_one_order_committed_at_once_the_second_is_a_conflict(
+    deck: Orderdeck, race_server: Server
+) -> None:
+    location, variant = setup_shop(race_server, stock=5)
+    with race_server.client() as c:
+        order = race_server.ok(c.post("/orders.json", json=order_body(variant, 1)))["order"]
+        line = order["line_items"][0]["id"]
+        edits = []
+        for quantity in (2, 3):
+            edit = race_server.ok(c.post(f"/orders/{order['id']}/order_edits.json"))["order_edit"]
+            body = {"line_item_id": line, "quantity": quantity}
+            race_server.ok(c.post(f"/order_edits/{edit['id']}/set_quantity.json", json=body))
+            edits.append(edit["id"])
+
+    responses = at_once(race_server, 2, lambda c, i: c.post(f"/order_edits/{edits[i]}/commit.json"))
+
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    won = next(r for r in responses if r.status_code == 200).json()["order"]
+    units = won["line_items"][0]["current_quantity"]
+    assert level(race_server, variant, location)["committed"] == units
+    assert webhook_count(deck, order["id"], "orders/edited") == 1

@@ -198,6 +198,18 @@ def test_a_discount_a_custom_item_and_changed_shipping_show_in_the_totals(
     assert discount_id
     assert owner.flash(owner.post(f"{edit}/discounts/{discount_id.group(1)}/remove")) == "success: Discount removed."
     assert "New total €37.95" in summary(owner.page(edit))
+    # Removing a line takes its staged discount with it.
+    gift_wrap = re.search(
+        r'<tr id="line-(\d+)" class="added">\s*<td><span class="item-name">Gift wrap', owner.page(edit).text
+    )
+    assert gift_wrap
+    owner.post(f"{edit}/lines/{gift_wrap.group(1)}/discount", {"value_type": "percentage", "value": "50"})
+    assert "New total €36.45" in summary(owner.page(edit))
+    assert owner.flash(owner.post(f"{edit}/lines/{gift_wrap.group(1)}/quantity", {"quantity": "0"})) == (
+        "success: Gift wrap: removed."
+    )
+    assert "New total €34.95" in summary(owner.page(edit))
+    owner.post(f"{edit}/custom-items", {"title": "Gift wrap", "price": "3.00", "quantity": "1", "taxable": "1"})
     owner.post(f"{edit}/commit", {})
     after = shop.get(order["id"])
     assert after["total_price"] == "37.95"
@@ -470,3 +482,18 @@ def test_staged_amounts_are_in_the_customers_currency(owner: AdminClient, shop: 
     owner.post(f"{edit}/shipping-lines", {"title": "DHL", "price": "4,95"})
     assert "DHL · €4.95" in words_of(owner.page(edit))
     assert Decimal(shop.get(order["id"])["total_price"]) == Decimal("12.50")
+
+
+def test_removing_a_line_takes_its_staged_discount_with_it(owner: AdminClient, shop: Shop, mug: int, cap: int) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 1}, {"variant_id": cap, "quantity": 1}], transactions=SELL)
+    cap_line = line_of(order, cap)["id"]
+    edit = begin(owner, order["id"])
+    owner.post(f"{edit}/lines/{cap_line}/discount", {"value_type": "percentage", "value": "10"})
+    assert "New total €30.50" in summary(owner.page(edit))
+    assert owner.flash(owner.post(f"{edit}/lines/{cap_line}/quantity", {"quantity": "0", "restock": "1"})) == (
+        "success: Cap: removed."
+    )
+    assert "New total €12.50" in summary(owner.page(edit))
+    owner.post(f"{edit}/commit", {})
+    after = shop.get(order["id"])
+    assert after["total_price"] == "12.50" and after["discount_applications"] == []

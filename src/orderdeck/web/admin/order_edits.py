@@ -199,9 +199,7 @@ def _calculated(order: Order, edit: rules.OrderEdit, calc: rules.CalculatedOrder
         return edited.presentment(value)
 
     def discount_of(line_id: int) -> dict[str, Any] | None:
-        staged = next(
-            (c for c in edit.changes if isinstance(c, rules.LineDiscount) and c.line_item_id == line_id), None
-        )
+        staged = _staged_discount(edit, line_id)
         if staged is None:
             return None
         value = shown(staged.value) if staged.value_type == "fixed_amount" else staged.value
@@ -425,6 +423,10 @@ def _amount(cmd: Command, form: FormData, name: str, edit_id: int) -> Decimal:
     return parse_amount(raw, order.presentment_currency, field=name)
 
 
+def _staged_discount(edit: rules.OrderEdit, line_id: int) -> rules.LineDiscount | None:
+    return next((c for c in edit.changes if isinstance(c, rules.LineDiscount) and c.line_item_id == line_id), None)
+
+
 def _percentage(form: FormData) -> Decimal:
     raw = _text(form, "value").replace(",", ".").removesuffix("%").strip()
     try:
@@ -497,10 +499,7 @@ def set_discount(order_id: int, edit_id: int, line_id: int, admin: Manager, form
             raise InvalidInput("choose an amount off each unit or a percentage", field="value_type")
         value = _amount(cmd, form, "value", edit_id) if value_type == "fixed_amount" else _percentage(form)
         description = _text(form, "description") or None
-        edit = commands.get(cmd, edit_id)
-        staged = next(
-            (c for c in edit.changes if isinstance(c, rules.LineDiscount) and c.line_item_id == line_id), None
-        )
+        staged = _staged_discount(commands.get(cmd, edit_id), line_id)
         name = _name_of(cmd, edit_id, line_id)
         if staged is None:
             commands.add_discount(

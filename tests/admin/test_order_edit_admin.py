@@ -497,3 +497,24 @@ def test_removing_a_line_takes_its_staged_discount_with_it(owner: AdminClient, s
     owner.post(f"{edit}/commit", {})
     after = shop.get(order["id"])
     assert after["total_price"] == "12.50" and after["discount_applications"] == []
+
+
+def test_an_added_product_sold_out_meanwhile_is_said_and_can_be_taken_out(
+    owner: AdminClient, shop: Shop, mug: int, scarf: int, amsterdam: int
+) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)
+    edit = begin(owner, order["id"])
+    owner.post(f"{edit}/variants", {"variant_id": str(scarf), "quantity": "3"})
+    shop.order([{"variant_id": scarf, "quantity": 1}])  # another customer buys one of the three
+    said = words_of(owner.page(edit))
+    assert "This edit can't go on" in said
+    assert "Not enough stock of Wool scarf (SKU SCARF-1): 3 ordered, 2 available at any single location" in said
+    refused = owner.post(f"{edit}/commit", {})
+    assert refused.status_code == 422 and "Not enough stock of Wool scarf" in words_of(refused)
+    assert shop.level(scarf, amsterdam)["available"] == 2
+    staged_id = re.search(r'/lines/(\d+)/quantity" class="inline">.*?Take out Wool scarf', owner.page(edit).text, re.S)
+    assert staged_id
+    assert owner.flash(owner.post(f"{edit}/lines/{staged_id.group(1)}/quantity", {"quantity": "0"})) == (
+        "success: Wool scarf: removed."
+    )
+    assert "New total €12.50" in summary(owner.page(edit))

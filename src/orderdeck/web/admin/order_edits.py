@@ -339,17 +339,11 @@ def _next_step(admin: Admin, order: Order, edit: rules.OrderEdit) -> dict[str, A
             step.update(kind="collect")
     elif owed < 0:
         refundable = ledger(order).refundable
-        step.update(kind="refund" if refundable > 0 else "none", suggested=min(-owed, refundable))
+        step.update(kind="refund" if refundable > 0 else "owed_back", suggested=min(-owed, refundable))
     return {
         "closed": False,
         "outcome": outcome,
-        "described": rules.describe(order, outcome)
-        if outcome.additions
-        or outcome.removals
-        or outcome.discounts_added
-        or outcome.shipping_added
-        or outcome.shipping_removed
-        else "",
+        "described": rules.describe(order, outcome),
         "step": step,
         "may": {"refund": admin.may("refund"), "manage": admin.may("manage_orders")},
     }

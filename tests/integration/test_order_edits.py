@@ -187,3 +187,13 @@ def test_the_demo_shows_edited_orders(deck: Orderdeck) -> None:
     removed = [li for o in edited for li in o.line_items if li.quantity == 0 and li.ordered_quantity > 0]
     added = [li for o in edited for li in o.line_items if li.title == "Gift wrap"]
     assert removed and added
+
+
+def test_customer_edit_settings_change_through_the_api(api: Any) -> None:
+    answer = api.ok(
+        api.put("/shop/settings.json", {"settings": {"customer_edits": False, "customer_edits_may_raise_total": True}})
+    )
+    assert answer["settings"]["customer_edits"] is False
+    assert answer["settings"]["customer_edits_may_raise_total"] is True
+    refused = api.put("/shop/settings.json", {"settings": {"customer_edits": "maybe"}})
+    assert refused.status_code == 422 and "customer_edits" in refused.text

@@ -291,6 +291,9 @@ class SettingsIn(BaseModel):
     return_instructions: Annotated[str, Field(max_length=2000)] | None = None
     # How long an order edit stays open (hours, 1-720); services/settings.py checks it.
     order_edit_hours: Annotated[int, Field(strict=True, ge=1, le=720)] | None = None
+    # What customers may change themselves from the status page (within the self-service window).
+    customer_edits: bool | None = None
+    customer_edits_may_raise_total: bool | None = None
     # The shop's own fields, named as GET /shop.json names them (services/shop_setup.py checks them).
     name: str | None = None
     iana_timezone: str | None = None
@@ -321,7 +324,11 @@ def update_settings(
     `return_requests_need_approval` (true; false opens a request at once),
     `return_shipping_fee` (an amount, "0.00"), `restocking_fee_percentage` (0-100),
     `return_instructions` (shown with the approval and the label); `order_edit_hours` (24, 1-720:
-    how long an order edit stays open before it expires); `smtp_url` (the shop's mail server, as
+    how long an order edit stays open before it expires); `customer_edits` (true: customers may
+    change quantities, remove items or switch to another size or colour at the same price from
+    their status page, within the self-service window, while the units are unfulfilled) and
+    `customer_edits_may_raise_total` (false: a customer's change may not leave anything to pay);
+    `smtp_url` (the shop's mail server, as
     ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
     `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has
     no orders) change here too; the answer shows them beside the settings."""

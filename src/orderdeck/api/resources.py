@@ -636,6 +636,9 @@ class ShopSettings(Model):
     return_shipping_fee: str = Field(description="An amount in the shop's currency")
     restocking_fee_percentage: float
     return_instructions: str
+    order_edit_hours: int = Field(description="How long an order edit stays open before it expires (1-720)")
+    customer_edits: bool = Field(description="Customers may edit unfulfilled items from their status page")
+    customer_edits_may_raise_total: bool = Field(description="A customer's edit may leave something to pay")
 
 
 class Shop(Model):

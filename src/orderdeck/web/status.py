@@ -646,6 +646,7 @@ EDIT_REFUSALS = {
 }
 EDIT_CANNOT = "This order can no longer be changed here. Please contact us."
 EDIT_FIELD = re.compile(r"(quantity|variant)_(\d{1,19})")
+MAX_EDIT_LINES = 250  # lines one "Change items" form may name
 REVIEWED = ("reviewed_total", "reviewed_version")  # what the review showed, sent back with the confirmation
 
 
@@ -693,7 +694,7 @@ def _edit_choices(form: dict[str, str]) -> tuple[list[self_service_rules.EditCho
         if match is not None:
             found.setdefault(int(match.group(2)), {})[match.group(1)] = value.strip()
     choices, problems = [], {}
-    for at, fields in list(found.items())[:MAX_RETURN_LINES]:
+    for at, fields in list(found.items())[:MAX_EDIT_LINES]:
         quantity, variant = fields.get("quantity", ""), fields.get("variant", "")
         if not quantity.isascii() or not quantity.isdigit() or len(quantity) > 6:
             problems[f"quantity_{at}"] = "quantity"

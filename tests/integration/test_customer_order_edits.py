@@ -339,3 +339,21 @@ def test_a_confirmation_sent_twice_or_after_the_order_changed_makes_nothing_more
     assert shop.get(order["id"]) == changed
     assert shop.level(shirt["S"], amsterdam)["available"] == 3
     assert [r.topic for r in outbox_rows(deck, "staff_alert")] == ["customer_edited"]
+
+
+def test_an_item_shipped_while_the_page_was_open_is_refused_at_the_top(
+    api: Api, shop: Shop, shirt: dict[str, int], cap: int, editing: None
+) -> None:
+    order = place(shop, shirt, cap)
+    cap_line = line_id(order, cap)
+    [fo] = shop.fulfillment_orders(order["id"])
+    cap_fo_line = next(li["id"] for li in fo["line_items"] if li["line_item_id"] == cap_line)
+    body = {
+        "line_items_by_fulfillment_order": [
+            {"fulfillment_order_id": fo["id"], "fulfillment_order_line_items": [{"id": cap_fo_line, "quantity": 1}]}
+        ]
+    }
+    api.ok(api.post("/fulfillments.json", {"fulfillment": body}))
+    refused = review(api, order, {f"quantity_{cap_line}": "0"}, status=422)
+    assert notice(refused) == "This item is already on its way and can no longer be changed."
+    assert f'name="quantity_{cap_line}"' not in refused  # the shirts are still offered, the cap is not

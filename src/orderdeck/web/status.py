@@ -714,18 +714,23 @@ async def _edit_form_fields(request: Request) -> dict[str, str]:
 def _edit_refused(
     app: Orderdeck, request: Request, token: str, order: Order, typed: dict[str, str], problems: dict[str, str]
 ) -> Response:
-    """The status page again (422) with what was chosen and each problem at its field."""
+    """The status page again (422) with what was chosen and each problem at its field; a problem
+    of a line the form no longer offers (it shipped meanwhile) goes at the top."""
+    order = _order_of(app, token) or order
     with app.unit_of_work(read_only=True) as uow:
         locale = _locale(request, order.customer_locale, uow.shop.primary_locale)
+        options = self_service.edit_options(uow, order)
+    offered = {str(line.line_item_id) for line in options.lines} if options else set()
     gettext = translations(locale).gettext
-    shown = {
-        field: gettext(EDIT_REFUSALS[code]) if code in EDIT_REFUSALS else gettext(EDIT_CANNOT)
-        for field, code in problems.items()
-    }
+    shown = {}
+    for field, code in problems.items():
+        words = gettext(EDIT_REFUSALS[code]) if code in EDIT_REFUSALS else gettext(EDIT_CANNOT)
+        match = EDIT_FIELD.fullmatch(field)
+        shown[field if match is not None and match.group(2) in offered else "base"] = words
     return _status(
         app,
         request,
-        _order_of(app, token) or order,
+        order,
         message=shown.get("base") or gettext("Please check your change below."),
         status=422,
         edit_typed=typed,

@@ -357,3 +357,17 @@ def test_an_item_shipped_while_the_page_was_open_is_refused_at_the_top(
     refused = review(api, order, {f"quantity_{cap_line}": "0"}, status=422)
     assert notice(refused) == "This item is already on its way and can no longer be changed."
     assert f'name="quantity_{cap_line}"' not in refused  # the shirts are still offered, the cap is not
+
+
+def test_amounts_are_in_the_customers_currency(
+    api: Api, shop: Shop, shirt: dict[str, int], cap: int, editing: None
+) -> None:
+    order = shop.order(
+        [{"variant_id": shirt["M"], "quantity": 2}, {"variant_id": cap, "quantity": 1}],
+        transactions=SELL,
+        presentment_currency="USD",
+        exchange_rate="1.10",
+    )
+    reviewed = text_of(review(api, order, {f"quantity_{line_id(order, cap)}": "0"}))
+    assert re.search(r"Total now\s+\$66.00\s+New total\s+\$55.00", reviewed)
+    assert "After this change, we refund $11.00 to you." in reviewed

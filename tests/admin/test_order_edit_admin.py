@@ -328,7 +328,12 @@ def test_a_refused_change_shows_its_reason_on_the_page_and_changes_nothing(
     assert message in said, said
     assert "Nothing was changed." in said
     assert re.search(r'<div class="flash flash-error" role="alert">', answer.text)
-    # What was typed comes back in the form it was typed in.
+    # The box the reason is about is marked, when the reason is about one.
+    boxes = {"Price": "price", "Title": "title", "Quantity": "quantity", "Value": "value", "Product": "variant_id"}
+    box = boxes.get(message.split(":")[0])
+    if box:
+        assert re.search(rf'name="{box}"[^>]*aria-invalid="true"', answer.text), answer.text
+        # What was typed comes back in the form it was typed in.
     if path == "custom-items" and form["title"].strip():
         assert 'value="Engraving"' in answer.text and 'value="-1"' in answer.text
     assert staged(deck, edit) == []

@@ -93,9 +93,19 @@ def test_staff_swap_an_item_add_shipping_commit_and_capture_what_is_to_collect(
     tote_row = staff.locator("table.edit-lines tr", has_text="Linen tote").first
     assert "Removed, back in stock" in tote_row.inner_text()
 
-    # 3. Add shipping by hand.
+    # 3. Add shipping by hand; a mistyped price is refused with the reason at the form.
     shipping = staff.get_by_role("group", name="Add shipping")
     shipping.get_by_label("Shipping method").fill("PostNL")
+    shipping.get_by_label("Shipping price (EUR)").fill("2.95x")
+    shipping.get_by_role("button", name="Add shipping").click()
+    staff.wait_for_load_state()
+    refusal = "Price: '2.95x' is not an amount; enter one such as 4.95. Nothing was changed."
+    assert staff.get_by_role("alert").inner_text().strip() == refusal
+    shipping = staff.get_by_role("group", name="Add shipping")
+    assert refusal in shipping.inner_text()
+    assert shipping.get_by_label("Shipping method").input_value() == "PostNL"  # as typed
+    assert shipping.get_by_label("Shipping price (EUR)").get_attribute("aria-invalid") == "true"
+    _card_shot(staff, "section[aria-labelledby=shipping-title]", "order-edit-journey-1-refused-shipping")
     shipping.get_by_label("Shipping price (EUR)").fill("2.95")
     shipping.get_by_role("button", name="Add shipping").click()
     staff.wait_for_load_state()

@@ -79,6 +79,7 @@ class Problem:
     form: str
     message: str
     typed: dict[str, str]
+    field: str = ""  # the box it is about, when it is one
 
 
 def _typed(form: FormData) -> dict[str, str]:
@@ -116,6 +117,10 @@ NOT_A_BOX = frozenset(
         "discount_application_id",
     }
 )
+
+
+# The box a refusal's field is, where the names differ (stock refusals are about the quantity).
+BOXES = {"variant_id": "product", "line_items": "quantity"}
 
 
 def _said(exc: OrderError, order: Order | None, uow: UnitOfWork) -> str:
@@ -387,7 +392,12 @@ def _stage(
             raise
         with admin.app.unit_of_work(read_only=True) as uow:
             message = _said(exc, _order_of(uow, order_id), uow)
-        problem = Problem(form=name, message=f"{message.rstrip('.')}. Nothing was changed.", typed=_typed(form))
+        problem = Problem(
+            form=name,
+            message=f"{message.rstrip('.')}. Nothing was changed.",
+            typed=_typed(form),
+            field=BOXES.get(exc.field, exc.field),
+        )
         return _show(admin, order_id, edit_id, problem=problem, status=422)
     return admin.done(_page_url(order_id, edit_id), said)
 
@@ -412,8 +422,11 @@ def _amount(cmd: Command, form: FormData, name: str, edit_id: int) -> Decimal:
     """An amount typed in the customer's currency (what the services take for these fields)."""
     order = cmd.uow.orders.get(commands.get(cmd, edit_id).order_id, for_update=False)
     raw = _text(form, name).replace(",", ".")
-    if not raw:
-        raise InvalidInput("enter an amount such as 4.95", field=name)
+    try:
+        Decimal(raw)
+    except InvalidOperation:
+        said = f"{raw[:20]!r} is not an amount; enter one such as 4.95" if raw else "enter an amount such as 4.95"
+        raise InvalidInput(said, field=name) from None
     return parse_amount(raw, order.presentment_currency, field=name)
 
 

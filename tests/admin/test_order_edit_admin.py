@@ -470,7 +470,11 @@ def test_the_order_edit_settings_are_saved_from_the_shop_settings_page(owner: Ad
     assert settings["order_edit_hours"] == 48
     assert settings["customer_edits"] is False and settings["customer_edits_may_raise_total"] is True
 
-    for typed, message in (("0", "Must be a whole number of hours from 1 to 720"), ("soon", "Enter a whole number")):
+    for typed, message in (
+        ("0", "Must be at least 1"),
+        ("721", "Must be at most 720"),
+        ("soon", "Enter a whole number"),
+    ):
         refused = owner.post("/admin/settings/shop", {**base, "order_edit_hours": typed, "customer_edits": "1"})
         assert refused.status_code == 422
         error = re.search(r'<p class="field-error" id="e-order_edit_hours">([^<]+)</p>', refused.text)

@@ -527,3 +527,21 @@ def test_an_added_product_sold_out_meanwhile_is_said_and_can_be_taken_out(
         "success: Wool scarf: removed."
     )
     assert "New total €12.50" in summary(owner.page(edit))
+
+
+def test_payment_instructions_are_saved_from_the_shop_settings_page(owner: AdminClient, api: Api) -> None:
+    base = {
+        "capture_mode": "checkout",
+        "authorization_period_days": "7",
+        "stuck_after_days": "5",
+        "retention_days": "30",
+        "self_service_window_minutes": "150",
+        "order_edit_hours": "24",
+    }
+    saved = owner.post("/admin/settings/shop", {**base, "payment_instructions": "  IBAN NL91 ABNA 0417 1643 00  "})
+    assert owner.flash(saved) == "success: Shop settings saved."
+    assert api.ok(api.get("/shop.json"))["shop"]["settings"]["payment_instructions"] == "IBAN NL91 ABNA 0417 1643 00"
+    assert "IBAN NL91 ABNA 0417 1643 00</textarea>" in owner.page("/admin/settings/shop").text
+    refused = owner.post("/admin/settings/shop", {**base, "payment_instructions": "x" * 2001})
+    assert refused.status_code == 422
+    assert api.ok(api.get("/shop.json"))["shop"]["settings"]["payment_instructions"] == "IBAN NL91 ABNA 0417 1643 00"

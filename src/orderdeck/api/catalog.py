@@ -294,6 +294,7 @@ class SettingsIn(BaseModel):
     # What customers may change themselves from the status page (within the self-service window).
     customer_edits: bool | None = None
     customer_edits_may_raise_total: bool | None = None
+    payment_instructions: Annotated[str, Field(max_length=2000)] | None = None
     # The shop's own fields, named as GET /shop.json names them (services/shop_setup.py checks them).
     name: str | None = None
     iana_timezone: str | None = None
@@ -328,6 +329,8 @@ def update_settings(
     change quantities, remove items or switch to another size or colour at the same price from
     their status page, within the self-service window, while the units are unfulfilled) and
     `customer_edits_may_raise_total` (false: a customer's change may not leave anything to pay);
+    `payment_instructions` (how customers pay what is left to pay: shown in payment requests and
+    on the status page while something is owed);
     `smtp_url` (the shop's mail server, as
     ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
     `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has

@@ -639,6 +639,7 @@ class ShopSettings(Model):
     order_edit_hours: int = Field(description="How long an order edit stays open before it expires (1-720)")
     customer_edits: bool = Field(description="Customers may edit unfulfilled items from their status page")
     customer_edits_may_raise_total: bool = Field(description="A customer's edit may leave something to pay")
+    payment_instructions: str = Field(description="How customers pay what is left (payment requests, status page)")
 
 
 class Shop(Model):

@@ -136,7 +136,12 @@ def order_context(
     variants = uow.catalog.variants_by_id(asked)
     values = variables.build(
         rendered,
-        shop={"name": shop.name, "email": shop.email, "url": app.settings.public_url},
+        shop={
+            "name": shop.name,
+            "email": shop.email,
+            "url": app.settings.public_url,
+            "payment_instructions": shop.settings.payment_instructions,
+        },
         locale=locale,
         transactions=[render.transaction(order, t, ctx) for t in order.transactions],
         outstanding=str(total_outstanding(order)),

@@ -42,6 +42,11 @@ def _return_policy(changes: dict[str, Any], currency: str) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
             raise InvalidInput("must be a percentage from 0 to 100", field="restocking_fee_percentage")
         checked["restocking_fee_percentage"] = float(value)
+    if "payment_instructions" in changes:
+        text = changes["payment_instructions"]
+        if not isinstance(text, str) or len(text) > MAX_INSTRUCTIONS:
+            raise InvalidInput(f"must be a text of at most {MAX_INSTRUCTIONS} characters", field="payment_instructions")
+        checked["payment_instructions"] = text.strip()
     if "return_instructions" in changes:
         text = changes["return_instructions"]
         if not isinstance(text, str) or len(text) > MAX_INSTRUCTIONS:

@@ -44,6 +44,9 @@ class ShopSettings:
     # Order edits (issue 14): how long a begun edit may stay open before it expires, and what
     # customers may change themselves from the status page (within the self-service window).
     order_edit_hours: int = 24  # 1-720
+    # How customers pay what is left to pay (bank transfer details, a payment link): in payment
+    # requests, and on the status page while something is owed.
+    payment_instructions: str = ""
     customer_edits: bool = True  # quantities, removals, another size or colour at the same price
     customer_edits_may_raise_total: bool = False  # allow changes that leave something to pay
 

@@ -60,6 +60,7 @@ def invoice_page(request: Request, token: str) -> Response:
         locale,
         shop_name=shop.name,
         shop_email=shop.email,
+        payment_instructions=shop.settings.payment_instructions.strip() or None,
         draft_name=draft.name,
         completed=draft.status == "completed",
         status_url=status_url,

@@ -33,7 +33,7 @@ from ..domain import returns as return_rules
 from ..domain import self_service as self_service_rules
 from ..domain.errors import OrderError
 from ..domain.order import Order, Return
-from ..domain.statuses import balance, ledger
+from ..domain.statuses import balance, ledger, total_outstanding
 from ..notify import context as variables
 from ..resources import render
 from ..services import self_service
@@ -179,7 +179,10 @@ def view(app: Orderdeck, uow: UnitOfWork, order: Order, locale: str) -> dict[str
             "shipping": money(values["shipping_price"]),
             "tax": money(values["total_tax"]) if float(values["total_tax"] or 0) else None,
             "total": money(values["total_price"]),
+            # What an edit, an exchange or a partial payment left to pay (the customer's currency).
+            "to_pay": money(str(owed)) if (owed := total_outstanding(order)) > 0 else None,
         },
+        "payment_instructions": shop.settings.payment_instructions.strip() or None,
         "shipping_address": _address_lines(values["shipping_address"]),
         "billing_address": _address_lines(values["billing_address"]),
         # Only the note the customer wrote at checkout, as they wrote it (services/order_note.py).

@@ -193,6 +193,7 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
             "order_edit_hours": s.order_edit_hours,
             "customer_edits": s.customer_edits,
             "customer_edits_may_raise_total": s.customer_edits_may_raise_total,
+            "payment_instructions": s.payment_instructions,
         },
         "smtp_shown": redacted(s.smtp_url),
         "server_smtp": bool(admin.app.settings.smtp_url),
@@ -213,6 +214,7 @@ def _order_edit_policy(form: FormData) -> dict[str, Any]:
         "order_edit_hours": text(form, "order_edit_hours"),
         "customer_edits": "customer_edits" in form,
         "customer_edits_may_raise_total": "customer_edits_may_raise_total" in form,
+        "payment_instructions": text(form, "payment_instructions"),
     }
 
 

@@ -2,16 +2,25 @@
 
 A Hypothesis state machine drives a small shop (two locations, three products with stock, a few
 orders paid by authorization or sale) with captures, fulfilments, un-fulfilments, holds,
-releases, moves, refunds, cancellations, archiving and edits, valid and invalid alike.
+releases, moves, refunds, cancellations, archiving, returns and order edits (begin; stage added
+variants and custom items, quantities down to 0 with or without restock, line discounts,
+shipping added, changed or removed; commit; abandon), valid and invalid alike.
 
 - A refused command (4xx) must change nothing: the full JSON of every order of the example,
   its fulfillment orders and transactions, and every inventory level are compared before and
   after. The clock moves one second before every command, so an `updated_at` written by a
   refused command would show.
-- After every step: per line item fulfilled + fulfillable + removed == ordered; refunded <=
-  captured <= authorized + sold; on_hand == available + committed everywhere, committed equals
-  what the orders' open fulfillment orders hold, stock is conserved; and the statuses equal what
-  product/ORDER-MODEL.md says for the facts, computed here from the transactions and quantities.
+- Staging an edit, accepted or refused, changes neither the order nor stock nor the outbox (a
+  refused stage leaves the edit as it was too); a committed edit leaves the order at the total
+  its preview showed and moves no money; a refused commit says why (the order changed since the
+  edit began, the edit is done or expired, nothing is staged).
+- After every step: per line item, the units on it now (LineItem.quantity, which edits change) ==
+  fulfilled + fulfillable + removed before shipping + refunded beyond the fulfilled ones;
+  refunded <= captured <= authorized + sold; on_hand == available + committed everywhere,
+  committed equals what the orders' open fulfillment orders hold, stock is conserved;
+  total_outstanding == max(0, what is due − net paid) == max(0, statuses.balance); and the
+  statuses equal what product/ORDER-MODEL.md says for the facts, computed here from the
+  transactions and quantities.
 
 Each Hypothesis example gets its own products and orders, so examples do not see each other's
 stock; one deck (database) serves the whole run, for SQLite and PostgreSQL alike.
@@ -26,7 +35,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
+import msgspec
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -36,14 +46,19 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import func, select
 
+from orderdeck.domain import order_edits as edit_rules
 from orderdeck.domain import returns as rules
 from orderdeck.domain.errors import OrderError
 from orderdeck.domain.order import Order, ReturnTracking
+from orderdeck.domain.statuses import balance
+from orderdeck.services import order_edits as edit_commands
 from orderdeck.services import refunds as refund_commands
 from orderdeck.services import returns as commands
 from orderdeck.services.context import Command
 from orderdeck.store import counts
+from orderdeck.store.tables import outbox
 from tests.conftest import AUTHORIZE, IN_CI, SELL
 from tests.integration.returns_steps import run
 
@@ -177,11 +192,21 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def units_worth(line: dict[str, Any], quantity: int) -> Decimal:
+def quantity_now(order: dict[str, Any], line: dict[str, Any]) -> int:
+    """The units a line's money describes (LineItem.quantity): REST's `quantity` is what was
+    ordered before any edit, so the machine reads this one from the stored order (`read`)."""
+    return int(order["_now"][line["id"]]["quantity"])
+
+
+def units_worth(order: dict[str, Any], line: dict[str, Any], quantity: int) -> Decimal:
     """What `quantity` units of a line come to back: their share of the line after its
-    discounts, plus their share of its tax, each to the cent."""
-    each = (money(line["price"]) * line["quantity"] - money(line["total_discount"])) / line["quantity"]
-    tax = sum((money(t["price"]) for t in line["tax_lines"]), Decimal(0)) / line["quantity"]
+    discounts, plus their share of its tax, each to the cent (nothing for a line an edit
+    took every unit off)."""
+    now = quantity_now(order, line)
+    if now == 0:
+        return Decimal(0)
+    each = (money(line["price"]) * now - money(line["total_discount"])) / now
+    tax = sum((money(t["price"]) for t in line["tax_lines"]), Decimal(0)) / now
     return cents(each * quantity) + cents(tax * quantity)
 
 
@@ -194,7 +219,9 @@ def return_fees(order: dict[str, Any], ret: dict[str, Any]) -> Decimal:
     lines = {li["id"]: li for li in order["line_items"]}
     restocking = sum(
         (
-            cents(units_worth(lines[rli["line_item_id"]], rli["quantity"]) * Decimal(str(fee["percentage"])) / 100)
+            cents(
+                units_worth(order, lines[rli["line_item_id"]], rli["quantity"]) * Decimal(str(fee["percentage"])) / 100
+            )
             for rli in ret["return_line_items"]
             if (fee := rli["restocking_fee"]) is not None
         ),
@@ -210,7 +237,11 @@ def return_credit_less_fees(order: dict[str, Any]) -> Decimal:
     lines = {li["id"]: li for li in order["line_items"]}
     approved = [r for r in order["returns"] if r["status"] in APPROVED_RETURN]
     worth = sum(
-        (units_worth(lines[rli["line_item_id"]], rli["quantity"]) for r in approved for rli in r["return_line_items"]),
+        (
+            units_worth(order, lines[rli["line_item_id"]], rli["quantity"])
+            for r in approved
+            for rli in r["return_line_items"]
+        ),
         Decimal(0),
     )
     refunded = sum(
@@ -318,11 +349,19 @@ class Expect:
 
 
 def build_machine(
-    api: Any, shop: Any, clock: Any, locations: list[int], deck: Any, *, returns_first: bool = False
+    api: Any,
+    shop: Any,
+    clock: Any,
+    locations: list[int],
+    deck: Any,
+    *,
+    returns_first: bool = False,
+    edits_first: bool = False,
 ) -> type[RuleBasedStateMachine]:
     """The machine; `returns_first` ships every order at once, pays most by sale and leaves out
     the commands that only move unshipped units (hold, release, move, edit), so most steps work
-    on returns."""
+    on returns; `edits_first` leaves out the returns commands, so most steps work on order
+    edits between fulfilments, refunds, captures and cancellations."""
     amsterdam, utrecht = locations
 
     class OrderMachine(RuleBasedStateMachine):
@@ -333,17 +372,27 @@ def build_machine(
             self.written_off: dict[int, int] = {}
             self.restocked: dict[tuple[int, int], int] = {}  # (variant, location) -> units received back
             self.state: dict[str, Any] = {}
+            self.edits: dict[int, int] = {}  # order edit id -> order id, every edit begun
+            self.refusal: OrderError | None = None  # why the last command run by `do` was refused
 
         # ---- reading the whole state ---------------------------------------------------------
         def read(self) -> dict[str, Any]:
             orders = {}
             for oid in self.orders:
+                stored = self.domain(oid)
+                order = api.ok(api.get(f"/orders/{oid}.json"))["order"]
+                # What the JSON does not show: each line's quantity now (edits change it; REST's
+                # `quantity` is what was ordered) and units taken off before they shipped.
+                order["_now"] = {
+                    li.id: {"quantity": li.quantity, "removed": li.removed_quantity} for li in stored.line_items
+                }
                 orders[oid] = {
-                    "order": api.ok(api.get(f"/orders/{oid}.json"))["order"],
+                    "order": order,
                     "fulfillment_orders": api.ok(api.get(f"/orders/{oid}/fulfillment_orders.json"))[
                         "fulfillment_orders"
                     ],
                     "transactions": api.ok(api.get(f"/orders/{oid}/transactions.json"))["transactions"],
+                    "stored": stored,
                 }
             ids = ",".join(str(i) for i in sorted(self.items))
             levels = api.ok(api.get(f"/inventory_levels.json?inventory_item_ids={ids}&limit=250"))["inventory_levels"]
@@ -353,7 +402,11 @@ def build_machine(
                 # (test_inventory_level_updated_at_is_the_last_change covers that on its own).
                 stock[(lv["inventory_item_id"], lv["location_id"])] = {k: v for k, v in lv.items() if k != "updated_at"}
             count = api.ok(api.get("/orders/count.json?status=any"))["count"]
-            return {"orders": orders, "levels": stock, "count": count}
+            with deck.unit_of_work(read_only=True) as uow:
+                messages = uow.conn.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.order_id.in_(list(self.orders)))
+                ).scalar_one()
+            return {"orders": orders, "levels": stock, "count": count, "outbox": messages}
 
         def count(self, query: str) -> int:
             return int(api.ok(api.get(f"/orders/count.json?{query}"))["count"])
@@ -377,12 +430,14 @@ def build_machine(
             page call the same ones), in its own unit of work; a refusal changes nothing."""
             before = self.state
             clock.advance(seconds=1)
+            self.refusal = None
             try:
                 result = run(deck, work)
             except OrderError as refused:
                 after = self.read()
                 assert after == before, f"refused {what} ({refused}) changed state"
                 self.state = after
+                self.refusal = refused
                 return None
             self.state = self.read()
             return result
@@ -514,6 +569,9 @@ def build_machine(
 
         def mixing(self) -> bool:
             return bool(self.orders) and not returns_first
+
+        def returning(self) -> bool:
+            return bool(self.orders) and not edits_first
 
         # ---- commands --------------------------------------------------------------------------
         @rule(data=st.data())
@@ -712,6 +770,294 @@ def build_machine(
                 assert sent["order"]["note"] == note
                 assert sent["order"]["tags"] == tags
 
+        # ---- order edits (AFTER-THE-SALE §3) ---------------------------------------------------------
+        def stored_edit(self, edit_id: int) -> edit_rules.OrderEdit:
+            with deck.unit_of_work(read_only=True) as uow:
+                return uow.order_edits.get(edit_id, for_update=False)
+
+        def pick_edit(self, data: st.DataObject, *, staged: bool = False) -> int | None:
+            """Mostly an open edit (with changes staged when `staged`; one is begun when there is
+            none); sometimes any edit begun, committed, abandoned or gone stale alike."""
+            edits = sorted(self.edits)
+            if edits and self.seldom(data, "any edit"):
+                return data.draw(st.sampled_from(edits), label="edit")
+            found = [self.stored_edit(e) for e in edits]
+            open_ = [
+                e.id for e in found if e.status == "open" and not e.is_expired(clock.now) and (e.changes or not staged)
+            ]
+            if open_ and data.draw(st.integers(0, 5), label="begin another") > 0:
+                return data.draw(st.sampled_from(open_), label="edit")
+            return self.begin(data)
+
+        def begin(self, data: st.DataObject) -> int | None:
+            oid = self.pick_order(data)
+            before = self.state
+            begun = self.do(f"begin an edit of {oid}", lambda c: edit_commands.begin(c, oid))
+            # Beginning an edit writes the edit only: the order, stock and outbox stay as they were.
+            assert self.state == before, f"beginning an edit of {oid} changed the order"
+            if begun is None:
+                assert self.orders[oid].cancelled or self.orders[oid].closed, self.refusal
+                return None
+            self.edits[begun[0].id] = oid
+            return int(begun[0].id)
+
+        def stage(self, what: str, edit_id: int, work: Callable[[Command], Any]) -> None:
+            """Stage one change. Accepted or refused, the order, its stock and the outbox stay as
+            they were; refused, the edit too. The preview obeys the order model's rules."""
+            before, staged_before = self.state, msgspec.json.encode(self.stored_edit(edit_id))
+            result = self.do(f"{what} in edit {edit_id}", work)
+            assert self.state == before, f"staging {what} changed the order"
+            event(f"stage {what.split()[0]}: {'staged' if result is not None else str(self.refusal)[:50]}")
+            if result is None:
+                assert msgspec.json.encode(self.stored_edit(edit_id)) == staged_before, (
+                    f"refused {what} changed the edit"
+                )
+                return
+            edited = result[1].edited
+            for li in edited.line_items:
+                fulfillable = edited.fulfillable_quantity(li.id)
+                assert fulfillable == edited.units_to_ship(li), (what, li.id, fulfillable, edited.units_to_ship(li))
+                assert li.total_discount <= li.price * li.quantity, (what, li)
+            assert edited.total_price >= 0, (what, edited.total_price)
+
+        def edit_lines(self, edit_id: int) -> tuple[edit_rules.OrderEdit, Order]:
+            edit = self.stored_edit(edit_id)
+            return edit, self.view(self.edits[edit_id])["stored"]
+
+        @precondition(mixing)
+        @rule(data=st.data())
+        def begin_edit(self, data: st.DataObject) -> None:
+            self.begin(data)
+
+        @precondition(mixing)
+        @rule(data=st.data(), custom=st.booleans())
+        def stage_item(self, data: st.DataObject, custom: bool) -> None:
+            if (edit_id := self.pick_edit(data)) is not None:
+                self.add_item(data, edit_id, custom)
+
+        def add_item(self, data: st.DataObject, edit_id: int, custom: bool) -> None:
+            """Add a catalogue variant (sometimes one already on the order, or more than is in
+            stock) or a custom item."""
+            quantity = data.draw(st.integers(1, 4), label="quantity")
+            if custom:
+                price = Decimal(data.draw(st.integers(0, 2000), label="cents")) * CENT
+                taxable, ships = data.draw(st.booleans(), label="taxable"), data.draw(st.booleans(), label="ships")
+                self.stage(
+                    f"add {quantity} × gift wrap at {price}",
+                    edit_id,
+                    lambda c: edit_commands.add_custom_item(
+                        c,
+                        edit_id,
+                        title="Gift wrap",
+                        price=price,
+                        quantity=quantity,
+                        taxable=taxable,
+                        requires_shipping=ships,
+                    ),
+                )
+                return
+            variant = data.draw(st.sampled_from(sorted(self.items)), label="variant")
+            duplicates = data.draw(st.booleans(), label="allow duplicates")
+            location = data.draw(st.sampled_from([None, None, amsterdam, utrecht]), label="location")
+            self.stage(
+                f"add {quantity} × {variant} from {location}",
+                edit_id,
+                lambda c: edit_commands.add_variant(
+                    c, edit_id, variant_id=variant, quantity=quantity, location_id=location, allow_duplicates=duplicates
+                ),
+            )
+
+        @precondition(mixing)
+        @rule(data=st.data(), restock=st.booleans())
+        def stage_quantity(self, data: st.DataObject, restock: bool) -> None:
+            if (edit_id := self.pick_edit(data)) is not None:
+                self.change_quantity(data, edit_id, restock)
+
+        def change_quantity(self, data: st.DataObject, edit_id: int, restock: bool) -> None:
+            """A line of the order or of the edit to 0 (removed), fewer or more units; sometimes
+            below what shipped or was refunded."""
+            edit, order = self.edit_lines(edit_id)
+            current = {li.id: order.current_quantity(li) for li in order.line_items}
+            current |= {item.id: item.quantity for item in edit.added_items()}
+            line_id = data.draw(st.sampled_from(sorted(current)), label="line")
+            quantity = data.draw(st.integers(0, current[line_id] + 2), label="quantity")
+            self.stage(
+                f"line {line_id} to {quantity} (restock {restock})",
+                edit_id,
+                lambda c: edit_commands.set_quantity(
+                    c, edit_id, line_item_id=line_id, quantity=quantity, restock=restock
+                ),
+            )
+
+        @precondition(mixing)
+        @rule(data=st.data(), kind=st.sampled_from(["fixed_amount", "percentage"]))
+        def stage_discount(self, data: st.DataObject, kind: str) -> None:
+            if (edit_id := self.pick_edit(data)) is not None:
+                self.change_discount(data, edit_id, kind)
+
+        def change_discount(self, data: st.DataObject, edit_id: int, kind: str) -> None:
+            """A discount on a line of the order or of the edit (sometimes more than the line),
+            or a change to or removal of one staged before."""
+            edit, order = self.edit_lines(edit_id)
+            value = (
+                Decimal(data.draw(st.integers(1, 100), label="percent"))
+                if kind == "percentage"
+                else Decimal(data.draw(st.integers(1, 1200), label="cents")) * CENT
+            )
+            staged = [c.id for c in edit.changes if isinstance(c, edit_rules.LineDiscount)]
+            if staged and data.draw(st.booleans(), label="change a staged discount"):
+                discount = data.draw(st.sampled_from(staged), label="discount")
+                if data.draw(st.booleans(), label="remove it"):
+                    self.stage(
+                        f"remove discount {discount}",
+                        edit_id,
+                        lambda c: edit_commands.remove_discount(c, edit_id, discount),
+                    )
+                else:
+                    self.stage(
+                        f"discount {discount} changed to {value} {kind}",
+                        edit_id,
+                        lambda c: edit_commands.update_discount(c, edit_id, discount, value=value, value_type=kind),
+                    )
+                return
+            lines = sorted([li.id for li in order.line_items] + [item.id for item in edit.added_items()])
+            line_id = data.draw(st.sampled_from(lines), label="line")
+            self.stage(
+                f"discount {value} {kind} off line {line_id}",
+                edit_id,
+                lambda c: edit_commands.add_discount(
+                    c, edit_id, line_item_id=line_id, value=value, value_type=kind, description="Goodwill"
+                ),
+            )
+
+        @precondition(mixing)
+        @rule(data=st.data(), command=st.sampled_from(["add", "update", "remove"]))
+        def stage_shipping(self, data: st.DataObject, command: str) -> None:
+            if (edit_id := self.pick_edit(data)) is not None:
+                self.change_shipping(data, edit_id, command)
+
+        def change_shipping(self, data: st.DataObject, edit_id: int, command: str) -> None:
+            """Shipping added, changed or removed by hand (refused once shipping was refunded)."""
+            edit, order = self.edit_lines(edit_id)
+            price = Decimal(data.draw(st.integers(0, 1500), label="cents")) * CENT
+            if command == "add":
+                self.stage(
+                    f"add shipping at {price}",
+                    edit_id,
+                    lambda c: edit_commands.add_shipping_line(c, edit_id, title="DHL Express", price=price),
+                )
+                return
+            lines = [s.id for s in order.shipping_lines] + [
+                c.id for c in edit.changes if isinstance(c, edit_rules.AddShippingLine)
+            ]
+            if not lines:
+                return
+            line_id = data.draw(st.sampled_from(sorted(lines)), label="shipping line")
+            if command == "update":
+                self.stage(
+                    f"shipping {line_id} to {price}",
+                    edit_id,
+                    lambda c: edit_commands.update_shipping_line(
+                        c, edit_id, line_id, title="PostNL evening", price=price
+                    ),
+                )
+            else:
+                self.stage(
+                    f"remove shipping {line_id}",
+                    edit_id,
+                    lambda c: edit_commands.remove_shipping_line(c, edit_id, line_id),
+                )
+
+        @precondition(mixing)
+        @rule(data=st.data(), notify=st.booleans())
+        def edit_session(self, data: st.DataObject, notify: bool) -> None:
+            """A whole edit in one step, as staff usually make one: begin, stage one to four
+            changes, then commit (mostly) or abandon, so commits meet every kind of change."""
+            if (edit_id := self.begin(data)) is None:
+                return
+            kinds = st.sampled_from(["item", "custom", "quantity", "quantity", "discount", "shipping"])
+            for kind in data.draw(st.lists(kinds, min_size=1, max_size=4), label="changes"):
+                if kind in ("item", "custom"):
+                    self.add_item(data, edit_id, kind == "custom")
+                elif kind == "quantity":
+                    self.change_quantity(data, edit_id, data.draw(st.booleans(), label="restock"))
+                elif kind == "discount":
+                    self.change_discount(data, edit_id, data.draw(st.sampled_from(["fixed_amount", "percentage"])))
+                else:
+                    self.change_shipping(data, edit_id, data.draw(st.sampled_from(["add", "update", "remove"])))
+            if self.seldom(data, "abandon"):
+                self.abandon(edit_id)
+            else:
+                self.commit(data, edit_id, notify)
+
+        @precondition(mixing)
+        @rule(data=st.data(), notify=st.booleans())
+        def commit_edit(self, data: st.DataObject, notify: bool) -> None:
+            if (edit_id := self.pick_edit(data, staged=True)) is not None:
+                self.commit(data, edit_id, notify)
+
+        def commit(self, data: st.DataObject, edit_id: int, notify: bool) -> None:
+            """Commit what is staged: the order becomes what the preview showed; refused (the
+            order changed since the edit began, nothing staged, the edit done or expired, stock
+            gone), nothing changes."""
+            oid = self.edits[edit_id]
+            if self.seldom(data, "let it expire") and self.seldom(data, "really"):
+                clock.advance(hours=25)  # the shop's order_edit_hours (24) passed
+            edit, order = self.edit_lines(edit_id)
+            expired = edit.is_expired(clock.now)
+            paid_before = self.view(oid)["transactions"]
+            try:
+                shown = run(deck, lambda c: edit_commands.preview(c, edit, order)).edited.total_price
+            except OrderError:
+                shown = None  # a staged change can't be made any more (e.g. the stock went)
+            committed = self.do(
+                f"commit edit {edit_id} of {oid}: {edit.changes}",
+                lambda c: edit_commands.commit(c, edit_id, notify_customer=notify, staff_note="Phoned"),
+            )
+            event(f"commit: {'committed' if committed else type(self.refusal).__name__}")
+            if committed is None:
+                assert msgspec.json.encode(self.stored_edit(edit_id)) == msgspec.json.encode(edit)
+                reason = str(self.refusal)
+                event(f"commit refused: {reason[:60]}")
+                if edit.status != "open":
+                    assert f"already {edit.status}" in reason, reason
+                elif expired:
+                    assert "expired" in reason, reason
+                elif edit.base_version != order.version:
+                    assert "changed since this edit began" in reason, reason
+                elif not edit.changes:
+                    assert "changes nothing" in reason, reason
+                return
+            assert edit.status == "open" and not expired and edit.base_version == order.version, edit
+            after = self.view(oid)["stored"]
+            assert shown is None or after.total_price == shown, (after.total_price, shown)
+            assert self.stored_edit(edit_id).status == "committed"
+            # Units taken off without restocking left the shelf (written off, like a refund's).
+            for removal in committed[1].outcome.removals:
+                change = edit.quantity_change(removal.id)
+                line = after.line_item(removal.id)
+                assert change is not None and line is not None
+                if not change.restock and line.variant_id in self.items and line.inventory_item_id is not None:
+                    self.written_off[line.variant_id] = self.written_off.get(line.variant_id, 0) + removal.delta
+            # What the customer owes or is owed is the balance; the commit moved no money.
+            assert committed[1].outcome.balance_after == balance(after)
+            assert self.view(oid)["transactions"] == paid_before, "an edit moved money"
+
+        @precondition(mixing)
+        @rule(data=st.data())
+        def abandon_edit(self, data: st.DataObject) -> None:
+            if not self.edits:
+                return
+            self.abandon(data.draw(st.sampled_from(sorted(self.edits)), label="edit"))
+
+        def abandon(self, edit_id: int) -> None:
+            status = self.stored_edit(edit_id).status
+            before = self.state
+            done = self.do(f"abandon edit {edit_id}", lambda c: edit_commands.abandon(c, edit_id))
+            assert self.state == before, "abandoning an edit changed the order"
+            assert (done is not None) == (status == "open"), (status, self.refusal)
+            assert self.stored_edit(edit_id).status == ("abandoned" if status == "open" else status)
+
         # ---- returns -----------------------------------------------------------------------------
         def seldom(self, data: st.DataObject, label: str) -> bool:
             """One time in four. Not on 0, which Hypothesis draws far more often than a quarter
@@ -748,7 +1094,7 @@ def build_machine(
             extra = 1 if self.seldom(data, f"{label}: too many") else 0
             return data.draw(st.integers(1, max(1, up_to) + extra), label=label)
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data(), status=st.sampled_from(["open", "requested"]))
         def start_return(self, data: st.DataObject, status: str) -> None:
             self.begin_return(data, self.pick_shipped(data), status, odd=True)
@@ -802,13 +1148,13 @@ def build_machine(
             if self.do(f"start a return {lines} {wanted} {fee} {status}", start) is not None:
                 self.orders[oid].closed = False  # creating a return unarchives the order
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data())
         def approve_return(self, data: st.DataObject) -> None:
             if found := self.pick_return(data, "requested"):
                 self.do(f"approve {found[1]['name']}", lambda c: commands.approve(c, found[1]["id"], notify=False))
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data(), reason=st.sampled_from([*rules.DECLINE_REASONS, "changed_mind"]))
         def decline_return(self, data: st.DataObject, reason: str) -> None:
             if found := self.pick_return(data, "requested"):
@@ -818,7 +1164,7 @@ def build_machine(
                     lambda c: commands.decline(c, found[1]["id"], reason=reason, note=note, notify=False),
                 )
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data(), command=st.sampled_from(["cancel", "close", "reopen"]))
         def return_state(self, data: st.DataObject, command: str) -> None:
             wanted = {"cancel": ("requested", "open"), "close": ("open",), "reopen": ("closed",)}[command]
@@ -828,7 +1174,7 @@ def build_machine(
                 if done is not None and command == "reopen":
                     self.orders[found[0]].closed = False
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data())
         def remove_return_lines(self, data: st.DataObject) -> None:
             if not (found := self.pick_return(data, "requested", "open")):
@@ -849,7 +1195,7 @@ def build_machine(
                 lambda c: commands.remove_lines(c, ret["id"], return_lines=return_lines, exchange_lines=exchange_lines),
             )
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data())
         def attach_delivery(self, data: st.DataObject) -> None:
             if not (found := self.pick_return(data, "open")) or not found[1]["reverse_fulfillment_orders"]:
@@ -871,7 +1217,7 @@ def build_machine(
                 ),
             )
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data(), kind=st.sampled_from(rules.DISPOSITION_TYPES))
         def dispose(self, data: st.DataObject, kind: str) -> None:
             if not (found := self.pick_return(data, "open")):
@@ -898,7 +1244,7 @@ def build_machine(
                 assert location is not None
                 self.restocked[(variant, location)] = self.restocked.get((variant, location), 0) + qty
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data())
         def refund_return(self, data: st.DataObject) -> None:
             if not (found := self.pick_return(data, "open", "closed")):
@@ -943,7 +1289,7 @@ def build_machine(
             if suggested:
                 assert not [a for a in made["order_adjustments"] if a["kind"] == "refund_discrepancy"], made
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data(), restock=st.sampled_from(["no_restock", "return"]))
         def refund_returned_units_outside_the_return(self, data: st.DataObject, restock: str) -> None:
             """Units in a live return are refunded through it: an ordinary refund that takes
@@ -968,7 +1314,7 @@ def build_machine(
                     )
                     return
 
-        @precondition(has_orders)
+        @precondition(returning)
         @rule(data=st.data())
         def unfulfil_returned_units(self, data: st.DataObject) -> None:
             """A shipment whose units are in a live return cannot be undone."""
@@ -990,15 +1336,23 @@ def build_machine(
                 view = self.view(oid)
                 order, fos = view["order"], view["fulfillment_orders"]
                 done = fulfilled_by_line(order)
+                stored = view["stored"]
                 for li in order["line_items"]:
                     removed = expect.removed[li["id"]]
-                    # Shopify: fulfillable = quantity - max(refunded, fulfilled); units taken off
-                    # before they shipped (cancel restock, order cancelled) first.
+                    assert order["_now"][li["id"]]["removed"] == removed, (order["name"], li["id"], removed)
+                    # The units on the line now (edits change them) are those shipped, those still
+                    # to ship, those taken off before they shipped (cancel restock, order cancelled),
+                    # and those refunded without coming off beyond the shipped ones. Shopify:
+                    # fulfillable = quantity - max(refunded, fulfilled).
+                    quantity = quantity_now(order, li)
                     refunded = kept_refunded(order, li["id"])
-                    assert li["fulfillable_quantity"] == li["quantity"] - removed - max(refunded, done[li["id"]]), (
-                        f"{order['name']} line {li['id']}: fulfillable {li['fulfillable_quantity']}, ordered "
-                        f"{li['quantity']}, removed {removed}, refunded {refunded}, fulfilled {done[li['id']]}"
+                    assert li["fulfillable_quantity"] == quantity - removed - max(refunded, done[li["id"]]), (
+                        f"{order['name']} line {li['id']}: fulfillable {li['fulfillable_quantity']}, quantity now "
+                        f"{quantity}, removed {removed}, refunded {refunded}, fulfilled {done[li['id']]}"
                     )
+                    line = stored.line_item(li["id"])
+                    assert line is not None and li["quantity"] == line.ordered_quantity
+                    assert li["current_quantity"] == max(0, quantity - removed - refunded), (order["name"], li)
                     on_fos = sum(
                         fl["fulfillable_quantity"]
                         for fo in fos
@@ -1007,7 +1361,7 @@ def build_machine(
                         if fl["line_item_id"] == li["id"]
                     )
                     assert on_fos == li["fulfillable_quantity"], f"{order['name']} line {li['id']}: FOs hold {on_fos}"
-                    assert 0 <= li["current_quantity"] <= li["quantity"]
+                    assert 0 <= li["current_quantity"] <= quantity
                     expected_line = (
                         None if done[li["id"]] == 0 else ("fulfilled" if li["fulfillable_quantity"] == 0 else "partial")
                     )
@@ -1140,6 +1494,8 @@ def build_machine(
                 paid = net_paid(txns)
                 if not expect.cancelled:
                     assert outstanding == max(Decimal(0), total - paid), (order["name"], outstanding, total, paid)
+                    # The same number as the one the edit's preview and commit state (statuses.balance).
+                    assert outstanding == max(Decimal(0), balance(view["stored"])), (order["name"], outstanding)
                 assert order["return_status"] == expected_return_status(order), (
                     order["name"],
                     order["return_status"],
@@ -1199,7 +1555,8 @@ def build_machine(
                 variant_of = {li["id"]: li["variant_id"] for li in order["line_items"]}
                 for fo in view["fulfillment_orders"]:
                     if fo["status"] in ACTIVE_FO:
-                        for fl in fo["line_items"]:
+                        # Custom items an edit added hold no stock.
+                        for fl in (fl for fl in fo["line_items"] if fl["variant_id"] is not None):
                             key = (fl["variant_id"], fo["assigned_location_id"])
                             committed_by_fo[key] = committed_by_fo.get(key, 0) + fl["fulfillable_quantity"]
                 for f in order["fulfillments"]:
@@ -1279,6 +1636,17 @@ def test_random_return_commands_keep_every_invariant(api, shop, clock, deck, mon
     locations = [shop.location("Amsterdam"), shop.location("Utrecht")]
     machine = build_machine(api, shop, clock, locations, deck, returns_first=True)
     run_state_machine_as_test(machine, settings=settings(SETTINGS, max_examples=4, stateful_step_count=40))
+
+
+def test_random_edit_commands_keep_every_invariant(api, shop, clock, deck, monkeypatch):
+    """The same machine without the returns commands, so most steps begin, stage, commit or
+    abandon order edits (AFTER-THE-SALE §3) between fulfilments, holds, moves, refunds, captures,
+    cancellations and archiving: a committed edit leaves the order as its preview showed, the
+    units, stock and money still add up, and a refused stage or commit changes nothing."""
+    monkeypatch.setattr(counts, "FOLD_EVERY", 3)
+    locations = [shop.location("Amsterdam"), shop.location("Utrecht")]
+    machine = build_machine(api, shop, clock, locations, deck, edits_first=True)
+    run_state_machine_as_test(machine, settings=settings(SETTINGS, max_examples=8, stateful_step_count=30))
 
 
 def test_inventory_level_updated_at_is_the_last_change(api, shop, clock):

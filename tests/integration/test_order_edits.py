@@ -52,6 +52,8 @@ def test_adding_a_variant_routes_it_reserves_stock_and_leaves_the_difference_to_
     assert shop.level(cap, amsterdam)["available"] == 9
     fos = shop.fulfillment_orders(order["id"])
     assert sum(li["quantity"] for fo in fos for li in fo["line_items"] if li["variant_id"] == cap) == 1
+    # Added at the location that already ships the order: one pick list, not two.
+    assert len([fo for fo in fos if fo["status"] == "open"]) == 1
 
 
 def test_removing_unfulfilled_units_keeps_the_line_with_current_quantity_zero_and_restocks(

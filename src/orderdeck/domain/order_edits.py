@@ -29,6 +29,7 @@ from .inventory import Inventory
 from .money import ZERO, round_money
 from .order import (
     Author,
+    FulfillmentOrder,
     DiscountAllocation,
     DiscountApplication,
     DomainEvent,
@@ -432,7 +433,39 @@ def _add_units(
         fo.updated_at = now
         return
     extra = msgspec.structs.replace(line, quantity=units)
-    assign_to_locations(order, [extra], locations=locations, inventory=inventory, now=now)
+    _join_open_fulfillment_orders(
+        order, assign_to_locations(order, [extra], locations=locations, inventory=inventory, now=now), now
+    )
+
+
+def _join_open_fulfillment_orders(order: Order, created: list[FulfillmentOrder], now: datetime) -> None:
+    """Units an edit adds at a location that already has an open fulfillment order (not held,
+    not scheduled, not requested from a service) ship with it: one pick list per location, as
+    Shopify's edited orders show."""
+    for fo in created:
+        joined = next(
+            (
+                other
+                for other in order.fulfillment_orders
+                if other is not fo
+                and other.assigned_location_id == fo.assigned_location_id
+                and other.status == "open"
+                and other.request_status == "unsubmitted"
+                and not other.fulfillment_holds
+            ),
+            None,
+        )
+        if joined is None:
+            continue
+        for new_line in fo.line_items:
+            existing = joined.line_for(new_line.line_item_id)
+            if existing is not None:
+                existing.quantity += new_line.quantity
+                existing.fulfillable_quantity += new_line.fulfillable_quantity
+            else:
+                joined.line_items.append(new_line)
+        joined.updated_at = now
+        order.fulfillment_orders = [other for other in order.fulfillment_orders if other is not fo]
 
 
 def _new_line(order: Order, item: AddVariant | AddCustomItem) -> LineItem:
@@ -526,9 +559,10 @@ def apply(
         preferred = item.location_id if isinstance(item, AddVariant) else None
         if preferred is not None and preferred not in locations:
             raise InvalidInput(f"location {preferred} is not an active location", field="location_id")
-        assign_to_locations(
+        created = assign_to_locations(
             order, [line], locations=locations, inventory=inventory, now=now, preferred_location=preferred
         )
+        _join_open_fulfillment_orders(order, created, now)
         outcome.additions.append(LineDelta(line.id, line.quantity, line.name))
         outcome.added_line_ids[item.id] = line.id
     # Discounts, on lines of the order or on the items just added.

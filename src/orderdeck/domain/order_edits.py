@@ -380,6 +380,22 @@ def _line_amount(line: LineItem) -> Decimal:
     return line.price * line.quantity - line.total_discount
 
 
+def _taxed_on_the_order(order: Order) -> Decimal:
+    """What the order's own tax lines tax: its taxable lines that carry none themselves."""
+    return sum((_line_amount(li) for li in order.line_items if li.taxable and not li.tax_lines), ZERO)
+
+
+def _retax_order(order: Order, before: Decimal) -> None:
+    """Lines taxed by the order's own tax lines (REST allows tax on the order instead of on its
+    lines) were resized or discounted: the order's tax follows what they come to now, so added
+    units are taxed and removed ones take their tax along; the rest of it (shipping) stays."""
+    change = _taxed_on_the_order(order) - before
+    if change:
+        for t in order.tax_lines:
+            part = change * t.rate / (1 + t.rate) if order.taxes_included else change * t.rate
+            t.price = max(ZERO, t.price + round_money(part, order.currency))
+
+
 def resize_line(order: Order, line: LineItem, quantity: int) -> None:
     """Set a line's quantity, keeping its discount and tax per unit (its money always describes
     the units on the order)."""
@@ -517,6 +533,7 @@ def apply(
     require_editable(order)
     outcome = EditOutcome(total_before=order.presentment(order.total_price))
     held = exchange_line_ids(order)
+    taxed_on_the_order = _taxed_on_the_order(order)
     # Quantities first: units taken off free stock the added items may need.
     for change in edit.changes:
         if not isinstance(change, SetQuantity):
@@ -609,6 +626,7 @@ def apply(
                 "amount": f"{order.presentment(amount):.2f}",
             }
         )
+    _retax_order(order, taxed_on_the_order)
     # Shipping: added, changed or removed by hand (rates are never recalculated, as Shopify's).
     shipping_refunded = any(a.kind == "shipping_refund" for r in order.refunds for a in r.order_adjustments)
     for change in edit.changes:

@@ -550,3 +550,23 @@ def test_setting_a_quantity_back_to_what_the_line_has_undoes_the_staged_change()
     assert calculated.outcome is not None and not calculated.outcome.removals
     with pytest.raises(RuleViolation, match="changes nothing"):
         commit(order, inv, edit)
+
+
+@pytest.mark.parametrize("taxes_included", [False, True])
+def test_units_added_to_or_taken_off_a_line_taxed_on_the_order_move_the_orders_tax(taxes_included: bool) -> None:
+    """Found while testing: with the tax on the order rather than on its lines (REST allows
+    either), units added to a line came untaxed and units taken off kept their tax; a discount
+    kept the tax of the full price."""
+    price = "12.10" if taxes_included else "10.00"
+    order, inv = place(price=price, tax_on_order=True, taxes_included=taxes_included)  # tax 4.20
+    line = order.line_items[0].id
+    more = preview(order, inv, staged(begin(order), rules.SetQuantity(line, 4))).edited
+    assert more.total_tax == D("8.40")
+    assert more.total_price == D("48.40")
+    fewer = preview(order, inv, staged(begin(order), rules.SetQuantity(line, 1))).edited
+    assert (fewer.total_tax, fewer.total_price) == (D("2.10"), D("12.10"))
+    edit = begin(order)
+    staged(edit, rules.LineDiscount(id=edit.staged_id(), line_item_id=line, value=D("50"), value_type="percentage"))
+    halved = preview(order, inv, edit).edited
+    assert (halved.total_tax, halved.total_price) == (D("2.10"), D("12.10"))
+    assert order.total_tax == D("4.20")  # the previews changed nothing

@@ -458,7 +458,7 @@ def build_machine(
             ]
             for index, (policy, price, stock) in enumerate(specs):
                 variant = shop.product(f"INV-{n}-{index}", price=price, stock=stock, policy=policy)
-                self.items[variant] = {"initial": sum(stock.values()), "policy": policy}
+                self.items[variant] = {"initial": sum(stock.values()), "policy": policy, "price": money(price)}
             self.state = self.read()
             # Earlier examples' orders stay in the database, untouched by this one: counts are
             # checked as what this example's orders add to these.
@@ -482,7 +482,12 @@ def build_machine(
                     status = data.draw(st.sampled_from(["open", "requested"]), label="status")
                     self.begin_return(data, oid, status, odd=False)
 
-        def place_lines(self, lines: list[dict[str, Any]], payment: str, shipping: bool) -> None:
+        def place_lines(
+            self, lines: list[dict[str, Any]], payment: str, shipping: bool, taxes: str | None = None
+        ) -> None:
+            """`taxes`: None, or 21 % VAT on every line and the shipping, "excluded" from the
+            prices or "included" in them, or (excluded) on the order rather than on its lines;
+            what an edit adds is taxed like them."""
             body: dict[str, Any] = {"email": "anna@example.nl", "line_items": lines}
             if payment == "authorize":
                 body["transactions"] = AUTHORIZE
@@ -490,6 +495,22 @@ def build_machine(
                 body["transactions"] = SELL
             if shipping:
                 body["shipping_lines"] = [{"title": "PostNL", "price": "4.95"}]
+            if taxes is not None:
+                body["taxes_included"] = taxes == "included"
+
+                def vat(amount: Decimal) -> list[dict[str, Any]]:
+                    tax = amount * Decimal("0.21") / (Decimal("1.21") if taxes == "included" else 1)
+                    return [{"title": "BTW", "price": str(cents(tax)), "rate": 0.21}]
+
+                goods = [self.items[line["variant_id"]]["price"] * line["quantity"] for line in lines]
+                if taxes == "order":
+                    shipped = sum((money(s["price"]) for s in body.get("shipping_lines", [])), Decimal(0))
+                    body["tax_lines"] = vat(sum(goods, Decimal(0)) + shipped)
+                else:
+                    for line, amount in zip(lines, goods, strict=True):
+                        line["tax_lines"] = vat(amount)
+                    for shipping_line in body.get("shipping_lines", []):
+                        shipping_line["tax_lines"] = vat(money(shipping_line["price"]))
             count_before = self.state["count"]
             created = self.send("POST", "/orders.json", {"order": body})
             if created is None:
@@ -506,7 +527,12 @@ def build_machine(
             lines = [{"variant_id": v, "quantity": data.draw(st.integers(1, 3), label="quantity")} for v in variants]
             payments = ["sale", "sale", "authorize"] if returns_first else ["authorize", "authorize", "sale", "pending"]
             payment = data.draw(st.sampled_from(payments), label="payment")
-            self.place_lines(lines, payment, data.draw(st.booleans(), label="shipping"))
+            taxes = (
+                data.draw(st.sampled_from([None, "excluded", "included", "order"]), label="taxes")
+                if edits_first
+                else None
+            )
+            self.place_lines(lines, payment, data.draw(st.booleans(), label="shipping"), taxes)
 
         # ---- helpers ---------------------------------------------------------------------------
         def pick_order(self, data: st.DataObject) -> int:
@@ -968,11 +994,12 @@ def build_machine(
                     lambda c: edit_commands.remove_shipping_line(c, edit_id, line_id),
                 )
 
-        @precondition(mixing)
+        @precondition(has_orders)
         @rule(data=st.data(), notify=st.booleans())
         def edit_session(self, data: st.DataObject, notify: bool) -> None:
             """A whole edit in one step, as staff usually make one: begin, stage one to four
-            changes, then commit (mostly) or abandon, so commits meet every kind of change."""
+            changes, then commit (mostly) or abandon, so commits meet every kind of change (with
+            returns too: exchange items of a live return are the return's, not the edit's)."""
             if (edit_id := self.begin(data)) is None:
                 return
             kinds = st.sampled_from(["item", "custom", "quantity", "quantity", "discount", "shipping"])
@@ -1031,6 +1058,12 @@ def build_machine(
             assert edit.status == "open" and not expired and edit.base_version == order.version, edit
             after = self.view(oid)["stored"]
             assert shown is None or after.total_price == shown, (after.total_price, shown)
+            # What an edit adds to a taxed order is taxed (Medusa lost it: AFTER-THE-SALE §6.2).
+            for line_id in committed[1].outcome.added_line_ids.values():
+                added = after.line_item(line_id)
+                assert added is not None
+                if order.total_tax > 0 and added.taxable and added.price * added.quantity - added.total_discount >= 1:
+                    assert added.total_tax > 0, (order.name, added)
             assert self.stored_edit(edit_id).status == "committed"
             # Units taken off without restocking left the shelf (written off, like a refund's).
             for removal in committed[1].outcome.removals:
@@ -1328,6 +1361,37 @@ def build_machine(
                 assert self.send("POST", f"/fulfillments/{fulfillment}/cancel.json") is None, (
                     f"undid shipment {fulfillment} whose units are in {ret['name']}"
                 )
+
+        @precondition(has_orders)
+        @rule(data=st.data(), quantity=st.integers(0, 3), discount=st.booleans())
+        def edit_exchange_items(self, data: st.DataObject, quantity: int, discount: bool) -> None:
+            """Exchange items of a live return are the return's: an edit may not change their
+            quantity nor discount them (AFTER-THE-SALE §2)."""
+            held = [
+                (oid, ex.line_item_id)
+                for oid in sorted(self.orders)
+                for ret in self.view(oid)["stored"].returns
+                if ret.is_live
+                for ex in ret.exchange_line_items
+                if ex.line_item_id is not None
+            ]
+            if not held:
+                return
+            oid, line_id = held[data.draw(st.integers(0, len(held) - 1), label="exchange item")]
+            if self.orders[oid].cancelled or self.orders[oid].closed:
+                return
+            begun = self.do(f"begin an edit of {oid}", lambda c: edit_commands.begin(c, oid))
+            assert begun is not None, self.refusal
+            edit_id = begun[0].id
+            self.edits[edit_id] = oid
+            if discount:
+                work: Callable[[Command], Any] = lambda c: edit_commands.add_discount(  # noqa: E731
+                    c, edit_id, line_item_id=line_id, value=Decimal(10), value_type="percentage"
+                )
+            else:
+                work = lambda c: edit_commands.set_quantity(c, edit_id, line_item_id=line_id, quantity=quantity)  # noqa: E731
+            self.stage(f"exchange item {line_id}", edit_id, work)
+            assert "exchange item of a return" in str(self.refusal), self.refusal
 
         # ---- invariants ------------------------------------------------------------------------
         @invariant()

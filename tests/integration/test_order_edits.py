@@ -135,7 +135,7 @@ def test_refusals_name_the_field(deck: Orderdeck, shop: Shop, mug: int, cap: int
 def test_custom_item_discount_and_shipping(deck: Orderdeck, shop: Shop, mug: int) -> None:
     order = shop.order([{"variant_id": mug, "quantity": 2}])
     edit_id = _begin(deck, order["id"])
-    edit, calc = run(
+    run(
         deck, lambda cmd: edits.add_custom_item(cmd, edit_id, title="Gift wrap", price=Decimal("3.00"), quantity=1)
     )
     run(
@@ -152,11 +152,13 @@ def test_custom_item_discount_and_shipping(deck: Orderdeck, shop: Shop, mug: int
     assert any(s["title"] == "DHL Express" for s in after["shipping_lines"])
 
 
-def test_orders_edited_then_orders_updated_with_shopifys_payload(deck: Orderdeck, shop: Shop, mug: int, cap: int) -> None:
+def test_orders_edited_then_orders_updated_with_shopifys_payload(
+    deck: Orderdeck, shop: Shop, mug: int, cap: int
+) -> None:
     import orjson
+    from sqlalchemy import select
 
     from orderdeck.store.tables import outbox
-    from sqlalchemy import select
 
     order = shop.order([{"variant_id": mug, "quantity": 2}])
     edit_id = _begin(deck, order["id"])

@@ -29,10 +29,10 @@ from .inventory import Inventory
 from .money import ZERO, round_money
 from .order import (
     Author,
-    FulfillmentOrder,
     DiscountAllocation,
     DiscountApplication,
     DomainEvent,
+    FulfillmentOrder,
     LineItem,
     Order,
     ShippingLine,

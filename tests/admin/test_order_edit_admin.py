@@ -545,3 +545,18 @@ def test_payment_instructions_are_saved_from_the_shop_settings_page(owner: Admin
     refused = owner.post("/admin/settings/shop", {**base, "payment_instructions": "x" * 2001})
     assert refused.status_code == 422
     assert api.ok(api.get("/shop.json"))["shop"]["settings"]["payment_instructions"] == "IBAN NL91 ABNA 0417 1643 00"
+
+
+def test_after_an_edit_lowered_the_total_capture_is_prefilled_with_what_the_order_needs(
+    owner: AdminClient, shop: Shop, mug: int
+) -> None:
+    """An authorization of 25.00 for two mugs; an edit drops one: capturing all 25.00 would
+    charge the customer for a mug they no longer get, so the form offers 12.50."""
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=AUTHORIZE)
+    edit = begin(owner, order["id"])
+    owner.post(f"{edit}/lines/{order['line_items'][0]['id']}/quantity", {"quantity": "1", "restock": "1"})
+    owner.post(f"{edit}/commit", {})
+    page = owner.page(f"/admin/orders/{order['id']}")
+    field = re.search(r'<input id="capture-\d+" name="amount"[^>]*value="([^"]+)"', page.text)
+    assert field and field.group(1) == "12.50", page.text[:2000]
+    assert "Up to €25.00" in page.text

@@ -57,6 +57,12 @@ def _page(order_id: int) -> str:
     return f"/admin/orders/{order_id}"
 
 
+def _capture_suggestion(order: Order, authorization: Transaction) -> Decimal:
+    remaining = capturable_amount(order, authorization)
+    owed = total_outstanding(order)
+    return min(remaining, owed) if owed > 0 else remaining
+
+
 def _why(check: Callable[[], object]) -> str | None:
     """The domain's reason for refusing, or None when it allows it."""
     try:
@@ -118,6 +124,9 @@ def panels(admin: Admin, uow: UnitOfWork, order: Order) -> dict[str, Any]:
                     "id": a.id,
                     "gateway": a.gateway,
                     "remaining": _both_from_presentment(order, capturable_amount(order, a)),
+                    # Prefilled with what the order still needs (an edit or a refund may have
+                    # lowered it below what was authorized), never more than can be captured.
+                    "suggested": _both_from_presentment(order, _capture_suggestion(order, a)),
                     "expires_at": a.authorization_expires_at,
                     "refusal": _why(partial(payment_rules.check_capture, order, a.id, None, None)),
                     "void_refusal": _why(partial(payment_rules.check_void, order, a.id)),

@@ -185,6 +185,11 @@ def apply_refund(
     money = sum((t.amount for t in order.transactions if t.id in transaction_ids and t.status == "success"), ZERO)
     if for_return is None:
         discrepancy = refund_discrepancy(order, worth=calculation.total, money=money)
+        if discrepancy > 0 and not order.is_cancelled:
+            # Money the shop already owed back (an order edit took items off, or items were
+            # refunded without their money) settles that balance: it goes beyond nothing.
+            owed_before = max(ZERO, money - balance(order))  # `order` holds this refund's money
+            discrepancy = max(ZERO, discrepancy - owed_before)
     else:
         discrepancy = return_refund_discrepancy(order, calculation, money=money, for_return=for_return)
     for priced in calculation.lines:

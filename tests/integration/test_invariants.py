@@ -36,7 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
-from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -834,7 +834,6 @@ def build_machine(
             before, staged_before = self.state, msgspec.json.encode(self.stored_edit(edit_id))
             result = self.do(f"{what} in edit {edit_id}", work)
             assert self.state == before, f"staging {what} changed the order"
-            event(f"stage {what.split()[0]}: {'staged' if result is not None else str(self.refusal)[:50]}")
             if result is None:
                 assert msgspec.json.encode(self.stored_edit(edit_id)) == staged_before, (
                     f"refused {what} changed the edit"
@@ -1042,11 +1041,9 @@ def build_machine(
                 f"commit edit {edit_id} of {oid}: {edit.changes}",
                 lambda c: edit_commands.commit(c, edit_id, notify_customer=notify, staff_note="Phoned"),
             )
-            event(f"commit: {'committed' if committed else type(self.refusal).__name__}")
             if committed is None:
                 assert msgspec.json.encode(self.stored_edit(edit_id)) == msgspec.json.encode(edit)
                 reason = str(self.refusal)
-                event(f"commit refused: {reason[:60]}")
                 if edit.status != "open":
                     assert f"already {edit.status}" in reason, reason
                 elif expired:

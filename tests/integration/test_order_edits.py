@@ -135,9 +135,7 @@ def test_refusals_name_the_field(deck: Orderdeck, shop: Shop, mug: int, cap: int
 def test_custom_item_discount_and_shipping(deck: Orderdeck, shop: Shop, mug: int) -> None:
     order = shop.order([{"variant_id": mug, "quantity": 2}])
     edit_id = _begin(deck, order["id"])
-    run(
-        deck, lambda cmd: edits.add_custom_item(cmd, edit_id, title="Gift wrap", price=Decimal("3.00"), quantity=1)
-    )
+    run(deck, lambda cmd: edits.add_custom_item(cmd, edit_id, title="Gift wrap", price=Decimal("3.00"), quantity=1))
     run(
         deck,
         lambda cmd: edits.add_discount(

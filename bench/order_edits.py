@@ -36,7 +36,7 @@ from sqlalchemy import text
 from orderdeck.bootstrap import build
 from orderdeck.settings import Settings
 
-from .returns import THREADS, Outcome, _place, _post, _summary, render_rows, shop_size
+from .returns import THREADS, Outcome, _place, _post, render_rows, shop_size, summarise
 from .status_changes import _client, _in_threads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,23 +98,10 @@ def measure(base_url: str, token: str, order_ids: list[int], *, order_body: byte
     finally:
         for client in clients:
             client.close()
-    steps = []
-    for step in STEPS:
-        reached = [o for o in outcomes if step in o.steps_ms]
-        ok = [o.steps_ms[step] for o in reached if o.error is None or list(o.steps_ms)[-1] != step]
-        steps.append(_summary(step, ok, len(reached), len(reached) - len(ok), None))
-    whole = [o.whole_ms for o in outcomes if o.whole_ms is not None]
-    steps.append(_summary("whole edit", whole, len(outcomes), len(outcomes) - len(whole), wall_s))
-    placed = [o.whole_ms for o in placements if o.whole_ms is not None]
-    errors = [o.error for o in [*outcomes, *placements] if o.error is not None]
     return {
         "edits": len(order_ids),
         "threads": THREADS,
-        "steps": steps,
-        "placement": _summary(
-            "place an order", placed, len(placements), len(placements) - len(placed), placement_wall_s
-        ),
-        "first_error": errors[0] if errors else None,
+        **summarise(STEPS, "whole edit", outcomes, wall_s, placements, placement_wall_s),
     }
 
 

@@ -243,19 +243,33 @@ def measure(base_url: str, token: str, order_ids: list[int], *, returns: int, or
     finally:
         for client in clients:
             client.close()
-    steps = []
-    for step in STEPS:
-        reached = [o for o in outcomes if step in o.steps_ms]
-        # The step failed where the return stopped on an error: it is the last one it reached.
-        ok = [o.steps_ms[step] for o in reached if o.error is None or list(o.steps_ms)[-1] != step]
-        steps.append(_summary(step, ok, len(reached), len(reached) - len(ok), None))
-    whole = [o.whole_ms for o in outcomes if o.whole_ms is not None]
-    steps.append(_summary("whole return", whole, len(outcomes), len(outcomes) - len(whole), wall_s))
-    placed = [o.whole_ms for o in placements if o.whole_ms is not None]
-    errors = [o.error for o in [*outcomes, *placements] if o.error is not None]
     return {
         "returns": returns,
         "threads": THREADS,
+        **summarise(STEPS, "whole return", outcomes, wall_s, placements, placement_wall_s),
+    }
+
+
+def summarise(
+    steps_named: tuple[str, ...],
+    whole_label: str,
+    outcomes: list[Outcome],
+    wall_s: float,
+    placements: list[Outcome],
+    placement_wall_s: float,
+) -> dict[str, Any]:
+    """Each step's summary, the whole run's, the placements' and the first error (JSON-ready)."""
+    steps = []
+    for step in steps_named:
+        reached = [o for o in outcomes if step in o.steps_ms]
+        # The step failed where the run stopped on an error: it is the last one it reached.
+        ok = [o.steps_ms[step] for o in reached if o.error is None or list(o.steps_ms)[-1] != step]
+        steps.append(_summary(step, ok, len(reached), len(reached) - len(ok), None))
+    whole = [o.whole_ms for o in outcomes if o.whole_ms is not None]
+    steps.append(_summary(whole_label, whole, len(outcomes), len(outcomes) - len(whole), wall_s))
+    placed = [o.whole_ms for o in placements if o.whole_ms is not None]
+    errors = [o.error for o in [*outcomes, *placements] if o.error is not None]
+    return {
         "steps": steps,
         "placement": _summary(
             "place an order", placed, len(placements), len(placements) - len(placed), placement_wall_s

@@ -14,7 +14,7 @@ import os
 import random
 import secrets
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -599,15 +599,17 @@ def load_demo(
     )
 
 
-def add_demo_returns(deck: Orderdeck, rng: random.Random, *, wanted: int) -> int:
-    """Returns in every state on recent shipped, paid, open orders, made by the return commands
-    (services/returns.py) as staff and customers make them: requested, declined, approved with a
-    label, received and refunded (closed), received and waiting for the refund with an exchange.
-    Returns the number made."""
+def _tell_stories(
+    deck: Orderdeck, *, fulfilled: bool, wanted: int, story: Callable[[UnitOfWork, int, int], bool]
+) -> int:
+    """Run `story(uow, order_id, made)` on recent open orders (fulfilled ones, or ones nothing
+    shipped of), each in its own transaction, until `wanted` told theirs (returned True). An
+    order the story refuses (OrderError) or doesn't suit is skipped. Returns how many told it."""
+    status = orders.c.fulfillment_status == "fulfilled" if fulfilled else orders.c.fulfillment_status.is_(None)
     with deck.unit_of_work(read_only=True) as uow:
         rows = uow.conn.execute(
             select(orders.c.id)
-            .where(orders.c.order_status == "open", orders.c.fulfillment_status == "fulfilled")
+            .where(orders.c.order_status == "open", status)
             .order_by(orders.c.id.desc())
             .limit(wanted * 4)
         ).all()
@@ -617,12 +619,25 @@ def add_demo_returns(deck: Orderdeck, rng: random.Random, *, wanted: int) -> int
             break
         with deck.unit_of_work() as uow:
             try:
-                if _demo_return(deck, uow, order_id, story=made % 6, rng=rng):
+                if story(uow, order_id, made):
                     uow.commit()
                     made += 1
             except OrderError:
-                continue  # this order's story left nothing to return that way: the next one
+                continue  # this order's story can't be told that way: the next one
     return made
+
+
+def add_demo_returns(deck: Orderdeck, rng: random.Random, *, wanted: int) -> int:
+    """Returns in every state on recent shipped, paid, open orders, made by the return commands
+    (services/returns.py) as staff and customers make them: requested, declined, approved with a
+    label, received and refunded (closed), received and waiting for the refund with an exchange.
+    Returns the number made."""
+    return _tell_stories(
+        deck,
+        fulfilled=True,
+        wanted=wanted,
+        story=lambda uow, order_id, made: _demo_return(deck, uow, order_id, story=made % 6, rng=rng),
+    )
 
 
 def _demo_return(deck: Orderdeck, uow: UnitOfWork, order_id: int, *, story: int, rng: random.Random) -> bool:
@@ -676,40 +691,29 @@ def add_demo_edits(deck: Orderdeck, *, wanted: int) -> int:
     """Edited orders, made by the order edit commands (services/order_edits.py) as staff make
     them: an item dropped before it shipped (a refund to offer), and gift wrap and express
     shipping added (an amount to collect). Returns the number made."""
+    return _tell_stories(
+        deck, fulfilled=False, wanted=wanted, story=lambda uow, order_id, made: _demo_edit(deck, uow, order_id, made)
+    )
+
+
+def _demo_edit(deck: Orderdeck, uow: UnitOfWork, order_id: int, story: int) -> bool:
     from .services import order_edits as edits
     from .services.context import Command
 
-    with deck.unit_of_work(read_only=True) as uow:
-        rows = uow.conn.execute(
-            select(orders.c.id)
-            .where(orders.c.order_status == "open", orders.c.fulfillment_status.is_(None))
-            .order_by(orders.c.id.desc())
-            .limit(wanted * 4)
-        ).all()
-    made = 0
-    for (order_id,) in rows:
-        if made >= wanted:
-            break
-        with deck.unit_of_work() as uow:
-            cmd = Command(deck, uow, STAFF)
-            try:
-                edit, calc = edits.begin(cmd, order_id)
-                line = next((li for li in calc.original.line_items if calc.original.units_to_ship(li) > 0), None)
-                if line is None:
-                    continue
-                if made % 2 == 0 and len(calc.original.line_items) > 1:
-                    edits.set_quantity(cmd, edit.id, line_item_id=line.id, quantity=0, restock=True)
-                    note = "Customer phoned: no longer needs this item."
-                else:
-                    edits.add_custom_item(cmd, edit.id, title="Gift wrap", price=Decimal("3.50"), quantity=1)
-                    edits.add_shipping_line(cmd, edit.id, title="Express delivery", price=Decimal("8.90"))
-                    note = "Customer asked for gift wrap and express delivery."
-                edits.commit(cmd, edit.id, notify_customer=False, staff_note=note)
-                uow.commit()
-                made += 1
-            except OrderError:
-                continue  # this order can't take that edit: the next one
-    return made
+    cmd = Command(deck, uow, STAFF)
+    edit, calc = edits.begin(cmd, order_id)
+    line = next((li for li in calc.original.line_items if calc.original.units_to_ship(li) > 0), None)
+    if line is None:
+        return False
+    if story % 2 == 0 and len(calc.original.line_items) > 1:
+        edits.set_quantity(cmd, edit.id, line_item_id=line.id, quantity=0, restock=True)
+        note = "Customer phoned: no longer needs this item."
+    else:
+        edits.add_custom_item(cmd, edit.id, title="Gift wrap", price=Decimal("3.50"), quantity=1)
+        edits.add_shipping_line(cmd, edit.id, title="Express delivery", price=Decimal("8.90"))
+        note = "Customer asked for gift wrap and express delivery."
+    edits.commit(cmd, edit.id, notify_customer=False, staff_note=note)
+    return True
 
 
 def add_example_rules(deck: Orderdeck) -> None:

@@ -85,11 +85,15 @@ class TaxLine(msgspec.Struct):
     title: str
     price: Decimal
     rate: Decimal
+    # Order edits resize a line's money from a basis (price, for so many units) taken the first
+    # time, never from an amount already rounded, so resizing back and forth drifts no cent.
+    basis: tuple[Decimal, int] | None = None
 
 
 class DiscountAllocation(msgspec.Struct):
     amount: Decimal
     discount_application_index: int
+    basis: tuple[Decimal, int] | None = None  # as TaxLine.basis
 
 
 class DiscountApplication(msgspec.Struct):

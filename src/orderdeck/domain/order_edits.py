@@ -405,16 +405,22 @@ def resize_line(order: Order, line: LineItem, quantity: int) -> None:
     if old == quantity:
         return
     for a in line.discount_allocations:
-        per_unit = a.amount / old if old else ZERO
-        a.amount = round_money(per_unit * quantity, order.currency)
-    if old:
-        for t in line.tax_lines:
-            t.price = round_money(t.price / old * quantity, order.currency)
-    elif line.taxable:
+        a.basis = a.basis or ((a.amount, old) if old else None)
+        a.amount = _scaled(a.basis, quantity, order.currency)
+    for t in line.tax_lines:
+        t.basis = t.basis or ((t.price, old) if old else None)
+        t.price = _scaled(t.basis, quantity, order.currency)
+    if old == 0 and line.taxable and all(t.basis is None for t in line.tax_lines):
+        # Units come back to a line whose tax had no basis (it had none left): taxed afresh.
         line.tax_lines = _taxes_for(
             order, line.price * quantity, [TaxLine(t.title, ZERO, t.rate) for t in line.tax_lines]
         )
     line.quantity = quantity
+
+
+def _scaled(basis: tuple[Decimal, int] | None, quantity: int, currency: str) -> Decimal:
+    """An amount for `quantity` units, from its basis (so much for so many units)."""
+    return ZERO if basis is None else round_money(basis[0] * quantity / basis[1], currency)
 
 
 def _retax(order: Order, line: LineItem, before: Decimal) -> None:
@@ -425,6 +431,7 @@ def _retax(order: Order, line: LineItem, before: Decimal) -> None:
     if before > 0:
         for t in line.tax_lines:
             t.price = round_money(t.price * after / before, order.currency)
+            t.basis = None  # what the line comes to changed: a later resize starts from here
     else:
         line.tax_lines = _taxes_for(order, after, line.tax_lines)
 
@@ -593,6 +600,14 @@ def apply(
         if line.id in held:
             raise RuleViolation(
                 f"{line.name} is an exchange item of a return: change the return instead", field="line_item_id"
+            )
+        if order.refunded_quantity(line.id) > 0:
+            # A line's money covers its refunded units too, so a discount on it would be shared
+            # with units already refunded: the customer would get back more than the discount.
+            raise RuleViolation(
+                f"{line.name} has refunded units, so a discount on it would count them too: "
+                "refund the difference instead (a refund without items)",
+                field="line_item_id",
             )
         before = _line_amount(line)
         if change.value_type == "percentage":

@@ -63,6 +63,7 @@ ENVELOPES = frozenset(
         "settings",
         "return",
         "reverse_delivery",
+        "fulfillment_service",
     }
 )
 

@@ -27,6 +27,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from . import resources
+from .fulfillment_services_models import FULFILLMENT_SERVICE_MODELS
 from .order_edits_models import ORDER_EDIT_MODELS
 
 PREFIX = "/admin/api/{api_version}"
@@ -181,6 +182,8 @@ RETURN_LINKS = {
         "createReverseDelivery", rfo_id="$response.body#/return/reverse_fulfillment_orders/0/id"
     ),
 }
+
+FULFILLMENT_SERVICE_ANSWER = envelope(fulfillment_service=ref("FulfillmentService"))
 
 ORDER_EDIT_ANSWER = envelope(order_edit=ref("OrderEdit"))
 ORDER_EDIT_LINKS = _id_links(
@@ -463,6 +466,38 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "commitOrderEdit", ORDER, links={"GetOrder": follow("getOrder", order_id="$response.body#/order/id")}
     ),
     ("DELETE", "/order_edits/{edit_id}.json"): Op("abandonOrderEdit", NOTHING),
+    # ---- fulfillment services
+    ("GET", "/fulfillment_services.json"): Op(
+        "listFulfillmentServices", envelope(fulfillment_services=many(ref("FulfillmentService")))
+    ),
+    ("POST", "/fulfillment_services.json"): Op(
+        "createFulfillmentService",
+        FULFILLMENT_SERVICE_ANSWER,
+        201,
+        request_example={
+            "fulfillment_service": {
+                "name": "Jupiter Fulfillment",
+                "callback_url": "https://jupiter.example/orderdeck",
+                "inventory_management": True,
+                "tracking_support": True,
+                "format": "json",
+                "fulfillment_orders_opt_in": True,
+            }
+        },
+        links={
+            **_id_links(
+                "fulfillment_service",
+                "service_id",
+                "getFulfillmentService",
+                "updateFulfillmentService",
+                "deleteFulfillmentService",
+            ),
+            "GetLocation": follow("getLocation", location_id="$response.body#/fulfillment_service/location_id"),
+        },
+    ),
+    ("GET", "/fulfillment_services/{service_id}.json"): Op("getFulfillmentService", FULFILLMENT_SERVICE_ANSWER),
+    ("PUT", "/fulfillment_services/{service_id}.json"): Op("updateFulfillmentService", FULFILLMENT_SERVICE_ANSWER),
+    ("DELETE", "/fulfillment_services/{service_id}.json"): Op("deleteFulfillmentService", NOTHING),
     # ---- timeline
     ("GET", "/events.json"): Op("listEvents", envelope(events=many(ref("Event"))), paginated=True),
     ("GET", "/events/count.json"): Op("countEvents", COUNT),
@@ -654,7 +689,10 @@ def _error_responses() -> dict[str, Any]:
 
 def _component_schemas() -> dict[str, Schema]:
     _, top = models_json_schema(
-        [(model, "serialization") for model in (*resources.RESOURCE_MODELS, *ORDER_EDIT_MODELS)],
+        [
+            (model, "serialization")
+            for model in (*resources.RESOURCE_MODELS, *ORDER_EDIT_MODELS, *FULFILLMENT_SERVICE_MODELS)
+        ],
         ref_template="#/components/schemas/{model}",
     )
     schemas: dict[str, Schema] = top.get("$defs", {})

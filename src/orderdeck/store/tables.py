@@ -626,3 +626,28 @@ order_edits = Table(
     Column("expires_at", Time, nullable=False),
 )
 Index("ix_order_edits_order_id", order_edits.c.order_id, order_edits.c.id)
+
+# Fulfillment services (issue 15): 3PL warehouses and dropship suppliers, each fulfilling from a
+# location of its own (created with it, deactivated when it is deleted). `owner_token_id` is the
+# API token that created it: Shopify's `scope=current_client`.
+fulfillment_services = Table(
+    "fulfillment_services",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("handle", String(255), nullable=False, unique=True),
+    Column("email", String(255)),
+    Column("callback_url", String(2000), nullable=False),
+    Column("inventory_management", Boolean, nullable=False),
+    Column("tracking_support", Boolean, nullable=False),
+    Column("fulfillment_orders_opt_in", Boolean, nullable=False),
+    Column("permits_sku_sharing", Boolean, nullable=False),
+    Column("requires_shipping_method", Boolean, nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("include_pending_stock", Boolean, nullable=False),
+    Column("location_id", Id, ForeignKey("locations.id"), nullable=False, unique=True),
+    Column("owner_token_id", Id),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+Index("ix_fulfillment_services_owner_token_id", fulfillment_services.c.owner_token_id, fulfillment_services.c.id)

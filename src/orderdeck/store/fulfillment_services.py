@@ -1,0 +1,98 @@
+"""Fulfillment services: one row each, beside the location it fulfills from (store/catalog.py)."""
+
+from __future__ import annotations
+
+from dataclasses import fields as fields_of
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, or_, select, update
+
+from ..domain.errors import NotFound
+from ..domain.fulfillment_services import FulfillmentService
+from .codec import decode_order
+from .tables import fulfillment_services, order_search_terms, orders
+
+# The columns a change may write (the id, handle, location, owner and creation time stay).
+CHANGEABLE = (
+    "name",
+    "email",
+    "callback_url",
+    "inventory_management",
+    "tracking_support",
+    "fulfillment_orders_opt_in",
+    "permits_sku_sharing",
+    "requires_shipping_method",
+    "format",
+    "include_pending_stock",
+)
+
+
+def _service(row: Any) -> FulfillmentService:
+    m = row._mapping
+    return FulfillmentService(**{f.name: m[f.name] for f in fields_of(FulfillmentService)})
+
+
+class FulfillmentServices:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, values: dict[str, Any]) -> int:
+        return int(
+            self.conn.execute(
+                insert(fulfillment_services).values(**values).returning(fulfillment_services.c.id)
+            ).scalar_one()
+        )
+
+    def get(self, service_id: int, *, for_update: bool = False) -> FulfillmentService:
+        query = select(fulfillment_services).where(fulfillment_services.c.id == service_id)
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).one_or_none()
+        if row is None:
+            raise NotFound("Not Found")
+        return _service(row)
+
+    def all(self, *, owner_token_id: int | None = None) -> list[FulfillmentService]:
+        """Oldest first; with an owner, only the services that token created."""
+        query = select(fulfillment_services).order_by(fulfillment_services.c.id)
+        if owner_token_id is not None:
+            query = query.where(fulfillment_services.c.owner_token_id == owner_token_id)
+        return [_service(row) for row in self.conn.execute(query)]
+
+    def name_taken(self, name: str, *, other_than: int | None = None) -> bool:
+        # Names are told apart regardless of case: "Mars Fulfillment" and "mars fulfillment" would
+        # be one service to a merchant reading the locations list.
+        query = select(fulfillment_services.c.id, fulfillment_services.c.name)
+        return any(row.name.lower() == name.lower() and row.id != other_than for row in self.conn.execute(query))
+
+    def handles(self) -> set[str]:
+        return {row.handle for row in self.conn.execute(select(fulfillment_services.c.handle))}
+
+    def update(self, service_id: int, values: dict[str, Any]) -> None:
+        changed = {k: v for k, v in values.items() if k in CHANGEABLE or k == "updated_at"}
+        self.conn.execute(update(fulfillment_services).where(fulfillment_services.c.id == service_id).values(**changed))
+
+    def delete(self, service_id: int) -> None:
+        self.conn.execute(delete(fulfillment_services).where(fulfillment_services.c.id == service_id))
+
+    def open_orders_at(self, location_id: int) -> list[str]:
+        """The names of orders with a fulfillment order still to do (open, in progress, scheduled
+        or on hold) assigned to the location. Candidates come from the location search terms of
+        orders neither cancelled nor wholly fulfilled; their documents decide."""
+        query = (
+            select(orders.c.name, orders.c.document)
+            .join(order_search_terms, order_search_terms.c.order_id == orders.c.id)
+            .where(
+                order_search_terms.c.kind == "location",
+                order_search_terms.c.term == str(location_id),
+                orders.c.cancelled_at.is_(None),
+                or_(orders.c.fulfillment_status.is_(None), orders.c.fulfillment_status != "fulfilled"),
+            )
+            .order_by(orders.c.id)
+        )
+        found = []
+        for row in self.conn.execute(query):
+            order = decode_order(row.document)
+            if any(fo.is_active and fo.assigned_location_id == location_id for fo in order.fulfillment_orders):
+                found.append(row.name)
+        return found

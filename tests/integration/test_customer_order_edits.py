@@ -321,6 +321,31 @@ def test_a_switch_keeps_the_discount_the_units_had(
     assert Decimal(after["total_price"]) == Decimal("45.00") and after["financial_status"] == "paid"
 
 
+@pytest.mark.parametrize(("currency", "rate"), [(None, None), ("USD", "1.37")])
+def test_a_switch_costs_nothing_when_the_discount_does_not_split_evenly(
+    api: Api, shop: Shop, shirt: dict[str, int], currency: str | None, rate: str | None, editing: None
+) -> None:
+    """3 shirts with 1.00 off the order (0.33⅓ a shirt) switched to S, in euros and in dollars:
+    the switched units carry exactly the discount they leave behind (not 3 × 0.33), so the
+    total stays and nothing is owed either way."""
+    extra: dict[str, Any] = {"presentment_currency": currency, "exchange_rate": rate} if currency else {}
+    order = shop.order(
+        [{"variant_id": shirt["M"], "quantity": 3}],
+        transactions=[{**SELL[0], **({"currency": currency} if currency else {})}],
+        discount_codes=[{"code": "ONE", "amount": "1.00", "type": "fixed_amount"}],
+        **extra,
+    )
+    m_line = line_id(order, shirt["M"])
+    before = shop.get(order["id"])
+    reviewed = review(api, order, {f"quantity_{m_line}": "3", f"variant_{m_line}": str(shirt["S"])})
+    assert "would make your order cost more" not in text_of(reviewed)
+    assert api.client.post(path(order) + "/edit", data=hidden_fields(reviewed)).status_code == 200
+    after = shop.get(order["id"])
+    assert after["total_price"] == before["total_price"]
+    assert after["total_price_set"] == before["total_price_set"]
+    assert Decimal(after["total_outstanding"]) == 0 and after["financial_status"] == "paid"
+
+
 def test_a_confirmation_sent_twice_or_after_the_order_changed_makes_nothing_more(
     deck: Orderdeck, api: Api, shop: Shop, shirt: dict[str, int], cap: int, amsterdam: int, editing: None
 ) -> None:

@@ -199,3 +199,79 @@ def test_customer_edit_settings_change_through_the_api(api: Any) -> None:
     assert answer["settings"]["customer_edits_may_raise_total"] is True
     refused = api.put("/shop/settings.json", {"settings": {"customer_edits": "maybe"}})
     assert refused.status_code == 422 and "customer_edits" in refused.text
+
+
+def test_an_edit_that_would_push_the_total_past_what_can_be_stored_is_refused_when_staged(
+    deck: Orderdeck, shop: Shop, mug: int
+) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 1}])
+    edit_id = _begin(deck, order["id"])
+    big = {"title": "Yacht", "price": Decimal("999999999"), "quantity": 10_000}
+    run(deck, lambda cmd: edits.add_custom_item(cmd, edit_id, **big))  # 9.99 × 10¹² : fine
+    with pytest.raises(InvalidInput) as refused:
+        for _ in range(10):
+            run(deck, lambda cmd: edits.add_custom_item(cmd, edit_id, **big))
+    assert refused.value.field == "price" and "total would reach" in refused.value.message
+    assert len(run(deck, lambda cmd: edits.get(cmd, edit_id)).changes) < 11
+
+
+def test_an_edit_cannot_take_every_item_off(deck: Orderdeck, shop: Shop, mug: int, amsterdam: int) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 2}], transactions=[{"kind": "sale", "status": "success"}])
+    edit_id = _begin(deck, order["id"])
+    run(deck, lambda cmd: edits.set_quantity(cmd, edit_id, line_item_id=order["line_items"][0]["id"], quantity=0))
+    with pytest.raises(RuleViolation, match="cancel the order instead"):
+        _commit(deck, edit_id)
+    assert shop.get(order["id"])["line_items"][0]["current_quantity"] == 2
+    assert shop.level(mug, amsterdam)["available"] == 48
+
+
+def test_a_location_named_for_an_added_variant_is_where_it_ships_from_or_it_is_refused(
+    deck: Orderdeck, shop: Shop, mug: int, amsterdam: int
+) -> None:
+    utrecht = shop.location("Utrecht")
+    jug = shop.product("JUG-1", price="15.00", stock={amsterdam: 5}, title="Jug")
+    order = shop.order([{"variant_id": mug, "quantity": 1}])
+    edit_id = _begin(deck, order["id"])
+    with pytest.raises(InsufficientInventory) as refused:
+        run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=jug, quantity=1, location_id=utrecht))
+    assert refused.value.field == "location_id"
+    run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=jug, quantity=1, location_id=amsterdam))
+    _commit(deck, edit_id)
+    fos = shop.fulfillment_orders(order["id"])
+    assert {fo["assigned_location_id"] for fo in fos if any(li["variant_id"] == jug for li in fo["line_items"])} == {
+        amsterdam
+    }
+
+
+def test_a_variant_deleted_after_it_was_staged_is_named_at_the_commit(
+    deck: Orderdeck, api: Any, shop: Shop, mug: int, cap: int
+) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 1}])
+    edit_id = _begin(deck, order["id"])
+    run(deck, lambda cmd: edits.add_variant(cmd, edit_id, variant_id=cap, quantity=1))
+    product_id = api.ok(api.get(f"/variants/{cap}.json"))["variant"]["product_id"]
+    api.ok(api.delete(f"/products/{product_id}.json"))
+    with pytest.raises(InvalidInput) as refused:
+        _commit(deck, edit_id)
+    assert refused.value.field == "variant_id" and "deleted from the catalogue" in refused.value.message
+    assert [li["variant_id"] for li in shop.get(order["id"])["line_items"]] == [mug]
+
+
+def test_refunds_calculate_suggests_what_an_edit_left_to_refund(
+    deck: Orderdeck, api: Any, shop: Shop, mug: int
+) -> None:
+    order = shop.order([{"variant_id": mug, "quantity": 3}], transactions=[{"kind": "sale", "status": "success"}])
+    edit_id = _begin(deck, order["id"])
+    run(deck, lambda cmd: edits.set_quantity(cmd, edit_id, line_item_id=order["line_items"][0]["id"], quantity=1))
+    _commit(deck, edit_id)
+    calc = api.ok(api.post(f"/orders/{order['id']}/refunds/calculate.json", {"refund": {}}))["refund"]
+    assert [(t["kind"], t["amount"]) for t in calc["transactions"]] == [("suggested_refund", "25.00")]
+    api.ok(
+        api.post(
+            f"/orders/{order['id']}/refunds.json",
+            {"refund": {"transactions": [{**t, "kind": "refund"} for t in calc["transactions"]]}},
+        )
+    )
+    again = api.ok(api.post(f"/orders/{order['id']}/refunds/calculate.json", {"refund": {}}))["refund"]
+    assert again["transactions"] == []
+    assert Decimal(shop.get(order["id"])["total_outstanding"]) == 0

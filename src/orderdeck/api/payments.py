@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from ..domain.statuses import balance
 from ..resources import render
 from ..services import payments as payment_commands
 from ..services import refunds
@@ -117,7 +119,9 @@ def calculate_refund(
         order, calc, parents = refunds.calculate(
             cmd, order_id, convert.refund_request(body.refund), body.refund.currency
         )
-    return json({"refund": render.refund_calculation(order, calc, parents)})  # type: ignore[arg-type]
+    # Nothing named: what the shop already owes (an order edit took items off) is the suggestion.
+    owed = max(Decimal(0), -balance(order)) if not calc.lines and not calc.shipping_amount else None
+    return json({"refund": render.refund_calculation(order, calc, parents, owed)})  # type: ignore[arg-type]
 
 
 @router.post("/orders/{order_id}/refunds.json", status_code=201, summary="Refund money, items and shipping")

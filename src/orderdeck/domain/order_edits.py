@@ -26,7 +26,7 @@ import msgspec
 
 from .errors import InsufficientInventory, InvalidInput, RuleViolation
 from .inventory import Inventory
-from .money import ZERO, round_money
+from .money import MAX_AMOUNT, ZERO, round_money
 from .order import (
     Author,
     DiscountAllocation,
@@ -98,6 +98,9 @@ class LineDiscount(msgspec.Struct, tag="line_item_discount"):
     value: Decimal  # shop currency for fixed_amount
     value_type: str  # fixed_amount | percentage
     description: str | None = None
+    # "each": a fixed value comes off every unit; "across": it is the line's whole discount
+    # (a customer's switch carries the exact discount the switched units had).
+    allocation_method: str = "each"
 
 
 class AddShippingLine(msgspec.Struct, tag="add_shipping_line"):
@@ -278,6 +281,8 @@ def check_discount(value: Decimal, value_type: str) -> None:
         raise InvalidInput("must be fixed_amount or percentage", field="value_type")
     if not value.is_finite() or value <= 0:
         raise InvalidInput("must be greater than 0", field="value")
+    if value_type == "percentage" and value < Decimal("0.01"):
+        raise InvalidInput("a percentage must be at least 0.01", field="value")
     if value_type == "percentage" and value > HUNDRED:
         raise InvalidInput("a percentage can't exceed 100", field="value")
 
@@ -418,6 +423,19 @@ def resize_line(order: Order, line: LineItem, quantity: int) -> None:
     line.quantity = quantity
 
 
+def discount_taken_off(order: Order, line: LineItem, quantity: int) -> Decimal:
+    """How much of a line's discount leaves with it when an edit sets it to `quantity` units
+    (what `resize_line` will take off, to the cent)."""
+    kept = sum(
+        (
+            _scaled(a.basis or ((a.amount, line.quantity) if line.quantity else None), quantity, order.currency)
+            for a in line.discount_allocations
+        ),
+        ZERO,
+    )
+    return line.total_discount - kept
+
+
 def _scaled(basis: tuple[Decimal, int] | None, quantity: int, currency: str) -> Decimal:
     """An amount for `quantity` units, from its basis (so much for so many units)."""
     return ZERO if basis is None else round_money(basis[0] * quantity / basis[1], currency)
@@ -444,7 +462,7 @@ def _add_units(
     obey = order.inventory_behaviour == "decrement_obeying_policy"
     for fo in order.fulfillment_orders:
         fol = fo.line_for(line.id)
-        if fol is None or fo.status not in ("open", "scheduled", "on_hold"):
+        if fol is None or fo.status not in ("open", "scheduled", "on_hold") or fo.assigned_location_id not in locations:
             continue
         if line.inventory_item_id is not None:
             try:
@@ -520,8 +538,13 @@ def _shipping_taxes(order: Order, price: Decimal, like: ShippingLine | None) -> 
     return _taxes_for(order, price, source)
 
 
+def _shown(order: Order, presentment_amount: Decimal) -> str:
+    """A presentment amount with as many decimals as its currency has (JPY none, EUR two)."""
+    return str(round_money(presentment_amount, order.presentment_currency))
+
+
 def _money(order: Order, amount: Decimal) -> str:
-    return f"{order.presentment(amount):.2f} {order.presentment_currency}"
+    return f"{_shown(order, order.presentment(amount))} {order.presentment_currency}"
 
 
 def apply(
@@ -583,9 +606,20 @@ def apply(
         preferred = item.location_id if isinstance(item, AddVariant) else None
         if preferred is not None and preferred not in locations:
             raise InvalidInput(f"location {preferred} is not an active location", field="location_id")
-        created = assign_to_locations(
-            order, [line], locations=locations, inventory=inventory, now=now, preferred_location=preferred
-        )
+        try:
+            # A location asked for is where the item ships from, or the item is refused (as
+            # Shopify checks stock at the location named); without one it is routed.
+            created = assign_to_locations(
+                order,
+                [line],
+                locations=[preferred] if preferred is not None else locations,
+                inventory=inventory,
+                now=now,
+            )
+        except InsufficientInventory as short:
+            if preferred is None:
+                raise
+            raise InsufficientInventory(short.message, field="location_id") from None
         _join_open_fulfillment_orders(order, created, now)
         outcome.additions.append(LineDelta(line.id, line.quantity, line.name))
         outcome.added_line_ids[item.id] = line.id
@@ -612,6 +646,8 @@ def apply(
         before = _line_amount(line)
         if change.value_type == "percentage":
             amount = round_money(line.price * line.quantity * change.value / HUNDRED, order.currency)
+        elif change.allocation_method == "across":
+            amount = round_money(change.value, order.currency)
         else:
             amount = round_money(change.value * line.quantity, order.currency)
         if amount > before:
@@ -625,7 +661,7 @@ def apply(
                 type="manual",
                 value=change.value,
                 value_type=change.value_type,
-                allocation_method="each",
+                allocation_method=change.allocation_method,
                 target_selection="explicit",
                 target_type="line_item",
                 title=change.description or "Discount",
@@ -638,7 +674,7 @@ def apply(
             {
                 "line_item_id": str(line.id),
                 "description": change.description or "",
-                "amount": f"{order.presentment(amount):.2f}",
+                "amount": _shown(order, order.presentment(amount)),
             }
         )
     _retax_order(order, taxed_on_the_order)
@@ -656,7 +692,7 @@ def apply(
             )
             order.shipping_lines.append(added)
             outcome.shipping_added.append(
-                {"id": str(added.id), "title": added.title, "price": f"{order.presentment(added.price):.2f}"}
+                {"id": str(added.id), "title": added.title, "price": _shown(order, order.presentment(added.price))}
             )
         elif isinstance(change, (UpdateShippingLine, RemoveShippingLine)):
             found = next((s for s in order.shipping_lines if s.id == change.shipping_line_id), None)
@@ -671,7 +707,7 @@ def apply(
                 )
             order.shipping_lines = [s for s in order.shipping_lines if s.id != found.id]
             outcome.shipping_removed.append(
-                {"id": str(found.id), "title": found.title, "price": f"{order.presentment(found.price):.2f}"}
+                {"id": str(found.id), "title": found.title, "price": _shown(order, order.presentment(found.price))}
             )
             if isinstance(change, UpdateShippingLine):
                 changed = ShippingLine(
@@ -685,9 +721,17 @@ def apply(
                 )
                 order.shipping_lines.append(changed)
                 outcome.shipping_added.append(
-                    {"id": str(changed.id), "title": changed.title, "price": f"{order.presentment(changed.price):.2f}"}
+                    {
+                        "id": str(changed.id),
+                        "title": changed.title,
+                        "price": _shown(order, order.presentment(changed.price)),
+                    }
                 )
     order.updated_at = now
+    if order.total_price >= MAX_AMOUNT or order.presentment(order.total_price) >= MAX_AMOUNT:
+        raise InvalidInput(
+            f"the order's total would reach {MAX_AMOUNT:,}: stage smaller prices or quantities", field="price"
+        )
     outcome.total_after = order.presentment(order.total_price)
     outcome.balance_after = balance(order)
     return outcome
@@ -764,6 +808,11 @@ def commit(
         or outcome.shipping_removed
     ):
         raise RuleViolation("This edit changes nothing yet: stage a change before committing", field="order_edit")
+    if not any(order.current_quantity(li) > 0 for li in order.line_items):
+        # Shopify keeps at least one item on an order; taking everything off is cancelling it,
+        # which has its own rules (refund, restock, the customer told). Checked at the commit:
+        # a switch stages the removal before the item that replaces it.
+        raise RuleViolation("An edit can't take every item off the order: cancel the order instead", field="quantity")
     edit.status = "committed"
     edit.committed_at = now
     edit.updated_at = now
@@ -772,9 +821,9 @@ def commit(
     edit.outcome = outcome
     money = ""
     if outcome.balance_after > 0:
-        money = f" {outcome.balance_after:.2f} {order.presentment_currency} is left to collect."
+        money = f" {_shown(order, outcome.balance_after)} {order.presentment_currency} is left to collect."
     elif outcome.balance_after < 0:
-        money = f" {-outcome.balance_after:.2f} {order.presentment_currency} can be refunded."
+        money = f" {_shown(order, -outcome.balance_after)} {order.presentment_currency} can be refunded."
     order.record(
         DomainEvent(
             verb="order_edited",

@@ -112,7 +112,7 @@ def calculated_order(calc: rules.CalculatedOrder, edit: rules.OrderEdit, ctx: Re
                 "description": c.description,
                 "value": str(edited.presentment(c.value)) if c.value_type == "fixed_amount" else str(c.value),
                 "value_type": c.value_type,
-                "allocation_method": "each",
+                "allocation_method": c.allocation_method,
                 "target_selection": "explicit",
             }
             for c in edit.changes

@@ -417,7 +417,15 @@ def refund(order: Order, r: Refund, ctx: RenderContext) -> Json:
     }
 
 
-def refund_calculation(order: Order, calc: RefundCalculation, suggested: list[tuple[Transaction, Decimal]]) -> Json:
+def refund_calculation(
+    order: Order,
+    calc: RefundCalculation,
+    suggested: list[tuple[Transaction, Decimal]],
+    owed: Decimal | None = None,
+) -> Json:
+    """Shopify's calculate answer. `owed` (presentment): money the shop owes the customer with
+    nothing to refund item by item (an order edit took items off), suggested when the request
+    names no items and no shipping."""
     zero = Decimal(0)
     return {
         "shipping": {
@@ -455,7 +463,9 @@ def refund_calculation(order: Order, calc: RefundCalculation, suggested: list[tu
                 "currency": order.presentment_currency,
                 "maximum_refundable": amount(left, order.presentment_currency),
             }
-            for parent, value, left in _suggestions(suggested, order.presentment(calc.total))
+            for parent, value, left in _suggestions(
+                suggested, owed if owed is not None else order.presentment(calc.total)
+            )
         ],
         "currency": order.presentment_currency,
     }

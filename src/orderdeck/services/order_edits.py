@@ -48,10 +48,24 @@ def get(cmd: Command, edit_id: int, *, for_update: bool = False) -> rules.OrderE
     return cmd.uow.order_edits.get(edit_id, for_update=for_update)
 
 
+def _require_catalogue(cmd: Command, edit: rules.OrderEdit) -> None:
+    """Variants staged earlier must still be in the catalogue (a deleted product can't be sold)."""
+    staged = [c for c in edit.added_items() if isinstance(c, rules.AddVariant)]
+    found = cmd.uow.catalog.variants_by_id({c.variant_id for c in staged})
+    for c in staged:
+        if c.variant_id not in found:
+            name = f"{c.title} - {c.variant_title}" if c.variant_title else c.title
+            raise InvalidInput(
+                f"{name} was deleted from the catalogue since it was staged: take it out of the edit",
+                field="variant_id",
+            )
+
+
 def preview(cmd: Command, edit: rules.OrderEdit, order: Order | None = None) -> rules.CalculatedOrder:
     """The order as the edit would leave it (read only; raises when a staged change no longer
-    can be made, e.g. the stock went)."""
+    can be made, e.g. the stock went or a staged variant was deleted)."""
     order = order or _order(cmd, edit.order_id)
+    _require_catalogue(cmd, edit)
     return rules.calculate(
         order,
         edit,
@@ -245,6 +259,25 @@ def update_discount(
     )
 
 
+def carry_discount(
+    cmd: Command, edit_id: int, *, line_item_id: int, amount: Decimal, description: str | None = None
+) -> tuple[rules.OrderEdit, rules.CalculatedOrder]:
+    """Give a line the whole discount `amount` (shop currency, exact): what units switched to
+    another variant had, so a like-for-like switch costs the customer nothing (status page)."""
+
+    def make(order: Order, edit: rules.OrderEdit) -> rules.LineDiscount:
+        return rules.LineDiscount(
+            id=edit.staged_id(),
+            line_item_id=line_item_id,
+            value=amount,
+            value_type="fixed_amount",
+            description=description,
+            allocation_method="across",
+        )
+
+    return _stage(cmd, edit_id, make)
+
+
 def remove_discount(cmd: Command, edit_id: int, discount_id: int) -> tuple[rules.OrderEdit, rules.CalculatedOrder]:
     def make(order: Order, edit: rules.OrderEdit) -> None:
         rules.remove_discount(edit, discount_id, now=cmd.now)
@@ -309,6 +342,7 @@ def commit(
     rules.require_open(edit, cmd.now)
     loaded = load_order(cmd, edit.order_id)
     order = loaded.order
+    _require_catalogue(cmd, edit)
     inventory = _inventory(cmd, order, edit, lock=True)
     rules.commit(
         order,
@@ -333,9 +367,18 @@ def abandon(cmd: Command, edit_id: int) -> rules.OrderEdit:
     return edit
 
 
-def open_edit_of(cmd: Command, order_id: int) -> rules.OrderEdit | None:
+def open_edit_of(cmd: Command, order_id: int, *, abandon_stale: bool = False) -> rules.OrderEdit | None:
     """The newest edit of the order still open and unexpired, if any (the admin resumes it)."""
+    version = _order(cmd, order_id).version
     for edit in cmd.uow.order_edits.of_order(order_id, status="open", limit=5):
-        if not edit.is_expired(cmd.now):
-            return edit
+        if edit.is_expired(cmd.now):
+            continue
+        if edit.base_version != version and not edit.changes:
+            # Begun before the order last changed and nothing staged: nothing is lost by
+            # starting afresh, which is better than offering an edit that can't be committed.
+            if abandon_stale:
+                rules.abandon(edit, now=cmd.now)
+                cmd.uow.order_edits.save(edit)
+            continue
+        return edit
     return None

@@ -18,7 +18,6 @@ from ..domain import returns as return_rules
 from ..domain import self_service
 from ..domain.cancellation import CancelRequest
 from ..domain.errors import InsufficientInventory, InvalidInput, RuleViolation
-from ..domain.money import round_money
 from ..domain.order import Author, Order, Return
 from ..store.catalog import Variant
 from ..store.outbox import OutboxMessage
@@ -311,16 +310,17 @@ def _stage_edit(
             raise InsufficientInventory(exc.message, field=field, code="insufficient_inventory") from None
         ordered = order.line_item(line.line_item_id)
         if ordered is not None and ordered.total_discount > 0 and ordered.quantity:
-            # The same price means the same price paid: the units keep their discount.
-            per_unit = order.presentment(ordered.total_discount / ordered.quantity)
-            edit, calculated = order_edits.add_discount(
-                cmd,
-                edit.id,
-                line_item_id=edit.added_items()[-1].id,
-                value=round_money(per_unit, order.presentment_currency),
-                value_type="fixed_amount",
-                description=f"Discount of {ordered.name}",
-            )
+            # The same price means the same price paid: the switched units take with them the
+            # exact discount they leave behind (shop currency, no rounding on the way).
+            carried = order_edit_rules.discount_taken_off(order, ordered, line.fixed + kept)
+            if carried > 0:
+                edit, calculated = order_edits.carry_discount(
+                    cmd,
+                    edit.id,
+                    line_item_id=edit.added_items()[-1].id,
+                    amount=carried,
+                    description=f"Discount of {ordered.name}",
+                )
     outcome = calculated.outcome
     assert outcome is not None  # check_edit returned only choices that change something
     why = self_service.total_refusal(outcome.total_before, outcome.total_after, policy)

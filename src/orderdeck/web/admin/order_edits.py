@@ -359,7 +359,7 @@ def _next_step(admin: Admin, order: Order, edit: rules.OrderEdit) -> dict[str, A
 def begin(order_id: int, admin: Manager) -> Response:
     try:
         with admin.command() as cmd:
-            edit = commands.open_edit_of(cmd, order_id)
+            edit = commands.open_edit_of(cmd, order_id, abandon_stale=True)
             if edit is None:
                 edit, _ = commands.begin(cmd, order_id)
     except NotFound:
@@ -413,7 +413,7 @@ def _ticked(form: FormData, name: str) -> bool:
 
 def _whole(form: FormData, name: str, *, label: str) -> int:
     raw = _text(form, name)
-    if not raw.isdecimal() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdecimal()) or len(raw) > 9:
         raise InvalidInput(f"enter a whole number of items{label}", field=name)
     return int(raw)
 
@@ -440,6 +440,8 @@ def _percentage(form: FormData) -> Decimal:
         value = Decimal(raw)
     except InvalidOperation:
         raise InvalidInput("enter a percentage such as 10", field="value") from None
+    if not value.is_finite() or (0 < value < Decimal("0.01")) or value.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise InvalidInput("enter a percentage from 0.01 to 100, such as 10", field="value")
     return value  # the domain checks it is above 0 and at most 100
 
 

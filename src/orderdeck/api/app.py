@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..services.context import Orderdeck
 from ..store.shop import NoShop
+from ..tracking import intake as tracking_intake
 from ..web import admin as admin_pages
 from ..web import invoices as invoice_pages
 from ..web import status as status_pages
@@ -35,6 +36,7 @@ from . import (
     products,
     returns,
     timeline,
+    tracking_sources,
     unavailable,
     webhooks,
 )
@@ -266,6 +268,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
         draft_orders,
         order_edits,
         fulfillment_services,
+        tracking_sources,
         timeline,
         catalog,
         products,
@@ -277,6 +280,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app.include_router(admin)
     app.include_router(status_pages.router)
     app.include_router(invoice_pages.router)
+    app.include_router(tracking_intake.router)
     admin_pages.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")

@@ -185,6 +185,30 @@ RETURN_LINKS = {
 
 FULFILLMENT_SERVICE_ANSWER = envelope(fulfillment_service=ref("FulfillmentService"))
 
+_TRACKING_SOURCE_FIELDS: Schema = {
+    "id": {"type": "integer"},
+    "kind": {"type": "string", "enum": ["aftership", "generic"]},
+    "name": {"type": "string"},
+    "intake_url": {"type": "string", "description": "Where the aggregator or carrier posts its events"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "last_received_at": nullable({"type": "string", "format": "date-time"}),
+}
+TRACKING_SOURCE: Schema = {
+    "type": "object",
+    "title": "TrackingSource",
+    "properties": _TRACKING_SOURCE_FIELDS,
+    "required": list(_TRACKING_SOURCE_FIELDS),
+}
+TRACKING_SOURCE_CREATED: Schema = {
+    "type": "object",
+    "title": "TrackingSource (created)",
+    "properties": {
+        **_TRACKING_SOURCE_FIELDS,
+        "secret": {"type": "string", "description": "Signs the source's calls; shown this once"},
+    },
+    "required": [*_TRACKING_SOURCE_FIELDS, "secret"],
+}
+
 ORDER_EDIT_ANSWER = envelope(order_edit=ref("OrderEdit"))
 ORDER_EDIT_LINKS = _id_links(
     "order_edit",
@@ -498,6 +522,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/fulfillment_services/{service_id}.json"): Op("getFulfillmentService", FULFILLMENT_SERVICE_ANSWER),
     ("PUT", "/fulfillment_services/{service_id}.json"): Op("updateFulfillmentService", FULFILLMENT_SERVICE_ANSWER),
     ("DELETE", "/fulfillment_services/{service_id}.json"): Op("deleteFulfillmentService", NOTHING),
+    # ---- tracking sources (Orderdeck extension: the carrier tracking intake's senders)
+    ("GET", "/tracking_sources.json"): Op("listTrackingSources", envelope(tracking_sources=many(TRACKING_SOURCE))),
+    ("POST", "/tracking_sources.json"): Op(
+        "createTrackingSource",
+        envelope(tracking_source=TRACKING_SOURCE_CREATED),
+        201,
+        request_example={"tracking_source": {"kind": "generic", "name": "Our carrier's callbacks"}},
+        links=_id_links("tracking_source", "source_id", "deleteTrackingSource"),
+    ),
+    ("DELETE", "/tracking_sources/{source_id}.json"): Op("deleteTrackingSource", NOTHING),
     # ---- timeline
     ("GET", "/events.json"): Op("listEvents", envelope(events=many(ref("Event"))), paginated=True),
     ("GET", "/events/count.json"): Op("countEvents", COUNT),

@@ -651,3 +651,16 @@ fulfillment_services = Table(
     Column("updated_at", Time, nullable=False),
 )
 Index("ix_fulfillment_services_owner_token_id", fulfillment_services.c.owner_token_id, fulfillment_services.c.id)
+
+# Carrier tracking intake (issue 15): aggregators and carriers that call back with shipment
+# events, each with the secret their calls are signed with (kept readable: it checks signatures).
+tracking_sources = Table(
+    "tracking_sources",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # aftership | generic
+    Column("name", String(255), nullable=False),
+    Column("secret", String(255), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("last_received_at", Time),
+)

@@ -19,6 +19,7 @@ from ..store.shop import NoShop
 from ..tracking import intake as tracking_intake
 from ..web import admin as admin_pages
 from ..web import invoices as invoice_pages
+from ..web import shipstation
 from ..web import status as status_pages
 from . import (
     automation,
@@ -280,6 +281,7 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app.include_router(admin)
     app.include_router(status_pages.router)
     app.include_router(invoice_pages.router)
+    app.include_router(shipstation.router)  # ShipStation's Custom Store endpoint, /shipstation
     app.include_router(tracking_intake.router)
     admin_pages.install(app)
 

@@ -262,6 +262,8 @@ def get_shop(request: Request, token: Annotated[ApiToken, Depends(require("read_
 def _shown(values: Any) -> dict[str, Any]:
     shown = asdict(values)
     shown["smtp_url"] = redacted(shown.get("smtp_url"))
+    # ShipStation's password is write-only: only whether one is set is ever shown.
+    shown["shipstation_password_set"] = bool(shown.pop("shipstation_password_hash", ""))
     return shown
 
 
@@ -295,6 +297,9 @@ class SettingsIn(BaseModel):
     customer_edits: bool | None = None
     customer_edits_may_raise_total: bool | None = None
     payment_instructions: Annotated[str, Field(max_length=2000)] | None = None
+    # ShipStation's Custom Store credentials (the password is stored hashed and never shown).
+    shipstation_username: Annotated[str, Field(max_length=100)] | None = None
+    shipstation_password: Annotated[str, Field(max_length=200)] | None = None
     # The shop's own fields, named as GET /shop.json names them (services/shop_setup.py checks them).
     name: str | None = None
     iana_timezone: str | None = None
@@ -330,7 +335,9 @@ def update_settings(
     their status page, within the self-service window, while the units are unfulfilled) and
     `customer_edits_may_raise_total` (false: a customer's change may not leave anything to pay);
     `payment_instructions` (how customers pay what is left to pay: shown in payment requests and
-    on the status page while something is owed);
+    on the status page while something is owed); `shipstation_username` and `shipstation_password`
+    (the Basic credentials ShipStation's Custom Store connection uses on /shipstation; the password is
+    write-only, shown back as `shipstation_password_set`; an empty username switches it off);
     `smtp_url` (the shop's mail server, as
     ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
     `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has

@@ -640,6 +640,8 @@ class ShopSettings(Model):
     customer_edits: bool = Field(description="Customers may edit unfulfilled items from their status page")
     customer_edits_may_raise_total: bool = Field(description="A customer's edit may leave something to pay")
     payment_instructions: str = Field(description="How customers pay what is left (payment requests, status page)")
+    shipstation_username: str = Field(description="ShipStation's Custom Store username; empty: the endpoint is off")
+    shipstation_password_set: bool = Field(description="Whether ShipStation's password is set (it is never shown)")
 
 
 class Shop(Model):

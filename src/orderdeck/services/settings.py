@@ -67,6 +67,37 @@ def _return_policy(changes: dict[str, Any], currency: str) -> dict[str, Any]:
     return checked
 
 
+def _shipstation(changes: dict[str, Any], settings: ShopSettings) -> dict[str, Any]:
+    """ShipStation's username and password taken out of the changes and put in their stored form
+    (the password only as its argon2 hash). An empty username switches the endpoint off and
+    forgets the password; a username needs a password, given now or kept from before."""
+    from .staff import hasher
+
+    rest = {key: value for key, value in changes.items() if not key.startswith("shipstation_")}
+    if "shipstation_username" not in changes and "shipstation_password" not in changes:
+        return rest
+    username = changes.get("shipstation_username", settings.shipstation_username)
+    password = changes.get("shipstation_password")
+    if username is not None and not isinstance(username, str):
+        raise InvalidInput("must be a text", field="shipstation_username")
+    username = (username or "").strip()
+    if not username:
+        if password:
+            raise InvalidInput("give a username with the password", field="shipstation_username")
+        return {**rest, "shipstation_username": "", "shipstation_password_hash": ""}
+    if len(username) > 100 or ":" in username or any(ord(c) < 32 for c in username):
+        # Basic authentication ends the username at the first colon.
+        raise InvalidInput("must be at most 100 characters, without a colon", field="shipstation_username")
+    stored = {**rest, "shipstation_username": username}
+    if password:
+        if not isinstance(password, str) or not 12 <= len(password) <= 200:
+            raise InvalidInput("must be 12 to 200 characters", field="shipstation_password")
+        stored["shipstation_password_hash"] = hasher().hash(password)
+    elif not settings.shipstation_password_hash:
+        raise InvalidInput("set a password for ShipStation with the username", field="shipstation_password")
+    return stored
+
+
 def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
     """Change the order-processing settings, and the shop's own name, time zone, language and
     currency when `changes` names them (shop_setup.update_shop checks those)."""
@@ -76,6 +107,7 @@ def update_settings(cmd: Command, changes: dict[str, Any]) -> ShopSettings:
     if own:
         update_shop(cmd, own)
         changes = {key: value for key, value in changes.items() if key not in SHOP_FIELDS}
+    changes = _shipstation(changes, cmd.uow.shop.settings)
     nulls = sorted(key for key, value in changes.items() if value is None and key not in NULLABLE)
     if nulls:
         # Stored, a null would stand where every reader expects a number, a flag or a list.

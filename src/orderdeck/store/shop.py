@@ -49,6 +49,10 @@ class ShopSettings:
     payment_instructions: str = ""
     customer_edits: bool = True  # quantities, removals, another size or colour at the same price
     customer_edits_may_raise_total: bool = False  # allow changes that leave something to pay
+    # ShipStation's Custom Store connection (web/shipstation.py): the Basic credentials the merchant
+    # types into ShipStation. Only an argon2 hash of the password is kept; no username: switched off.
+    shipstation_username: str = ""
+    shipstation_password_hash: str = ""
 
 
 @dataclass

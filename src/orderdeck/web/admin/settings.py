@@ -102,7 +102,7 @@ SECTIONS = (
         "/admin/settings/shop",
         "Shop",
         "Name, time zone, language, currency; capturing payments, archiving, fulfilling at sale, self-service, "
-        "returns, mail.",
+        "returns, mail, ShipStation.",
         "manage_settings",
     ),
     ("/admin/settings/locations", "Locations", "Where stock is kept and orders are fulfilled from.", "manage_settings"),
@@ -194,7 +194,10 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
             "customer_edits": s.customer_edits,
             "customer_edits_may_raise_total": s.customer_edits_may_raise_total,
             "payment_instructions": s.payment_instructions,
+            "shipstation_username": s.shipstation_username,
         },
+        "shipstation_password_set": bool(s.shipstation_password_hash),
+        "shipstation_url": f"{admin.app.settings.public_url.rstrip('/')}/shipstation",
         "smtp_shown": redacted(s.smtp_url),
         "server_smtp": bool(admin.app.settings.smtp_url),
         "has_orders": has_orders,
@@ -257,6 +260,8 @@ def save_shop(admin: Settings, form: Form) -> Response:
             }
         )
     typed.update(_order_edit_policy(form))
+    if "shipstation_username" in form:  # the ShipStation section is on the form
+        typed["shipstation_username"] = text(form, "shipstation_username")
     # The shop's own fields are changed only when the form has them (the currency's box is
     # not there once the shop has orders).
     typed.update(
@@ -274,6 +279,9 @@ def save_shop(admin: Settings, form: Form) -> Response:
         changes["smtp_url"] = None
     elif text(form, "smtp_url"):
         changes["smtp_url"] = text(form, "smtp_url")
+    # ShipStation's password is never shown back either: an empty box keeps the current one.
+    if isinstance(form.get("shipstation_password"), str) and form.get("shipstation_password"):
+        changes["shipstation_password"] = form.get("shipstation_password")
     problems = Problems()
     if "order_edit_hours" in changes:
         # The API's model takes only a number here (strict); the form sends text.

@@ -322,6 +322,8 @@ def test_a_source_of_the_other_kind_or_none_is_not_found(client, aftership, gene
     headers = {"aftership-hmac-sha256": sign(body, generic["secret"])}
     assert client.post(f"/tracking/aftership/{generic['id']}", content=body, headers=headers).status_code == 404
     assert client.post("/tracking/aftership/999999", content=body, headers=headers).status_code == 404
+    huge = client.post("/tracking/aftership/99999999999999999999999", content=body, headers=headers)
+    assert huge.status_code == 404
 
 
 MALFORMED = [
@@ -345,6 +347,14 @@ MALFORMED = [
         "msg.checkpoints[0].checkpoint_time",
     ),
     (b'{"msg": {"tracking_number": "X1", "expected_delivery": 5}}', "msg.expected_delivery"),
+    (b'{"msg": {"tracking_number": "X1", "expected_delivery": "9999-12-31T23:59:59-01:00"}}', "msg.expected_delivery"),
+    (b'{"msg": {"tracking_number": "X\\u00001"}}', "msg.tracking_number"),
+    (
+        b'{"msg": {"tracking_number": "X1", "checkpoints": [{"tag": "InTransit", "checkpoint_time": "2026-11-02",'
+        b' "message": "a\\u0000b"}]}}',
+        "msg.checkpoints[0].message",
+    ),
+    (b'{"msg": {"tracking_number": "X1", "tag": "\\ud800"}}', "body"),
 ]
 
 

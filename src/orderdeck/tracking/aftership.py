@@ -36,8 +36,12 @@ def shipment_status(tag: str | None, subtag: str | None = None) -> str | None:
 
 def _coordinates(value: Any, at: str) -> tuple[float | None, float | None]:
     # AfterShip sends [latitude, longitude] where the carrier gave a position, else [] or nothing.
+    # Anything else is no position, and left out rather than refused.
     if isinstance(value, list) and len(value) == 2:
-        lat, lng = number(value[0], f"{at}[0]"), number(value[1], f"{at}[1]")
+        try:
+            lat, lng = number(value[0], f"{at}[0]"), number(value[1], f"{at}[1]")
+        except BadBody:
+            return None, None
         if lat is not None and lng is not None and -90 <= lat <= 90 and -180 <= lng <= 180:
             return lat, lng
     return None, None

@@ -40,6 +40,8 @@ def text(value: Any, name: str, *, limit: int = 255) -> str | None:
         return None
     if not isinstance(value, str):
         raise BadBody(name, "must be a string")
+    if "\x00" in value:  # PostgreSQL stores no NUL in text or JSON
+        raise BadBody(name, "must not contain a NUL character")
     value = value.strip()
     return value[:limit] or None
 
@@ -76,7 +78,7 @@ def moment(value: Any, name: str, *, required: bool = False) -> datetime | None:
             raise BadBody(name, "must be an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if not 1970 <= parsed.astimezone(UTC).year <= 9998:
+    if not 1970 <= parsed.year <= 9998:  # checked before moving it to UTC, which overflows at the ends
         raise BadBody(name, "is out of range")
     return parsed.astimezone(UTC)
 

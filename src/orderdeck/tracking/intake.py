@@ -44,6 +44,8 @@ def signature(body: bytes, secret: str) -> str:
 def _intake(
     app: Orderdeck, source_id: int, kind: str, header: str | None, body: bytes, read: Callable[[Any], Pushed]
 ) -> Response:
+    if not 0 < source_id < 2**63:  # no id the database could hold (the API's guard covers /admin/api only)
+        raise NotFound("Not Found")
     with app.unit_of_work() as uow:
         source = TrackingSources(uow.conn).find(source_id)
         if source is None or source.kind != kind:

@@ -281,6 +281,7 @@ def test_statuses_and_only_what_is_left_to_ship(
     unpaid = shop.order([{"variant_id": mug, "quantity": 1}])
     partly = paid_order(shop, [{"variant_id": mug, "quantity": 3}, {"variant_id": teapot, "quantity": 2}])
     held = paid_order(shop, [{"variant_id": mug, "quantity": 1}])
+    scheduled = paid_order(shop, [{"variant_id": mug, "quantity": 1}])
     shipped = paid_order(shop, [{"variant_id": mug, "quantity": 1}])
     cancelled = shop.order([{"variant_id": mug, "quantity": 1}])
     paid_order(shop, [{"variant_id": mug, "quantity": 1}], test=True)  # test orders are never exported
@@ -315,15 +316,18 @@ def test_statuses_and_only_what_is_left_to_ship(
     api.ok(api.post(f"/orders/{partly['id']}/refunds.json", {"refund": refund}))
     held_fo = shop.fulfillment_orders(held["id"])[0]
     api.ok(api.post(f"/fulfillment_orders/{held_fo['id']}/hold.json", {"fulfillment_hold": {"reason": "other"}}))
+    later = {"fulfillment_order": {"new_fulfill_at": "2026-12-01T09:00:00Z"}}
+    api.ok(api.post(f"/fulfillment_orders/{shop.fulfillment_orders(scheduled['id'])[0]['id']}/reschedule.json", later))
     shop.fulfil(shipped["id"])
     api.ok(api.post(f"/orders/{cancelled['id']}/cancel.json", {}))
 
     exported = orders_in(ss.orders())
-    number = {o["id"]: o["name"].lstrip("#") for o in (unpaid, partly, held, shipped, cancelled)}
+    number = {o["id"]: o["name"].lstrip("#") for o in (unpaid, partly, held, scheduled, shipped, cancelled)}
     assert {n: o.findtext("OrderStatus") for n, o in exported.items()} == {
         number[unpaid["id"]]: "unpaid",
         number[partly["id"]]: "paid",
         number[held["id"]]: "on_hold",
+        number[scheduled["id"]]: "on_hold",  # not to be shipped before its date
         number[shipped["id"]]: "shipped",
         number[cancelled["id"]]: "cancelled",
     }
@@ -439,6 +443,17 @@ def test_bad_export_dates_and_actions_are_refused(ss: ShipStationClient) -> None
     bad = ss.export("2026-11-01", "11/30/2026 23:59")
     assert bad.status_code == 400 and "start_date must be a date and time like" in bad.text
     assert ss.export("11/01/2026 00:00", "11/30/2026 23:59", page=0).status_code == 400
+    huge = ss.client.get(
+        "/shipstation",
+        params={
+            "action": "export",
+            "start_date": "11/01/2026 00:00",
+            "end_date": "11/30/2026 23:59",
+            "page": "9" * 5000,
+        },
+        headers=ss.headers,
+    )
+    assert huge.status_code == 400
     assert ss.client.get("/shipstation?action=dance", headers=ss.headers).status_code == 400
 
 

@@ -158,30 +158,37 @@ def export(app: Orderdeck, params: dict[str, str]) -> Response:
         except ValueError as exc:
             return _text(400, str(exc))
         page_text = params.get("page", "1").strip() or "1"
-        if not page_text.isdecimal() or not 1 <= int(page_text) <= 1_000_000:
+        if not (page_text.isascii() and page_text.isdecimal() and len(page_text) < 8 and int(page_text) >= 1):
             return _text(400, "page must be a whole number from 1")
         page = int(page_text)
         # The dates are minutes: the end's whole minute is in the range.
-        ids = uow.conn.execute(
-            select(orders.c.id)
-            .where(
-                orders.c.test.is_(False),
-                orders.c.updated_at >= start,
-                orders.c.updated_at < end + timedelta(minutes=1),
+        ids = (
+            uow.conn.execute(
+                select(orders.c.id)
+                .where(
+                    orders.c.test.is_(False),
+                    orders.c.updated_at >= start,
+                    orders.c.updated_at < end + timedelta(minutes=1),
+                )
+                .order_by(orders.c.updated_at, orders.c.id)
             )
-            .order_by(orders.c.updated_at, orders.c.id)
-        ).scalars()
-        exported: list[tuple[Order, str, list[tuple[LineItem, int, int | None]]]] = []
+            .scalars()
+            .all()
+        )
+        location_names = {loc.id: loc.name for loc in uow.catalog.locations()}
+        # Which orders ShipStation gets is known only from each document; only the page's are kept.
+        first = (page - 1) * PAGE_SIZE
+        count = 0
+        root = ET.Element("Orders")
         for order_id in ids:
             order = uow.orders.get(order_id, for_update=False)
             status, items = _what_to_ship(order)
-            if status is not None:
-                exported.append((order, status, items))
-        location_names = {loc.id: loc.name for loc in uow.catalog.locations()}
-    pages = max(1, -(-len(exported) // PAGE_SIZE))
-    root = ET.Element("Orders", pages=str(pages))
-    for order, status, items in exported[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
-        root.append(_order_xml(order, status, items, zone, location_names))
+            if status is None:
+                continue
+            if first <= count < first + PAGE_SIZE:
+                root.append(_order_xml(order, status, items, zone, location_names))
+            count += 1
+    root.set("pages", str(max(1, -(-count // PAGE_SIZE))))
     body = '<?xml version="1.0" encoding="utf-8"?>\n' + _serialize(root)
     return Response(body.encode("utf-8"), media_type="text/xml; charset=utf-8")
 
@@ -190,7 +197,8 @@ def _what_to_ship(order: Order) -> tuple[str | None, list[tuple[LineItem, int, i
     """The ShipStation status and the items (line, quantity, location id) of an order, or None
     when ShipStation has no business with it (nothing to ship now, and never shipped or cancelled).
 
-    Orders with units to ship are unpaid, paid or on_hold; the quantity is what is still to ship
+    Orders with units to ship are unpaid, paid or on_hold (every fulfillment order still to do on
+    hold or scheduled for later: shipnotify would be refused for them); the quantity is what is still to ship
     (removed, refunded and shipped units excluded). Orders that had something to ship and were
     then shipped in full or cancelled are exported too, as shipped or cancelled, so the copy
     ShipStation already has follows; their items are the shipped or the ordered units."""
@@ -199,7 +207,7 @@ def _what_to_ship(order: Order) -> tuple[str | None, list[tuple[LineItem, int, i
     for fo in order.fulfillment_orders:
         if not fo.is_active or fo.remaining == 0:
             continue
-        held = held and fo.status == "on_hold"
+        held = held and fo.status in ("on_hold", "scheduled")  # not to be shipped yet
         for line in fo.line_items:
             if line.fulfillable_quantity:
                 count, _ = waiting.get(line.line_item_id, (0, 0))
@@ -385,7 +393,7 @@ def _parse(body: bytes) -> ET.Element:
 
 def _find_order(cmd: Command, params: dict[str, str], notice: ET.Element) -> int:
     order_id = _field(notice, "OrderID")
-    if order_id.isdecimal() and len(order_id) < 20:
+    if order_id.isascii() and order_id.isdecimal() and len(order_id) < 20:
         found = cmd.uow.conn.execute(select(orders.c.id).where(orders.c.id == int(order_id))).scalar()
         if found is not None:
             return int(found)
@@ -394,7 +402,7 @@ def _find_order(cmd: Command, params: dict[str, str], notice: ET.Element) -> int
         raise Refused(400, "Name the order: order_number in the URL, or OrderNumber or OrderID in the ShipNotice")
     names = {number, "#" + number.lstrip("#")}
     found = cmd.uow.conn.execute(select(orders.c.id).where(orders.c.name.in_(names))).scalar()
-    if found is None and number.lstrip("#").isdecimal() and len(number) < 12:
+    if found is None and number.lstrip("#").isascii() and number.lstrip("#").isdecimal() and len(number) < 12:
         found = cmd.uow.conn.execute(select(orders.c.id).where(orders.c.number == int(number.lstrip("#")))).scalar()
     if found is None:
         raise Refused(404, f"No order {number} in this shop")
@@ -446,7 +454,7 @@ def _requests(order: Order, notice: ET.Element) -> dict[int, dict[int, list[Line
     for item in items:
         line = _line_of(order, item, wanted)
         quantity_text = _field(item, "Quantity") or "0"
-        if not quantity_text.isdecimal() or len(quantity_text) > 9:
+        if not (quantity_text.isascii() and quantity_text.isdecimal()) or len(quantity_text) > 9:
             raise Refused(400, f"Item {_field(item, 'SKU') or line.id}: Quantity must be a whole number")
         wanted[line.id] = wanted.get(line.id, 0) + int(quantity_text)
     for fo in ready:
@@ -462,7 +470,7 @@ def _requests(order: Order, notice: ET.Element) -> dict[int, dict[int, list[Line
 
 def _line_of(order: Order, item: ET.Element, wanted: dict[int, int]) -> LineItem:
     line_item_id = _field(item, "LineItemID")
-    if line_item_id.isdecimal() and len(line_item_id) < 20:
+    if line_item_id.isascii() and line_item_id.isdecimal() and len(line_item_id) < 20:
         line = order.line_item(int(line_item_id))
         if line is not None:
             return line

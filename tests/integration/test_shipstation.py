@@ -474,6 +474,15 @@ def test_wrong_or_missing_credentials_are_refused(client: TestClient, connected:
     assert garbled.status_code == 401
 
 
+def test_guessing_passwords_is_stopped_after_ten_tries(client: TestClient, connected: None, clock: Clock) -> None:
+    guesser = ShipStationClient(client, password="guess guess guess")
+    assert [guesser.export("11/01/2026 00:00", "11/30/2026 23:59").status_code for _ in range(11)] == [401] * 10 + [429]
+    stopped = ShipStationClient(client).export("11/01/2026 00:00", "11/30/2026 23:59")
+    assert stopped.status_code == 429 and stopped.headers["retry-after"] == "900"  # the address, whatever it sends
+    clock.advance(minutes=16)
+    assert ShipStationClient(client).export("11/01/2026 00:00", "11/30/2026 23:59").status_code == 200
+
+
 def test_the_endpoint_is_off_until_credentials_are_set_and_the_password_is_never_shown(
     client: TestClient, api: Api, shop: Shop
 ) -> None:

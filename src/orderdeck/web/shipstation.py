@@ -39,11 +39,14 @@ from ..services import fulfillments
 from ..services.changes import load_order
 from ..services.context import Command, Orderdeck
 from ..services.staff import hasher
+from ..store.attempts import Attempts
 from ..store.tables import orders
 
 router = APIRouter(prefix="/shipstation", include_in_schema=False)
 
 PAGE_SIZE = 100
+WINDOW = timedelta(minutes=15)  # wrong passwords are counted over this long
+ATTEMPTS = 10  # wrong passwords from one address within WINDOW before it must wait
 SHIPSTATION = Author("api", "ShipStation")
 DATE_IN = "%m/%d/%Y %H:%M"  # the guide's start_date and end_date
 DATE_OUT = "%m/%d/%Y %I:%M %p"  # OrderDate and LastModified, as the guide's examples show them
@@ -87,13 +90,27 @@ def _text(status: int, message: str, **headers: str) -> Response:
 
 # ---- who may call --------------------------------------------------------------------------------
 def _refused(request: Request, app: Orderdeck) -> Response | None:
-    """None when the Basic credentials are the shop's ShipStation ones; otherwise the answer."""
+    """None when the Basic credentials are the shop's ShipStation ones; otherwise the answer.
+    Failures are counted per client address (as staff sign-ins are): after ATTEMPTS within WINDOW
+    the address gets 429 before any password is checked, so guessing is slow and costs no CPU."""
     with app.unit_of_work(read_only=True) as uow:
         settings = uow.shop.settings
     if not settings.shipstation_username or not settings.shipstation_password_hash:
         return _text(404, "Not Found")  # switched off: nothing here
     challenge = {"WWW-Authenticate": 'Basic realm="Orderdeck ShipStation", charset="UTF-8"'}
+    wrong = "The ShipStation username or password is wrong (Settings > Shop > ShipStation)"
     username, password = _basic(request.headers.get("authorization", ""))
+    if not username and not password:
+        return _text(401, wrong, **challenge)
+    key = f"shipstation-client:{request.client.host if request.client else 'unknown'}"[:96]
+    with app.unit_of_work() as uow:
+        since = uow.now - WINDOW
+        attempts = Attempts(uow.conn)
+        attempts.forget_before(since)
+        stopped = attempts.count(key, since) >= ATTEMPTS
+        uow.commit()
+    if stopped:
+        return _text(429, "Too many wrong passwords: wait 15 minutes", **{"Retry-After": str(WINDOW.seconds)})
     # The password is checked even when the username is wrong, so timing tells nothing.
     try:
         password_ok = hasher().verify(settings.shipstation_password_hash, password)
@@ -101,9 +118,10 @@ def _refused(request: Request, app: Orderdeck) -> Response | None:
         password_ok = False
     username_ok = hmac.compare_digest(username.encode(), settings.shipstation_username.encode())
     if not (password_ok and username_ok):
-        return _text(
-            401, "The ShipStation username or password is wrong (see Settings > Shop > ShipStation)", **challenge
-        )
+        with app.unit_of_work() as uow:
+            Attempts(uow.conn).record(key, uow.now)
+            uow.commit()
+        return _text(401, wrong, **challenge)
     return None
 
 

@@ -522,6 +522,43 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/fulfillment_services/{service_id}.json"): Op("getFulfillmentService", FULFILLMENT_SERVICE_ANSWER),
     ("PUT", "/fulfillment_services/{service_id}.json"): Op("updateFulfillmentService", FULFILLMENT_SERVICE_ANSWER),
     ("DELETE", "/fulfillment_services/{service_id}.json"): Op("deleteFulfillmentService", NOTHING),
+    # ---- fulfillment requests (the merchant asks a fulfillment service; the service answers)
+    ("POST", "/fulfillment_orders/{fo_id}/fulfillment_request.json"): Op(
+        "requestFulfillment",
+        envelope(
+            original_fulfillment_order=ref("FulfillmentOrder"),
+            submitted_fulfillment_order=ref("FulfillmentOrder"),
+            unsubmitted_fulfillment_order=nullable(ref("FulfillmentOrder")),
+        ),
+        links={"AcceptFulfillmentRequest": follow("acceptFulfillmentRequest", fo_id="$request.path.fo_id")},
+    ),
+    ("POST", "/fulfillment_orders/{fo_id}/cancellation_request.json"): Op(
+        "requestFulfillmentCancellation", FULFILLMENT_ORDER_ANSWER
+    ),
+    ("POST", "/fulfillment_orders/{fo_id}/fulfillment_request/accept.json"): Op(
+        "acceptFulfillmentRequest", FULFILLMENT_ORDER_ANSWER
+    ),
+    ("POST", "/fulfillment_orders/{fo_id}/fulfillment_request/reject.json"): Op(
+        "rejectFulfillmentRequest", FULFILLMENT_ORDER_ANSWER
+    ),
+    ("POST", "/fulfillment_orders/{fo_id}/cancellation_request/accept.json"): Op(
+        "acceptFulfillmentCancellation",
+        envelope(
+            fulfillment_order=ref("FulfillmentOrder"), replacement_fulfillment_order=nullable(ref("FulfillmentOrder"))
+        ),
+    ),
+    ("POST", "/fulfillment_orders/{fo_id}/cancellation_request/reject.json"): Op(
+        "rejectFulfillmentCancellation", FULFILLMENT_ORDER_ANSWER
+    ),
+    ("POST", "/fulfillment_orders/{fo_id}/close.json"): Op(
+        "closeFulfillmentOrder",
+        envelope(
+            fulfillment_order=ref("FulfillmentOrder"), replacement_fulfillment_order=nullable(ref("FulfillmentOrder"))
+        ),
+    ),
+    ("GET", "/assigned_fulfillment_orders.json"): Op(
+        "listAssignedFulfillmentOrders", envelope(fulfillment_orders=many(ref("FulfillmentOrder")))
+    ),
     # ---- tracking sources (Orderdeck extension: the carrier tracking intake's senders)
     ("GET", "/tracking_sources.json"): Op("listTrackingSources", envelope(tracking_sources=many(TRACKING_SOURCE))),
     ("POST", "/tracking_sources.json"): Op(

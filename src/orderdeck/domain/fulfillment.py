@@ -72,7 +72,21 @@ class TrackingInfo:
     urls: tuple[str, ...] = ()
 
 
+# What the merchant may do while a fulfillment service holds a request (AFTER-THE-SALE §4.2).
+REQUEST_ACTIONS = {
+    "submitted": ["cancel_fulfillment_order"],
+    "accepted": ["request_cancellation"],
+    "rejected": ["request_fulfillment"],
+    "cancellation_requested": ["cancel_fulfillment_order"],
+    "cancellation_rejected": [],
+}
+# A service has the work: holds and moves wait until it answers or gives the order back.
+WITH_SERVICE = ("submitted", "accepted", "cancellation_requested", "cancellation_rejected")
+
+
 def supported_actions(fo: FulfillmentOrder) -> list[str]:
+    if fo.is_active and fo.request_status in REQUEST_ACTIONS:
+        return list(REQUEST_ACTIONS[fo.request_status])
     if fo.status in ("open", "in_progress"):
         actions = ["create_fulfillment", "move", "hold"]
         if fo.status == "open":
@@ -181,6 +195,8 @@ def hold(
         raise RuleViolation("Cannot hold items of a cancelled order")
     if fo.status not in ("open", "in_progress", "scheduled", "on_hold"):
         raise RuleViolation(f"Cannot hold a fulfillment order that is {fo.status}")
+    if fo.request_status in WITH_SERVICE:
+        raise RuleViolation(f"Cannot hold a fulfillment order whose fulfillment request is {fo.request_status}")
     remaining = None
     if requests:
         wanted = _split_lines(order, fo, requests, "hold")
@@ -372,6 +388,8 @@ def cancel_fulfillment_order(order: Order, fo: FulfillmentOrder, *, author: Auth
     """Shopify's FO cancel: close this one and hand its remaining work to a fresh replacement."""
     if fo.status not in ("open", "in_progress"):
         raise RuleViolation(f"Cannot cancel a fulfillment order that is {fo.status}")
+    if fo.request_status in ("accepted", "cancellation_rejected"):
+        raise RuleViolation("The fulfillment service accepted this request: send a cancellation request instead")
     rest = {li.id: li.fulfillable_quantity for li in fo.line_items if li.fulfillable_quantity}
     if not rest:
         raise RuleViolation("Nothing is left on this fulfillment order")

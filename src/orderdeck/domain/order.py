@@ -216,6 +216,16 @@ class Hold(msgspec.Struct):
     author: Author | None = None
 
 
+class MerchantRequest(msgspec.Struct):
+    """A request the merchant sent a fulfillment service (Shopify's FulfillmentOrderMerchantRequest)."""
+
+    id: int
+    kind: str  # fulfillment_request | cancellation_request
+    message: str | None
+    sent_at: datetime
+    request_options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class FulfillmentOrderLine(msgspec.Struct):
     id: int
     line_item_id: int
@@ -238,6 +248,7 @@ class FulfillmentOrder(msgspec.Struct):
     fulfillment_holds: list[Hold] = msgspec.field(default_factory=list)
     # What the order returns to when its last hold is released: open, in_progress or scheduled.
     status_before_hold: str | None = None
+    merchant_requests: list[MerchantRequest] = msgspec.field(default_factory=list)
 
     @property
     def remaining(self) -> int:

@@ -361,7 +361,15 @@ def fulfillment_order(
             "province": None,
             "zip": None,
         },
-        "merchant_requests": [],
+        "merchant_requests": [
+            {
+                "message": r.message,
+                "request_options": r.request_options,
+                "kind": r.kind,
+                "sent_at": ts(r.sent_at, ctx),
+            }
+            for r in fo.merchant_requests
+        ],
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-from ..domain import lifecycle, returns
+from ..domain import fulfillment_requests, lifecycle, returns
 from ..domain.order import DomainEvent, Order
 from ..domain.statuses import DerivedStatuses, balance, derive_statuses
 from ..resources import order_edits as edit_json
@@ -57,6 +57,8 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
             return orjson.dumps(render.fulfillment(order, found, ctx))
     if topic.startswith("fulfillment_orders/") and sid is not None:
         fo = order.fulfillment_order(sid)
+        if fo is not None and topic in fulfillment_requests.TOPICS:
+            return orjson.dumps(fulfillment_requests.webhook_payload(topic, order, fo, event.arguments))
         if fo is not None:
             return orjson.dumps({"fulfillment_order": render.fulfillment_order(order, fo, ctx)})
     if topic == "order_transactions/create" and sid is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import InvalidInput, RuleViolation
 from .fulfillment import LineRequest, _carve, _split_lines, _touch
 from .order import Author, DomainEvent, FulfillmentOrder, MerchantRequest, Order
+from .topics import FULFILLMENT_REQUEST_TOPICS
 
 # Shopify 2024-10's FulfillmentOrderRejectionReason, lower-cased as REST writes it.
 REJECTION_REASONS = (
@@ -24,15 +25,7 @@ REJECTION_REASONS = (
     "undeliverable_destination",
     "other",
 )
-TOPICS = (
-    "fulfillment_orders/fulfillment_request_submitted",
-    "fulfillment_orders/fulfillment_request_accepted",
-    "fulfillment_orders/fulfillment_request_rejected",
-    "fulfillment_orders/cancellation_request_submitted",
-    "fulfillment_orders/cancellation_request_accepted",
-    "fulfillment_orders/cancellation_request_rejected",
-    "fulfillment_orders/fulfillment_service_failed_to_complete",
-)
+TOPICS = FULFILLMENT_REQUEST_TOPICS  # one per step, in the order the steps below raise them
 # assigned_fulfillment_orders.json's assignment_status, and the request states each lists.
 ASSIGNMENT_STATUSES = {
     "fulfillment_requested": ("submitted",),

@@ -3,6 +3,16 @@ and Orderdeck's own, which are added here as the features that raise them arrive
 
 from __future__ import annotations
 
+# A fulfillment request's life, one topic per step (domain/fulfillment_requests.py raises them).
+FULFILLMENT_REQUEST_TOPICS = (
+    "fulfillment_orders/fulfillment_request_submitted",
+    "fulfillment_orders/fulfillment_request_accepted",
+    "fulfillment_orders/fulfillment_request_rejected",
+    "fulfillment_orders/cancellation_request_submitted",
+    "fulfillment_orders/cancellation_request_accepted",
+    "fulfillment_orders/cancellation_request_rejected",
+    "fulfillment_orders/fulfillment_service_failed_to_complete",
+)
 SHOPIFY_TOPICS = (
     "orders/create",
     "orders/updated",
@@ -23,13 +33,7 @@ SHOPIFY_TOPICS = (
     "fulfillment_orders/rescheduled",
     "fulfillment_orders/moved",
     "fulfillment_orders/cancelled",
-    "fulfillment_orders/fulfillment_request_submitted",
-    "fulfillment_orders/fulfillment_request_accepted",
-    "fulfillment_orders/fulfillment_request_rejected",
-    "fulfillment_orders/cancellation_request_submitted",
-    "fulfillment_orders/cancellation_request_accepted",
-    "fulfillment_orders/cancellation_request_rejected",
-    "fulfillment_orders/fulfillment_service_failed_to_complete",
+    *FULFILLMENT_REQUEST_TOPICS,
     "returns/request",
     "returns/approve",
     "returns/decline",

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from orderdeck.bootstrap import build
 from orderdeck.services.context import Orderdeck
+from orderdeck.settings import Settings
 from tests.conftest import Shop
 
 
@@ -62,3 +64,12 @@ def amsterdam(shop: Shop) -> int:
 def mug(shop: Shop, amsterdam: int) -> int:
     """50 mugs at 12.50 in Amsterdam."""
     return shop.product("MUG-1", price="12.50", stock={amsterdam: 50}, title="Delft mug")
+
+
+@pytest.fixture
+def decks(deck: Orderdeck) -> Iterator[list[Orderdeck]]:
+    """The test's Orderdeck and a second one over the same database (two servers' worth of
+    connections, for races)."""
+    other = build(Settings(database_url=deck.db.url, public_url="http://shop.test"), clock=deck.clock)
+    yield [deck, other]
+    other.db.dispose()

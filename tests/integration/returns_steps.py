@@ -3,6 +3,7 @@ member of staff through the services (the API, admin and status page call the sa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,29 @@ def run(deck: Orderdeck, work: Callable[[Command], T], author: Author = STAFF) -
         result = work(Command(deck, uow, author))
         uow.commit()
         return result
+
+
+def together(*clients: tuple[Orderdeck, Callable[[Command], Any]]) -> list[Any]:
+    """Run each client's command in its own thread (and transaction), released together; each
+    result is what the command returned or the exception it raised."""
+    barrier = threading.Barrier(len(clients))
+    results: list[Any] = [None] * len(clients)
+
+    def client(index: int) -> None:
+        deck, work = clients[index]
+        barrier.wait()
+        try:
+            results[index] = run(deck, work)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)  # a guard against a deadlock hanging the suite, not a speed check
+    assert not any(t.is_alive() for t in threads), "a client never finished"
+    return results
 
 
 def shipped_order(shop: Shop, variant: int, quantity: int = 2, **fields: Any) -> dict[str, Any]:

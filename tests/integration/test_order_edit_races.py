@@ -12,62 +12,26 @@ more than it has. Anything else (both through, a lock timeout, a crash) is a rac
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from orderdeck.bootstrap import build
 from orderdeck.domain.errors import RuleViolation
 from orderdeck.domain.fulfillment import LineRequest, TrackingInfo
 from orderdeck.domain.refunds import RefundLineRequest, RefundRequest
 from orderdeck.services import fulfillments, refunds
 from orderdeck.services import order_edits as edits
 from orderdeck.services.context import Command, Orderdeck
-from orderdeck.settings import Settings
 from orderdeck.store.tables import outbox
 from tests.conftest import SELL, Shop
 from tests.integration.order_steps import sale_id, stock
-from tests.integration.returns_steps import run
+from tests.integration.returns_steps import run, together
 
 # Each race runs a few times on fresh orders, so both orders of arrival are seen.
 ROUNDS = 4
 CHANGED = "changed since this edit began"
-
-
-@pytest.fixture
-def decks(deck: Orderdeck) -> Iterator[list[Orderdeck]]:
-    """The test's Orderdeck and a second one over the same database."""
-    other = build(Settings(database_url=deck.db.url, public_url="http://shop.test"), clock=deck.clock)
-    yield [deck, other]
-    other.db.dispose()
-
-
-def together(*clients: tuple[Orderdeck, Callable[[Command], Any]]) -> list[Any]:
-    """Run each client's command in its own thread, released together; each result is what the
-    command returned or the exception it raised."""
-    barrier = threading.Barrier(len(clients))
-    results: list[Any] = [None] * len(clients)
-
-    def client(index: int) -> None:
-        deck, work = clients[index]
-        barrier.wait()
-        try:
-            results[index] = run(deck, work)
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(clients))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    assert not any(t.is_alive() for t in threads), "a client never finished"
-    return results
 
 
 def refused(result: Any) -> bool:

@@ -11,7 +11,6 @@ failure that is not that refusal (a lock timeout, a crash), shows a race.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -20,48 +19,21 @@ from typing import Any
 import httpx
 import pytest
 
-from orderdeck.bootstrap import build
 from orderdeck.domain import returns as rules
 from orderdeck.domain.errors import RuleViolation
 from orderdeck.services import returns as commands
 from orderdeck.services.context import Command, Orderdeck
-from orderdeck.settings import Settings
 from tests.conftest import Shop, make_token
 from tests.integration.order_steps import stock
-from tests.integration.returns_steps import fulfillment_line_ids, run, shipped_order
+from tests.integration.returns_steps import fulfillment_line_ids, run, shipped_order, together
 from tests.integration.test_concurrency import Server, at_once
 
 CLIENTS = 20
 
 
-@pytest.fixture
-def decks(deck: Orderdeck) -> Iterator[list[Orderdeck]]:
-    """The test's Orderdeck and a second one over the same database."""
-    other = build(Settings(database_url=deck.db.url, public_url="http://shop.test"), clock=deck.clock)
-    yield [deck, other]
-    other.db.dispose()
-
-
 def all_at_once(decks: list[Orderdeck], work: Callable[[Command], Any]) -> list[Any]:
-    """Run `work` from CLIENTS threads released together; each result is what the command
-    returned or the exception it raised."""
-    barrier = threading.Barrier(CLIENTS)
-    results: list[Any] = [None] * CLIENTS
-
-    def client(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = run(decks[index % len(decks)], work)
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    assert not any(t.is_alive() for t in threads), "a client never finished"
-    return results
+    """Run `work` from CLIENTS threads released together, spread over `decks`."""
+    return together(*[(decks[index % len(decks)], work) for index in range(CLIENTS)])
 
 
 def once(results: list[Any], refusal: str) -> Any:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ..domain.statuses import balance
+from ..domain import refunds as refund_rules
 from ..resources import render
 from ..services import payments as payment_commands
 from ..services import refunds
@@ -119,8 +118,7 @@ def calculate_refund(
         order, calc, parents = refunds.calculate(
             cmd, order_id, convert.refund_request(body.refund), body.refund.currency
         )
-    # Nothing named: what the shop already owes (an order edit took items off) is the suggestion.
-    owed = max(Decimal(0), -balance(order)) if not calc.lines and not calc.shipping_amount else None
+    owed = refund_rules.owed_without_items(order, calc)
     return json({"refund": render.refund_calculation(order, calc, parents, owed)})  # type: ignore[arg-type]
 
 

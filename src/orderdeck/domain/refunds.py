@@ -160,6 +160,15 @@ def calculate(
     return RefundCalculation(priced, amount, shipping_tax, maximum, taxes_included=order.taxes_included)
 
 
+def owed_without_items(order: Order, calculation: RefundCalculation) -> Decimal | None:
+    """What to suggest for a refund that names no items and no shipping: what the shop already
+    owes the customer (an order edit took items off; presentment currency). None when the refund
+    names something: then its items and shipping are the suggestion."""
+    if calculation.lines or calculation.shipping_amount:
+        return None
+    return max(ZERO, -balance(order))
+
+
 def apply_refund(
     order: Order,
     calculation: RefundCalculation,

@@ -326,7 +326,7 @@ def _next_step(admin: Admin, order: Order, edit: rules.OrderEdit) -> dict[str, A
     """What the committed edit did, and what is left to do about money on the order as it is now."""
     outcome = edit.outcome or rules.EditOutcome()
     pc = order.presentment_currency
-    owed = ZERO if order.is_cancelled else balance(order)
+    owed = balance(order)  # 0 on a cancelled order
     step: dict[str, Any] = {"kind": "none", "amount": abs(owed), "pc": pc}
     if owed > 0:
         covering = [a for a in open_authorizations(order) if capturable_amount(order, a) >= owed]

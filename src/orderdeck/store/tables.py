@@ -649,6 +649,14 @@ fulfillment_services = Table(
     Column("owner_token_id", Id),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
+    # When to send fulfillment requests by themselves: null follows the shop's setting
+    # (`auto_request_fulfillment`), else "off", "on_payment" or "on_authorization".
+    Column("auto_request", String(16)),
+    # The last time Orderdeck polled fetch_stock / fetch_tracking_numbers, and the last error.
+    Column("stock_synced_at", Time),
+    Column("tracking_synced_at", Time),
+    Column("sync_error", Text),
+    Column("sync_error_at", Time),
 )
 Index("ix_fulfillment_services_owner_token_id", fulfillment_services.c.owner_token_id, fulfillment_services.c.id)
 
@@ -664,3 +672,93 @@ tracking_sources = Table(
     Column("created_at", Time, nullable=False),
     Column("last_received_at", Time),
 )
+
+# Orderdeck's calls to fulfillment services (issue 15): each request or cancellation request
+# posted to `{callback_url}/fulfillment_order_notification`, retried with back-off until the
+# service answers 2xx. Written by the relay from the outbox, sent by the workers.
+service_notifications = Table(
+    "service_notifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("service_id", Id, nullable=False),
+    Column("order_id", Id, nullable=False),
+    Column("fulfillment_order_id", Id, nullable=False),
+    Column("kind", String(32), nullable=False),  # fulfillment_request | cancellation_request
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | acknowledged | abandoned
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Time),
+    Column("leased_until", Time),
+    Column("leased_by", String(128)),
+    Column("created_at", Time, nullable=False),
+    Column("last_attempt_at", Time),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("acknowledged_at", Time),
+)
+Index("ix_service_notifications_due", service_notifications.c.state, service_notifications.c.next_attempt_at)
+Index("ix_service_notifications_order", service_notifications.c.order_id)
+
+# Carrier accounts (issue 15): the credentials karrio polls a carrier's tracking API with.
+carrier_accounts = Table(
+    "carrier_accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("carrier", String(64), nullable=False),  # karrio's carrier_name: dhl_parcel_de, ups, …
+    Column("name", String(255), nullable=False),
+    Column("credentials", Text, nullable=False),  # JSON, as karrio's settings for the carrier
+    Column("test_mode", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+# Trackers (issue 15): one per tracking number of a fulfillment, polled through karrio on a
+# cadence set by its state until delivered, failed or 90 days old.
+trackers = Table(
+    "trackers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, nullable=False),
+    Column("fulfillment_id", Id, nullable=False),
+    Column("tracking_number", String(255), nullable=False),
+    Column("carrier", String(64), nullable=False),  # karrio's carrier_name
+    Column("state", String(16), nullable=False),  # active | delivered | failed | retired | unsupported
+    Column("shipment_status", String(32)),
+    Column("next_check_at", Time),
+    Column("checked_at", Time),
+    Column("last_event_at", Time),
+    Column("errors", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Time, nullable=False),
+    UniqueConstraint("fulfillment_id", "tracking_number"),
+)
+Index("ix_trackers_due", trackers.c.state, trackers.c.next_check_at)
+
+# Shipments (issue 15, S6.1): one row per fulfillment, written by save_order with the order, so
+# the Shipments page and shipments.json list and count a million orders' shipments from here.
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("fulfillment_id", Id, primary_key=True, autoincrement=False),
+    Column("order_id", Id, nullable=False),
+    Column("order_name", String(32), nullable=False),
+    Column("customer_name", String(512)),
+    Column("email", String(255)),
+    Column("location_id", Id),
+    Column("service", String(255)),  # the fulfillment service or shipping method
+    Column("carrier", String(255)),
+    Column("tracking_number", String(255)),
+    Column("status", String(16), nullable=False),  # the fulfillment's: success | cancelled | …
+    Column("shipment_status", String(32)),  # null until the carrier says something
+    Column("last_event_at", Time),
+    Column("last_event_message", Text),
+    Column("estimated_delivery_at", Time),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+Index("ix_shipments_status_id", shipments.c.shipment_status, shipments.c.fulfillment_id)
+Index("ix_shipments_carrier_id", shipments.c.carrier, shipments.c.fulfillment_id)
+Index("ix_shipments_location_id", shipments.c.location_id, shipments.c.fulfillment_id)
+Index("ix_shipments_created_id", shipments.c.created_at, shipments.c.fulfillment_id)
+Index("ix_shipments_order", shipments.c.order_id)

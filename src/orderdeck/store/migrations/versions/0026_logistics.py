@@ -1,0 +1,115 @@
+"""Logistics connected (issue 15): automatic requests and polling state on fulfillment services,
+the notifications Orderdeck posts to them, carrier accounts and trackers for karrio, and one
+row per shipment for the Shipments page.
+
+Revision ID: 0026
+Revises: 0025
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0026"
+down_revision = "0025"
+branch_labels = None
+depends_on = None
+
+Id = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+Time = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("fulfillment_services") as batch:
+        batch.add_column(sa.Column("auto_request", sa.String(16)))
+        batch.add_column(sa.Column("stock_synced_at", Time))
+        batch.add_column(sa.Column("tracking_synced_at", Time))
+        batch.add_column(sa.Column("sync_error", sa.Text))
+        batch.add_column(sa.Column("sync_error_at", Time))
+    op.create_table(
+        "service_notifications",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("service_id", Id, nullable=False),
+        sa.Column("order_id", Id, nullable=False),
+        sa.Column("fulfillment_order_id", Id, nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_attempt_at", Time),
+        sa.Column("leased_until", Time),
+        sa.Column("leased_by", sa.String(128)),
+        sa.Column("created_at", Time, nullable=False),
+        sa.Column("last_attempt_at", Time),
+        sa.Column("last_status", sa.Integer),
+        sa.Column("last_error", sa.Text),
+        sa.Column("acknowledged_at", Time),
+        sa.PrimaryKeyConstraint("id", name="pk_service_notifications"),
+    )
+    op.create_index("ix_service_notifications_due", "service_notifications", ["state", "next_attempt_at"])
+    op.create_index("ix_service_notifications_order", "service_notifications", ["order_id"])
+    op.create_table(
+        "carrier_accounts",
+        sa.Column("id", Id, autoincrement=True, nullable=False),
+        sa.Column("carrier", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("credentials", sa.Text, nullable=False),
+        sa.Column("test_mode", sa.Boolean, nullable=False),
+        sa.Column("active", sa.Boolean, nullable=False),
+        sa.Column("created_at", Time, nullable=False),
+        sa.Column("updated_at", Time, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_carrier_accounts"),
+    )
+    op.create_table(
+        "trackers",
+        sa.Column("id", Id, autoincrement=True, nullable=False),
+        sa.Column("order_id", Id, nullable=False),
+        sa.Column("fulfillment_id", Id, nullable=False),
+        sa.Column("tracking_number", sa.String(255), nullable=False),
+        sa.Column("carrier", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("shipment_status", sa.String(32)),
+        sa.Column("next_check_at", Time),
+        sa.Column("checked_at", Time),
+        sa.Column("last_event_at", Time),
+        sa.Column("errors", sa.Integer, nullable=False),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_at", Time, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_trackers"),
+        sa.UniqueConstraint("fulfillment_id", "tracking_number", name="uq_trackers_fulfillment_id_tracking_number"),
+    )
+    op.create_index("ix_trackers_due", "trackers", ["state", "next_check_at"])
+    op.create_table(
+        "shipments",
+        sa.Column("fulfillment_id", Id, autoincrement=False, nullable=False),
+        sa.Column("order_id", Id, nullable=False),
+        sa.Column("order_name", sa.String(32), nullable=False),
+        sa.Column("customer_name", sa.String(512)),
+        sa.Column("email", sa.String(255)),
+        sa.Column("location_id", Id),
+        sa.Column("service", sa.String(255)),
+        sa.Column("carrier", sa.String(255)),
+        sa.Column("tracking_number", sa.String(255)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("shipment_status", sa.String(32)),
+        sa.Column("last_event_at", Time),
+        sa.Column("last_event_message", sa.Text),
+        sa.Column("estimated_delivery_at", Time),
+        sa.Column("created_at", Time, nullable=False),
+        sa.Column("updated_at", Time, nullable=False),
+        sa.PrimaryKeyConstraint("fulfillment_id", name="pk_shipments"),
+    )
+    op.create_index("ix_shipments_status_id", "shipments", ["shipment_status", "fulfillment_id"])
+    op.create_index("ix_shipments_carrier_id", "shipments", ["carrier", "fulfillment_id"])
+    op.create_index("ix_shipments_location_id", "shipments", ["location_id", "fulfillment_id"])
+    op.create_index("ix_shipments_created_id", "shipments", ["created_at", "fulfillment_id"])
+    op.create_index("ix_shipments_order", "shipments", ["order_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("shipments")
+    op.drop_table("trackers")
+    op.drop_table("carrier_accounts")
+    op.drop_table("service_notifications")
+    with op.batch_alter_table("fulfillment_services") as batch:
+        for name in ("sync_error_at", "sync_error", "tracking_synced_at", "stock_synced_at", "auto_request"):
+            batch.drop_column(name)

@@ -684,6 +684,9 @@ service_notifications = Table(
     Column("order_id", Id, nullable=False),
     Column("fulfillment_order_id", Id, nullable=False),
     Column("kind", String(32), nullable=False),  # fulfillment_request | cancellation_request
+    # The merchant request (merchant_requests[].id) this notification announces: a newer request
+    # on the same fulfillment order supersedes it.
+    Column("request_id", Id),
     Column("body", Text, nullable=False),
     Column("state", String(16), nullable=False),  # pending | acknowledged | abandoned
     Column("attempts", Integer, nullable=False),

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("order_id", Id, nullable=False),
         sa.Column("fulfillment_order_id", Id, nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("request_id", Id),
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),

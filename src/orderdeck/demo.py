@@ -39,8 +39,9 @@ from .store import counts
 from .store.database import Database
 from .store.orders import _row, search_terms
 from .store.returns import fulfilled_by_line, fulfilled_rows
+from .store.shipments import shipment_rows
 from .store.shop import create_shop, has_shop
-from .store.tables import customers, fulfilled_units, order_search_terms, orders, shop, timeline_events
+from .store.tables import customers, fulfilled_units, order_search_terms, orders, shipments, shop, timeline_events
 from .store.timeline import event_rows
 from .store.uow import UnitOfWork
 from .tracking import complete_tracking
@@ -459,6 +460,7 @@ class _Batch:
     timeline_rows: list[dict[str, object]]
     stock_moved: dict[tuple[int, int], tuple[int, int, int]]  # (available, committed, on_hand) deltas
     fulfilled_unit_rows: list[dict[str, object]]  # what the return rate counts against
+    shipment_rows: list[dict[str, object]]  # the Shipments page's rows
 
 
 _shop: _Shop | None = None
@@ -478,7 +480,7 @@ def _make_batch(index: int) -> _Batch:
     inventory = Inventory(shop_.inventory.items, {key: replace(level) for key, level in shop_.inventory.levels.items()})
     active = set(shop_.catalogue.locations)
     first = index * shop_.batch
-    order_rows, term_rows, timeline_rows, unit_rows = [], [], [], []
+    order_rows, term_rows, timeline_rows, unit_rows, ship_rows = [], [], [], [], []
     for position in range(first, min(first + shop_.batch, shop_.count)):
         number = shop_.first_number + position
         placed = shop_.start_time + timedelta(seconds=position * (120 * 86400 / max(shop_.count, 1)))
@@ -501,6 +503,7 @@ def _make_batch(index: int) -> _Batch:
         order_rows.append(_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
         term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
         unit_rows.extend(fulfilled_rows(order, fulfilled_by_line(order)))
+        ship_rows.extend(shipment_rows(order))
         for event, when in told.rows:
             timeline_rows.extend(event_rows(order.id, [event], when))
     moved = {}
@@ -508,7 +511,7 @@ def _make_batch(index: int) -> _Batch:
         now_ = inventory.levels[key]
         was = shop_.inventory.levels.get(key) or InventoryLevel(key[0], key[1], 0, 0, 0)
         moved[key] = (now_.available - was.available, now_.committed - was.committed, now_.on_hand - was.on_hand)
-    return _Batch(order_rows, term_rows, timeline_rows, moved, unit_rows)
+    return _Batch(order_rows, term_rows, timeline_rows, moved, unit_rows, ship_rows)
 
 
 def _batches(shop_: _Shop, workers: int) -> Iterator[_Batch]:
@@ -571,6 +574,8 @@ def load_demo(
                 uow.conn.execute(insert(timeline_events), made.timeline_rows)
                 if made.fulfilled_unit_rows:
                     uow.conn.execute(insert(fulfilled_units), made.fulfilled_unit_rows)
+                if made.shipment_rows:
+                    uow.conn.execute(insert(shipments), made.shipment_rows)
                 counts.record(uow.conn, [(counts.key_of(row), 1) for row in made.order_rows])
                 uow.commit()
             for key, change in made.stock_moved.items():

@@ -209,6 +209,34 @@ TRACKING_SOURCE_CREATED: Schema = {
     "required": [*_TRACKING_SOURCE_FIELDS, "secret"],
 }
 
+_TIME: Schema = {"type": "string", "format": "date-time"}
+_SHIPMENT_FIELDS: Schema = {
+    "fulfillment_id": {"type": "integer"},
+    "order_id": {"type": "integer"},
+    "order_name": {"type": "string"},
+    "customer_name": nullable({"type": "string"}),
+    "email": nullable({"type": "string"}),
+    "location_id": nullable({"type": "integer"}),
+    "service": nullable({"type": "string"}),
+    "tracking_company": nullable({"type": "string"}),
+    "tracking_number": nullable({"type": "string", "description": "The first of the fulfillment's numbers"}),
+    "tracking_url": nullable({"type": "string"}),
+    "status": {"type": "string", "description": "The fulfillment's status: success or cancelled"},
+    "shipment_status": nullable({"type": "string", "description": "Null until the carrier says something"}),
+    "delayed": {"type": "boolean", "description": "Estimated delivery passed (or a delayed event), not delivered"},
+    "last_event_at": nullable(_TIME),
+    "last_event_message": nullable({"type": "string"}),
+    "estimated_delivery_at": nullable(_TIME),
+    "created_at": _TIME,
+    "updated_at": _TIME,
+}
+SHIPMENT: Schema = {
+    "type": "object",
+    "title": "Shipment",
+    "properties": _SHIPMENT_FIELDS,
+    "required": list(_SHIPMENT_FIELDS),
+}
+
 ORDER_EDIT_ANSWER = envelope(order_edit=ref("OrderEdit"))
 ORDER_EDIT_LINKS = _id_links(
     "order_edit",
@@ -569,6 +597,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         links=_id_links("tracking_source", "source_id", "deleteTrackingSource"),
     ),
     ("DELETE", "/tracking_sources/{source_id}.json"): Op("deleteTrackingSource", NOTHING),
+    # ---- shipments (Orderdeck extension: every fulfillment's shipment, S6.1)
+    ("GET", "/shipments.json"): Op("listShipments", envelope(shipments=many(SHIPMENT)), paginated=True),
+    ("GET", "/shipments/count.json"): Op("countShipments", COUNT),
     # ---- timeline
     ("GET", "/events.json"): Op("listEvents", envelope(events=many(ref("Event"))), paginated=True),
     ("GET", "/events/count.json"): Op("countEvents", COUNT),

@@ -196,6 +196,8 @@ FILTER_PARAMS = (
     "test",
     "custom_status",
     "return_status",
+    "shipment_status",
+    "stuck",
 )
 
 
@@ -227,6 +229,8 @@ class FilterParams:
         test: bool | None = None,
         custom_status: str | None = None,
         return_status: str = "any",
+        shipment_status: Annotated[str | None, Query(max_length=40)] = None,
+        stuck: Annotated[str | None, Query(max_length=40)] = None,
     ) -> None:
         self.filter = _filter(
             request,
@@ -249,6 +253,8 @@ class FilterParams:
             test=test,
             custom_status=custom_status,
             return_status=return_status,
+            shipment_status=shipment_status or None,
+            stuck=stuck or None,
         )
 
 
@@ -269,7 +275,9 @@ def list_(
     `since_id`) plus Orderdeck's `tag`, `tag_not`, `source_name`, `location_id`, `customer_id`,
     `email`, `name`, `test`, `q` (order name, e-mail, customer name, SKU or tracking number),
     `return_status` (Shopify's values: return_requested, in_progress, inspection_complete,
-    returned, return_failed, no_return) and `order` (`created_at desc`, …)."""
+    returned, return_failed, no_return), `shipment_status` (orders with a fulfillment whose
+    current shipment status is that; `none`: no carrier news yet), `stuck` (`any`, or a reason:
+    orders flagged stuck, see "Stuck orders" in docs/api.md) and `order` (`created_at desc`, …)."""
     app = app_of(request)
     if page_info:
         extra = [p for p in request.query_params if p in FILTER_PARAMS]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-from ..domain import fulfillment_requests, lifecycle, returns
+from ..domain import auto_requests, fulfillment_requests, lifecycle, returns, service_notifications, stuck
 from ..domain.order import DomainEvent, Order
 from ..domain.statuses import DerivedStatuses, balance, derive_statuses
 from ..resources import order_edits as edit_json
@@ -16,6 +16,9 @@ from ..store import counts
 from ..store.orders import search_terms, status_columns
 from ..store.outbox import OutboxMessage
 from ..store.returns import fulfilled_by_line
+from ..store.service_notifications import ServiceNotifications
+from ..store.trackers import Trackers
+from .auto_requests import follow_up as follow_up_at_services
 from .context import Command
 
 
@@ -28,6 +31,9 @@ class Loaded:
         self.terms = search_terms(order)
         self.count_key = counts.key_of(status_columns(order, self.statuses))
         self.fulfilled = fulfilled_by_line(order)
+        # What fulfillment services held, and the fulfillment orders there were (services/auto_requests.py).
+        self.held = auto_requests.held_by_services(order)
+        self.fulfillment_order_ids = {fo.id for fo in order.fulfillment_orders}
 
 
 def load_order(cmd: Command, order_id: int) -> Loaded:
@@ -57,7 +63,7 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
             return orjson.dumps(render.fulfillment(order, found, ctx))
     if topic.startswith("fulfillment_orders/") and sid is not None:
         fo = order.fulfillment_order(sid)
-        if fo is not None and topic in fulfillment_requests.TOPICS:
+        if fo is not None and topic in fulfillment_requests.PAYLOAD_TOPICS:
             return orjson.dumps(fulfillment_requests.webhook_payload(topic, order, fo, event.arguments))
         if fo is not None:
             return orjson.dumps({"fulfillment_order": render.fulfillment_order(order, fo, ctx)})
@@ -122,6 +128,11 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
         # Exchange items held while the customer owed money ship once nothing is owed, whatever
         # settled it (a capture, mark as paid, a refund of the returned units).
         returns.release_paid_exchanges(order, owed=balance(order), author=cmd.author, now=cmd.now)
+    # Fulfillment services: routing announced, edits of work they hold followed up, due requests sent.
+    follow_up_at_services(cmd, order, loaded)
+    # A command that resolves what an order was stuck on (an answer, a shipment, a new request, a
+    # cancellation) drops that flag in the same transaction (domain/stuck.py).
+    stuck.clear_gone(order, now=cmd.now)
     after = derive_statuses(order)
     if uow.shop.settings.auto_archive and not order.is_closed and lifecycle.auto_archive(order, now=cmd.now):
         after = derive_statuses(order)
@@ -145,6 +156,10 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
         )
     # The Returns list's and the reports' rows, in the same transaction as the order.
     uow.returns.sync(order, fulfilled_before=loaded.fulfilled if loaded else None)
+    # The Shipments page's rows likewise (one per fulfillment).
+    uow.shipments.sync(order, had_any=loaded is not None)
+    # A carrier tracker for each new tracking number a carrier account can poll (store/trackers.py).
+    Trackers(uow.conn).follow(order, cmd.now)
     messages: list[OutboxMessage] = []
     order_topics_sent: set[str] = set()
     for event, topics in topics_by_event:
@@ -175,6 +190,25 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
                     event.subject_id,
                 )
             )
+        if event.verb in service_notifications.KIND_OF_VERB and event.subject_id is not None:
+            # The fulfillment service is told a request waits for it (outbox/service_calls.py).
+            fo = order.fulfillment_order(event.subject_id)
+            if fo is not None:
+                messages.append(
+                    OutboxMessage(
+                        "service_call",
+                        service_notifications.KIND_OF_VERB[event.verb],
+                        orjson.dumps(
+                            {
+                                "fulfillment_order_id": fo.id,
+                                "location_id": fo.assigned_location_id,
+                                "request_id": event.arguments.get("request_id"),
+                            }
+                        ).decode(),
+                        order.id,
+                        fo.id,
+                    )
+                )
         if event.alert_staff:
             # Staff alerts wait here for the staff mailer; until it exists staff see them on the
             # order's timeline (and stuck orders by their tag).
@@ -182,7 +216,15 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
                 OutboxMessage(
                     "staff_alert",
                     event.verb,
-                    orjson.dumps({"order_id": order.id, "name": order.name, "message": event.message}).decode(),
+                    orjson.dumps(
+                        {
+                            "order_id": order.id,
+                            "name": order.name,
+                            "message": event.message,
+                            # the mail's subject when the event names one (a stuck request's reason)
+                            **({"subject": event.arguments["subject"]} if event.arguments.get("subject") else {}),
+                        }
+                    ).decode(),
                     order.id,
                     event.subject_id,
                 )
@@ -216,6 +258,9 @@ def save_order(cmd: Command, order: Order, loaded: Loaded | None) -> bytes:
                 order.id,
             )
         )
+    if events and any(fo.merchant_requests for fo in order.fulfillment_orders):
+        # Notifications to a service stop once their request has moved on, whatever moved it.
+        ServiceNotifications(uow.conn).settle(order, cmd.now)
     uow.timeline.append(order.id, events, cmd.now)
     uow.outbox.put(messages, cmd.now)
     return order_json

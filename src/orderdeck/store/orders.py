@@ -16,6 +16,7 @@ from . import counts
 from .codec import decode_order, encode_order
 from .database import utc
 from .returns import ReturnsRepository
+from .shipments import ShipmentsRepository
 from .tables import deleted_orders, order_search_terms, orders
 
 
@@ -25,12 +26,23 @@ def order_status(order: Order) -> str:
     return "closed" if order.is_closed else "open"
 
 
+REQUEST_TERMS = ("submitted", "accepted", "cancellation_requested")
+
+
 def search_terms(order: Order) -> set[tuple[str, str]]:
     """What the free-text search and the tag/location filters look an order up by."""
     terms: set[tuple[str, str]] = {("tag", t.lower()[:255]) for t in order.tags}
     terms |= {("sku", li.sku.lower()[:255]) for li in order.line_items if li.sku}
     terms |= {("tracking", n.lower()[:255]) for f in order.fulfillments for n in f.tracking_numbers}
     terms |= {("location", str(fo.assigned_location_id)) for fo in order.fulfillment_orders}
+    # Stuck orders (domain/stuck.py): each standing reason, and "any" for the Stuck list; and the
+    # requests still with a service, which the stuck-order sweep looks its candidates up by.
+    terms |= {("stuck", flag.reason) for flag in order.stuck} | ({("stuck", "any")} if order.stuck else set())
+    terms |= {
+        ("request", fo.request_status)
+        for fo in order.fulfillment_orders
+        if fo.is_active and fo.request_status in REQUEST_TERMS
+    }
     # Each word of the customer's name, so "Jansen" finds "Anna Jansen" through an index.
     customer = order.customer
     billing = order.billing_address or order.shipping_address
@@ -175,4 +187,5 @@ class OrderRepository:
         )
         self.conn.execute(delete(order_search_terms).where(order_search_terms.c.order_id == order.id))
         ReturnsRepository(self.conn).delete_for_order(order.id)
+        ShipmentsRepository(self.conn).delete_for_order(order.id)
         self.conn.execute(delete(orders).where(orders.c.id == order.id))

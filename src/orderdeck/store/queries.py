@@ -23,11 +23,13 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, null, or_, select, true, union_all
 
 from ..domain.errors import InvalidInput
+from ..domain.fulfillment import SHIPMENT_STATUSES
+from ..domain.stuck import REASONS
 from . import counts
 from .codec import BadDocument, decode_order
 from .csv_cells import SafeWriter
 from .database import utc
-from .tables import order_counts, orders
+from .tables import order_counts, orders, shipments
 from .tables import order_search_terms as terms
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ RETURN = (
     "return_failed",
     "no_return",
 )
+STUCK = ("any", *REASONS)
 SORTABLE = {
     "id": orders.c.id,
     "created_at": orders.c.created_at,
@@ -109,6 +112,11 @@ class OrderFilter:
     q: str | None = None
     custom_status: str | None = None  # a stage's handle, or "none" for orders in no stage
     return_status: str = "any"
+    # Orderdeck's: stuck orders (domain/stuck.py), "any" or one reason code.
+    stuck: str | None = None
+    # Orderdeck's: orders with a standing fulfillment whose current shipment status is this
+    # (Shopify's values, or "none" for no carrier news yet), from the shipments rows.
+    shipment_status: str | None = None
 
     def check(self) -> None:
         for name, value, allowed in (
@@ -119,6 +127,20 @@ class OrderFilter:
         ):
             if value not in allowed:
                 raise InvalidInput(f"{value!r} is not one of {', '.join(allowed)}", field=name)
+        if self.stuck is not None and self.stuck not in STUCK:
+            raise InvalidInput(f"{self.stuck!r} is not one of {', '.join(STUCK)}", field="stuck")
+        if self.shipment_status:
+            orders_with_status(self.shipment_status)  # refuses a value that is no shipment status
+
+
+def orders_with_status(status: str) -> ColumnElement[bool]:
+    """Orders with a standing fulfillment whose current shipment status is `status` (Shopify's
+    value, or "none" for no carrier news yet): a range of the shipments rows' status index."""
+    if status not in (*SHIPMENT_STATUSES, "none"):
+        raise InvalidInput(f"must be one of {', '.join(SHIPMENT_STATUSES)} or none", field="shipment_status")
+    c = shipments.c
+    current = c.shipment_status.is_(None) if status == "none" else c.shipment_status == status
+    return orders.c.id.in_(select(c.order_id).where(current, c.stage != "cancelled"))
 
 
 def _has_term(kind: str, term: str) -> ColumnElement[bool]:
@@ -193,6 +215,10 @@ def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
         where.append(c.return_status == f.return_status)  # ix_orders_return_id
     if f.location_id is not None:
         where.append(_has_term("location", str(f.location_id)))
+    if f.stuck is not None:
+        where.append(_has_term("stuck", f.stuck))
+    if f.shipment_status:
+        where.append(orders_with_status(f.shipment_status))
     if f.customer_id is not None:
         where.append(c.customer_id == f.customer_id)
     if f.email:

@@ -737,6 +737,7 @@ trackers = Table(
     UniqueConstraint("fulfillment_id", "tracking_number"),
 )
 Index("ix_trackers_due", trackers.c.state, trackers.c.next_check_at)
+Index("ix_trackers_order", trackers.c.order_id)  # an order's trackers, looked up each time it is saved
 
 # Shipments (issue 15, S6.1): one row per fulfillment, written by save_order with the order, so
 # the Shipments page and shipments.json list and count a million orders' shipments from here.
@@ -752,8 +753,15 @@ shipments = Table(
     Column("service", String(255)),  # the fulfillment service or shipping method
     Column("carrier", String(255)),
     Column("tracking_number", String(255)),
+    Column("tracking_url", Text),
     Column("status", String(16), nullable=False),  # the fulfillment's: success | cancelled | …
     Column("shipment_status", String(32)),  # null until the carrier says something
+    # The Shipments page's tab (store/shipments.STAGES), and the two times its time-bound tabs
+    # range over: when the parcel is late (estimated delivery passed, or a delayed event) and
+    # the carrier's last news; both null once delivered, failed or cancelled.
+    Column("stage", String(24), nullable=False),
+    Column("late_after", Time),
+    Column("quiet_since", Time),
     Column("last_event_at", Time),
     Column("last_event_message", Text),
     Column("estimated_delivery_at", Time),
@@ -761,7 +769,11 @@ shipments = Table(
     Column("updated_at", Time, nullable=False),
 )
 Index("ix_shipments_status_id", shipments.c.shipment_status, shipments.c.fulfillment_id)
+Index("ix_shipments_stage_id", shipments.c.stage, shipments.c.fulfillment_id)
+Index("ix_shipments_late_after", shipments.c.late_after)
+Index("ix_shipments_quiet_since", shipments.c.quiet_since)
 Index("ix_shipments_carrier_id", shipments.c.carrier, shipments.c.fulfillment_id)
 Index("ix_shipments_location_id", shipments.c.location_id, shipments.c.fulfillment_id)
+Index("ix_shipments_service_id", shipments.c.service, shipments.c.fulfillment_id)
 Index("ix_shipments_created_id", shipments.c.created_at, shipments.c.fulfillment_id)
 Index("ix_shipments_order", shipments.c.order_id)

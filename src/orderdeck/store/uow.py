@@ -20,6 +20,7 @@ from .order_edits import OrderEdits
 from .orders import OrderRepository
 from .outbox import Outbox
 from .returns import ReturnsRepository
+from .shipments import ShipmentsRepository
 from .shop import Shop, load_shop
 from .staff import StaffRepository
 from .timeline import Timeline
@@ -54,6 +55,7 @@ class UnitOfWork:
         self.idempotency = IdempotencyKeys(self.conn)
         self.staff = StaffRepository(self.conn)
         self.returns = ReturnsRepository(self.conn)
+        self.shipments = ShipmentsRepository(self.conn)
         self.order_edits = OrderEdits(self.conn)
         return self
 

@@ -6,13 +6,19 @@ Revision ID: 0026
 Revises: 0025
 """
 
+import logging
+
 import sqlalchemy as sa
 from alembic import op
+
+from orderdeck.store.shipments import backfill as shipments_backfill
 
 revision = "0026"
 down_revision = "0025"
 branch_labels = None
 depends_on = None
+
+log = logging.getLogger("alembic.runtime.migration")
 
 Id = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 Time = sa.DateTime(timezone=True)
@@ -79,6 +85,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("fulfillment_id", "tracking_number", name="uq_trackers_fulfillment_id_tracking_number"),
     )
     op.create_index("ix_trackers_due", "trackers", ["state", "next_check_at"])
+    op.create_index("ix_trackers_order", "trackers", ["order_id"])
     op.create_table(
         "shipments",
         sa.Column("fulfillment_id", Id, autoincrement=False, nullable=False),
@@ -90,8 +97,12 @@ def upgrade() -> None:
         sa.Column("service", sa.String(255)),
         sa.Column("carrier", sa.String(255)),
         sa.Column("tracking_number", sa.String(255)),
+        sa.Column("tracking_url", sa.Text),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("shipment_status", sa.String(32)),
+        sa.Column("stage", sa.String(24), nullable=False),
+        sa.Column("late_after", Time),
+        sa.Column("quiet_since", Time),
         sa.Column("last_event_at", Time),
         sa.Column("last_event_message", sa.Text),
         sa.Column("estimated_delivery_at", Time),
@@ -100,10 +111,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("fulfillment_id", name="pk_shipments"),
     )
     op.create_index("ix_shipments_status_id", "shipments", ["shipment_status", "fulfillment_id"])
+    op.create_index("ix_shipments_stage_id", "shipments", ["stage", "fulfillment_id"])
+    op.create_index("ix_shipments_late_after", "shipments", ["late_after"])
+    op.create_index("ix_shipments_quiet_since", "shipments", ["quiet_since"])
     op.create_index("ix_shipments_carrier_id", "shipments", ["carrier", "fulfillment_id"])
     op.create_index("ix_shipments_location_id", "shipments", ["location_id", "fulfillment_id"])
+    op.create_index("ix_shipments_service_id", "shipments", ["service", "fulfillment_id"])
     op.create_index("ix_shipments_created_id", "shipments", ["created_at", "fulfillment_id"])
     op.create_index("ix_shipments_order", "shipments", ["order_id"])
+    # Every stored order's fulfillments get their rows here, read from the documents in batches.
+    shipments_report = shipments_backfill(op.get_bind())
+    for order_id in shipments_report.unreadable:
+        log.warning("order %s: its document does not load; run `orderdeck repair-orders`, then this again", order_id)
+    log.info("%s shipment row(s) written for %s order(s)", shipments_report.written, shipments_report.checked)
 
 
 def downgrade() -> None:

@@ -54,6 +54,8 @@ SHIPMENT_NOTIFICATIONS = {
     "out_for_delivery": "out_for_delivery",
     "delivered": "delivered",
     "ready_for_pickup": "ready_for_pickup",
+    "attempted_delivery": "attempted_delivery",
+    "failure": "delivery_failed",
 }
 
 
@@ -84,9 +86,13 @@ REQUEST_ACTIONS = {
 WITH_SERVICE = ("submitted", "accepted", "cancellation_requested", "cancellation_rejected")
 
 
-def supported_actions(fo: FulfillmentOrder) -> list[str]:
+def supported_actions(fo: FulfillmentOrder, *, at_service: bool = False) -> list[str]:
+    """Shopify's supported_actions. At a fulfillment service's location the service fulfils:
+    the merchant requests fulfillment instead of creating one (2024-10 fixtures)."""
     if fo.is_active and fo.request_status in REQUEST_ACTIONS:
         return list(REQUEST_ACTIONS[fo.request_status])
+    if at_service and fo.status == "open":
+        return ["request_fulfillment", "cancel_fulfillment_order", "move", "hold"]
     if fo.status in ("open", "in_progress"):
         actions = ["create_fulfillment", "move", "hold"]
         if fo.status == "open":
@@ -97,6 +103,42 @@ def supported_actions(fo: FulfillmentOrder) -> list[str]:
     if fo.status == "scheduled":
         return ["mark_as_open", "hold", "move"]
     return []
+
+
+# Who ships from a fulfillment service's location: the merchant's next step in each request state.
+MERCHANT_NEXT_STEP = {
+    "unsubmitted": "request fulfillment from {service}, or move it to one of your own locations to fulfill it yourself",
+    "rejected": "{service} rejected the request: request fulfillment again, or move it to one of your own locations",
+    "submitted": "fulfillment was requested from {service}: wait for its answer, or cancel the fulfillment order "
+    "(it withdraws the request) and move it to one of your own locations",
+    "accepted": "{service} accepted the request and fulfills it: send a cancellation request to take it back",
+    "cancellation_requested": "{service} has not answered the cancellation request yet: wait for its answer",
+    "cancellation_rejected": "{service} refused to cancel and fulfills it",
+}
+# What a service may fulfil: what it accepted (and still holds while a cancellation is asked).
+SERVICE_FULFILS = ("accepted", "cancellation_requested", "cancellation_rejected")
+
+
+def require_fulfiller(fo: FulfillmentOrder, service: str | None, *, by_service: bool) -> None:
+    """At a fulfillment service's location only that service ships, through the API, once it has
+    accepted the request (Shopify lists no create_fulfillment there). `service` is the name of
+    the location's service (None: one of the merchant's own locations); `by_service` says the
+    caller is that service."""
+    if service is None:
+        return
+    if by_service:
+        if fo.request_status not in SERVICE_FULFILS:
+            raise RuleViolation(
+                f"Fulfillment order {fo.id}'s request is {fo.request_status}: accept the fulfillment request first",
+                field="line_items_by_fulfillment_order",
+            )
+        return
+    step = MERCHANT_NEXT_STEP.get(fo.request_status, "request fulfillment from {service}")
+    raise RuleViolation(
+        f"Fulfillment order {fo.id} is assigned to {service}'s location, so {service} fulfills it: "
+        + step.format(service=service),
+        field="line_items_by_fulfillment_order",
+    )
 
 
 def require_fo(order: Order, fo_id: int) -> FulfillmentOrder:
@@ -165,6 +207,7 @@ def _carve(
         line_items=lines,
         fulfill_at=fo.fulfill_at,
         fulfill_by=fo.fulfill_by,
+        automatic_request=fo.automatic_request,
     )
     order.fulfillment_orders.append(new)
     return new
@@ -394,6 +437,9 @@ def cancel_fulfillment_order(order: Order, fo: FulfillmentOrder, *, author: Auth
     if not rest:
         raise RuleViolation("Nothing is left on this fulfillment order")
     replacement = _carve(order, fo, rest, location_id=fo.assigned_location_id, status="open", now=now)
+    if fo.request_status == "submitted":
+        # The merchant withdrew the request: automatic requests must not send it straight back.
+        replacement.automatic_request = "never"
     # Shopify answers with the original closed (its work handed over) and the replacement open.
     fo.status = "closed"
     _touch(order, fo, now)
@@ -421,8 +467,12 @@ def create_fulfillment(
     origin_address: Address | None = None,
     notify_customer: bool = False,
     message: str | None = None,
+    services: dict[int, str] | None = None,
+    by_service: bool = False,
 ) -> Fulfillment:
-    """Ship units from one or more fulfillment orders of one location."""
+    """Ship units from one or more fulfillment orders of one location. `services` names the
+    fulfillment services by their locations (require_fulfiller); `by_service`: the caller is the
+    service of the fulfillment orders' location."""
     if order.is_cancelled:
         raise RuleViolation("Cannot fulfill a cancelled order")
     if not requests:
@@ -443,6 +493,7 @@ def create_fulfillment(
             )
         if fo.status not in ("open", "in_progress"):
             raise RuleViolation(f"The fulfillment order {fo.id} is not in an open state ({fo.status})")
+        require_fulfiller(fo, (services or {}).get(fo.assigned_location_id), by_service=by_service)
         wanted = _split_lines(order, fo, requests[fo.id], "fulfill")
         if not wanted:
             raise RuleViolation(f"Fulfillment order {fo.id} has nothing left to fulfill")

@@ -25,6 +25,8 @@ NAMES = (
     "out_for_delivery",
     "delivered",
     "ready_for_pickup",
+    "attempted_delivery",
+    "delivery_failed",
     "return_requested",
     "return_approved",
     "return_label",

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..automation import engine as automation
-from ..services import sweeps
+from ..services import sweeps, trackers
 from ..services.context import Orderdeck
 from ..store.database import utc
 from ..store.tables import scheduled_jobs
@@ -71,15 +71,23 @@ JOBS = (
     ),
     Job(
         "stuck-orders",
-        timedelta(hours=1),
+        timedelta(minutes=10),
         _count(sweeps.flag_stuck_orders, "order(s) flagged as stuck"),
-        "Tag and report orders unfulfilled longer than the shop allows.",
+        "Flag and report orders stuck: requests a fulfillment service leaves unanswered or unshipped, "
+        "orders unfulfilled longer than the shop allows; drop flags whose cause went.",
     ),
     Job(
         "automation-schedules",
         timedelta(minutes=1),
         _count(automation.run_schedules, "automation run(s) started by scheduled rules"),
         "Start the runs of scheduled automation rules whose time has come.",
+    ),
+    Job(
+        "track-shipments",
+        timedelta(minutes=5),
+        _count(trackers.sweep, "tracking number(s) asked about"),
+        "Ask carriers (through karrio) about the shipments whose tracker is due: every 2 hours, every 30 minutes "
+        "while out for delivery, until delivered, failed or 90 days old.",
     ),
     Job(
         "retention",

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..domain import fulfillment as rules
 from ..domain.errors import InvalidInput
-from ..domain.order import Fulfillment
+from ..domain.order import Fulfillment, Order
 from ..resources.render import RenderContext, ts
 from ..store.database import utc
 from ..store.tracking_sources import TrackingSource, TrackingSources
@@ -86,25 +86,33 @@ def record(cmd: Command, source: TrackingSource, pushed: Pushed) -> dict[str, in
             if not fulfillment.is_active or wanted not in {n.lower() for n in fulfillment.tracking_numbers}:
                 continue
             matched += 1
-            new: list[Checkpoint] = []
-            for checkpoint in pushed.checkpoints:
-                if not _already_recorded(fulfillment, checkpoint) and not any(
-                    c.status == checkpoint.status and c.happened_at == checkpoint.happened_at for c in new
-                ):
-                    new.append(checkpoint)
-            new.sort(key=lambda c: c.happened_at)
-            for checkpoint in new[-1:] + new[:-1]:
-                rules.add_fulfillment_event(
-                    order,
-                    fulfillment,
-                    status=checkpoint.status,
-                    happened_at=checkpoint.happened_at,
-                    author=cmd.author,
-                    now=cmd.now,
-                    details={k: v for k, v in checkpoint.details.items() if v is not None},
-                )
-                recorded += 1
-                changed = True
+            added = record_on(cmd, order, fulfillment, pushed.checkpoints)
+            recorded += added
+            changed = changed or added > 0
         if changed:
             save_order(cmd, order, loaded)
     return {"matched": matched, "recorded": recorded}
+
+
+def record_on(cmd: Command, order: Order, fulfillment: Fulfillment, checkpoints: list[Checkpoint]) -> int:
+    """Add the checkpoints the fulfillment does not have yet as shipment events (the caller saves
+    the order); how many were added. Shared by the push intake and the carrier trackers
+    (services/trackers.py), so a checkpoint is one event however it arrives."""
+    new: list[Checkpoint] = []
+    for checkpoint in checkpoints:
+        if not _already_recorded(fulfillment, checkpoint) and not any(
+            c.status == checkpoint.status and c.happened_at == checkpoint.happened_at for c in new
+        ):
+            new.append(checkpoint)
+    new.sort(key=lambda c: c.happened_at)
+    for checkpoint in new[-1:] + new[:-1]:
+        rules.add_fulfillment_event(
+            order,
+            fulfillment,
+            status=checkpoint.status,
+            happened_at=checkpoint.happened_at,
+            author=cmd.author,
+            now=cmd.now,
+            details={k: v for k, v in checkpoint.details.items() if v is not None},
+        )
+    return len(new)

@@ -44,6 +44,8 @@ SENT_WHEN = {
     "out_for_delivery": "The carrier says it is out for delivery",
     "delivered": "The carrier says it was delivered",
     "ready_for_pickup": "The carrier says it is ready for pickup",
+    "attempted_delivery": "The carrier says it tried to deliver and could not",
+    "delivery_failed": "The carrier says the shipment failed (returned to sender, cancelled, invalid number)",
     "return_requested": "A customer asks to return items from their order status page",
     "return_approved": "A return is approved (or created open) and the customer told",
     "return_label": "A return label or tracking is added and the customer told",

@@ -1,0 +1,144 @@
+"""Trackers: one row per tracking number of a fulfillment that a carrier account can poll, and
+the queries the sweep (services/trackers.py) takes them by."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from ..domain.order import Order
+from ..tracking.karrio_tracker import carrier_for
+from .carrier_accounts import CarrierAccounts
+from .database import utc
+from .tables import trackers
+
+# active: polled at next_check_at; delivered / failed: the carrier's last word, no more polling;
+# retired: 90 days old, its fulfillment cancelled or the number taken off it.
+STATES = ("active", "delivered", "failed", "retired")
+
+
+@dataclass(frozen=True)
+class Tracker:
+    id: int
+    order_id: int
+    fulfillment_id: int
+    tracking_number: str
+    carrier: str
+    state: str
+    shipment_status: str | None
+    next_check_at: datetime | None
+    checked_at: datetime | None
+    last_event_at: datetime | None
+    errors: int
+    last_error: str | None
+    created_at: datetime
+
+
+def _tracker(row: Any) -> Tracker:
+    values = dict(row._mapping)
+    for name in ("next_check_at", "checked_at", "last_event_at", "created_at"):
+        values[name] = utc(values[name])
+    return Tracker(**values)
+
+
+class Trackers:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def follow(self, order: Order, now: datetime) -> None:
+        """Keep the order's trackers in step with its tracking numbers (save_order calls this, in
+        the order's transaction): a tracker for each new number of an active fulfillment whose
+        company a carrier account tracks; retired when the number or the fulfillment goes."""
+        if not any(f.tracking_numbers for f in order.fulfillments):
+            return  # no query for the orders that never had a tracking number
+        wanted = {
+            (f.id, number.strip()[:255]): f.tracking_company
+            for f in order.fulfillments
+            if f.is_active
+            for number in f.tracking_numbers
+            if number and number.strip()
+        }
+        existing = self.of_order(order.id)
+        known = {(t.fulfillment_id, t.tracking_number) for t in existing}
+        self.retire(t.id for t in existing if (t.fulfillment_id, t.tracking_number) not in wanted)
+        missing = [key for key in wanted if key not in known]
+        if not missing:
+            return
+        active = CarrierAccounts(self.conn).active_carriers()
+        rows = []
+        for fulfillment_id, number in missing:
+            carrier = carrier_for(wanted[(fulfillment_id, number)], active)
+            if carrier is not None:
+                rows.append(
+                    {
+                        "order_id": order.id,
+                        "fulfillment_id": fulfillment_id,
+                        "tracking_number": number,
+                        "carrier": carrier,
+                    }
+                )
+        self.add(rows, now)
+
+    def of_order(self, order_id: int) -> list[Tracker]:
+        rows = self.conn.execute(select(trackers).where(trackers.c.order_id == order_id).order_by(trackers.c.id))
+        return [_tracker(row) for row in rows]
+
+    def find(self, tracker_id: int) -> Tracker | None:
+        row = self.conn.execute(select(trackers).where(trackers.c.id == tracker_id)).one_or_none()
+        return _tracker(row) if row is not None else None
+
+    def add(self, rows: list[dict[str, Any]], now: datetime) -> None:
+        if rows:
+            self.conn.execute(
+                insert(trackers),
+                [
+                    {
+                        **row,
+                        "state": "active",
+                        "next_check_at": now,
+                        "errors": 0,
+                        "created_at": now,
+                    }
+                    for row in rows
+                ],
+            )
+
+    def due(self, now: datetime, limit: int) -> list[Tracker]:
+        """Active trackers whose time has come, the longest waiting first (ix_trackers_due)."""
+        query = (
+            select(trackers)
+            .where(trackers.c.state == "active", trackers.c.next_check_at <= now)
+            .order_by(trackers.c.next_check_at, trackers.c.id)
+            .limit(limit)
+        )
+        return [_tracker(row) for row in self.conn.execute(query)]
+
+    def retire_older_than(self, cutoff: datetime) -> int:
+        """Stop following numbers created before `cutoff` (karrio's TRACKER_MAX_ACTIVE_DAYS)."""
+        return int(
+            self.conn.execute(
+                update(trackers)
+                .where(trackers.c.state == "active", trackers.c.created_at < cutoff)
+                .values(state="retired", next_check_at=None)
+            ).rowcount
+        )
+
+    def retire(self, ids: Iterable[int]) -> None:
+        wanted = list(ids)
+        if wanted:
+            self.conn.execute(
+                update(trackers)
+                .where(and_(trackers.c.id.in_(wanted), trackers.c.state == "active"))
+                .values(state="retired", next_check_at=None)
+            )
+
+    def change(self, tracker_id: int, **values: Any) -> None:
+        self.conn.execute(update(trackers).where(trackers.c.id == tracker_id).values(**values))
+
+    def change_many(self, changes: list[tuple[int, dict[str, Any]]]) -> None:
+        for tracker_id, values in changes:
+            self.change(tracker_id, **values)

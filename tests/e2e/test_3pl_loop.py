@@ -1,0 +1,289 @@
+"""The 3PL loop end to end (issue 15): Orderdeck serving over HTTP, the reference 3PL
+(orderdeck.reference_3pl) in its own HTTP server talking to it only through the Admin API with a
+token of its own, and Orderdeck's worker (`Worker.drain()`) delivering what leaves the outbox.
+
+The merchant's side (setup, requests, cancellations, moves) goes through the Admin API too; the
+carrier's news arrives through the signed tracking intake. Each test runs on SQLite and on
+PostgreSQL. The reference service ships at once (ship_after=0) and reads its assigned work only
+when notified unless a test says otherwise, so what it does follows from what Orderdeck sent."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+
+from orderdeck.outbox.worker import Worker
+from orderdeck.reference_3pl import SCOPES, Config, Reference3PL, signature
+from orderdeck.services import sweeps
+from orderdeck.services.context import Orderdeck
+from tests.conftest import Api, Shop, make_token
+from tests.e2e.test_shopify_client import _free_port, server  # noqa: F401  (fixture)
+
+NEVER = 3600.0  # a poll interval no test reaches: the service acts on notifications only
+
+
+def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
+    """Wait for `check` to return something true (the two servers work in their own threads)."""
+    deadline = time.monotonic() + within
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {within:.0f} s (last: {found!r})")
+        time.sleep(0.02)
+
+
+class Running3PL:
+    """A reference 3PL under uvicorn in a thread; `service` is its state, to look at."""
+
+    def __init__(self, config: Config) -> None:
+        self.service = Reference3PL(config)
+        self.config = config
+        self.url = config.callback_url
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.service.app(), host=config.host, port=config.port, log_level="warning")
+        )
+        self._thread = threading.Thread(target=self._server.run, name="reference-3pl", daemon=True)
+
+    def __enter__(self) -> Running3PL:
+        self._thread.start()
+        eventually(lambda: self._server.started or not self._thread.is_alive(), "the reference 3PL started")
+        if not self._server.started:
+            pytest.fail("the reference 3PL stopped before it served (could it register?)")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    @property
+    def location_id(self) -> int:
+        assert self.service.service is not None
+        return int(self.service.service["location_id"])
+
+    def did(self, action: str) -> list[int]:
+        return [fo_id for what, fo_id in self.service.answered if what == action]
+
+
+@pytest.fixture
+def start_3pl(deck: Orderdeck, server: int) -> Iterator[Callable[..., Running3PL]]:  # noqa: F811
+    """Starts reference 3PLs against the running Orderdeck, each with a token of its own."""
+    started: list[Running3PL] = []
+
+    def start(**options: Any) -> Running3PL:
+        port = _free_port()
+        defaults: dict[str, Any] = {"ship_after": 0.0, "poll_every": NEVER, "port": port}
+        if "token" not in options:
+            options["token"] = make_token(deck, list(SCOPES), name=f"{options.get('name', 'Reference 3PL')} app")
+        config = Config(orderdeck_url=f"http://127.0.0.1:{server}", **{**defaults, **options})
+        running = Running3PL(config).__enter__()
+        started.append(running)
+        return running
+
+    yield start
+    for running in reversed(started):
+        running.__exit__()
+
+
+def drain(deck: Orderdeck) -> None:
+    """One pass of Orderdeck's worker: relay the outbox, send what is due."""
+    asyncio.run(Worker(deck, run_jobs=False).drain())
+
+
+def request_fulfillment(api: Api, fo_id: int, **extra: Any) -> dict[str, Any]:
+    body = {"fulfillment_request": {"message": "Please ship this.", **extra}}
+    return api.ok(api.post(f"/fulfillment_orders/{fo_id}/fulfillment_request.json", body))  # type: ignore[no-any-return]
+
+
+def fulfillment_order(api: Api, fo_id: int) -> dict[str, Any]:
+    return api.ok(api.get(f"/fulfillment_orders/{fo_id}.json"))["fulfillment_order"]  # type: ignore[no-any-return]
+
+
+def only_fo(shop: Shop, order_id: int) -> dict[str, Any]:
+    [fo] = [fo for fo in shop.fulfillment_orders(order_id) if fo["status"] in ("open", "in_progress")]
+    return fo
+
+
+def timeline(api: Api, order_id: int) -> list[str]:
+    return [e["message"] for e in api.ok(api.get(f"/orders/{order_id}/events.json"))["events"]]
+
+
+def paid_order(shop: Shop, variant_id: int, quantity: int = 1) -> dict[str, Any]:
+    sale = [{"kind": "sale", "gateway": "bogus", "credit_card": {"number": "1"}}]
+    return shop.order([{"variant_id": variant_id, "quantity": quantity}], transactions=sale)
+
+
+def push_tracking(client: Any, source: dict[str, Any], number: str, status: str, when: str, message: str) -> None:
+    """The carrier's news through the generic signed intake (tracking/intake.py)."""
+    payload = {"tracking_number": number, "events": [{"status": status, "happened_at": when, "message": message}]}
+    body = orjson.dumps(payload)
+    digest = base64.b64encode(hmac.new(source["secret"].encode(), body, hashlib.sha256).digest()).decode()
+    answer = client.post(f"/tracking/events/{source['id']}", content=body, headers={"X-Orderdeck-Hmac-Sha256": digest})
+    assert answer.status_code == 200, answer.text
+
+
+# ---- the reference service itself --------------------------------------------------------------
+
+
+def test_the_reference_3pl_registers_once_and_answers_the_callbacks_over_http(api, shop, start_3pl):
+    first = start_3pl(stock={"MUG-1": 7, "PLATE-1": 0})
+    service = first.service.service
+    assert service is not None
+    assert (service["callback_url"], service["inventory_management"], service["tracking_support"]) == (
+        first.url,
+        True,
+        True,
+    )
+    stock = httpx.get(f"{first.url}/fetch_stock.json", params={"shop": "shop.test", "timestamp": "1"}).json()
+    assert stock == {"MUG-1": 7, "PLATE-1": 0}
+    assert httpx.get(f"{first.url}/fetch_stock", params={"sku": "MUG-1"}).json() == {"MUG-1": 7}
+    numbers = httpx.get(f"{first.url}/fetch_tracking_numbers.json", params={"order_names[]": "#1001.1"}).json()
+    assert numbers == {"tracking_numbers": {}, "message": "Successfully received the tracking numbers", "success": True}
+    assert httpx.post(f"{first.url}/fulfillment_order_notification", json={"kind": "SOMETHING"}).status_code == 400
+    first.__exit__()
+
+    # Started again with the same token on another port: the same service, pointed at the new address.
+    again = start_3pl(stock={"MUG-1": 7}, token=first.config.token)
+    assert again.service.service is not None
+    assert again.service.service["id"] == service["id"]
+    assert again.service.service["callback_url"] == again.url
+    listed = api.ok(api.get("/fulfillment_services.json?scope=all"))["fulfillment_services"]
+    assert [(s["name"], s["callback_url"]) for s in listed] == [("Reference 3PL", again.url)]
+
+
+def test_a_notification_with_a_bad_signature_is_refused_when_the_service_knows_the_secret(start_3pl):
+    secret = "the-shops-webhook-secret"
+    running = start_3pl(secret=secret)
+    body = orjson.dumps({"kind": "FULFILLMENT_REQUEST"})
+    url = f"{running.url}/fulfillment_order_notification"
+    wrong = httpx.post(url, content=body, headers={"X-Shopify-Hmac-Sha256": signature(body, "guessed")})
+    assert wrong.status_code == 401
+    right = httpx.post(url, content=body, headers={"X-Shopify-Hmac-Sha256": signature(body, secret)})
+    assert right.status_code == 200
+    assert running.service.notifications == ["FULFILLMENT_REQUEST"]
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+
+
+def test_a_lost_notification_is_made_up_for_by_the_services_own_poll(api, shop, start_3pl):
+    """Nothing tells the service (no worker runs): its periodic read of the assigned work finds
+    the request, accepts it and ships."""
+    running = start_3pl(stock={"MUG-1": 5}, poll_every=0.2)
+    mug = shop.product("MUG-1", stock={running.location_id: 5}, title="Delft mug")
+    order = paid_order(shop, mug, 2)
+    fo = only_fo(shop, order["id"])
+    request_fulfillment(api, fo["id"])
+    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "shipped after a poll")
+    assert running.did("accepted") == running.did("shipped") == [fo["id"]]
+    assert running.service.notifications == []
+
+
+def test_request_accept_ship_with_tracking_then_delivered_and_archived(deck, api, client, shop, start_3pl):
+    shop.settings(auto_archive=True)
+    running = start_3pl(stock={"MUG-1": 5}, poll_every=0.2)
+    mug = shop.product("MUG-1", stock={running.location_id: 5}, title="Delft mug")
+    order = paid_order(shop, mug, 2)
+    fo = only_fo(shop, order["id"])
+    assert fo["assigned_location_id"] == running.location_id
+    request_fulfillment(api, fo["id"], notify_customer=True)
+
+    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "the service shipped")
+    [fulfillment] = api.ok(api.get(f"/orders/{order['id']}/fulfillments.json"))["fulfillments"]
+    number = running.service.tracking[fulfillment["name"]]
+    assert (fulfillment["tracking_number"], fulfillment["tracking_company"]) == (number, "DHL Express")
+    assert fulfillment["status"] == "success"
+    # Its shelf lost the two mugs; Orderdeck asks it for tracking numbers by fulfillment name.
+    assert httpx.get(f"{running.url}/fetch_stock.json").json() == {"MUG-1": 3}
+    asked = httpx.get(f"{running.url}/fetch_tracking_numbers.json", params={"order_names[]": fulfillment["name"]})
+    assert asked.json()["tracking_numbers"] == {fulfillment["name"]: number}
+    placed = shop.get(order["id"])
+    assert (placed["fulfillment_status"], placed["financial_status"]) == ("fulfilled", "paid")
+    assert placed["closed_at"] is not None  # the shop's auto-archive: fulfilled and paid
+    said = timeline(api, order["id"])
+    assert any("accepted the fulfillment request: Reference 3PL will ship this." in m for m in said), said
+
+    # The carrier's news, through a signed push source: on its way, then delivered.
+    source = api.ok(api.post("/tracking_sources.json", {"tracking_source": {"kind": "generic", "name": "Carrier"}}))
+    source = source["tracking_source"]
+    push_tracking(client, source, number, "in_transit", "2026-11-02T14:00:00+01:00", "Left the hub")
+    push_tracking(client, source, number, "delivered", "2026-11-03T11:00:00+01:00", "Delivered at the door")
+    path = f"/orders/{order['id']}/fulfillments/{fulfillment['id']}.json"
+    assert api.ok(api.get(path))["fulfillment"]["shipment_status"] == "delivered"
+
+    # Fulfilled and paid: archived by the shop's auto-archive rule, and the sweep finds nothing left.
+    assert shop.get(order["id"])["closed_at"] is not None
+    assert sweeps.auto_archive(deck) == 0
+
+
+def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(api, shop, start_3pl):
+    running = start_3pl(stock={"MUG-1": 1}, poll_every=0.2)
+    at = running.location_id
+    mug = shop.product("MUG-1", stock={at: 5}, title="Delft mug")
+    plate = shop.product("PLATE-1", stock={at: 5}, title="Plate")
+    sale = [{"kind": "sale", "gateway": "bogus", "credit_card": {"number": "1"}}]
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 3}, {"variant_id": plate, "quantity": 1}],
+        transactions=sale,
+    )
+    fo = only_fo(shop, order["id"])
+    request_fulfillment(api, fo["id"])
+
+    rejected = eventually(
+        lambda: (f := fulfillment_order(api, fo["id"]))["request_status"] == "rejected" and f, "rejected"
+    )
+    assert (rejected["status"], rejected["supported_actions"]) == ("open", ["request_fulfillment"])
+    assert running.did("rejected") == [fo["id"]] and running.did("accepted") == []
+    assert shop.get(order["id"])["display_fulfillment_status"] == "request_declined"
+    said = " | ".join(timeline(api, order["id"]))
+    assert "rejected the fulfillment request (inventory out of stock)" in said, said
+    assert "Not enough inventory on hand" in said
+    # The shelf keeps what it has: nothing promised, nothing shipped.
+    assert httpx.get(f"{running.url}/fetch_stock.json").json() == {"MUG-1": 1}
+
+
+def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_service(api, shop, start_3pl):
+    slow = start_3pl(name="Slow 3PL", stock={"MUG-1": 5}, ship_after=NEVER, poll_every=0.2)
+    other = start_3pl(name="Other 3PL", stock={"MUG-1": 5}, poll_every=0.2)
+    mug = shop.product("MUG-1", stock={slow.location_id: 5, other.location_id: 5}, title="Delft mug")
+    order = paid_order(shop, mug, 2)
+    fo = only_fo(shop, order["id"])
+    if fo["assigned_location_id"] != slow.location_id:
+        move = {"fulfillment_order": {"new_location_id": slow.location_id}}
+        fo = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/move.json", move))["moved_fulfillment_order"]
+    request_fulfillment(api, fo["id"])
+    eventually(lambda: fulfillment_order(api, fo["id"])["request_status"] == "accepted", "accepted")
+
+    body = {"cancellation_request": {"message": "The customer wants it from the other warehouse."}}
+    asked = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/cancellation_request.json", body))["fulfillment_order"]
+    assert asked["request_status"] == "cancellation_requested"
+    cancelled = eventually(
+        lambda: (f := fulfillment_order(api, fo["id"]))["status"] == "cancelled" and f, "cancellation accepted"
+    )
+    assert cancelled["request_status"] == "cancellation_accepted"
+    assert slow.did("cancellation accepted") == [fo["id"]] and slow.did("shipped") == []
+    assert httpx.get(f"{slow.url}/").json()["promised"] == {}  # the slow shelf let the mugs go
+
+    # The work came back in a new fulfillment order: move it to the other service, request there.
+    back = only_fo(shop, order["id"])
+    assert (back["request_status"], back["assigned_location_id"]) == ("unsubmitted", slow.location_id)
+    move = {"fulfillment_order": {"new_location_id": other.location_id}}
+    moved = api.ok(api.post(f"/fulfillment_orders/{back['id']}/move.json", move))["moved_fulfillment_order"]
+    request_fulfillment(api, moved["id"])
+    eventually(lambda: fulfillment_order(api, moved["id"])["status"] == "closed", "shipped by the other service")
+    assert other.did("shipped") == [moved["id"]]
+    assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
+    assert httpx.get(f"{other.url}/fetch_stock.json").json() == {"MUG-1": 3}
+    assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 5}

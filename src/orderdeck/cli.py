@@ -601,6 +601,70 @@ def run_worker(
     asyncio.run(run_until_signalled(Worker(deck, run_jobs=jobs)))
 
 
+@app.command("reference-3pl")
+def reference_3pl(
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="ORDERDECK_3PL_TOKEN",
+            help="An Orderdeck API token for the service: `orderdeck token create --name '3PL' --scopes "
+            "read_fulfillments,write_fulfillments,read_assigned_fulfillment_orders,"
+            "write_assigned_fulfillment_orders,read_inventory`",
+        ),
+    ],
+    orderdeck_url: Annotated[str, typer.Option(help="Where Orderdeck serves")] = "http://127.0.0.1:8000",
+    host: Annotated[str, typer.Option(help="Interface the service listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the service listens on")] = 8100,
+    public_url: Annotated[
+        str | None, typer.Option(help="Its callback_url as Orderdeck reaches it (default http://HOST:PORT)")
+    ] = None,
+    name: Annotated[str, typer.Option(help="The fulfillment service's name (and its location's)")] = "Reference 3PL",
+    stock: Annotated[list[str] | None, typer.Option(help="Units on its shelf, SKU=QTY; repeat for each SKU")] = None,
+    ship_after: Annotated[float, typer.Option(min=0, help="Seconds from accepting a request to shipping it")] = 60.0,
+    poll_every: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between its own reads of the assigned work (lost notifications)")
+    ] = 300.0,
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="ORDERDECK_3PL_SECRET", help="Check notifications' X-Shopify-Hmac-Sha256 with this secret"),
+    ] = None,
+    carrier: Annotated[str, typer.Option(help="The tracking company on its shipments")] = "DHL Express",
+    silent: Annotated[bool, typer.Option("--silent", help="Take notifications and never answer (for tests)")] = False,
+    down_for: Annotated[int, typer.Option(min=0, help="Answer the first N notifications with a 500 (for tests)")] = 0,
+) -> None:
+    """Run the reference 3PL: a fulfillment service in its own process that talks to Orderdeck only
+    through the API, as a 3PL app written for Shopify does. It registers itself, accepts the
+    requests its stock covers and rejects the others, ships after --ship-after seconds with a
+    tracking number, and answers fetch_stock and fetch_tracking_numbers (docs/operations.md)."""
+    from .reference_3pl import Config, parse_stock, serve
+
+    try:
+        shelf = parse_stock(stock or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--stock") from None
+    config = Config(
+        orderdeck_url=orderdeck_url,
+        token=token,
+        host=host,
+        port=port,
+        public_url=public_url,
+        name=name,
+        stock=shelf,
+        ship_after=ship_after,
+        poll_every=poll_every,
+        secret=secret,
+        carrier=carrier,
+        silent=silent,
+        down_for=down_for,
+    )
+    console.print(
+        f"Reference 3PL {name!r} at {config.callback_url}, for Orderdeck at {orderdeck_url}; "
+        f"stock {shelf or 'none'}; ships {ship_after:g} s after accepting.",
+        soft_wrap=True,
+    )
+    serve(config)
+
+
 webhooks_app = typer.Typer(help="Webhooks.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 

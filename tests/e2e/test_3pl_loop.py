@@ -287,3 +287,13 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
     assert httpx.get(f"{other.url}/fetch_stock.json").json() == {"MUG-1": 3}
     assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 5}
+
+
+def test_the_command_refuses_stock_that_is_not_sku_equals_quantity() -> None:
+    from typer.testing import CliRunner
+
+    from orderdeck.cli import app
+
+    answer = CliRunner().invoke(app, ["reference-3pl", "--token", "odk_x", "--stock", "MUG-1=5", "--stock", "PLATE"])
+    assert answer.exit_code == 2
+    assert "'PLATE'" in answer.output and "SKU=QUANTITY" in answer.output

@@ -115,7 +115,13 @@ def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False) ->
                         f"No active {carrier} carrier account: add one in Settings → Carriers",
                     )
                 elif carrier in limited:
-                    _wait(app, batch, None, "The carrier limits how often we ask; waiting", until=limited[carrier])
+                    _wait(
+                        app,
+                        batch,
+                        None,
+                        f"{carrier} answered 429 Too Many Requests; asking again later",
+                        until=limited[carrier],
+                    )
                 else:
                     asked += len(batch)
                     outcome = karrio.fetch(

@@ -22,6 +22,7 @@ from ..services.context import Orderdeck
 from ..store.database import utc
 from ..store.tables import webhook_deliveries
 from ..store.webhooks import Subscription, Subscriptions
+from .service_calls import queue_notifications
 
 # A delivery's id is derived from its event and subscription, so handing the same message on
 # twice (it cannot, but a bug or a restore might) would collide instead of sending twice.
@@ -73,7 +74,11 @@ Consumer = Callable[[Connection, list[Any], datetime], int]
 
 # What each outbox kind becomes. Kinds without a consumer here stay in the outbox, untouched,
 # until one exists (customer notifications and the staff mailer come later).
-CONSUMERS: dict[str, Consumer] = {"webhook": fan_out_webhooks, "automation": start_runs}
+CONSUMERS: dict[str, Consumer] = {
+    "webhook": fan_out_webhooks,
+    "automation": start_runs,
+    "service_call": queue_notifications,
+}
 
 
 def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = 200) -> int:

@@ -1,5 +1,5 @@
-"""The worker: relays outbox messages, sends webhook deliveries, carries out automation runs
-and runs due jobs.
+"""The worker: relays outbox messages, sends webhook deliveries and notifications to
+fulfillment services, carries out automation runs and runs due jobs.
 
 It runs as `orderdeck worker` (any number, on any number of machines, against PostgreSQL) and,
 unless `--no-worker`, inside `orderdeck serve`. Database work runs in threads so the event loop
@@ -27,7 +27,7 @@ from ..automation import engine as automation
 from ..services import bulk_runs
 from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
-from . import metrics, notifications, scheduler, staff_mail, webhooks
+from . import metrics, notifications, scheduler, service_calls, staff_mail, webhooks
 from .relay import relay
 
 log = logging.getLogger("orderdeck.worker")
@@ -80,7 +80,11 @@ class Worker:
         try:
             async with webhooks.client(destinations.of(self.app.settings)) as client:
                 await asyncio.gather(
-                    self._tend_loop(), self._delivery_loop(client), self._bulk_loop(), self._rules_loop()
+                    self._tend_loop(),
+                    self._delivery_loop(client),
+                    self._bulk_loop(),
+                    self._rules_loop(),
+                    self._service_loop(client),
                 )
         finally:
             if jobs is not None:
@@ -104,7 +108,8 @@ class Worker:
                 claimed = await asyncio.to_thread(self._claim, self.batch)
                 if claimed:
                     await self._record_all(list(await asyncio.gather(*(gated(c) for c in claimed))))
-                if not tended and not ran and not bulk and not claimed:
+                told = await self._services(client)
+                if not tended and not ran and not bulk and not claimed and not told:
                     return
 
     async def _pause(self, seconds: float) -> None:
@@ -169,6 +174,27 @@ class Worker:
             self._resume_bulk = True
             await self._pause(1.0)
             return False
+
+    # ---- notifications to fulfillment services -------------------------------------------------
+    # In a loop of their own: a service may take up to service_calls.TIMEOUT to answer, and
+    # webhooks, the relay and the rules go on meanwhile.
+
+    async def _service_loop(self, client: httpx.AsyncClient) -> None:
+        while not self.stopping:
+            if not await self._services(client):
+                await self._pause(self.idle_wait)
+
+    async def _services(self, client: httpx.AsyncClient) -> bool:
+        try:
+            told = await service_calls.send_due(
+                self.app, client, self.name, in_flight=self.in_flight, delays=self.retry_delays, rng=self.rng
+            )
+        except Exception:  # the database is away: claimed notifications go again after their lease
+            log.exception("worker %s could not notify fulfillment services", self.name)
+            metrics.WORKER_ERRORS.inc()
+            await self._pause(1.0)
+            return False
+        return bool(told)
 
     # ---- webhook deliveries ------------------------------------------------------------------
 

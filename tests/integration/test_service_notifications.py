@@ -1,0 +1,372 @@
+"""Orderdeck tells a fulfillment service that a request waits for it (AFTER-THE-SALE §4.4):
+`POST {callback_url}/fulfillment_order_notification`, signed like a webhook, to a real HTTP
+service on 127.0.0.1; sent again with back-off after a 500, a refused connection or a timeout
+until the service answers 2xx, and never again after; stopped when the request moved on (the
+service answered it through the API, the merchant withdrew it) or the service is gone. A service
+that is down holds up nobody else.
+
+Every test runs on SQLite and on PostgreSQL (the `backend` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import pytest
+from sqlalchemy import update
+
+from orderdeck.outbox import relay
+from orderdeck.outbox.worker import Worker
+from orderdeck.services.context import Orderdeck
+from orderdeck.store.fulfillment_services import FulfillmentServices
+from orderdeck.store.service_notifications import Notification, ServiceNotifications
+from orderdeck.store.tables import outbox
+from orderdeck.store.webhooks import webhook_secret
+from tests.conftest import Api, Clock, Shop
+from tests.integration.order_steps import open_fo
+
+from .test_webhooks import free_port, subscribe
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Service:
+    """A fulfillment service's callback endpoints. `script` holds what the notification endpoint
+    answers next (a status, or ("slow", seconds)); when empty, 200. `stock` and `tracking` are
+    what fetch_stock and fetch_tracking_numbers answer: a JSON-able value, or (status, raw bytes)."""
+
+    port: int = 0
+    calls: list[Call] = field(default_factory=list)
+    script: list[Any] = field(default_factory=list)
+    stock: Any = field(default_factory=dict)
+    tracking: Any = field(default_factory=lambda: {"tracking_numbers": {}, "success": True})
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/od/"
+
+    @property
+    def notifications(self) -> list[Call]:
+        return [c for c in self.calls if c.method == "POST"]
+
+    def start(self) -> Service:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _note(self, body: bytes) -> Call:
+                parts = urlsplit(self.path)
+                call = Call(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
+                service.calls.append(call)
+                return call
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                self._note(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                step = service.script.pop(0) if service.script else 200
+                if isinstance(step, tuple):
+                    time.sleep(step[1])
+                    step = 200
+                self._answer(step, b"{}" if step < 300 else b'{"error":"warehouse system down"}')
+
+            def do_GET(self) -> None:
+                call = self._note(b"")
+                answer = service.stock if call.path.startswith("/od/fetch_stock") else service.tracking
+                if isinstance(answer, tuple):
+                    self._answer(answer[0], answer[1])
+                else:
+                    self._answer(200, orjson.dumps(answer))
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    s = Service().start()
+    yield s
+    s.stop()
+
+
+def create_service(api: Api, name: str, url: str, **fields: Any) -> dict[str, Any]:
+    body = {"fulfillment_service": {"name": name, "callback_url": url, **fields}}
+    return api.ok(api.post("/fulfillment_services.json", body))["fulfillment_service"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def jupiter(api: Api, service: Service) -> dict[str, Any]:
+    return create_service(api, "Jupiter Fulfillment", service.url)
+
+
+def stocked_order(shop: Shop, location_id: int, sku: str = "MUG-1") -> dict[str, Any]:
+    mug = shop.product(sku, price="12.50", stock={location_id: 10}, title="Delft mug")
+    return shop.order([{"variant_id": mug, "quantity": 2}])
+
+
+def request_fulfillment(api: Api, shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
+    fo = open_fo(shop, order["id"])
+    answer = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/fulfillment_request.json", {"fulfillment_request": {}}))
+    return answer["submitted_fulfillment_order"]  # type: ignore[no-any-return]
+
+
+def answer(api: Api, fo: dict[str, Any], action: str, key: str = "fulfillment_request") -> dict[str, Any]:
+    return api.ok(api.post(f"/fulfillment_orders/{fo['id']}/{action}.json", {key: {"message": "ok"}}))[  # type: ignore[no-any-return]
+        "fulfillment_order"
+    ]
+
+
+def work(deck: Orderdeck) -> None:
+    asyncio.run(Worker(deck, run_jobs=False).drain())
+
+
+def notifications(deck: Orderdeck, order_id: int) -> list[Notification]:
+    with deck.unit_of_work(read_only=True) as uow:
+        return ServiceNotifications(uow.conn).of_order(order_id)
+
+
+def test_a_request_notifies_the_service_once_signed_like_a_webhook(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any], clock: Clock
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    fo = request_fulfillment(api, shop, order)
+    work(deck)
+
+    [call] = service.notifications
+    assert call.path == "/od/fulfillment_order_notification"
+    assert call.json == {"kind": "FULFILLMENT_REQUEST"}
+    with deck.unit_of_work(read_only=True) as uow:
+        secret = webhook_secret(uow.conn, deck.settings.webhook_secret)
+        domain = uow.shop.domain
+    expected = base64.b64encode(hmac.new(secret.encode(), call.body, hashlib.sha256).digest()).decode()
+    assert call.headers["X-Shopify-Hmac-Sha256"] == expected
+    assert call.headers["X-Shopify-Shop-Domain"] == domain
+    assert call.headers["Content-Type"] == "application/json"
+
+    [sent] = notifications(deck, order["id"])
+    assert (sent.state, sent.attempts, sent.last_status, sent.kind) == ("acknowledged", 1, 200, "fulfillment_request")
+    assert (sent.service_id, sent.fulfillment_order_id) == (jupiter["id"], fo["id"])
+    assert sent.acknowledged_at is not None
+
+    clock.advance(hours=5)
+    work(deck)
+    assert len(service.notifications) == 1
+
+
+def test_a_cancellation_request_notifies_with_its_kind(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any]
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    fo = request_fulfillment(api, shop, order)
+    work(deck)
+    answer(api, fo, "fulfillment_request/accept")
+    api.ok(api.post(f"/fulfillment_orders/{fo['id']}/cancellation_request.json", {"cancellation_request": {}}))
+    work(deck)
+
+    assert [c.json["kind"] for c in service.notifications] == ["FULFILLMENT_REQUEST", "CANCELLATION_REQUEST"]
+    assert [(n.kind, n.state) for n in notifications(deck, order["id"])] == [
+        ("fulfillment_request", "acknowledged"),
+        ("cancellation_request", "acknowledged"),
+    ]
+
+
+def test_retried_after_a_500_and_a_refused_connection_until_the_service_answers(
+    deck: Orderdeck, api: Api, shop: Shop, clock: Clock
+) -> None:
+    port = free_port()
+    down = Service(port=port)
+    jupiter = create_service(api, "Jupiter Fulfillment", down.url)
+    order = stocked_order(shop, jupiter["location_id"])
+    request_fulfillment(api, shop, order)
+    work(deck)  # nobody listens: connection refused
+    [n] = notifications(deck, order["id"])
+    assert (n.state, n.attempts, n.last_status) == ("pending", 1, None)
+    assert n.last_error is not None and n.last_error.startswith("Could not connect")
+
+    work(deck)  # not due again yet: nothing is sent meanwhile
+    assert notifications(deck, order["id"])[0].attempts == 1
+
+    down.script = [500]
+    down.start()
+    try:
+        clock.advance(seconds=13)
+        work(deck)
+        [n] = notifications(deck, order["id"])
+        assert (n.state, n.attempts, n.last_status) == ("pending", 2, 500)
+        assert n.last_error == 'The service answered 500: {"error":"warehouse system down"}'
+
+        clock.advance(seconds=37)
+        work(deck)
+        [n] = notifications(deck, order["id"])
+        assert (n.state, n.attempts, n.last_status, n.last_error) == ("acknowledged", 3, 200, None)
+        assert len(down.notifications) == 2
+
+        clock.advance(days=1)
+        work(deck)
+        assert len(down.notifications) == 2
+    finally:
+        down.stop()
+
+
+def test_back_off_grows_and_is_capped(deck: Orderdeck, api: Api, shop: Shop, clock: Clock) -> None:
+    jupiter = create_service(api, "Jupiter Fulfillment", Service(port=free_port()).url)
+    order = stocked_order(shop, jupiter["location_id"])
+    request_fulfillment(api, shop, order)
+    waits = []
+    for _ in range(12):
+        work(deck)
+        [n] = notifications(deck, order["id"])
+        assert n.next_attempt_at is not None and n.last_attempt_at is not None
+        waits.append((n.next_attempt_at - n.last_attempt_at).total_seconds())
+        clock.now = n.next_attempt_at
+    assert notifications(deck, order["id"])[0].attempts == 12
+    assert waits[0] < waits[3] < waits[6]
+    assert max(waits) <= 2 * 3600 * 1.2  # never more than the cap, whatever the jitter
+    assert waits[-1] >= 2 * 3600 * 0.8  # and it keeps going at the cap
+
+
+def test_the_service_answering_through_the_api_stops_the_retries(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any], clock: Clock
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    fo = request_fulfillment(api, shop, order)
+    service.script = [500]
+    work(deck)
+    assert notifications(deck, order["id"])[0].state == "pending"
+
+    # The service polled its assigned fulfillment orders anyway and accepted: that is an answer.
+    answer(api, fo, "fulfillment_request/accept")
+    [n] = notifications(deck, order["id"])
+    assert (n.state, n.attempts, n.last_status) == ("acknowledged", 1, 500)
+    clock.advance(hours=3)
+    work(deck)
+    assert len(service.notifications) == 1
+    with deck.unit_of_work(read_only=True) as uow:
+        assert ServiceNotifications(uow.conn).unacknowledged_since(clock.now) == []
+
+
+def test_a_request_withdrawn_before_the_service_heard_of_it_is_not_sent(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any]
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    fo = request_fulfillment(api, shop, order)
+    api.ok(api.post(f"/fulfillment_orders/{fo['id']}/cancel.json"))  # before the worker ran
+    work(deck)
+    assert service.notifications == []
+    [n] = notifications(deck, order["id"])
+    assert (n.state, n.attempts) == ("abandoned", 0)
+
+
+def test_a_notification_for_a_deleted_service_is_abandoned(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any], clock: Clock
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    request_fulfillment(api, shop, order)
+    service.script = [503]
+    work(deck)
+    # The API refuses to delete a service while requests wait for it; the row can still go (an
+    # operator's clean-up, a restore): what waited for it stops, with the reason.
+    with deck.unit_of_work() as uow:
+        FulfillmentServices(uow.conn).delete(jupiter["id"])
+        uow.commit()
+    clock.advance(minutes=1)
+    work(deck)
+    assert len(service.notifications) == 1
+    [n] = notifications(deck, order["id"])
+    assert (n.state, n.last_error) == ("abandoned", "The fulfillment service was deleted")
+
+
+def test_relaying_a_message_again_does_not_notify_twice(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any]
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    request_fulfillment(api, shop, order)
+    relay.relay(deck, kinds=("service_call",))
+    with deck.unit_of_work() as uow:  # as if the relay's mark were lost (a restore)
+        uow.conn.execute(update(outbox).where(outbox.c.kind == "service_call").values(delivered_at=None))
+        uow.commit()
+    assert relay.relay(deck, kinds=("service_call",)) == 1
+    work(deck)
+    assert len(notifications(deck, order["id"])) == 1
+    assert len(service.notifications) == 1
+
+
+def test_a_service_that_is_down_holds_up_nobody_else(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any]
+) -> None:
+    hook = Service().start()
+    try:
+        subscribe(api, hook.url, topic="fulfillment_orders/fulfillment_request_submitted")
+        mars = create_service(api, "Mars Fulfillment", Service(port=free_port()).url)
+        stuck = stocked_order(shop, mars["location_id"], "PLATE-1")
+        fine = stocked_order(shop, jupiter["location_id"])
+        request_fulfillment(api, shop, stuck)
+        request_fulfillment(api, shop, fine)
+        started = time.perf_counter()
+        work(deck)
+        assert time.perf_counter() - started < 15  # a refused connection costs no timeout
+        assert len(service.notifications) == 1
+        assert len(hook.notifications) == 2  # both webhooks delivered
+        assert notifications(deck, fine["id"])[0].state == "acknowledged"
+        assert notifications(deck, stuck["id"])[0].state == "pending"
+    finally:
+        hook.stop()
+
+
+def test_unacknowledged_notifications_are_listed_for_the_stuck_order_sweep(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any], clock: Clock
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    fo = request_fulfillment(api, shop, order)
+    service.script = [500] * 20
+    work(deck)
+    sent_at = clock.now
+    with deck.unit_of_work(read_only=True) as uow:
+        assert ServiceNotifications(uow.conn).unacknowledged_since(sent_at - timedelta(hours=4)) == []
+    clock.advance(hours=5)
+    work(deck)
+    with deck.unit_of_work(read_only=True) as uow:
+        [late] = ServiceNotifications(uow.conn).unacknowledged_since(clock.now - timedelta(hours=4))
+    assert (late.order_id, late.fulfillment_order_id, late.service_id) == (order["id"], fo["id"], jupiter["id"])
+    assert late.attempts == 2 and late.last_error is not None and "500" in late.last_error
+    assert late.created_at <= sent_at

@@ -24,11 +24,13 @@ KEYS = (
     "financial_status",
     "fulfillment_status",
     "return_status",
+    "shipment_status",
     "custom_status",
     "tag",
     "tag_not",
     "source_name",
     "location_id",
+    "stuck",
     "created_from",
     "created_to",
     "q",
@@ -55,7 +57,7 @@ def order_filter(params: QueryParams | dict[str, Any], timezone: str = "UTC") ->
     values: dict[str, Any] = {"status": "closed" if status == "archived" else status}
     for key in ("financial_status", "fulfillment_status", "return_status"):
         values[key] = get(key) or "any"
-    for key in ("custom_status", "source_name", "q"):
+    for key in ("custom_status", "source_name", "q", "stuck", "shipment_status"):
         value = (get(key) or "").strip()
         if value:
             values[key] = value

@@ -38,6 +38,7 @@ from ...store.saved_views import NAME_LENGTH, SavedViews
 from .access import Admin, require
 from .filters import KEYS, check_known, filter_query, order_filter
 from .pages import NO_STORE, render
+from .shipments import SHIPMENT_STATUS_WORDS
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -92,6 +93,8 @@ RETURN_WORDS = {
 RETURN_STATUSES = [("", "Any")] + [
     (value, RETURN_WORDS.get(value, value.replace("_", " ").capitalize())) for value in RETURN if value != "any"
 ]
+# Orders with a shipment whose carrier status is this (the Shipments page's words).
+SHIPMENT_STATUS_CHOICES = [("", "Any"), ("none", "No carrier news yet"), *SHIPMENT_STATUS_WORDS.items()]
 CHANNELS = ("web", "pos", "api", "manual")  # suggestions; any channel name can be typed
 # The bulk form's actions (web/admin/bulk.py runs them).
 BULK_ACTIONS = [
@@ -113,6 +116,7 @@ FIELD_LABELS = {
     "financial_status": "Payment",
     "fulfillment_status": "Fulfillment",
     "return_status": "Return",
+    "shipment_status": "Shipment",
     "custom_status": "Custom status",
     "location_id": "Location",
     "created_from": "Created from",
@@ -246,6 +250,7 @@ def _orders_page(
             "financial_status": PAYMENT_STATUSES,
             "fulfillment_status": FULFILLMENT_STATUSES,
             "return_status": RETURN_STATUSES,
+            "shipment_status": SHIPMENT_STATUS_CHOICES,
             "custom_status": [("", "Any"), ("none", "In no stage")]
             + [(s.handle, s.name("en")) for s in stages.values()],
             "location_id": [("", "Any")] + [(str(loc.id), loc.name) for loc in locations],

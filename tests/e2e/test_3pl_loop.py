@@ -3,19 +3,18 @@
 token of its own, and Orderdeck's worker (`Worker.drain()`) delivering what leaves the outbox.
 
 The merchant's side (setup, requests, cancellations, moves) goes through the Admin API too; the
-carrier's news arrives through the signed tracking intake. Each test runs on SQLite and on
+carrier's news comes from the number's tracker (karrio polling the local carrier server of
+tests/integration/carrier_server.py). Each test runs on SQLite and on
 PostgreSQL. The reference service ships at once (ship_after=0) and reads its assigned work only
 when notified unless a test says otherwise, so what it does follows from what Orderdeck sent."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -25,10 +24,11 @@ import uvicorn
 
 from orderdeck.outbox.worker import Worker
 from orderdeck.reference_3pl import SCOPES, Config, Reference3PL, signature
-from orderdeck.services import sweeps
+from orderdeck.services import sweeps, trackers
 from orderdeck.services.context import Orderdeck
-from tests.conftest import Api, Shop, make_token
+from tests.conftest import Api, Clock, Shop, make_token
 from tests.e2e.test_shopify_client import _free_port, server  # noqa: F401  (fixture)
+from tests.integration.test_trackers import add_account, carrier, carriers  # noqa: F401  (fixtures)
 
 NEVER = 3600.0  # a poll interval no test reaches: the service acts on notifications only
 
@@ -125,15 +125,6 @@ def paid_order(shop: Shop, variant_id: int, quantity: int = 1) -> dict[str, Any]
     return shop.order([{"variant_id": variant_id, "quantity": quantity}], transactions=sale)
 
 
-def push_tracking(client: Any, source: dict[str, Any], number: str, status: str, when: str, message: str) -> None:
-    """The carrier's news through the generic signed intake (tracking/intake.py)."""
-    payload = {"tracking_number": number, "events": [{"status": status, "happened_at": when, "message": message}]}
-    body = orjson.dumps(payload)
-    digest = base64.b64encode(hmac.new(source["secret"].encode(), body, hashlib.sha256).digest()).decode()
-    answer = client.post(f"/tracking/events/{source['id']}", content=body, headers={"X-Orderdeck-Hmac-Sha256": digest})
-    assert answer.status_code == 200, answer.text
-
-
 # ---- the reference service itself --------------------------------------------------------------
 
 
@@ -191,9 +182,19 @@ def test_a_lost_notification_is_made_up_for_by_the_services_own_poll(api, shop, 
     assert running.service.notifications == []
 
 
-def test_request_accept_ship_with_tracking_then_delivered_and_archived(deck, api, client, shop, start_3pl):
+def test_request_accept_ship_with_tracking_then_tracked_to_delivered_and_archived(
+    deck,
+    api,
+    shop,
+    start_3pl,
+    carrier,
+    clock,  # noqa: F811
+):
+    """The whole loop: the merchant requests, the service accepts and ships with a DHL number, a
+    tracker polls DHL (karrio against the local carrier server) until delivered."""
     shop.settings(auto_archive=True)
-    running = start_3pl(stock={"MUG-1": 5}, poll_every=0.2)
+    add_account(deck, "dhl_universal", consumer_key="dhl-key-123", consumer_secret="dhl-secret-456")
+    running = start_3pl(stock={"MUG-1": 5}, carrier="DHL Express", poll_every=0.2)
     mug = shop.product("MUG-1", stock={running.location_id: 5}, title="Delft mug")
     order = paid_order(shop, mug, 2)
     fo = only_fo(shop, order["id"])
@@ -211,21 +212,29 @@ def test_request_accept_ship_with_tracking_then_delivered_and_archived(deck, api
     assert asked.json()["tracking_numbers"] == {fulfillment["name"]: number}
     placed = shop.get(order["id"])
     assert (placed["fulfillment_status"], placed["financial_status"]) == ("fulfilled", "paid")
-    assert placed["closed_at"] is not None  # the shop's auto-archive: fulfilled and paid
     said = timeline(api, order["id"])
     assert any("accepted the fulfillment request: Reference 3PL will ship this." in m for m in said), said
 
-    # The carrier's news, through a signed push source: on its way, then delivered.
-    source = api.ok(api.post("/tracking_sources.json", {"tracking_source": {"kind": "generic", "name": "Carrier"}}))
-    source = source["tracking_source"]
-    push_tracking(client, source, number, "in_transit", "2026-11-02T14:00:00+01:00", "Left the hub")
-    push_tracking(client, source, number, "delivered", "2026-11-03T11:00:00+01:00", "Delivered at the door")
+    # The carrier's news, polled by the number's tracker: on its way, then delivered.
+    start = clock.now
+    carrier.scan(number, "in_transit", at=start, city="Venlo", description="Left the hub")
+    assert _swept_after(deck, clock, minutes=1) == 1
     path = f"/orders/{order['id']}/fulfillments/{fulfillment['id']}.json"
+    assert api.ok(api.get(path))["fulfillment"]["shipment_status"] == "in_transit"
+    carrier.scan(number, "delivered", at=start + timedelta(hours=20), city="Amsterdam", description="Delivered")
+    assert _swept_after(deck, clock, hours=2, minutes=1) == 1
     assert api.ok(api.get(path))["fulfillment"]["shipment_status"] == "delivered"
+    events = api.ok(api.get(f"/orders/{order['id']}/fulfillments/{fulfillment['id']}/events.json"))
+    assert [e["status"] for e in events["fulfillment_events"]] == ["in_transit", "delivered"]
 
-    # Fulfilled and paid: archived by the shop's auto-archive rule, and the sweep finds nothing left.
+    # Fulfilled and paid: archived by the shop's auto-archive rule; the sweep finds nothing left.
     assert shop.get(order["id"])["closed_at"] is not None
     assert sweeps.auto_archive(deck) == 0
+
+
+def _swept_after(deck: Orderdeck, clock: Clock, **advance: float) -> int:
+    clock.advance(**advance)
+    return trackers.sweep(deck)
 
 
 def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(api, shop, start_3pl):

@@ -115,7 +115,8 @@ def test_a_whole_request_is_submitted_with_the_merchants_message(
     assert [li["quantity"] for li in sent["line_items"]] == [3, 1]
     assert fos(shop, order)[fo["id"]] == sent
 
-    [(topic, payload)] = webhooks(deck, order["id"])
+    [(routed, _), (topic, payload)] = webhooks(deck, order["id"])
+    assert routed == "fulfillment_orders/order_routing_complete"  # at placement
     assert topic == "fulfillment_orders/fulfillment_request_submitted"
     gid = f"gid://shopify/FulfillmentOrder/{fo['id']}"
     assert payload["original_fulfillment_order"] == {"id": gid, "request_status": "submitted", "status": "open"}
@@ -245,7 +246,7 @@ def test_a_cancellation_accepted_gives_the_work_back_to_the_merchant(
     assert state(replacement) == (
         "open",
         "unsubmitted",
-        ["create_fulfillment", "cancel_fulfillment_order", "move", "hold"],
+        ["request_fulfillment", "cancel_fulfillment_order", "move", "hold"],
     )
     assert sum(li["quantity"] for li in replacement["line_items"]) == 4
     topic, payload = webhooks(deck, order["id"])[-1]
@@ -352,6 +353,7 @@ def test_every_step_out_of_turn_is_refused_and_changes_nothing(
     assert {k: v for k, v in fos(shop, order).items()} == before
     topics = [t for t, _ in webhooks(deck, order["id"])]
     assert topics == [
+        "fulfillment_orders/order_routing_complete",
         "fulfillment_orders/fulfillment_request_submitted",
         "fulfillment_orders/fulfillment_request_accepted",
     ]

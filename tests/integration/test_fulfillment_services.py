@@ -69,6 +69,7 @@ def test_a_service_is_created_with_shopifys_fields_and_a_location_of_its_own(api
         "permits_sku_sharing": True,
         "requires_shipping_method": True,
         "format": "json",
+        "auto_request": None,  # Orderdeck's extension: follows the shop's setting
     }
     location = locations(api)[service["location_id"]]
     assert (location["name"], location["active"]) == ("Jupiter Fulfillment", True)
@@ -242,6 +243,9 @@ def test_deleting_is_refused_while_an_open_fulfillment_order_is_at_its_location(
     assert listed(api, "all") == ["Jupiter Fulfillment"]
     assert locations(api)[at_jupiter]["active"] is True
 
+    # Only the service ships from its location, once it accepted the request (here one token is both).
+    api.ok(api.post(f"/fulfillment_orders/{fo['id']}/fulfillment_request.json", {"fulfillment_request": {}}))
+    api.ok(api.post(f"/fulfillment_orders/{fo['id']}/fulfillment_request/accept.json", {"fulfillment_request": {}}))
     api.ok(ship(api, fo))
     api.ok(api.delete(f"/fulfillment_services/{service['id']}.json"))
     assert locations(api)[at_jupiter]["active"] is False

@@ -275,6 +275,11 @@ class SettingsIn(BaseModel):
     auto_fulfill_channels: list[str] | None = None
     order_name_prefix: Annotated[str, Field(max_length=8)] | None = None
     stuck_after_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    auto_request_fulfillment: Literal["off", "on_payment", "on_authorization"] | None = None
+    request_accept_hours: Annotated[int, Field(ge=0, le=720)] | None = None
+    request_acknowledge_hours: Annotated[int, Field(ge=0, le=720)] | None = None
+    cancellation_answer_hours: Annotated[int, Field(ge=0, le=720)] | None = None
+    request_ship_days: Annotated[int, Field(ge=0, le=365)] | None = None
     retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     staff_email: Annotated[str, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     self_service: bool | None = None
@@ -319,7 +324,10 @@ def update_settings(
     """`capture_mode` (checkout, fulfillment or manual), `authorization_period_days` (default 7),
     `auto_archive`, `auto_fulfill_channels` (sales channels fulfilled at sale, e.g. ["pos"]),
     `order_name_prefix`, `stuck_after_days` (open orders unfulfilled this long are tagged `stuck` and
-    reported; 0 switches it off), `retention_days` (how long handled outbox messages and finished
+    reported; 0 switches it off), `auto_request_fulfillment` (`off`, the default; `on_payment`:
+    fulfillment is requested from fulfillment services by itself once an order is paid;
+    `on_authorization`: once its payment is authorized or paid; a service's own `auto_request`
+    overrides it), `retention_days` (how long handled outbox messages and finished
     webhook deliveries are kept; default 30), `staff_email` (where staff alerts and rules'
     e-mails go; the shop's e-mail when unset), `self_service` (customers may cancel or correct
     the shipping address from their status page), `self_service_window_minutes` (150),
@@ -341,7 +349,11 @@ def update_settings(
     `smtp_url` (the shop's mail server, as
     ORDERDECK_SMTP_URL; shown back with its password hidden). The shop's own `name`,
     `iana_timezone`, `primary_locale` (en, nl, de or fi) and `currency` (only while the shop has
-    no orders) change here too; the answer shows them beside the settings."""
+    no orders) change here too; the answer shows them beside the settings. When a request to a
+    fulfillment service counts as stuck (0 switches each check off): `request_accept_hours` (24:
+    submitted and not accepted), `request_acknowledge_hours` (2: the service never acknowledged the
+    notification), `cancellation_answer_hours` (24: a cancellation request unanswered),
+    `request_ship_days` (3: accepted and nothing shipped)."""
     changes = body.settings.model_dump(exclude_unset=True)
 
     def work(cmd: Any) -> dict[str, Any]:

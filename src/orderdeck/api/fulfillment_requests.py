@@ -19,6 +19,7 @@ from ..resources import render
 from ..services import fulfillment_requests as commands
 from ..services.context import Command
 from ..store.access import ApiToken
+from ..store.fulfillment_services import FulfillmentServices
 from . import convert
 from .auth import require
 from .responses import app_of, json, run_command
@@ -75,7 +76,8 @@ def _fo(cmd: Command, order: Order, fo: Any) -> dict[str, Any] | None:
     if fo is None:
         return None
     names = {loc.id: loc.name for loc in cmd.uow.catalog.locations()}
-    return render.fulfillment_order(order, fo, cmd.app.render_context(cmd.uow), names)
+    services = {s.location_id for s in FulfillmentServices(cmd.uow.conn).all()}
+    return render.fulfillment_order(order, fo, cmd.app.render_context(cmd.uow), names, services)
 
 
 @router.post("/fulfillment_orders/{fo_id}/fulfillment_request.json", summary="Request fulfillment from a service")

@@ -26,6 +26,9 @@ class FulfillmentServiceIn(Strict):
     requires_shipping_method: StrictBool | None = None
     format: Literal["json"] | None = None
     include_pending_stock: StrictBool | None = None
+    # Orderdeck's extension: off, on_payment or on_authorization; null follows the shop's
+    # auto_request_fulfillment (services/fulfillment_services.py checks the value).
+    auto_request: Short | None = None
 
 
 class FulfillmentServiceEnvelope(Strict):
@@ -67,6 +70,10 @@ class FulfillmentService(BaseModel):
     permits_sku_sharing: bool
     requires_shipping_method: bool
     format: Literal["json"]
+    auto_request: Literal["off", "on_payment", "on_authorization"] | None = Field(
+        description="Orderdeck extension: when fulfillment is requested from the service by itself "
+        "(null follows the shop's auto_request_fulfillment)"
+    )
 
 
 FULFILLMENT_SERVICE_MODELS: tuple[type[BaseModel], ...] = (FulfillmentService,)

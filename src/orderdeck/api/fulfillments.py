@@ -13,6 +13,7 @@ from ..resources import render
 from ..services import fulfillments as commands
 from ..services.context import Command
 from ..store.access import ApiToken
+from ..store.fulfillment_services import FulfillmentServices
 from . import convert, schemas
 from .auth import require
 from .catalog_models import FulfillmentsOut, answers
@@ -27,38 +28,49 @@ def _names(cmd_or_uow: Any) -> dict[int, str]:
     return {loc.id: loc.name for loc in cmd_or_uow.catalog.locations()}
 
 
+def _service_locations(uow: Any) -> set[int]:
+    """Where fulfillment services fulfil (their FOs' supported_actions differ)."""
+    return {s.location_id for s in FulfillmentServices(uow.conn).all()}
+
+
 def _fo_json(cmd: Command, order: Order, fo: Any) -> dict[str, Any] | None:
     if fo is None:
         return None
-    return render.fulfillment_order(order, fo, cmd.app.render_context(cmd.uow), _names(cmd.uow))
+    return render.fulfillment_order(
+        order, fo, cmd.app.render_context(cmd.uow), _names(cmd.uow), _service_locations(cmd.uow)
+    )
 
 
-def _read_order(request: Request, order_id: int) -> tuple[Order, render.RenderContext, dict[int, str]]:
+def _read_order(request: Request, order_id: int) -> tuple[Order, render.RenderContext, dict[int, str], set[int]]:
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:
         try:
             order = uow.orders.get(order_id, for_update=False)
         except NotFound:
             raise NotFound("Not Found") from None
-        return order, app.render_context(uow), _names(uow)
+        return order, app.render_context(uow), _names(uow), _service_locations(uow)
 
 
 # ---- fulfillment orders ------------------------------------------------------------------------
 @router.get("/orders/{order_id}/fulfillment_orders.json", summary="An order's fulfillment orders")
 def list_fulfillment_orders(request: Request, order_id: int, token: Annotated[ApiToken, Depends(read)]) -> Response:
-    order, ctx, names = _read_order(request, order_id)
+    order, ctx, names, services = _read_order(request, order_id)
     return json(
-        {"fulfillment_orders": [render.fulfillment_order(order, fo, ctx, names) for fo in order.fulfillment_orders]}
+        {
+            "fulfillment_orders": [
+                render.fulfillment_order(order, fo, ctx, names, services) for fo in order.fulfillment_orders
+            ]
+        }
     )
 
 
 @router.get("/fulfillment_orders/{fo_id}.json", summary="One fulfillment order")
 def get_fulfillment_order(request: Request, fo_id: int, token: Annotated[ApiToken, Depends(read)]) -> Response:
-    order, ctx, names = _read_order(request, order_id_of(fo_id))
+    order, ctx, names, services = _read_order(request, order_id_of(fo_id))
     fo = order.fulfillment_order(fo_id)
     if fo is None:
         raise NotFound("Not Found")
-    return json({"fulfillment_order": render.fulfillment_order(order, fo, ctx, names)})
+    return json({"fulfillment_order": render.fulfillment_order(order, fo, ctx, names, services)})
 
 
 @router.get(
@@ -71,7 +83,7 @@ def list_fulfillment_order_fulfillments(
 ) -> Response:
     """Oldest first, cancelled ones included (with status `cancelled`). A fulfillment that
     shipped units of several fulfillment orders is listed under each of them."""
-    order, ctx, _ = _read_order(request, order_id_of(fo_id))
+    order, ctx, _, _ = _read_order(request, order_id_of(fo_id))
     if order.fulfillment_order(fo_id) is None:
         raise NotFound("Not Found")
     shipped = [f for f in order.fulfillments if any(line.fulfillment_order_id == fo_id for line in f.line_items)]
@@ -229,6 +241,7 @@ def create_fulfillment(
             notify_customer=f.notify_customer,
             message=f.message,
             origin_address=convert.address(f.origin_address),
+            token_id=token.id,
         )
         return _fulfillment_json(cmd, order, made)
 
@@ -285,7 +298,7 @@ def list_fulfillments(
     since_id: int | None = None,
     fields: str | None = None,
 ) -> Response:
-    order, ctx, _ = _read_order(request, order_id)
+    order, ctx, _, _ = _read_order(request, order_id)
     return json(
         {
             "fulfillments": [
@@ -299,7 +312,7 @@ def list_fulfillments(
 
 @router.get("/orders/{order_id}/fulfillments/count.json", summary="Count an order's fulfillments")
 def count_fulfillments(request: Request, order_id: int, token: Annotated[ApiToken, Depends(read)]) -> Response:
-    order, _, _ = _read_order(request, order_id)
+    order, _, _, _ = _read_order(request, order_id)
     return json({"count": len(order.fulfillments)})
 
 
@@ -318,7 +331,7 @@ def get_fulfillment(
     token: Annotated[ApiToken, Depends(read)],
     fields: str | None = None,
 ) -> Response:
-    order, ctx, _ = _read_order(request, order_id)
+    order, ctx, _, _ = _read_order(request, order_id)
     return json(
         {"fulfillment": only_fields(render.fulfillment(order, _fulfillment(order, fulfillment_id), ctx), fields)}
     )
@@ -328,7 +341,7 @@ def get_fulfillment(
 def list_events(
     request: Request, order_id: int, fulfillment_id: int, token: Annotated[ApiToken, Depends(read)]
 ) -> Response:
-    order, ctx, _ = _read_order(request, order_id)
+    order, ctx, _, _ = _read_order(request, order_id)
     found = _fulfillment(order, fulfillment_id)
     return json({"fulfillment_events": [render.fulfillment_event(order, found, e, ctx) for e in found.events]})
 
@@ -337,7 +350,7 @@ def list_events(
 def get_event(
     request: Request, order_id: int, fulfillment_id: int, event_id: int, token: Annotated[ApiToken, Depends(read)]
 ) -> Response:
-    order, ctx, _ = _read_order(request, order_id)
+    order, ctx, _, _ = _read_order(request, order_id)
     found = _fulfillment(order, fulfillment_id)
     event = next((e for e in found.events if e.id == event_id), None)
     if event is None:

@@ -387,6 +387,24 @@ class CustomStatusMark(Model):
     private_note: str | None
 
 
+class StuckFlag(Model):
+    """Orderdeck's: why an order is stuck (a fulfillment request, or unfulfilled too long), since
+    when, and what to do next."""
+
+    reason: str = Field(
+        description="notification_unacknowledged, request_not_accepted, request_rejected, accepted_not_shipped, "
+        "closed_incomplete, cancellation_unanswered, cancellation_rejected or unfulfilled_too_long"
+    )
+    label: str
+    since: Timestamp = Field(description="When the cause began: the request's own time")
+    flagged_at: Timestamp
+    fulfillment_order_id: int | None
+    service: str | None = Field(description="The fulfillment service's name")
+    service_reason: str | None = Field(description="The service's reason code (a rejection's)")
+    message: str | None = Field(description="The service's message")
+    next_step: str
+
+
 class DiscountCode(Model):
     code: str
     amount: Amount
@@ -552,6 +570,7 @@ class Order(Model):
         "inspection_complete, returned, return_failed or no_return"
     )
     shipping_refunded: Amount
+    stuck: list[StuckFlag] = Field(description="Orderdeck extension: what the order is stuck on (empty: nothing)")
 
 
 # ---- Orderdeck's other resources ---------------------------------------------------------------
@@ -621,6 +640,14 @@ class ShopSettings(Model):
     auto_fulfill_channels: list[str]
     order_name_prefix: str
     stuck_after_days: int
+    auto_request_fulfillment: str = Field(
+        description="When fulfillment is requested from fulfillment services by itself: off, on_payment "
+        "or on_authorization"
+    )
+    request_accept_hours: int = Field(description="A fulfillment request not accepted this long is stuck (0: never)")
+    request_acknowledge_hours: int = Field(description="A notification the service never acknowledged (0: never)")
+    cancellation_answer_hours: int = Field(description="A cancellation request unanswered this long (0: never)")
+    request_ship_days: int = Field(description="A request accepted with nothing shipped this long (0: never)")
     staff_email: str | None
     smtp_url: str | None = Field(description="The shop's mail server, its password hidden")
     retention_days: int

@@ -14,8 +14,8 @@ from typing import Any
 
 from .errors import InvalidInput, RuleViolation
 from .fulfillment import LineRequest, _carve, _split_lines, _touch
-from .order import Author, DomainEvent, FulfillmentOrder, MerchantRequest, Order
-from .topics import FULFILLMENT_REQUEST_TOPICS
+from .order import SYSTEM, Author, DomainEvent, FulfillmentOrder, MerchantRequest, Order
+from .topics import FULFILLMENT_REQUEST_TOPICS, ROUTING_TOPIC
 
 # Shopify 2024-10's FulfillmentOrderRejectionReason, lower-cased as REST writes it.
 REJECTION_REASONS = (
@@ -26,6 +26,7 @@ REJECTION_REASONS = (
     "other",
 )
 TOPICS = FULFILLMENT_REQUEST_TOPICS  # one per step, in the order the steps below raise them
+PAYLOAD_TOPICS = (*TOPICS, ROUTING_TOPIC)  # the topics whose payload is webhook_payload's (§4.5)
 # assigned_fulfillment_orders.json's assignment_status, and the request states each lists.
 ASSIGNMENT_STATUSES = {
     "fulfillment_requested": ("submitted",),
@@ -86,6 +87,7 @@ def submit(
     rest = {k: v for k, v in rest.items() if v > 0}
     unsubmitted = _carve(order, fo, rest, location_id=fo.assigned_location_id, status="open", now=now) if rest else None
     fo.request_status = "submitted"
+    fo.request_status_at = now
     request = MerchantRequest(
         id=order.child_id(),
         kind="fulfillment_request",
@@ -113,6 +115,7 @@ def accept(order: Order, fo: FulfillmentOrder, *, message: str | None, author: A
     _refuse(fo, "accept the fulfillment request", ("submitted",), ("open",))
     fo.status = "in_progress"
     fo.request_status = "accepted"
+    fo.request_status_at = now
     _touch(order, fo, now)
     _record(
         order,
@@ -143,6 +146,7 @@ def reject(
             raise InvalidInput(f"line {line_id} is not on fulfillment order {fo.id}", field="line_items")
     _refuse(fo, "reject the fulfillment request", ("submitted",), ("open",))
     fo.request_status = "rejected"
+    fo.request_status_at = now
     _touch(order, fo, now)
     why = f" ({reason.replace('_', ' ')})" if reason else ""
     _record(
@@ -169,6 +173,7 @@ def request_cancellation(
         )
     _refuse(fo, "request cancellation", ("accepted",), ("in_progress",))
     fo.request_status = "cancellation_requested"
+    fo.request_status_at = now
     request = MerchantRequest(id=order.child_id(), kind="cancellation_request", message=message, sent_at=now)
     fo.merchant_requests.append(request)
     _touch(order, fo, now)
@@ -197,8 +202,13 @@ def accept_cancellation(
 ) -> FulfillmentOrder | None:
     _refuse(fo, "accept the cancellation request", ("cancellation_requested",), ("in_progress",))
     replacement = _hand_back(order, fo, now)
+    if replacement is not None:
+        # A cancellation an order edit asked for is followed by a request for the new quantities
+        # (domain/auto_requests.py); one the merchant asked for leaves the next step to them.
+        replacement.automatic_request = "at_once" if fo.automatic_request == "at_once" else "never"
     fo.status = "cancelled"
     fo.request_status = "cancellation_accepted"
+    fo.request_status_at = now
     _touch(order, fo, now)
     _record(
         order,
@@ -216,7 +226,11 @@ def reject_cancellation(
     order: Order, fo: FulfillmentOrder, *, message: str | None, author: Author, now: datetime
 ) -> None:
     _refuse(fo, "reject the cancellation request", ("cancellation_requested",), ("in_progress",))
+    # After an edit the service may now ship units no longer on the order: the event says so.
+    after_edit = fo.automatic_request == "at_once"
+    fo.automatic_request = "by_rule"
     fo.request_status = "cancellation_rejected"
+    fo.request_status_at = now
     _touch(order, fo, now)
     _record(
         order,
@@ -226,6 +240,7 @@ def reject_cancellation(
         f"{author.name} rejected the cancellation request{_said(message)}",
         author,
         message=message,
+        after_edit=after_edit,
     )
 
 
@@ -235,8 +250,11 @@ def close(
     """The service gives the order back (fulfillmentOrderClose): incomplete, request closed."""
     _refuse(fo, "close the fulfillment order", ("accepted", "cancellation_rejected"), ("in_progress",))
     replacement = _hand_back(order, fo, now)
+    if replacement is not None:
+        replacement.automatic_request = "never"  # given back: the merchant decides what next
     fo.status = "incomplete"
     fo.request_status = "closed"
+    fo.request_status_at = now
     _touch(order, fo, now)
     _record(
         order,
@@ -250,12 +268,32 @@ def close(
     return replacement
 
 
+def announce_routing(order: Order, fos: list[FulfillmentOrder], names: dict[int, str]) -> None:
+    """`fulfillment_orders/order_routing_complete`, once per fulfillment order routed to a
+    fulfillment service's location (at placement, and when an edit routes added items)."""
+    for fo in fos:
+        name = names.get(fo.assigned_location_id)
+        if name is None:
+            continue
+        order.record(
+            DomainEvent(
+                verb="order_routing_complete",
+                author=SYSTEM,
+                subject_id=fo.id,
+                topics=(ROUTING_TOPIC,),
+                message=f"Items were assigned to {name}'s location.",
+            )
+        )
+
+
 def gid(fo_id: int) -> str:
     return f"gid://shopify/FulfillmentOrder/{fo_id}"
 
 
 def webhook_payload(topic: str, order: Order, fo: FulfillmentOrder, arguments: dict[str, Any]) -> dict[str, Any]:
     """The §4.5 shapes: GraphQL ids, the FO's statuses, the message or the merchant's request."""
+    if topic == ROUTING_TOPIC:
+        return {"fulfillment_order": {"id": gid(fo.id), "status": fo.status}}
     state = {"id": gid(fo.id), "request_status": fo.request_status, "status": fo.status}
     message = arguments.get("message")
     if topic.endswith(("fulfillment_request_submitted", "cancellation_request_submitted")):

@@ -37,6 +37,9 @@ class FulfillmentService:
     owner_token_id: int | None  # the API token that created it: its `scope=current_client`
     created_at: datetime
     updated_at: datetime
+    # When Orderdeck requests fulfillment from it by itself (domain/auto_requests.WHEN); None
+    # follows the shop's auto_request_fulfillment.
+    auto_request: str | None = None
 
 
 def checked_name(name: str | None) -> str:

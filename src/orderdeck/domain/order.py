@@ -249,6 +249,14 @@ class FulfillmentOrder(msgspec.Struct):
     # What the order returns to when its last hold is released: open, in_progress or scheduled.
     status_before_hold: str | None = None
     merchant_requests: list[MerchantRequest] = msgspec.field(default_factory=list)
+    # What Orderdeck may request from the location's service by itself (domain/auto_requests.py):
+    # "by_rule" (the shop's or the service's setting decides), "never" (the merchant or the
+    # service took a request back: it is requested again by hand) or "at_once" (it carries the
+    # quantities of a request an order edit changed, and is sent whatever the setting).
+    automatic_request: str = "by_rule"
+    # When request_status last changed: stuck requests are measured from it (domain/stuck.py).
+    # None on documents stored before it existed; stuck.request_since falls back for those.
+    request_status_at: datetime | None = None
 
     @property
     def remaining(self) -> int:
@@ -517,6 +525,19 @@ class DomainEvent(msgspec.Struct):
     alert_staff: bool = False  # staff are told by e-mail, beside the timeline
 
 
+class StuckFlag(msgspec.Struct):
+    """Why an order is stuck (S8.3), raised once per occurrence and dropped when the cause is
+    gone (domain/stuck.py has the rules and the words)."""
+
+    reason: str  # one of stuck.REASONS
+    since: datetime  # when the cause began: the request's own time, not when it was noticed
+    flagged_at: datetime
+    fulfillment_order_id: int | None = None  # None: about the whole order (unfulfilled too long)
+    service: str | None = None  # the fulfillment service's name
+    service_reason: str | None = None  # the service's reason code (a rejection's inventory_out_of_stock, …)
+    detail: str | None = None  # the service's own message, in its words
+
+
 class CustomStatusMark(msgspec.Struct):
     """The merchant's own stage an order is in (S5): which one, since when, and the notes."""
 
@@ -571,6 +592,10 @@ class Order(msgspec.Struct):
     # auto-archive rule leaves the order open until a fulfillment, refund or payment newer than
     # that makes it due again (an unarchive sticks; the hourly sweep does not undo it).
     unarchived_seq: int | None = None
+    # Stuck flags still standing (S8.3), and whether Orderdeck put the `stuck` tag on the order
+    # (it takes it off when the last flag goes, unless someone changed the tag since).
+    stuck: list[StuckFlag] = msgspec.field(default_factory=list)
+    stuck_tag_added: bool = False
     next_child_seq: int = 1
     version: int = 0
     # Events raised by the command being run; drained by the store, never persisted.

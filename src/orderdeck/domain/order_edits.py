@@ -464,6 +464,8 @@ def _add_units(
         fol = fo.line_for(line.id)
         if fol is None or fo.status not in ("open", "scheduled", "on_hold") or fo.assigned_location_id not in locations:
             continue
+        if fo.request_status not in ("unsubmitted", "rejected"):
+            continue  # a service holds that request: the units join no work it was asked for
         if line.inventory_item_id is not None:
             try:
                 inventory.commit(line.inventory_item_id, fo.assigned_location_id, units, obey_policy=obey)

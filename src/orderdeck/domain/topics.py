@@ -13,6 +13,8 @@ FULFILLMENT_REQUEST_TOPICS = (
     "fulfillment_orders/cancellation_request_rejected",
     "fulfillment_orders/fulfillment_service_failed_to_complete",
 )
+# Raised when an order's fulfillment orders have been routed to a fulfillment service's location.
+ROUTING_TOPIC = "fulfillment_orders/order_routing_complete"
 SHOPIFY_TOPICS = (
     "orders/create",
     "orders/updated",
@@ -34,6 +36,7 @@ SHOPIFY_TOPICS = (
     "fulfillment_orders/moved",
     "fulfillment_orders/cancelled",
     *FULFILLMENT_REQUEST_TOPICS,
+    ROUTING_TOPIC,
     "returns/request",
     "returns/approve",
     "returns/decline",

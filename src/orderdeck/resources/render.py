@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_precision
 
+from ..domain import stuck
 from ..domain.fulfillment import supported_actions
 from ..domain.order import (
     Address,
@@ -25,6 +27,7 @@ from ..domain.order import (
     Return,
     ReverseDelivery,
     ReverseFulfillmentOrder,
+    StuckFlag,
     TaxLine,
     Transaction,
 )
@@ -289,9 +292,16 @@ def fulfillment(order: Order, f: Fulfillment, ctx: RenderContext) -> Json:
 
 
 def fulfillment_order(
-    order: Order, fo: FulfillmentOrder, ctx: RenderContext, location_names: dict[int, str] | None = None
+    order: Order,
+    fo: FulfillmentOrder,
+    ctx: RenderContext,
+    location_names: dict[int, str] | None = None,
+    service_locations: Collection[int] = (),
 ) -> Json:
+    """`service_locations`: the locations of fulfillment services, where the merchant requests
+    fulfillment instead of creating one (supported_actions)."""
     dest = order.shipping_address
+    at_service = fo.assigned_location_id in service_locations
     return {
         "id": fo.id,
         "shop_id": ctx.shop_id,
@@ -299,7 +309,7 @@ def fulfillment_order(
         "assigned_location_id": fo.assigned_location_id,
         "request_status": fo.request_status,
         "status": fo.status,
-        "supported_actions": supported_actions(fo) if not order.is_cancelled else [],
+        "supported_actions": supported_actions(fo, at_service=at_service) if not order.is_cancelled else [],
         "destination": None
         if dest is None
         else {
@@ -684,6 +694,22 @@ def order(o: Order, ctx: RenderContext, *, location_names: dict[int, str] | None
         "display_fulfillment_status": s.display_fulfillment_status,
         "return_status": s.return_status,
         "shipping_refunded": amount(shipping_refunded(o), cur),
+        # What the order is stuck on (domain/stuck.py); empty when nothing.
+        "stuck": [stuck_flag(f, ctx) for f in o.stuck],
+    }
+
+
+def stuck_flag(f: StuckFlag, ctx: RenderContext) -> Json:
+    return {
+        "reason": f.reason,
+        "label": stuck.REASONS[f.reason],
+        "since": ts(f.since, ctx),
+        "flagged_at": ts(f.flagged_at, ctx),
+        "fulfillment_order_id": f.fulfillment_order_id,
+        "service": f.service,
+        "service_reason": f.service_reason,
+        "message": f.detail,
+        "next_step": stuck.next_step(f),
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import fulfillment_services as rules
+from ..domain.auto_requests import checked_when
 from ..domain.errors import InvalidInput, RuleViolation
 from ..domain.fulfillment_services import FulfillmentService
 from ..resources.render import gid
@@ -33,6 +34,7 @@ class ServiceFields:
     requires_shipping_method: bool = UNSET
     format: str = UNSET
     include_pending_stock: bool = UNSET
+    auto_request: str | None = UNSET  # Orderdeck's extension: null follows the shop's setting
 
     def sent(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNSET}
@@ -47,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "requires_shipping_method": True,
     "format": "json",
     "include_pending_stock": False,
+    "auto_request": None,
 }
 
 
@@ -70,6 +73,8 @@ def render(service: FulfillmentService) -> dict[str, Any]:
         "permits_sku_sharing": service.permits_sku_sharing,
         "requires_shipping_method": service.requires_shipping_method,
         "format": service.format,
+        # Orderdeck's extension: when fulfillment is requested from it by itself (null: the shop's setting).
+        "auto_request": service.auto_request,
     }
 
 
@@ -81,6 +86,8 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
         checked["callback_url"] = rules.checked_callback_url(checked["callback_url"])
     if "fulfillment_orders_opt_in" in checked:
         rules.checked_opt_in(checked["fulfillment_orders_opt_in"])
+    if checked.get("auto_request") is not None:
+        checked["auto_request"] = checked_when(checked["auto_request"], field="auto_request")
     return checked
 
 

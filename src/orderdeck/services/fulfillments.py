@@ -10,6 +10,7 @@ from ..domain.fulfillment import LineRequest, TrackingInfo
 from ..domain.inventory import Inventory
 from ..domain.order import Address, Fulfillment, FulfillmentOrder, Order, order_id_of
 from ..domain.statuses import fulfillment_status
+from ..store.fulfillment_services import FulfillmentServices
 from ..tracking import complete_tracking
 from .changes import Loaded, load_order, save_order
 from .context import Command
@@ -149,7 +150,10 @@ def create_fulfillment(
     notify_customer: bool,
     message: str | None,
     origin_address: Address | None,
+    token_id: int | None = None,
 ) -> tuple[Order, Fulfillment]:
+    """`token_id`: the API token asking; the service it owns may fulfil what it accepted at its
+    location, and nobody else may fulfil there (domain.fulfillment.require_fulfiller)."""
     if not requests:
         raise InvalidInput("name at least one fulfillment order", field="line_items_by_fulfillment_order")
     owners = {order_id_of(fo_id) for fo_id in requests}
@@ -161,8 +165,12 @@ def create_fulfillment(
     loaded = load_order(cmd, owners.pop())
     order = loaded.order
     inventory = cmd.uow.inventory.load(_items_of(order))
+    services = FulfillmentServices(cmd.uow.conn).all()
+    wanted_at = {fo.assigned_location_id for fo in order.fulfillment_orders if fo.id in requests}
     made = rules.create_fulfillment(
         order,
+        services={s.location_id: s.name for s in services},
+        by_service=any(s.location_id in wanted_at and token_id and s.owner_token_id == token_id for s in services),
         requests=requests,
         tracking=complete_tracking(tracking),
         inventory=inventory,

@@ -24,6 +24,7 @@ CHANGEABLE = (
     "requires_shipping_method",
     "format",
     "include_pending_stock",
+    "auto_request",
 )
 
 

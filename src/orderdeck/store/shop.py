@@ -21,6 +21,14 @@ class ShopSettings:
     auto_fulfill_channels: list[str] = field(default_factory=lambda: ["pos"])
     order_name_prefix: str = "#"
     stuck_after_days: int = 5  # open orders unfulfilled this long are tagged stuck (0: never)
+    # When fulfillment requests go to fulfillment services by themselves (S7.1, domain/auto_requests.py):
+    # off | on_payment (paid) | on_authorization (authorized or paid); a service's auto_request overrides it.
+    auto_request_fulfillment: str = "off"
+    # Requests to fulfillment services that wait too long are stuck (S8.3, domain/stuck.py); 0: never.
+    request_accept_hours: int = 24  # submitted and not accepted
+    request_acknowledge_hours: int = 2  # the service never acknowledged the notification
+    cancellation_answer_hours: int = 24  # a cancellation request unanswered
+    request_ship_days: int = 3  # accepted and nothing shipped
     staff_email: str | None = None  # where staff alerts go; the shop's e-mail when unset
     smtp_url: str | None = None  # the shop's mail server; ORDERDECK_SMTP_URL when unset
     retention_days: int = 30  # handled outbox messages and finished deliveries are kept this long

@@ -37,6 +37,7 @@ from ...services import custom_statuses, fulfillments, notifications, orders
 from ...services.context import Command
 from ...services.order_note import customer_sees_note
 from ...store.custom_statuses import CustomStatuses
+from ...store.fulfillment_services import FulfillmentServices
 from ...store.uow import UnitOfWork
 from ...tracking import CARRIER_URLS
 from ...tracking import link as tracking_link
@@ -112,6 +113,7 @@ class Trial:
     now: datetime
     admin: Admin
     locations: dict[int, str]
+    services: dict[int, str] = field(default_factory=dict)  # fulfillment services by their location
 
     def refused(self, attempt: Callable[[Order, Inventory], object]) -> str | None:
         """None when the domain would allow it, otherwise its reason in a sentence."""
@@ -133,7 +135,13 @@ def _fo_actions(trial: Trial, fo: FulfillmentOrder) -> dict[str, Any]:
     why: dict[str, str | None] = {
         "fulfil": trial.refused(
             lambda o, inv: rules.create_fulfillment(
-                o, requests={fo.id: None}, tracking=TrackingInfo(), inventory=inv, author=author, now=now
+                o,
+                requests={fo.id: None},
+                tracking=TrackingInfo(),
+                inventory=inv,
+                author=author,
+                now=now,
+                services=trial.services,
             )
         ),
         "hold": trial.refused(
@@ -185,6 +193,7 @@ class Group:
     why: dict[str, str | None]
     move_to: list[tuple[int, str]]
     holds: list[dict[str, Any]] = field(default_factory=list)
+    request: str | None = None  # where its fulfillment service stands ("Requested from …")
 
 
 def _groups(order: Order, trial: Trial) -> list[Group]:
@@ -214,6 +223,7 @@ def _groups(order: Order, trial: Trial) -> list[Group]:
                 lines=lines,
                 why=actions["why"],
                 move_to=actions["move_to"],
+                request=_request_words(fo, trial.services.get(fo.assigned_location_id)),
                 holds=[
                     {
                         "reason": HOLD_REASON_WORDS.get(h.reason, h.reason),
@@ -226,6 +236,25 @@ def _groups(order: Order, trial: Trial) -> list[Group]:
             )
         )
     return found
+
+
+# Where a fulfillment service stands with a fulfillment order at its location, in a sentence.
+REQUEST_WORDS = {
+    "unsubmitted": "{service} fulfills this: fulfillment has not been requested yet.",
+    "submitted": "Requested from {service}; waiting for it to accept.",
+    "accepted": "Requested from {service}, which accepted and fulfills it.",
+    "rejected": "{service} rejected the request.",
+    "cancellation_requested": "Cancellation requested from {service}; waiting for its answer.",
+    "cancellation_accepted": "{service} accepted the cancellation.",
+    "cancellation_rejected": "{service} refused to cancel and fulfills it.",
+    "closed": "{service} could not complete it and gave it back.",
+}
+
+
+def _request_words(fo: FulfillmentOrder, service: str | None) -> str | None:
+    if service is None:
+        return None
+    return REQUEST_WORDS.get(fo.request_status, "{service}: " + fo.request_status).format(service=service)
 
 
 def _shipments(order: Order, trial: Trial) -> list[dict[str, Any]]:
@@ -289,8 +318,9 @@ def page(order_id: int, admin: Viewer) -> Response:
         note_shown = customer_sees_note(uow.conn, order)
         returns_panel, about_returns = _returns(admin, uow, order, locations)
         editing = _editing(admin, uow, order)
+        services = {s.location_id: s.name for s in FulfillmentServices(uow.conn).all()}
         now = uow.now
-    trial = Trial(order, inventory, active, now, admin, locations)
+    trial = Trial(order, inventory, active, now, admin, locations, services)
     statuses = derive_statuses(order)
     stage = next((s for s in stages if order.custom_status and s.handle == order.custom_status.handle), None)
     return render_page(

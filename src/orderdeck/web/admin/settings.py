@@ -119,6 +119,12 @@ SECTIONS = (
         "manage_settings",
     ),
     (
+        "/admin/settings/carriers",
+        "Carriers",
+        "Carrier API accounts (DHL, GLS, UPS, DPD…) that shipments are tracked with.",
+        "manage_settings",
+    ),
+    (
         "/admin/settings/webhooks",
         "Webhooks",
         "Other systems told of order changes, with every delivery.",
@@ -157,6 +163,11 @@ REASON_WORDS = {
 }
 
 WINDOW_WORDS = {"delivery": "Delivery", "fulfillment": "Fulfillment (when it shipped)"}
+AUTO_REQUEST_WORDS = {
+    "off": "Never (staff request fulfillment on the order page)",
+    "on_payment": "When the order is paid",
+    "on_authorization": "When the payment is authorized or paid",
+}
 
 
 def _shop_values(admin: Admin) -> dict[str, Any]:
@@ -176,6 +187,11 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
             "auto_fulfill_channels": ", ".join(s.auto_fulfill_channels),
             "order_name_prefix": s.order_name_prefix,
             "stuck_after_days": s.stuck_after_days,
+            "auto_request_fulfillment": s.auto_request_fulfillment,
+            "request_accept_hours": s.request_accept_hours,
+            "request_acknowledge_hours": s.request_acknowledge_hours,
+            "cancellation_answer_hours": s.cancellation_answer_hours,
+            "request_ship_days": s.request_ship_days,
             "retention_days": s.retention_days,
             "staff_email": s.staff_email or "",
             "self_service": s.self_service,
@@ -204,6 +220,7 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
         "capture_modes": [(m, CAPTURE_WORDS.get(m, m)) for m in CAPTURE_MODES],
         "reasons": [(r, REASON_WORDS.get(r, r)) for r in REASONS],
         "window_froms": [(w, WINDOW_WORDS.get(w, w)) for w in WINDOW_FROM],
+        "auto_request_choices": list(AUTO_REQUEST_WORDS.items()),
         "languages": list(LANGUAGES.items()),
         "time_zones": TIME_ZONES,
     }
@@ -223,6 +240,14 @@ def _order_edit_policy(form: FormData) -> dict[str, Any]:
 
 # Time zones offered while typing (any IANA name is taken): those of places people live in.
 TIME_ZONES = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+
+
+STUCK_REQUEST_FIELDS = (
+    "request_accept_hours",
+    "request_acknowledge_hours",
+    "cancellation_answer_hours",
+    "request_ship_days",
+)
 
 
 @router.get("/shop", summary="Shop settings")
@@ -260,6 +285,11 @@ def save_shop(admin: Settings, form: Form) -> Response:
             }
         )
     typed.update(_order_edit_policy(form))
+    if "auto_request_fulfillment" in form:
+        typed["auto_request_fulfillment"] = text(form, "auto_request_fulfillment")
+    if "request_accept_hours" in form:  # the stuck-requests fields are on the form
+        for key in STUCK_REQUEST_FIELDS:
+            typed[key] = text(form, key)
     if "shipstation_username" in form:  # the ShipStation section is on the form
         typed["shipstation_username"] = text(form, "shipstation_username")
     # The shop's own fields are changed only when the form has them (the currency's box is

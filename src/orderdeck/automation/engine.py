@@ -37,7 +37,7 @@ from ..store.codec import decode_order
 from ..store.tables import orders
 from ..store.uow import UnitOfWork
 from . import actions
-from .grammar import FINAL_SALE, Facts, Rule, matches, mentions, parse_rule, the_return
+from .grammar import FINAL_SALE, STUCK, Facts, Rule, matches, mentions, parse_rule, the_return
 
 log = logging.getLogger("orderdeck.automation")
 
@@ -129,6 +129,8 @@ def facts_of(uow: UnitOfWork, app: Orderdeck, order_id: int, return_id: int | No
     facts: Facts = render.order(order, app.render_context(uow))
     facts["_now"] = uow.now
     facts["_return_id"] = return_id
+    # What the order is stuck on now (domain/stuck.py): the stuck.reason and stuck.service fields.
+    facts[STUCK] = [{"reason": f.reason, "service": f.service} for f in order.stuck]
     if order.returns:
         facts[FINAL_SALE] = _final_sale(uow, order, facts)
     if order.customer is not None:
@@ -267,7 +269,15 @@ def _finish(app: Orderdeck, run: Run, state: str, error: str | None) -> None:
 
 
 def _renderings(
-    conn: Connection, app: Orderdeck, uow: UnitOfWork, where: Any, after: int, batch: int, *, final_sale: bool
+    conn: Connection,
+    app: Orderdeck,
+    uow: UnitOfWork,
+    where: Any,
+    after: int,
+    batch: int,
+    *,
+    final_sale: bool,
+    stuck: bool = False,
 ) -> list[tuple[int, Facts]]:
     """The orders' facts, from their stored renderings where current. `final_sale`: the rule
     reads return.final_sale, which needs the order and a look at its products' tags."""
@@ -288,6 +298,8 @@ def _renderings(
         facts["_now"] = uow.now
         if final_sale and facts.get("returns"):
             facts[FINAL_SALE] = _final_sale(uow, decode_order(row.document), facts)
+        if stuck:
+            facts[STUCK] = [{"reason": f.reason, "service": f.service} for f in decode_order(row.document).stuck]
         if row.customer_id is not None:
             facts["_customer_orders_count"] = conn.execute(
                 select(func.count()).select_from(orders).where(c.customer_id == row.customer_id)
@@ -312,6 +324,7 @@ def matching_orders(app: Orderdeck, rule: Rule, *, scan: int, only_open: bool) -
                 after,
                 min(500, scan - looked),
                 final_sale=mentions(rule.conditions, "return.final_sale"),
+                stuck=mentions(rule.conditions, "stuck.reason") or mentions(rule.conditions, "stuck.service"),
             )
             if not batch:
                 break

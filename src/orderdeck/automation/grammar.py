@@ -120,6 +120,14 @@ def mentions(conditions: dict[str, Any] | None, name: str) -> bool:
 
 
 FINAL_SALE = "_return_final_sale"  # added to the facts by the engine when a rule reads it
+STUCK = "_stuck"  # the order's standing stuck flags, added to the facts by the engine
+
+
+def _stuck(key: str) -> Callable[[Facts], Any]:
+    def read(facts: Facts) -> list[str]:
+        return [f[key] for f in facts.get(STUCK) or [] if f.get(key)]
+
+    return read
 
 
 def _of_return(read: Callable[[dict[str, Any]], Any]) -> Callable[[Facts], Any]:
@@ -191,6 +199,13 @@ FIELDS: dict[str, Field] = {
         Field("age_hours", "number", _age_hours, "hours since the order was placed"),
         Field("test", "boolean", _path("test"), "a test order"),
         Field("custom_status", "text", _path("custom_status", "handle"), "the merchant's stage (its handle)"),
+        Field(
+            "stuck.reason",
+            "list",
+            _stuck("reason"),
+            "why the order is stuck: request_rejected, request_not_accepted, closed_incomplete, … (empty: not stuck)",
+        ),
+        Field("stuck.service", "list", _stuck("service"), "the fulfillment services the order is stuck with"),
         Field(
             "return_status",
             "text",

@@ -119,6 +119,9 @@ def edit(order: Order, changes: dict[str, Any], *, author: Author, now: datetime
         elif name == "shipping_address" and isinstance(value, dict):
             value = merge_address(order.shipping_address, value)
         if getattr(order, name) != value:
+            if name == "tags" and _has_stuck_tag(order.tags) != _has_stuck_tag(value):
+                # Someone put the stuck tag on or took it off: theirs now (domain/stuck.py leaves it).
+                order.stuck_tag_added = False
             setattr(order, name, value)
             changed.append(name)
     if changed:
@@ -173,6 +176,10 @@ STUCK_TAG = "stuck"
 STUCK_WAITING = ("unfulfilled", "partially_fulfilled", "in_progress", "request_declined")
 
 
+def _has_stuck_tag(tags: list[str]) -> bool:
+    return any(t.lower() == STUCK_TAG for t in tags)
+
+
 def is_stuck(order: Order, *, now: datetime, after: timedelta) -> bool:
     """S8.3: an open order still waiting to be fulfilled `after` it was placed. Held and
     scheduled orders wait on purpose and are not stuck."""
@@ -181,29 +188,6 @@ def is_stuck(order: Order, *, now: datetime, after: timedelta) -> bool:
     if display_fulfillment_status(order) not in STUCK_WAITING:
         return False
     return order.processed_at <= now - after
-
-
-def flag_stuck(order: Order, *, now: datetime, after: timedelta) -> bool:
-    """Tag a stuck order and tell staff, once: the tag stays until staff remove it."""
-    if not is_stuck(order, now=now, after=after) or any(t.lower() == STUCK_TAG for t in order.tags):
-        return False
-    order.tags = normalise_tags([*order.tags, STUCK_TAG])
-    order.updated_at = now
-    days = after.days if after.days and not after.seconds else after.total_seconds() / 86400
-    order.record(
-        DomainEvent(
-            verb="stuck",
-            author=Author("system", "Orderdeck"),
-            topics=("orderdeck/orders_stuck", "orders/updated"),
-            alert_staff=True,
-            message=(
-                f"Order {order.name} is still not fulfilled {days:g} day(s) after it was placed; tagged "
-                f"'{STUCK_TAG}'. Check that the fulfilment request reached its location or service."
-            ),
-            arguments={"after_days": days},
-        )
-    )
-    return True
 
 
 def set_custom_status(

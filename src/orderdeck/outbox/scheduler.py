@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..automation import engine as automation
-from ..services import sweeps, trackers
+from ..services import service_sync, sweeps, trackers
 from ..services.context import Orderdeck
 from ..store.database import utc
 from ..store.tables import scheduled_jobs
@@ -75,6 +75,18 @@ JOBS = (
         _count(sweeps.flag_stuck_orders, "order(s) flagged as stuck"),
         "Flag and report orders stuck: requests a fulfillment service leaves unanswered or unshipped, "
         "orders unfulfilled longer than the shop allows; drop flags whose cause went.",
+    ),
+    Job(
+        "fetch-stock",
+        timedelta(hours=1),
+        _count(service_sync.sync_stock, "fulfillment service(s) reported their stock"),
+        "Ask fulfillment services that manage inventory for their stock (fetch_stock) and set it at their locations.",
+    ),
+    Job(
+        "fetch-tracking-numbers",
+        timedelta(hours=1),
+        _count(service_sync.sync_tracking, "fulfillment service(s) asked for tracking numbers"),
+        "Ask fulfillment services with tracking support for the numbers of their fulfillments that have none.",
     ),
     Job(
         "automation-schedules",

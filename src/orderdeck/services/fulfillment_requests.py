@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..domain import fulfillment_requests as rules
+from ..domain import stuck
 from ..domain.errors import NotFound, RuleViolation
 from ..domain.fulfillment import LineRequest
 from ..domain.fulfillment_services import FulfillmentService
@@ -79,6 +80,8 @@ def answer(
         replacement = rules.close(order, fo, message=message, author=cmd.author, now=cmd.now)
     else:  # pragma: no cover - the routes name the actions
         raise RuleViolation(f"unknown action {action}")
+    # A rejection, a refused cancellation or work given back is stuck at once, in this command.
+    stuck.review(order, now=cmd.now, limits=None, services={fo.assigned_location_id: service.name})
     save_order(cmd, order, loaded)
     return order, fo, replacement
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ..domain import lifecycle
+from ..domain import lifecycle, stuck
 from ..domain.errors import InvalidInput, RuleViolation
 from ..domain.money import check_currency
 from ..domain.order import CustomerSnapshot
 from ..domain.placement import OrderDraft, build_order
 from ..domain.statuses import financial_status as derive_financial_status
 from ..domain.statuses import total_outstanding
+from ..store.fulfillment_services import FulfillmentServices
 from ..store.outbox import OutboxMessage
-from ..store.shop import take_order_number
+from ..store.shop import ShopSettings, take_order_number
 from ..store.timeline import TimelineEntry
 from .changes import load_order, save_order
 from .context import Command
@@ -230,13 +231,46 @@ def auto_archive(cmd: Command, order_id: int) -> bool:
     return True
 
 
-def flag_stuck(cmd: Command, order_id: int) -> bool:
-    """Tag the order `stuck` and alert staff when it has waited longer than the shop allows."""
-    days = cmd.uow.shop.settings.stuck_after_days
-    if not days:
-        return False
+def stuck_limits(settings: ShopSettings) -> stuck.Limits:
+    """The shop's waits (0 switches one off) as the stuck rules read them."""
+
+    def hours(n: int) -> timedelta | None:
+        return timedelta(hours=n) if n else None
+
+    return stuck.Limits(
+        accept_within=hours(settings.request_accept_hours),
+        acknowledge_within=hours(settings.request_acknowledge_hours),
+        cancellation_within=hours(settings.cancellation_answer_hours),
+        ship_within=hours(settings.request_ship_days * 24),
+        unfulfilled_after=hours(settings.stuck_after_days * 24),
+    )
+
+
+def service_names(cmd: Command) -> dict[int, str]:
+    """Each fulfillment service's name by its location: how stuck requests name who holds them."""
+    return {s.location_id: s.name for s in FulfillmentServices(cmd.uow.conn).all()}
+
+
+def flag_stuck(
+    cmd: Command,
+    order_id: int,
+    *,
+    services: dict[int, str] | None = None,
+    unacknowledged: dict[int, datetime] | None = None,
+) -> bool:
+    """Flag what the order is stuck on and drop what no longer holds (domain/stuck.py): the tag,
+    the timeline, the staff e-mail and the orderdeck/orders_stuck topic, once per occurrence.
+    `unacknowledged`: the order's fulfillment orders whose service notification went
+    unacknowledged past the shop's limit (None when not known: such flags are left as they are)."""
     loaded = load_order(cmd, order_id)
-    if not lifecycle.flag_stuck(loaded.order, now=cmd.now, after=timedelta(days=days)):
+    changed = stuck.review(
+        loaded.order,
+        now=cmd.now,
+        limits=stuck_limits(cmd.uow.shop.settings),
+        services=service_names(cmd) if services is None else services,
+        unacknowledged=unacknowledged,
+    )
+    if not changed:
         return False
     save_order(cmd, loaded.order, loaded)
     return True

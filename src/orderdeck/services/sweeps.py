@@ -7,15 +7,18 @@ sweep can be stopped and re-run at any point. The scheduler (and the CLI) call t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, exists, or_, select
 from sqlalchemy.exc import OperationalError
 
 from ..domain import lifecycle
 from ..domain.errors import OrderError
 from ..domain.order import SYSTEM
-from ..store.tables import orders, outbox, webhook_attempts, webhook_deliveries
+from ..store.fulfillment_services import FulfillmentServices
+from ..store.orders import REQUEST_TERMS
+from ..store.service_notifications import ServiceNotifications
+from ..store.tables import order_search_terms, orders, outbox, webhook_attempts, webhook_deliveries
 from . import fulfillments, payments
 from . import orders as order_commands
 from .context import Command, Orderdeck
@@ -92,18 +95,42 @@ def open_due_fulfillment_orders(app: Orderdeck, should_stop: Callable[[], bool] 
 
 
 def flag_stuck_orders(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Tag open orders unfulfilled longer than the shop's `stuck_after_days` (S8.3)."""
+    """Flag orders stuck (S8.3, domain/stuck.py) and drop the flags whose cause went: requests a
+    service has not accepted, acknowledged, answered or shipped in the shop's time, and open
+    orders unfulfilled longer than `stuck_after_days`. Callable directly (tests, the CLI); the
+    scheduler runs it every 10 minutes. Returns the orders changed."""
     with app.unit_of_work(read_only=True) as uow:
-        days = uow.shop.settings.stuck_after_days
+        settings = uow.shop.settings
         now = uow.now
-    if not days:
-        return 0
-    where = (
-        orders.c.display_fulfillment_status.in_(lifecycle.STUCK_WAITING)
-        & (orders.c.order_status == "open")
-        & (orders.c.processed_at <= now - timedelta(days=days))
-    )
-    return _each(app, _candidates(app, where), order_commands.flag_stuck, should_stop)
+        limits = order_commands.stuck_limits(settings)
+        services = {s.location_id: s.name for s in FulfillmentServices(uow.conn).all()}
+        late: dict[int, dict[int, datetime]] = {}
+        if limits.acknowledge_within is not None and services:
+            for n in ServiceNotifications(uow.conn).unacknowledged_since(now - limits.acknowledge_within):
+                late.setdefault(n.order_id, {}).setdefault(n.fulfillment_order_id, n.created_at)
+    open_order = orders.c.order_status == "open"
+    reasons = [_has_term("stuck", "any")]
+    if services:
+        reasons += [_has_term("request", status) for status in REQUEST_TERMS]
+        reasons.append(orders.c.display_fulfillment_status == "request_declined")
+    if late:
+        reasons.append(orders.c.id.in_(sorted(late)))
+    if limits.unfulfilled_after is not None:
+        reasons.append(
+            orders.c.display_fulfillment_status.in_(lifecycle.STUCK_WAITING)
+            & (orders.c.processed_at <= now - limits.unfulfilled_after)
+        )
+    where = open_order & or_(*reasons)
+
+    def step(cmd: Command, order_id: int) -> bool:
+        return order_commands.flag_stuck(cmd, order_id, services=services, unacknowledged=late.get(order_id, {}))
+
+    return _each(app, _candidates(app, where), step, should_stop)
+
+
+def _has_term(kind: str, term: str) -> ColumnElement[bool]:
+    t = order_search_terms.c
+    return exists().where(t.order_id == orders.c.id, t.kind == kind, t.term == term)
 
 
 def forget_old_deliveries(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:

@@ -22,6 +22,7 @@ from ...domain.errors import NotFound, OrderError
 from . import (
     automation,
     bulk,
+    carriers,
     drafts,
     login,
     new_order,
@@ -59,6 +60,7 @@ AREAS = (
     tokens,
     staff_pages,
     notifications,
+    carriers,
     webhooks,
     automation,
     reports,

@@ -21,11 +21,14 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from sqlalchemy import select
 
 from orderdeck.outbox.worker import Worker
 from orderdeck.reference_3pl import SCOPES, Config, Reference3PL, signature
 from orderdeck.services import sweeps, trackers
 from orderdeck.services.context import Orderdeck
+from orderdeck.store.tables import service_notifications
+from orderdeck.store.webhooks import webhook_secret
 from tests.conftest import Api, Clock, Shop, make_token
 from tests.e2e.test_shopify_client import _free_port, server  # noqa: F401  (fixture)
 from tests.integration.test_trackers import add_account, carrier, carriers  # noqa: F401  (fixtures)
@@ -98,8 +101,24 @@ def start_3pl(deck: Orderdeck, server: int) -> Iterator[Callable[..., Running3PL
 
 
 def drain(deck: Orderdeck) -> None:
-    """One pass of Orderdeck's worker: relay the outbox, send what is due."""
+    """Orderdeck's worker until nothing is due: relay the outbox, notify the services."""
     asyncio.run(Worker(deck, run_jobs=False).drain())
+
+
+def shop_secret(deck: Orderdeck) -> str:
+    """What signs webhooks and service notifications (`orderdeck webhooks secret`)."""
+    with deck.unit_of_work() as uow:
+        secret = webhook_secret(uow.conn, deck.settings.webhook_secret)
+        uow.commit()
+    return secret
+
+
+def notifications_of(deck: Orderdeck, order_id: int) -> list[Any]:
+    with deck.unit_of_work(read_only=True) as uow:
+        rows = uow.conn.execute(
+            select(service_notifications).where(service_notifications.c.order_id == order_id)
+        ).mappings()
+        return [dict(row) for row in rows]
 
 
 def request_fulfillment(api: Api, fo_id: int, **extra: Any) -> dict[str, Any]:
@@ -182,24 +201,20 @@ def test_a_lost_notification_is_made_up_for_by_the_services_own_poll(api, shop, 
     assert running.service.notifications == []
 
 
-def test_request_accept_ship_with_tracking_then_tracked_to_delivered_and_archived(
-    deck,
-    api,
-    shop,
-    start_3pl,
-    carrier,
-    clock,  # noqa: F811
-):
-    """The whole loop: the merchant requests, the service accepts and ships with a DHL number, a
-    tracker polls DHL (karrio against the local carrier server) until delivered."""
+def test_requested_accepted_shipped_tracked_to_delivered(deck, api, shop, start_3pl, carrier, clock):  # noqa: F811
+    """The whole loop: the merchant requests, Orderdeck notifies the service (signed), the service
+    accepts and ships with a DHL number, a tracker polls DHL (karrio against the local carrier
+    server) until delivered."""
     shop.settings(auto_archive=True)
     add_account(deck, "dhl_universal", consumer_key="dhl-key-123", consumer_secret="dhl-secret-456")
-    running = start_3pl(stock={"MUG-1": 5}, carrier="DHL Express", poll_every=0.2)
+    running = start_3pl(stock={"MUG-1": 5}, carrier="DHL Express", secret=shop_secret(deck))
     mug = shop.product("MUG-1", stock={running.location_id: 5}, title="Delft mug")
     order = paid_order(shop, mug, 2)
     fo = only_fo(shop, order["id"])
     assert fo["assigned_location_id"] == running.location_id
     request_fulfillment(api, fo["id"], notify_customer=True)
+    drain(deck)  # the signed notification wakes the service
+    assert running.service.notifications == ["FULFILLMENT_REQUEST"]
 
     eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "the service shipped")
     [fulfillment] = api.ok(api.get(f"/orders/{order['id']}/fulfillments.json"))["fulfillments"]
@@ -237,8 +252,8 @@ def _swept_after(deck: Orderdeck, clock: Clock, **advance: float) -> int:
     return trackers.sweep(deck)
 
 
-def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(api, shop, start_3pl):
-    running = start_3pl(stock={"MUG-1": 1}, poll_every=0.2)
+def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(deck, api, shop, start_3pl):
+    running = start_3pl(stock={"MUG-1": 1})
     at = running.location_id
     mug = shop.product("MUG-1", stock={at: 5}, title="Delft mug")
     plate = shop.product("PLATE-1", stock={at: 5}, title="Plate")
@@ -249,6 +264,7 @@ def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(a
     )
     fo = only_fo(shop, order["id"])
     request_fulfillment(api, fo["id"])
+    drain(deck)
 
     rejected = eventually(
         lambda: (f := fulfillment_order(api, fo["id"]))["request_status"] == "rejected" and f, "rejected"
@@ -263,9 +279,9 @@ def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(a
     assert httpx.get(f"{running.url}/fetch_stock.json").json() == {"MUG-1": 1}
 
 
-def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_service(api, shop, start_3pl):
-    slow = start_3pl(name="Slow 3PL", stock={"MUG-1": 5}, ship_after=NEVER, poll_every=0.2)
-    other = start_3pl(name="Other 3PL", stock={"MUG-1": 5}, poll_every=0.2)
+def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_service(deck, api, shop, start_3pl):
+    slow = start_3pl(name="Slow 3PL", stock={"MUG-1": 5}, ship_after=NEVER)
+    other = start_3pl(name="Other 3PL", stock={"MUG-1": 5})
     mug = shop.product("MUG-1", stock={slow.location_id: 5, other.location_id: 5}, title="Delft mug")
     order = paid_order(shop, mug, 2)
     fo = only_fo(shop, order["id"])
@@ -273,11 +289,14 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
         move = {"fulfillment_order": {"new_location_id": slow.location_id}}
         fo = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/move.json", move))["moved_fulfillment_order"]
     request_fulfillment(api, fo["id"])
+    drain(deck)
     eventually(lambda: fulfillment_order(api, fo["id"])["request_status"] == "accepted", "accepted")
 
     body = {"cancellation_request": {"message": "The customer wants it from the other warehouse."}}
     asked = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/cancellation_request.json", body))["fulfillment_order"]
     assert asked["request_status"] == "cancellation_requested"
+    drain(deck)
+    assert slow.service.notifications == ["FULFILLMENT_REQUEST", "CANCELLATION_REQUEST"]
     cancelled = eventually(
         lambda: (f := fulfillment_order(api, fo["id"]))["status"] == "cancelled" and f, "cancellation accepted"
     )
@@ -291,11 +310,42 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     move = {"fulfillment_order": {"new_location_id": other.location_id}}
     moved = api.ok(api.post(f"/fulfillment_orders/{back['id']}/move.json", move))["moved_fulfillment_order"]
     request_fulfillment(api, moved["id"])
+    drain(deck)
     eventually(lambda: fulfillment_order(api, moved["id"])["status"] == "closed", "shipped by the other service")
+    assert other.service.notifications == ["FULFILLMENT_REQUEST"]
     assert other.did("shipped") == [moved["id"]]
     assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
     assert httpx.get(f"{other.url}/fetch_stock.json").json() == {"MUG-1": 3}
     assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 5}
+
+
+def test_a_service_that_is_down_gets_the_notification_again_and_nothing_is_lost(deck, api, shop, start_3pl, clock):
+    running = start_3pl(stock={"MUG-1": 5}, down_for=2)
+    mug = shop.product("MUG-1", stock={running.location_id: 5}, title="Delft mug")
+    order = paid_order(shop, mug, 1)
+    fo = only_fo(shop, order["id"])
+    request_fulfillment(api, fo["id"])
+
+    drain(deck)
+    [note] = notifications_of(deck, order["id"])
+    assert (note["state"], note["attempts"], note["last_status"]) == ("pending", 1, 500)
+    assert "the warehouse system is down" in note["last_error"]
+    assert fulfillment_order(api, fo["id"])["request_status"] == "submitted"
+    drain(deck)  # not due again yet: nothing sent
+    assert running.service.notifications == ["FULFILLMENT_REQUEST"]
+
+    clock.advance(seconds=13)  # the first wait: 10 s, give or take 20 %
+    drain(deck)
+    assert running.service.refused_notifications == 2
+    clock.advance(seconds=37)  # the second: 30 s
+    drain(deck)
+    [note] = notifications_of(deck, order["id"])
+    assert (note["state"], note["attempts"], note["last_status"]) == ("acknowledged", 3, 200)
+    assert running.service.notifications == ["FULFILLMENT_REQUEST"] * 3
+
+    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "shipped once it was back up")
+    assert running.did("accepted") == running.did("shipped") == [fo["id"]]
+    assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
 
 
 def test_the_command_refuses_stock_that_is_not_sku_equals_quantity() -> None:

@@ -6,6 +6,8 @@ sent again by itself.
 
 Every test runs on SQLite and on PostgreSQL (the `backend` fixture)."""
 
+# ruff: noqa: F811  (pytest fixtures imported by name are redefined as parameters)
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,7 +31,7 @@ AUTHORIZED = [{"kind": "authorization", "status": "success"}]
 
 
 @pytest.fixture
-def stocked(shop: Shop, jupiter: Api) -> dict[str, int]:  # noqa: F811
+def stocked(shop: Shop, jupiter: Api) -> dict[str, int]:
     """A mug and a plate stocked only at Jupiter's location."""
     at = jupiter.location_id  # type: ignore[attr-defined]
     return {
@@ -108,7 +110,7 @@ def test_a_services_own_setting_wins_over_the_shops(
     api: Api,
     shop: Shop,
     jupiter: Api,
-    stocked: dict[str, int],  # noqa: F811
+    stocked: dict[str, int],
 ) -> None:
     [service] = jupiter.ok(jupiter.get("/fulfillment_services.json"))["fulfillment_services"]
     assert service["auto_request"] is None
@@ -133,7 +135,7 @@ def test_a_services_own_setting_wins_over_the_shops(
     assert requested(shop, place(shop, stocked, PAID)) == [("open", "submitted", 1)]
 
 
-def test_unknown_settings_are_refused_by_name(api: Api, jupiter: Api) -> None:  # noqa: F811
+def test_unknown_settings_are_refused_by_name(api: Api, jupiter: Api) -> None:
     [service] = jupiter.ok(jupiter.get("/fulfillment_services.json"))["fulfillment_services"]
     answer = jupiter.put(
         f"/fulfillment_services/{service['id']}.json", {"fulfillment_service": {"auto_request": "now"}}
@@ -178,7 +180,7 @@ def test_nothing_is_sent_twice_and_what_was_taken_back_stays_back(
     api: Api,
     shop: Shop,
     jupiter: Api,
-    stocked: dict[str, int],  # noqa: F811
+    stocked: dict[str, int],
 ) -> None:
     shop.settings(auto_request_fulfillment="on_payment")
     order = place(shop, stocked, PAID)
@@ -207,7 +209,7 @@ def test_work_a_service_gives_back_is_not_sent_back_to_it(
     api: Api,
     shop: Shop,
     jupiter: Api,
-    stocked: dict[str, int],  # noqa: F811
+    stocked: dict[str, int],
 ) -> None:
     shop.settings(auto_request_fulfillment="on_payment")
     order = place(shop, stocked, PAID)

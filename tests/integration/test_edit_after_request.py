@@ -9,6 +9,8 @@ off, and the new quantities are requested again; stock and quantities stay exact
 
 Every test runs on SQLite and on PostgreSQL (the `backend` fixture)."""
 
+# ruff: noqa: F811  (pytest fixtures imported by name are redefined as parameters)
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +33,7 @@ PAID = [{"kind": "sale", "status": "success"}]
 
 
 @pytest.fixture
-def stocked(shop: Shop, jupiter: Api) -> dict[str, int]:  # noqa: F811
+def stocked(shop: Shop, jupiter: Api) -> dict[str, int]:
     at = jupiter.location_id  # type: ignore[attr-defined]
     return {
         "at": at,
@@ -94,7 +96,7 @@ def test_the_service_cannot_accept_or_ship_the_withdrawn_request(
     api: Api,
     shop: Shop,
     jupiter: Api,
-    order: dict[str, Any],  # noqa: F811
+    order: dict[str, Any],
 ) -> None:
     fo = open_fo(shop, order["id"])
     api.ok(api.post(fo_path(fo, "fulfillment_request"), {"fulfillment_request": {}}))
@@ -114,7 +116,7 @@ def test_an_accepted_request_gets_a_cancellation_request_then_the_new_quantities
     shop: Shop,
     jupiter: Api,
     order: dict[str, Any],
-    stocked: dict[str, int],  # noqa: F811
+    stocked: dict[str, int],
 ) -> None:
     fo = open_fo(shop, order["id"])
     api.ok(api.post(fo_path(fo, "fulfillment_request"), {"fulfillment_request": {}}))
@@ -150,7 +152,7 @@ def test_a_cancellation_refused_after_an_edit_says_so(
     api: Api,
     shop: Shop,
     jupiter: Api,
-    order: dict[str, Any],  # noqa: F811
+    order: dict[str, Any],
 ) -> None:
     fo = open_fo(shop, order["id"])
     api.ok(api.post(fo_path(fo, "fulfillment_request"), {"fulfillment_request": {}}))
@@ -177,7 +179,7 @@ def test_an_edit_that_takes_all_a_service_holds_asks_it_to_cancel(
     api: Api,
     shop: Shop,
     jupiter: Api,
-    stocked: dict[str, int],  # noqa: F811
+    stocked: dict[str, int],
 ) -> None:
     home = shop.location("Home")
     cap = shop.product("CAP-1", price="5.00", stock={home: 5}, title="Cap")

@@ -11,7 +11,8 @@ For each database it measures, on one machine in one run:
 6. webhooks: how fast one `orderdeck worker` process delivers a backlog to a local receiver, and
    event-to-delivery latency while outbox messages arrive at 500/s (bench/webhooks.py);
 7. returns: create → receive → refund of one unit on fulfilled orders of the loaded shop, each
-   step's latency beside the placement of an order by the same clients (bench/returns.py).
+   step's latency beside the placement of an order by the same clients (bench/returns.py);
+8. the Shipments page: each tab and filter with `shipments` rows (bench/shipments_page.py).
 Full runs write their figures into docs/benchmarks.md (between its markers, leaving the
 analysis around them as it is); --quick runs everything on small data (for CI, so the harness never rots) and writes
 bench/results/quick.md. Nothing here asserts on speed.
@@ -65,6 +66,7 @@ class Plan:
     webhook_seconds: float
     returns: int
     workers: int = 2
+    shipments: int = 5000  # rows in the shipments table for the Shipments page (full: 1,000,000)
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
@@ -92,6 +94,7 @@ class Plan:
             webhook_messages=20_000,
             webhook_seconds=30,
             returns=500,
+            shipments=1_000_000,
         )
 
 
@@ -106,6 +109,7 @@ class Results:
     memory: dict[str, float] = field(default_factory=dict)
     webhooks: dict[str, Any] = field(default_factory=dict)
     returns: dict[str, Any] = field(default_factory=dict)
+    shipments: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- databases ------------------------------------------------------------------------------
@@ -455,6 +459,10 @@ def report(all_results: list[Results], plan: Plan, info: dict[str, str]) -> str:
         parts.append("")
         parts += webhooks.render(r.webhooks, table)
         parts += returns.render(r.returns, table, r.ingest)
+        if r.shipments:
+            from . import shipments_page  # imported here: it imports this module's helpers
+
+            parts += ["", *shipments_page.render(r.backend, r.shipments, info)]
     return "\n".join(parts)
 
 
@@ -505,6 +513,12 @@ def main() -> None:
                 # As for ingest: one process on SQLite (one writer), one per core on PostgreSQL.
                 workers=1 if backend == "sqlite" else plan.workers,
                 workdir=workdir,
+            )
+            print(f"[{backend}] shipments page with {plan.shipments:,} shipments", flush=True)
+            from . import shipments_page  # imported here: it imports this module's helpers
+
+            results.shipments = shipments_page.run_on(
+                url, plan.shipments, demo_orders=300, repeats=plan.repeats, workdir=workdir
             )
             all_results.append(results)
         finally:

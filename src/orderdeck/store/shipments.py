@@ -333,14 +333,8 @@ class ShipmentsRepository:
         """One page, newest first (fulfillment ids grow with time); keyset pages, never OFFSET."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
-        c = shipments.c
-        where = conditions(wanted, now)
         backwards = after is not None and after.direction == "previous"
-        if after is not None:
-            where.append(c.fulfillment_id > after.last_id if backwards else c.fulfillment_id < after.last_id)
-        order = c.fulfillment_id.asc() if backwards else c.fulfillment_id.desc()
-        query = select(shipments).where(and_(true(), *where)).order_by(order).limit(limit + 1)
-        rows = [_row(r) for r in self.conn.execute(query).mappings()]
+        rows = [_row(r) for r in self.conn.execute(list_query(wanted, now, limit=limit, after=after)).mappings()]
         more = len(rows) > limit
         rows = rows[:limit]
         if backwards:
@@ -355,17 +349,14 @@ class ShipmentsRepository:
     def count(self, wanted: ShipmentFilter, now: datetime, *, at_most: int | None = None) -> int:
         """How many shipments the filter selects. With `at_most`, counting stops after that many
         and answers at_most + 1 ("more than"): a page's tab counts never walk a million rows."""
-        matching = select(shipments.c.fulfillment_id).where(and_(true(), *conditions(wanted, now)))
-        if at_most is not None:
-            matching = matching.limit(at_most + 1)
-        return int(self.conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
+        return int(self.conn.execute(count_query(wanted, now, at_most=at_most)).scalar_one())
 
     def count_tabs(self, wanted: ShipmentFilter, now: datetime, *, at_most: int) -> dict[str | None, int]:
         """Each tab's count under the filter's other conditions (None: every tab, "All"), each a
         range of one index, stopping at `at_most` + 1."""
         found: dict[str | None, int] = {}
         for tab in (None, *TABS):
-            found[tab] = self.count(_with_tab(wanted, tab), now, at_most=at_most)
+            found[tab] = self.count(with_tab(wanted, tab), now, at_most=at_most)
         return found
 
     def order_ids(self, wanted: ShipmentFilter, now: datetime, *, limit: int) -> list[tuple[int, int]]:
@@ -382,7 +373,26 @@ class ShipmentsRepository:
         return [(r.order_id, r.fulfillment_id) for r in self.conn.execute(query)]
 
 
-def _with_tab(wanted: ShipmentFilter, tab: str | None) -> ShipmentFilter:
+def list_query(wanted: ShipmentFilter, now: datetime, *, limit: int, after: ShipmentCursor | None = None) -> Any:
+    """A page's query: `limit` + 1 rows (the one more says there is a next page), newest first,
+    or oldest first after a cursor going back."""
+    c = shipments.c
+    where = conditions(wanted, now)
+    backwards = after is not None and after.direction == "previous"
+    if after is not None:
+        where.append(c.fulfillment_id > after.last_id if backwards else c.fulfillment_id < after.last_id)
+    order = c.fulfillment_id.asc() if backwards else c.fulfillment_id.desc()
+    return select(shipments).where(and_(true(), *where)).order_by(order).limit(limit + 1)
+
+
+def count_query(wanted: ShipmentFilter, now: datetime, *, at_most: int | None = None) -> Any:
+    matching = select(shipments.c.fulfillment_id).where(and_(true(), *conditions(wanted, now)))
+    if at_most is not None:
+        matching = matching.limit(at_most + 1)
+    return select(func.count()).select_from(matching.subquery())
+
+
+def with_tab(wanted: ShipmentFilter, tab: str | None) -> ShipmentFilter:
     values = asdict(wanted)
     values["tab"] = tab
     values["ids"] = tuple(values["ids"])

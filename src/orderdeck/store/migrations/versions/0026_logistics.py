@@ -1,6 +1,7 @@
 """Logistics connected (issue 15): automatic requests and polling state on fulfillment services,
 the notifications Orderdeck posts to them, carrier accounts and trackers for karrio, and one
-row per shipment for the Shipments page.
+row per shipment for the Shipments page, filled here from every stored order (each document
+read once, in batches: store.shipments.backfill; safe to run again).
 
 Revision ID: 0026
 Revises: 0025

@@ -202,17 +202,16 @@ def test_a_lost_notification_is_made_up_for_by_the_services_own_poll(api, shop, 
 
 
 def test_requested_accepted_shipped_tracked_to_delivered(deck, api, shop, start_3pl, carrier, clock):  # noqa: F811
-    """The whole loop: the merchant requests, Orderdeck notifies the service (signed), the service
-    accepts and ships with a DHL number, a tracker polls DHL (karrio against the local carrier
-    server) until delivered."""
-    shop.settings(auto_archive=True)
+    """The whole loop: payment requests fulfillment (the shop's automatic requests), Orderdeck
+    notifies the service (signed), the service accepts and ships with a DHL number, a tracker
+    polls DHL (karrio against the local carrier server) until delivered."""
+    shop.settings(auto_archive=True, auto_request_fulfillment="on_payment")
     add_account(deck, "dhl_universal", consumer_key="dhl-key-123", consumer_secret="dhl-secret-456")
     running = start_3pl(stock={"MUG-1": 5}, carrier="DHL Express", secret=shop_secret(deck))
     mug = shop.product("MUG-1", stock={running.location_id: 5}, title="Delft mug")
-    order = paid_order(shop, mug, 2)
+    order = paid_order(shop, mug, 2)  # paid: the shop requests fulfillment by itself
     fo = only_fo(shop, order["id"])
-    assert fo["assigned_location_id"] == running.location_id
-    request_fulfillment(api, fo["id"], notify_customer=True)
+    assert (fo["assigned_location_id"], fo["request_status"]) == (running.location_id, "submitted")
     drain(deck)  # the signed notification wakes the service
     assert running.service.notifications == ["FULFILLMENT_REQUEST"]
 
@@ -275,6 +274,15 @@ def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(d
     said = " | ".join(timeline(api, order["id"]))
     assert "rejected the fulfillment request (inventory out of stock)" in said, said
     assert "Not enough inventory on hand" in said
+    # Flagged stuck at once, with what to do next.
+    [flag] = shop.get(order["id"])["stuck"]
+    assert (flag["reason"], flag["service"], flag["fulfillment_order_id"]) == (
+        "request_rejected",
+        "Reference 3PL",
+        fo["id"],
+    )
+    assert "move the items to another location" in flag["next_step"]
+    assert "stuck" in shop.get(order["id"])["tags"]
     # The shelf keeps what it has: nothing promised, nothing shipped.
     assert httpx.get(f"{running.url}/fetch_stock.json").json() == {"MUG-1": 1}
 
@@ -317,6 +325,33 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
     assert httpx.get(f"{other.url}/fetch_stock.json").json() == {"MUG-1": 3}
     assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 5}
+
+
+def test_a_service_that_never_answers_is_flagged_once_the_shops_wait_is_over(deck, api, shop, start_3pl, clock):
+    shop.settings(request_accept_hours=4)
+    running = start_3pl(stock={"MUG-1": 5}, silent=True)
+    mug = shop.product("MUG-1", stock={running.location_id: 5}, title="Delft mug")
+    order = paid_order(shop, mug, 1)
+    fo = only_fo(shop, order["id"])
+    request_fulfillment(api, fo["id"])
+    drain(deck)
+    assert running.service.notifications == ["FULFILLMENT_REQUEST"]  # taken, never answered
+    [note] = notifications_of(deck, order["id"])
+    assert note["state"] == "acknowledged"
+
+    clock.advance(hours=3, minutes=59)
+    assert sweeps.flag_stuck_orders(deck) == 0
+    assert shop.get(order["id"])["stuck"] == []
+    clock.advance(minutes=2)
+    assert sweeps.flag_stuck_orders(deck) == 1
+    [flag] = shop.get(order["id"])["stuck"]
+    assert (flag["reason"], flag["service"], flag["fulfillment_order_id"]) == (
+        "request_not_accepted",
+        "Reference 3PL",
+        fo["id"],
+    )
+    assert fulfillment_order(api, fo["id"])["request_status"] == "submitted"
+    assert running.service.answered == []
 
 
 def test_a_service_that_is_down_gets_the_notification_again_and_nothing_is_lost(deck, api, shop, start_3pl, clock):

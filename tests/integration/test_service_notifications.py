@@ -56,7 +56,8 @@ class Call:
 class Service:
     """A fulfillment service's callback endpoints. `script` holds what the notification endpoint
     answers next (a status, or ("slow", seconds)); when empty, 200. `stock` and `tracking` are
-    what fetch_stock and fetch_tracking_numbers answer: a JSON-able value, or (status, raw bytes)."""
+    what fetch_stock and fetch_tracking_numbers answer: a JSON-able value, (status, raw bytes) or
+    ("slow", seconds)."""
 
     port: int = 0
     calls: list[Call] = field(default_factory=list)
@@ -101,7 +102,10 @@ class Service:
             def do_GET(self) -> None:
                 call = self._note(b"")
                 answer = service.stock if call.path.startswith("/od/fetch_stock") else service.tracking
-                if isinstance(answer, tuple):
+                if isinstance(answer, tuple) and answer[0] == "slow":
+                    time.sleep(answer[1])
+                    self._answer(200, b"{}")
+                elif isinstance(answer, tuple):
                     self._answer(answer[0], answer[1])
                 else:
                     self._answer(200, orjson.dumps(answer))

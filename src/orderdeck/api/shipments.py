@@ -115,7 +115,7 @@ def list_shipments(
         key = page_info_key(app, uow)
         after = ShipmentCursor.decode(page_info, key) if page_info else None
         wanted = after.filter if after is not None else filters.filter
-        page = uow.shipments.list(wanted, uow.now, limit=limit, after=after)
+        page = uow.shipments.list_page(wanted, uow.now, limit=limit, after=after)
         ctx = app.render_context(uow)
         now = uow.now
     headers = link_header(

@@ -218,10 +218,10 @@ def conditions(f: ShipmentFilter, now: datetime, *, with_tab: bool = True) -> li
 def _tab(tab: str, now: datetime, no_news_days: int) -> ColumnElement[bool]:
     c = shipments.c
     if tab == "delayed":
-        return c.late_after <= utc(now)  # type: ignore[no-any-return]
+        return c.late_after <= utc(now)
     if tab == "no_news":
-        return c.quiet_since <= utc(now - timedelta(days=no_news_days))  # type: ignore[no-any-return]
-    return c.stage == tab  # type: ignore[no-any-return]
+        return c.quiet_since <= utc(now - timedelta(days=no_news_days))
+    return c.stage == tab
 
 
 # ---- cursors ------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ class ShipmentsRepository:
         """An order deleted for good takes its shipments with it."""
         self.conn.execute(delete(shipments).where(shipments.c.order_id == order_id))
 
-    def list(
+    def list_page(
         self, wanted: ShipmentFilter, now: datetime, *, limit: int = PAGE, after: ShipmentCursor | None = None
     ) -> ShipmentsPage:
         """One page, newest first (fulfillment ids grow with time); keyset pages, never OFFSET."""

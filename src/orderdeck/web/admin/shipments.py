@@ -154,7 +154,7 @@ def shipment_filter(params: QueryParams | dict[str, str], timezone: str, *, loca
         raise
 
 
-def _error_message(exc: InvalidInput) -> str:
+def _error_message(exc: OrderError) -> str:
     if isinstance(exc, BadCursor):
         return "This page link no longer works; start again from the first page."
     label = FIELD_LABELS.get(exc.field)
@@ -194,7 +194,7 @@ def _shipments_page(admin: Admin, params: QueryParams, *, status: int = 200) -> 
             after = ShipmentCursor.decode(params["page_info"], key) if params.get("page_info") else None
             if after is not None and after.filter != wanted:
                 raise BadCursor
-            page = uow.shipments.list(wanted, now, limit=PAGE, after=after)
+            page = uow.shipments.list_page(wanted, now, limit=PAGE, after=after)
             counts = uow.shipments.count_tabs(wanted, now, at_most=COUNT_AT_MOST)
         except InvalidInput as exc:
             error, wanted, page, counts = exc, ShipmentFilter(), ShipmentsPage(), {}

@@ -15,8 +15,8 @@ a 3PL app written for Shopify would (AFTER-THE-SALE §4.3 to §4.5):
   has not shipped yet;
 - `ship_after` seconds after accepting it ships: a fulfillment of the whole fulfillment order
   with a tracking number of its own;
-- `GET /fetch_stock(.json)` and `GET /fetch_tracking_numbers(.json)` answer from its stock table
-  and the fulfillments it made.
+- `GET /fetch_stock(.json)` answers what its shelf can still sell (units not promised to accepted
+  work), `GET /fetch_tracking_numbers(.json)` the numbers of the fulfillments it made.
 
 Two modes for tests of what goes wrong: `silent` takes notifications and never answers them,
 and `down_for=N` answers the first N notifications with a 500.
@@ -356,10 +356,11 @@ class Reference3PL:
         return JSONResponse({"received": kind})
 
     async def fetch_stock(self, request: Request) -> Response:
+        """What it can still sell: units on the shelf not promised to accepted work (Shopify sets
+        the location's stock from this answer, and Orderdeck its `available`)."""
         sku = request.query_params.get("sku")
-        if sku is not None:
-            return JSONResponse({sku: self.shelf.on_hand.get(sku, 0)})
-        return JSONResponse(dict(self.shelf.on_hand))
+        skus = [sku] if sku is not None else list(self.shelf.on_hand)
+        return JSONResponse({s: max(self.shelf.free(s), 0) for s in skus})
 
     async def fetch_tracking_numbers(self, request: Request) -> Response:
         names = request.query_params.getlist("order_names[]") or request.query_params.getlist("order_names")

@@ -24,7 +24,7 @@ import uvicorn
 from sqlalchemy import select
 
 from orderdeck.outbox.worker import Worker
-from orderdeck.reference_3pl import SCOPES, Config, Reference3PL, signature
+from orderdeck.reference_3pl import SCOPES, Config, Reference3PL, Shelf, parse_stock, signature
 from orderdeck.services import sweeps, trackers
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import service_notifications
@@ -299,6 +299,7 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     request_fulfillment(api, fo["id"])
     drain(deck)
     eventually(lambda: fulfillment_order(api, fo["id"])["request_status"] == "accepted", "accepted")
+    assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 3}  # two promised
 
     body = {"cancellation_request": {"message": "The customer wants it from the other warehouse."}}
     asked = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/cancellation_request.json", body))["fulfillment_order"]
@@ -391,3 +392,15 @@ def test_the_command_refuses_stock_that_is_not_sku_equals_quantity() -> None:
     answer = CliRunner().invoke(app, ["reference-3pl", "--token", "odk_x", "--stock", "MUG-1=5", "--stock", "PLATE"])
     assert answer.exit_code == 2
     assert "'PLATE'" in answer.output and "SKU=QUANTITY" in answer.output
+
+
+def test_the_shelf_promises_accepted_work_and_ships_or_releases_it() -> None:
+    assert parse_stock(["MUG-1=5", " PLATE-1 = 0", "A=B=2"]) == {"MUG-1": 5, "PLATE-1": 0, "A=B": 2}
+    shelf = Shelf({"MUG-1": 5, "PLATE-1": 1})
+    assert shelf.shortages({"MUG-1": 5, "PLATE-1": 2, "BOWL-1": 1}) == {"PLATE-1": 1, "BOWL-1": 0}
+    shelf.promise(1, {"MUG-1": 3})
+    shelf.promise(2, {"MUG-1": 2})
+    assert (shelf.free("MUG-1"), shelf.shortages({"MUG-1": 1})) == (0, {"MUG-1": 0})
+    shelf.release(2)  # a cancellation accepted
+    shelf.ship(1)
+    assert (shelf.on_hand["MUG-1"], shelf.free("MUG-1"), shelf.promised) == (2, 2, {})

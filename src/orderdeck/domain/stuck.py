@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .lifecycle import STUCK_TAG, STUCK_WAITING
 from .order import SYSTEM, DomainEvent, FulfillmentOrder, Order, StuckFlag
@@ -45,6 +46,7 @@ REASONS = {
 # Raised by the service's answer itself; the others by the sweep, once enough time has passed.
 AT_ONCE = ("request_rejected", "closed_incomplete", "cancellation_rejected")
 TOPIC = "orderdeck/orders_stuck"
+AFTER_EDIT = "order_edited"  # a refused cancellation that an order edit had asked for
 
 # What staff do about a rejection, by the service's reason (Shopify's rejection reasons).
 AFTER_REJECTION = {
@@ -92,7 +94,7 @@ def _shipped_any(order: Order, fo: FulfillmentOrder) -> bool:
     )
 
 
-def _handed_back(order: Order, fo: FulfillmentOrder) -> FulfillmentOrder | None:
+def handed_back(order: Order, fo: FulfillmentOrder) -> FulfillmentOrder | None:
     """The open, unrequested work a service's close gave back (the fulfillment order carved off
     when it closed), while nobody has requested, moved or shipped it since."""
     if fo.status != "incomplete" or fo.request_status != "closed":
@@ -113,12 +115,12 @@ def _handed_back(order: Order, fo: FulfillmentOrder) -> FulfillmentOrder | None:
     )
 
 
-def _answer(order: Order, fo: FulfillmentOrder, verb: str) -> tuple[str | None, str | None]:
-    """The service's reason code and message from its answer recorded in this command."""
+def _answer(order: Order, fo: FulfillmentOrder, verb: str) -> dict[str, Any]:
+    """What the service said in its answer recorded in this command (reason, message, …)."""
     for event in reversed(order.events):
         if event.verb == verb and event.subject_id == fo.id:
-            return event.arguments.get("reason"), event.arguments.get("message")
-    return None, None
+            return event.arguments
+    return {}
 
 
 def findings(
@@ -139,14 +141,17 @@ def findings(
         service = services.get(fo.assigned_location_id)
         since = request_since(fo)
         if fo.request_status == "rejected" and fo.is_active and fo.remaining:
-            reason, message = _answer(order, fo, "fulfillment_request_rejected")
-            found.append(Finding("request_rejected", since, fo.id, service, reason, message))
+            said = _answer(order, fo, "fulfillment_request_rejected")
+            found.append(Finding("request_rejected", since, fo.id, service, said.get("reason"), said.get("message")))
         elif fo.request_status == "cancellation_rejected" and fo.is_active and fo.remaining:
-            _, message = _answer(order, fo, "cancellation_request_rejected")
-            found.append(Finding("cancellation_rejected", since, fo.id, service, None, message))
-        elif _handed_back(order, fo) is not None:
-            _, message = _answer(order, fo, "fulfillment_service_failed_to_complete")
-            found.append(Finding("closed_incomplete", since, fo.id, service, None, message))
+            # A cancellation an order edit asked for (auto_requests.py marks it `after_edit`): the
+            # service may now ship units that are no longer on the order.
+            said = _answer(order, fo, "cancellation_request_rejected")
+            edited = AFTER_EDIT if said.get("after_edit") else None
+            found.append(Finding("cancellation_rejected", since, fo.id, service, edited, said.get("message")))
+        elif handed_back(order, fo) is not None:
+            said = _answer(order, fo, "fulfillment_service_failed_to_complete")
+            found.append(Finding("closed_incomplete", since, fo.id, service, None, said.get("message")))
         if limits is None or not fo.is_active:
             continue
         waiting = fo.request_status in ("submitted", "cancellation_requested")
@@ -192,7 +197,7 @@ def still_stuck(order: Order, flag: StuckFlag, unacknowledged: dict[int, datetim
     if fo is None:
         return False
     if flag.reason == "closed_incomplete":
-        return _handed_back(order, fo) is not None
+        return handed_back(order, fo) is not None
     if not fo.is_active:
         return False
     if fo.request_status_at is not None and fo.request_status_at > flag.flagged_at:
@@ -323,7 +328,7 @@ def _waited(since: datetime, now: datetime) -> str:
 
 def _said(flag: StuckFlag) -> str:
     why = f" ({flag.service_reason.replace('_', ' ')})" if flag.service_reason else ""
-    return f"{why}: “{flag.detail}”" if flag.detail else why
+    return f"{why}: “{flag.detail.rstrip('.')}”" if flag.detail else why
 
 
 def headline(flag: StuckFlag, now: datetime) -> str:
@@ -338,7 +343,9 @@ def headline(flag: StuckFlag, now: datetime) -> str:
         "accepted_not_shipped": f"{service} accepted the request {waited} ago and has shipped nothing.",
         "closed_incomplete": f"{service} could not complete the fulfillment and gave it back{_said(flag)}.",
         "cancellation_unanswered": f"{service} has not answered the cancellation request sent {waited} ago.",
-        "cancellation_rejected": f"{service} refused to cancel the fulfillment{_said(flag)}.",
+        "cancellation_rejected": f"{service} refused to cancel the fulfillment"
+        + (" after the order was edited" if flag.service_reason == AFTER_EDIT else "")
+        + (f": “{flag.detail.rstrip('.')}”." if flag.detail else "."),
         "unfulfilled_too_long": f"The order is still not fulfilled {waited} after it was placed.",
     }[flag.reason]
 
@@ -358,8 +365,10 @@ def next_step(flag: StuckFlag) -> str:
         "from another location",
         "closed_incomplete": "request fulfillment again, move the items to another location, or refund them",
         "cancellation_unanswered": f"contact {service}: until it answers, it may still ship the items",
-        "cancellation_rejected": f"contact {service}; if items the customer no longer wants ship, refund them "
-        "or arrange a return",
+        "cancellation_rejected": f"contact {service}: it may ship items taken off the order; if it does, "
+        "arrange a return"
+        if flag.service_reason == AFTER_EDIT
+        else f"contact {service}; if items the customer no longer wants ship, refund them or arrange a return",
         "unfulfilled_too_long": "check that the fulfillment request reached its location or service",
     }[flag.reason]
 

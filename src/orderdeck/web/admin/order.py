@@ -343,6 +343,7 @@ def page(order_id: int, admin: Viewer) -> Response:
         stages=stages,
         groups=_groups(order, trial),
         shipments=_shipments(order, trial),
+        stuck=_stuck(order, now, locations),
         hold_reasons=[(r, HOLD_REASON_WORDS.get(r, r)) for r in HOLD_REASONS],
         carriers=sorted(CARRIER_URLS),
         address_fields=ADDRESS_FIELDS,
@@ -382,6 +383,13 @@ def _editing(admin: Admin, uow: UnitOfWork, order: Order) -> dict[str, Any]:
     from .order_edits import entry  # order_edits uses this module's helpers (_plain)
 
     return entry(admin, uow, order)
+
+
+def _stuck(order: Order, now: datetime, locations: dict[int, str]) -> list[dict[str, Any]]:
+    """The banner of what the order is stuck on, with the next step (web/admin/stuck.py)."""
+    from .stuck import banner  # stuck.py runs its one command through this module's _run
+
+    return banner(order, now, locations)
 
 
 def _own(admin: Admin, author: Any) -> bool:

@@ -20,6 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import QueryParams
 
 from ...domain.errors import InvalidInput
+from ...domain.stuck import REASONS as STUCK_REASONS
 from ...resources import render as resources
 from ...services.pagination import page_info_key
 from ...store.codec import BadDocument, decode_order
@@ -95,6 +96,8 @@ RETURN_STATUSES = [("", "Any")] + [
 ]
 # Orders with a shipment whose carrier status is this (the Shipments page's words).
 SHIPMENT_STATUS_CHOICES = [("", "Any"), ("none", "No carrier news yet"), *SHIPMENT_STATUS_WORDS.items()]
+# Orders flagged stuck (domain/stuck.py), for any reason or one; the Stuck page lists them too.
+STUCK_CHOICES = [("", "Any"), ("any", "Stuck (any reason)"), *STUCK_REASONS.items()]
 CHANNELS = ("web", "pos", "api", "manual")  # suggestions; any channel name can be typed
 # The bulk form's actions (web/admin/bulk.py runs them).
 BULK_ACTIONS = [
@@ -117,6 +120,7 @@ FIELD_LABELS = {
     "fulfillment_status": "Fulfillment",
     "return_status": "Return",
     "shipment_status": "Shipment",
+    "stuck": "Stuck",
     "custom_status": "Custom status",
     "location_id": "Location",
     "created_from": "Created from",
@@ -251,6 +255,7 @@ def _orders_page(
             "fulfillment_status": FULFILLMENT_STATUSES,
             "return_status": RETURN_STATUSES,
             "shipment_status": SHIPMENT_STATUS_CHOICES,
+            "stuck": STUCK_CHOICES,
             "custom_status": [("", "Any"), ("none", "In no stage")]
             + [(s.handle, s.name("en")) for s in stages.values()],
             "location_id": [("", "Any")] + [(str(loc.id), loc.name) for loc in locations],

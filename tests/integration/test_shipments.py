@@ -297,3 +297,20 @@ def test_the_backfill_writes_every_stored_order_s_rows_and_twice_changes_nothing
         backfill(uow.conn, batch=3)
         uow.commit()
     assert rows(deck) == before
+
+
+def test_migration_0026_fills_the_table_from_the_stored_orders(deck, many):
+    """Down to 0025 (the table gone) and up again, as `orderdeck migrate` runs it on a shop
+    whose orders were stored before shipments had rows."""
+    from alembic import command
+
+    from orderdeck.store.migrate import alembic_config
+
+    before = rows(deck)
+    with deck.db.writer.connect() as conn, conn.begin():
+        config = alembic_config(deck.db.url)
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0025")
+        command.upgrade(config, "head")
+    assert rows(deck) == before
+    assert len(before) == 5

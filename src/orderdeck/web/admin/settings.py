@@ -125,6 +125,12 @@ SECTIONS = (
         "manage_settings",
     ),
     (
+        "/admin/settings/fulfillment-services",
+        "Fulfillment services",
+        "3PL warehouses and dropship suppliers: their notifications, stock and tracking, automatic requests.",
+        "manage_settings",
+    ),
+    (
         "/admin/settings/webhooks",
         "Webhooks",
         "Other systems told of order changes, with every delivery.",

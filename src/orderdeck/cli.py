@@ -629,6 +629,10 @@ def reference_3pl(
         typer.Option(envvar="ORDERDECK_3PL_SECRET", help="Check notifications' X-Shopify-Hmac-Sha256 with this secret"),
     ] = None,
     carrier: Annotated[str, typer.Option(help="The tracking company on its shipments")] = "DHL Express",
+    tracking_later: Annotated[
+        bool,
+        typer.Option("--tracking-later", help="Ship without a number; give it when asked (fetch_tracking_numbers)"),
+    ] = False,
     silent: Annotated[bool, typer.Option("--silent", help="Take notifications and never answer (for tests)")] = False,
     down_for: Annotated[int, typer.Option(min=0, help="Answer the first N notifications with a 500 (for tests)")] = 0,
 ) -> None:
@@ -654,6 +658,7 @@ def reference_3pl(
         poll_every=poll_every,
         secret=secret,
         carrier=carrier,
+        tracking_later=tracking_later,
         silent=silent,
         down_for=down_for,
     )

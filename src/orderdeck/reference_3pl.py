@@ -14,7 +14,8 @@ a 3PL app written for Shopify would (AFTER-THE-SALE §4.3 to §4.5):
   (`inventory_out_of_stock`, with a message per short line); it accepts a cancellation of what it
   has not shipped yet;
 - `ship_after` seconds after accepting it ships: a fulfillment of the whole fulfillment order
-  with a tracking number of its own;
+  with a tracking number of its own (or, with `tracking_later`, without one: Orderdeck learns
+  it by asking fetch_tracking_numbers);
 - `GET /fetch_stock(.json)` answers what its shelf can still sell (units not promised to accepted
   work), `GET /fetch_tracking_numbers(.json)` the numbers of the fulfillments it made.
 
@@ -69,6 +70,9 @@ class Config:
     poll_every: float = 300.0  # seconds between reads of the assigned work without a notification
     secret: str | None = None  # checks X-Shopify-Hmac-Sha256 on notifications when given
     carrier: str = "DHL Express"
+    # Ships without a tracking number and tells it only when Orderdeck asks (fetch_tracking_numbers),
+    # as services whose carrier assigns the number later do.
+    tracking_later: bool = False
     silent: bool = False  # takes notifications, never answers a request
     down_for: int = 0  # the first N notifications get a 500
 
@@ -303,11 +307,12 @@ class Reference3PL:
         body: dict[str, Any] = {
             "fulfillment": {
                 "line_items_by_fulfillment_order": [{"fulfillment_order_id": fo_id}],
-                "tracking_info": {"number": number, "company": self.config.carrier},
                 "notify_customer": notify,
                 "message": f"Shipped by {self.config.name}",
             }
         }
+        if not self.config.tracking_later:
+            body["fulfillment"]["tracking_info"] = {"number": number, "company": self.config.carrier}
         made = (await self._call("POST", "/fulfillments.json", body))["fulfillment"]
         self.to_ship.pop(fo_id, None)
         self.shelf.ship(fo_id)

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from orderdeck.outbox.worker import Worker
 from orderdeck.reference_3pl import SCOPES, Config, Reference3PL, Shelf, parse_stock, signature
-from orderdeck.services import sweeps, trackers
+from orderdeck.services import service_sync, sweeps, trackers
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import service_notifications
 from orderdeck.store.webhooks import webhook_secret
@@ -326,6 +326,27 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
     assert httpx.get(f"{other.url}/fetch_stock.json").json() == {"MUG-1": 3}
     assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 5}
+
+
+def test_orderdeck_takes_the_services_stock_and_asks_it_for_a_tracking_number_it_gave_later(deck, api, shop, start_3pl):
+    running = start_3pl(stock={"MUG-1": 7, "BOWL-1": 4}, tracking_later=True)
+    mug = shop.product("MUG-1", stock={running.location_id: 0}, title="Delft mug")
+    assert service_sync.sync_stock(deck) == 1  # the fetch-stock job
+    assert shop.level(mug, running.location_id)["available"] == 7  # BOWL-1 is not stocked there: ignored
+
+    order = paid_order(shop, mug, 2)
+    fo = only_fo(shop, order["id"])
+    request_fulfillment(api, fo["id"])
+    drain(deck)
+    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "shipped")
+    [fulfillment] = api.ok(api.get(f"/orders/{order['id']}/fulfillments.json"))["fulfillments"]
+    assert fulfillment["tracking_number"] is None
+    assert service_sync.sync_tracking(deck) == 1  # the fetch-tracking-numbers job
+    path = f"/orders/{order['id']}/fulfillments/{fulfillment['id']}.json"
+    assert api.ok(api.get(path))["fulfillment"]["tracking_number"] == running.service.tracking[fulfillment["name"]]
+
+    assert service_sync.sync_stock(deck) == 1
+    assert shop.level(mug, running.location_id)["available"] == 5
 
 
 def test_a_service_that_never_answers_is_flagged_once_the_shops_wait_is_over(deck, api, shop, start_3pl, clock):

@@ -326,3 +326,23 @@ def test_a_rule_reads_the_stuck_reason(deck: Orderdeck, api: Api, shop: Shop, ma
     reject(mars, fo)
     asyncio.run(Worker(deck, run_jobs=False).drain())
     assert "restock-3pl" in tags(shop, order)
+
+
+def test_a_cancellation_refused_after_an_order_edit_warns_that_removed_items_may_ship(
+    api: Api, shop: Shop, mars: Api, order: dict[str, Any]
+) -> None:
+    fo = request(api, shop, order)
+    accept(mars, fo)
+    line_id = order["line_items"][0]["id"]
+    edit = api.ok(api.post(f"/orders/{order['id']}/order_edits.json", {}))["order_edit"]
+    body = {"line_item_id": line_id, "quantity": 1, "restock": True}
+    api.ok(api.post(f"/order_edits/{edit['id']}/set_quantity.json", body))
+    api.ok(api.post(f"/order_edits/{edit['id']}/commit.json", {}))  # asks Mars to cancel (the edit)
+    answer = {"cancellation_request": {"message": "Already packed."}}
+    mars.ok(mars.post(path(fo, "cancellation_request/reject"), answer))
+
+    [flag] = stuck(shop, order)
+    assert (flag["reason"], flag["service_reason"]) == ("cancellation_rejected", "order_edited")
+    assert flag["next_step"].startswith("contact Mars Fulfillment: it may ship items taken off the order")
+    [entry] = events(api, order, "stuck")
+    assert "Mars Fulfillment refused to cancel the fulfillment after the order was edited" in entry["message"]

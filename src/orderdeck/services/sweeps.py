@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select
+from sqlalchemy import Select, delete, select, union
 from sqlalchemy.exc import OperationalError
 
 from ..domain import lifecycle
@@ -108,29 +108,35 @@ def flag_stuck_orders(app: Orderdeck, should_stop: Callable[[], bool] = lambda: 
         if limits.acknowledge_within is not None and services:
             for n in ServiceNotifications(uow.conn).unacknowledged_since(now - limits.acknowledge_within):
                 late.setdefault(n.order_id, {}).setdefault(n.fulfillment_order_id, n.created_at)
-    open_order = orders.c.order_status == "open"
-    reasons = [_has_term("stuck", "any")]
+    # Orders with a request still out, a flag standing or a notification unanswered: each an
+    # indexed lookup (search terms, ix_orders_display_fulfillment_id), united, never a scan.
+    lookups = [_with_term("stuck", "any")]
     if services:
-        reasons += [_has_term("request", status) for status in REQUEST_TERMS]
-        reasons.append(orders.c.display_fulfillment_status == "request_declined")
+        lookups += [_with_term("request", status) for status in REQUEST_TERMS]
+        lookups.append(select(orders.c.id).where(orders.c.display_fulfillment_status == "request_declined"))
     if late:
-        reasons.append(orders.c.id.in_(sorted(late)))
-    if limits.unfulfilled_after is not None:
-        reasons.append(
-            orders.c.display_fulfillment_status.in_(lifecycle.STUCK_WAITING)
-            & (orders.c.processed_at <= now - limits.unfulfilled_after)
-        )
-    where = open_order & or_(*reasons)
+        lookups.append(select(orders.c.id).where(orders.c.id.in_(sorted(late))))
+    open_order = orders.c.order_status == "open"
 
     def step(cmd: Command, order_id: int) -> bool:
         return order_commands.flag_stuck(cmd, order_id, services=services, unacknowledged=late.get(order_id, {}))
 
-    return _each(app, _candidates(app, where), step, should_stop)
+    changed = _each(app, _candidates(app, open_order & orders.c.id.in_(union(*lookups))), step, should_stop)
+    if limits.unfulfilled_after is not None:
+        # Orders waiting longer than stuck_after_days (a second pass: an order already reviewed
+        # above finds nothing new here).
+        waiting = (
+            orders.c.display_fulfillment_status.in_(lifecycle.STUCK_WAITING)
+            & open_order
+            & (orders.c.processed_at <= now - limits.unfulfilled_after)
+        )
+        changed += _each(app, _candidates(app, waiting), step, should_stop)
+    return changed
 
 
-def _has_term(kind: str, term: str) -> ColumnElement[bool]:
+def _with_term(kind: str, term: str) -> Select[tuple[int]]:
     t = order_search_terms.c
-    return exists().where(t.order_id == orders.c.id, t.kind == kind, t.term == term)
+    return select(t.order_id).where(t.kind == kind, t.term == term)
 
 
 def forget_old_deliveries(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:

@@ -374,3 +374,41 @@ def test_unacknowledged_notifications_are_listed_for_the_stuck_order_sweep(
     assert (late.order_id, late.fulfillment_order_id, late.service_id) == (order["id"], fo["id"], jupiter["id"])
     assert late.attempts == 2 and late.last_error is not None and "500" in late.last_error
     assert late.created_at <= sent_at
+
+
+def test_two_workers_at_once_send_each_notification_once(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any]
+) -> None:
+    placed = [stocked_order(shop, jupiter["location_id"], f"SKU-{i}") for i in range(8)]
+    for order in placed:
+        request_fulfillment(api, shop, order)
+    relay.relay(deck)
+    service.script = [("slow", 0.2)] * 8  # both workers find work while the other sends
+
+    async def both() -> None:
+        await asyncio.gather(Worker(deck, run_jobs=False).drain(), Worker(deck, run_jobs=False).drain())
+
+    asyncio.run(both())
+    assert len(service.notifications) == 8
+    assert all(n.state == "acknowledged" and n.attempts == 1 for o in placed for n in notifications(deck, o["id"]))
+
+
+def test_a_running_worker_sends_notifications_in_a_loop_of_their_own(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any]
+) -> None:
+    order = stocked_order(shop, jupiter["location_id"])
+    request_fulfillment(api, shop, order)
+
+    async def run_until_sent() -> None:
+        worker = Worker(deck, run_jobs=False, idle_wait=0.05)
+        running = asyncio.create_task(worker.run())
+        for _ in range(200):
+            if service.notifications:
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await running
+
+    asyncio.run(run_until_sent())
+    assert len(service.notifications) == 1
+    assert notifications(deck, order["id"])[0].state == "acknowledged"

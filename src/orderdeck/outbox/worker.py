@@ -182,7 +182,9 @@ class Worker:
     async def _service_loop(self, client: httpx.AsyncClient) -> None:
         while not self.stopping:
             if not await self._services(client):
-                await self._pause(self.idle_wait)
+                # Not latency-critical (a service reads its requests when it polls anyway): a
+                # slower poll keeps this loop's claims off SQLite's one writer.
+                await self._pause(max(self.idle_wait, 1.0))
 
     async def _services(self, client: httpx.AsyncClient) -> bool:
         try:

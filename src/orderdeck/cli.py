@@ -608,8 +608,7 @@ def reference_3pl(
         typer.Option(
             envvar="ORDERDECK_3PL_TOKEN",
             help="An Orderdeck API token for the service: `orderdeck token create --name '3PL' --scopes "
-            "read_fulfillments,write_fulfillments,read_assigned_fulfillment_orders,"
-            "write_assigned_fulfillment_orders,read_inventory`",
+            "write_fulfillments,write_assigned_fulfillment_orders,read_products,write_inventory`",
         ),
     ],
     orderdeck_url: Annotated[str, typer.Option(help="Where Orderdeck serves")] = "http://127.0.0.1:8000",
@@ -633,6 +632,12 @@ def reference_3pl(
         bool,
         typer.Option("--tracking-later", help="Ship without a number; give it when asked (fetch_tracking_numbers)"),
     ] = False,
+    publish_stock: Annotated[
+        bool,
+        typer.Option(
+            "--publish-stock/--no-publish-stock", help="On start, set its stock at its location for the shop's SKUs"
+        ),
+    ] = True,
     silent: Annotated[bool, typer.Option("--silent", help="Take notifications and never answer (for tests)")] = False,
     down_for: Annotated[int, typer.Option(min=0, help="Answer the first N notifications with a 500 (for tests)")] = 0,
 ) -> None:
@@ -659,6 +664,7 @@ def reference_3pl(
         secret=secret,
         carrier=carrier,
         tracking_later=tracking_later,
+        publish_stock=publish_stock,
         silent=silent,
         down_for=down_for,
     )

@@ -5,7 +5,8 @@ It is its own HTTP process and knows Orderdeck only through the Admin API and an
 a 3PL app written for Shopify would (AFTER-THE-SALE §4.3 to §4.5):
 
 - on start it registers itself (`fulfillment_services.json`, callback_url = its own address,
-  inventory_management and tracking_support on), or takes up the service it registered before;
+  inventory_management and tracking_support on), or takes up the service it registered before,
+  and sets its stock at its location for the SKUs the shop sells (`inventory_levels/set.json`);
 - `POST /fulfillment_order_notification` (the body says only the kind; signed with
   X-Shopify-Hmac-Sha256 when it is given the secret) wakes it to read
   `assigned_fulfillment_orders.json` for requests and cancellation requests; it also reads them
@@ -47,13 +48,16 @@ log = logging.getLogger("orderdeck.reference_3pl")
 API_VERSION = "2024-10"
 RETRY_SHIPPING = 5.0  # seconds before shipping again what Orderdeck refused (a hold, say)
 NOTIFICATION_KINDS = ("FULFILLMENT_REQUEST", "CANCELLATION_REQUEST")
-# What the service's token needs: its own service, the work assigned to it, the SKUs of that work.
+# What the service's token needs: its own service, the work assigned to it, the SKUs of that
+# work, and (to publish its stock at its location) the shop's products and their stock.
 SCOPES = (
     "read_fulfillments",
     "write_fulfillments",
     "read_assigned_fulfillment_orders",
     "write_assigned_fulfillment_orders",
+    "read_products",
     "read_inventory",
+    "write_inventory",
 )
 
 
@@ -73,6 +77,9 @@ class Config:
     # Ships without a tracking number and tells it only when Orderdeck asks (fetch_tracking_numbers),
     # as services whose carrier assigns the number later do.
     tracking_later: bool = False
+    # On start, set its stock at its own location for the SKUs the shop sells, as 3PL apps push
+    # their inventory (Orderdeck's fetch-stock job keeps it right afterwards).
+    publish_stock: bool = True
     silent: bool = False  # takes notifications, never answers a request
     down_for: int = 0  # the first N notifications get a 500
 
@@ -189,6 +196,33 @@ class Reference3PL:
             self.service = found
         log.info("registered as %s (location %s)", self.config.name, self.service["location_id"])
         return self.service
+
+    async def publish_stock(self) -> int:
+        """Set what the shelf can sell at our location for every variant with one of our SKUs;
+        returns how many were set."""
+        assert self.service is not None
+        wanted = set(self.shelf.on_hand)
+        found: dict[str, int] = {}
+        url: str | None = "/products.json"
+        params: dict[str, Any] | None = {"limit": 250, "fields": "id,variants"}
+        while url is not None:
+            answer = await self.client.get(url, params=params)
+            if answer.status_code >= 400:
+                raise OrderdeckRefused("GET", url, answer.status_code, answer.text)
+            for product in answer.json()["products"]:
+                for variant in product["variants"]:
+                    if variant.get("sku") in wanted:
+                        found.setdefault(variant["sku"], variant["inventory_item_id"])
+            url, params = answer.links.get("next", {}).get("url"), None
+        for sku, item_id in sorted(found.items()):
+            level = {
+                "location_id": self.service["location_id"],
+                "inventory_item_id": item_id,
+                "available": max(self.shelf.free(sku), 0),
+            }
+            await self._call("POST", "/inventory_levels/set.json", level)
+        log.info("stock of %d SKU(s) set at our location", len(found))
+        return len(found)
 
     async def assigned(self, assignment_status: str) -> list[dict[str, Any]]:
         found = await self._call("GET", "/assigned_fulfillment_orders.json", assignment_status=assignment_status)
@@ -397,6 +431,8 @@ class Reference3PL:
             self._client = client
             self._wake = asyncio.Event()  # of this event loop
             await self.register()
+            if self.config.publish_stock and self.shelf.on_hand:
+                await self.publish_stock()
             loop = asyncio.create_task(self.run())
             try:
                 yield

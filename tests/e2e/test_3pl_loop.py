@@ -79,6 +79,11 @@ class Running3PL:
     def did(self, action: str) -> list[int]:
         return [fo_id for what, fo_id in self.service.answered if what == action]
 
+    def done(self, action: str, fo_id: int) -> None:
+        """Wait until the service has done it: it records an action once Orderdeck answered it, so
+        Orderdeck's side is there by then."""
+        eventually(lambda: fo_id in self.did(action), f"the service {action} fulfillment order {fo_id}")
+
 
 @pytest.fixture
 def start_3pl(deck: Orderdeck, server: int) -> Iterator[Callable[..., Running3PL]]:  # noqa: F811
@@ -196,7 +201,8 @@ def test_a_lost_notification_is_made_up_for_by_the_services_own_poll(api, shop, 
     order = paid_order(shop, mug, 2)
     fo = only_fo(shop, order["id"])
     request_fulfillment(api, fo["id"])
-    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "shipped after a poll")
+    running.done("shipped", fo["id"])
+    assert fulfillment_order(api, fo["id"])["status"] == "closed"
     assert running.did("accepted") == running.did("shipped") == [fo["id"]]
     assert running.service.notifications == []
 
@@ -215,7 +221,8 @@ def test_requested_accepted_shipped_tracked_to_delivered(deck, api, shop, start_
     drain(deck)  # the signed notification wakes the service
     assert running.service.notifications == ["FULFILLMENT_REQUEST"]
 
-    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "the service shipped")
+    running.done("shipped", fo["id"])
+    assert fulfillment_order(api, fo["id"])["status"] == "closed"
     [fulfillment] = api.ok(api.get(f"/orders/{order['id']}/fulfillments.json"))["fulfillments"]
     number = running.service.tracking[fulfillment["name"]]
     assert (fulfillment["tracking_number"], fulfillment["tracking_company"]) == (number, "DHL Express")
@@ -265,9 +272,9 @@ def test_what_the_service_has_no_stock_for_is_rejected_with_a_message_per_line(d
     request_fulfillment(api, fo["id"])
     drain(deck)
 
-    rejected = eventually(
-        lambda: (f := fulfillment_order(api, fo["id"]))["request_status"] == "rejected" and f, "rejected"
-    )
+    running.done("rejected", fo["id"])
+    rejected = fulfillment_order(api, fo["id"])
+    assert rejected["request_status"] == "rejected"
     assert (rejected["status"], rejected["supported_actions"]) == ("open", ["request_fulfillment"])
     assert running.did("rejected") == [fo["id"]] and running.did("accepted") == []
     assert shop.get(order["id"])["display_fulfillment_status"] == "request_declined"
@@ -298,7 +305,8 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
         fo = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/move.json", move))["moved_fulfillment_order"]
     request_fulfillment(api, fo["id"])
     drain(deck)
-    eventually(lambda: fulfillment_order(api, fo["id"])["request_status"] == "accepted", "accepted")
+    slow.done("accepted", fo["id"])
+    assert fulfillment_order(api, fo["id"])["request_status"] == "accepted"
     assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 3}  # two promised
 
     body = {"cancellation_request": {"message": "The customer wants it from the other warehouse."}}
@@ -306,9 +314,9 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     assert asked["request_status"] == "cancellation_requested"
     drain(deck)
     assert slow.service.notifications == ["FULFILLMENT_REQUEST", "CANCELLATION_REQUEST"]
-    cancelled = eventually(
-        lambda: (f := fulfillment_order(api, fo["id"]))["status"] == "cancelled" and f, "cancellation accepted"
-    )
+    slow.done("cancellation accepted", fo["id"])
+    cancelled = fulfillment_order(api, fo["id"])
+    assert cancelled["status"] == "cancelled"
     assert cancelled["request_status"] == "cancellation_accepted"
     assert slow.did("cancellation accepted") == [fo["id"]] and slow.did("shipped") == []
     assert httpx.get(f"{slow.url}/").json()["promised"] == {}  # the slow shelf let the mugs go
@@ -320,12 +328,37 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     moved = api.ok(api.post(f"/fulfillment_orders/{back['id']}/move.json", move))["moved_fulfillment_order"]
     request_fulfillment(api, moved["id"])
     drain(deck)
-    eventually(lambda: fulfillment_order(api, moved["id"])["status"] == "closed", "shipped by the other service")
+    other.done("shipped", moved["id"])
+    assert fulfillment_order(api, moved["id"])["status"] == "closed"
     assert other.service.notifications == ["FULFILLMENT_REQUEST"]
     assert other.did("shipped") == [moved["id"]]
     assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
     assert httpx.get(f"{other.url}/fetch_stock.json").json() == {"MUG-1": 3}
     assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 5}
+
+
+def test_the_service_publishes_its_stock_and_a_paid_order_moved_to_it_is_requested_and_shipped(
+    deck, api, shop, start_3pl
+):
+    """The demo's walk (docs/operations.md, "Try a 3PL"): the shop requests fulfillment on payment;
+    staff move a paid order's items to the service, which gets them by itself."""
+    shop.settings(auto_request_fulfillment="on_payment")
+    amsterdam = shop.location("Amsterdam")
+    mug = shop.product("MUG-1", stock={amsterdam: 5}, title="Delft mug")
+    order = paid_order(shop, mug, 2)
+    fo = only_fo(shop, order["id"])
+    assert (fo["assigned_location_id"], fo["request_status"]) == (amsterdam, "unsubmitted")
+
+    running = start_3pl(stock={"MUG-1": 9, "VASE-1": 2})  # the shop sells no VASE-1
+    assert shop.level(mug, running.location_id)["available"] == 9
+    move = {"fulfillment_order": {"new_location_id": running.location_id}}
+    moved = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/move.json", move))["moved_fulfillment_order"]
+    assert fulfillment_order(api, moved["id"])["request_status"] == "submitted"
+    drain(deck)
+    running.done("shipped", moved["id"])
+    assert fulfillment_order(api, moved["id"])["status"] == "closed"
+    assert running.service.notifications == ["FULFILLMENT_REQUEST"]
+    assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
 
 
 def test_orderdeck_takes_the_services_stock_and_asks_it_for_a_tracking_number_it_gave_later(deck, api, shop, start_3pl):
@@ -338,7 +371,8 @@ def test_orderdeck_takes_the_services_stock_and_asks_it_for_a_tracking_number_it
     fo = only_fo(shop, order["id"])
     request_fulfillment(api, fo["id"])
     drain(deck)
-    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "shipped")
+    running.done("shipped", fo["id"])
+    assert fulfillment_order(api, fo["id"])["status"] == "closed"
     [fulfillment] = api.ok(api.get(f"/orders/{order['id']}/fulfillments.json"))["fulfillments"]
     assert fulfillment["tracking_number"] is None
     assert service_sync.sync_tracking(deck) == 1  # the fetch-tracking-numbers job
@@ -400,7 +434,8 @@ def test_a_service_that_is_down_gets_the_notification_again_and_nothing_is_lost(
     assert (note["state"], note["attempts"], note["last_status"]) == ("acknowledged", 3, 200)
     assert running.service.notifications == ["FULFILLMENT_REQUEST"] * 3
 
-    eventually(lambda: fulfillment_order(api, fo["id"])["status"] == "closed", "shipped once it was back up")
+    running.done("shipped", fo["id"])
+    assert fulfillment_order(api, fo["id"])["status"] == "closed"
     assert running.did("accepted") == running.did("shipped") == [fo["id"]]
     assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
 

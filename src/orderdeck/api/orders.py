@@ -129,6 +129,7 @@ READ_ONLY_KEYS = frozenset(
         "display_fulfillment_status",
         "return_status",
         "shipping_refunded",
+        "stuck",
         "metafields",
         "order_id",
     }

@@ -237,9 +237,9 @@ def untracked(order: Order, location_id: int, since: datetime) -> list[Fulfillme
     ]
 
 
-def _waiting_for_tracking(app: Orderdeck, location_id: int) -> dict[str, tuple[int, bool]]:
-    """Fulfillment name → (fulfillment id, tell the customer) for the fulfillments at the location
-    that still have no tracking number (made within TRACKING_LOOK_BACK)."""
+def _waiting_for_tracking(app: Orderdeck, location_id: int) -> dict[str, tuple[int, int, bool]]:
+    """Fulfillment name → (order id, fulfillment id, tell the customer) for the fulfillments at
+    the location that still have no tracking number (made within TRACKING_LOOK_BACK)."""
     o, t = orders.c, order_search_terms.c
     with app.unit_of_work(read_only=True) as uow:
         since = uow.now - TRACKING_LOOK_BACK
@@ -254,11 +254,11 @@ def _waiting_for_tracking(app: Orderdeck, location_id: int) -> dict[str, tuple[i
             )
             .order_by(o.id)
         ).scalars()
-        found: dict[str, tuple[int, bool]] = {}
+        found: dict[str, tuple[int, int, bool]] = {}
         for document in rows:
             order = decode_order(document)
             for f in untracked(order, location_id, since):
-                found[f.name] = (f.id, _notify(order, f))
+                found[f.name] = (order.id, f.id, _notify(order, f))
     return found
 
 
@@ -306,9 +306,12 @@ def fetch_tracking(app: Orderdeck, service: FulfillmentService, shop_domain: str
         for name in asked:  # only what was asked: a name the service made up changes nothing
             if name not in answered:
                 continue
-            fulfillment_id, notify = waiting[name]
+            order_id, fulfillment_id, notify = waiting[name]
             with app.unit_of_work() as uow:
                 try:
+                    current = uow.orders.get(order_id).fulfillment(fulfillment_id)
+                    if current is None or not current.is_active or current.tracking_numbers:
+                        continue  # cancelled, or given a number (by staff, by the service) since asked
                     fulfillments.update_tracking(
                         Command(app, uow, author),
                         fulfillment_id,

@@ -776,4 +776,10 @@ Index("ix_shipments_carrier_id", shipments.c.carrier, shipments.c.fulfillment_id
 Index("ix_shipments_location_id", shipments.c.location_id, shipments.c.fulfillment_id)
 Index("ix_shipments_service_id", shipments.c.service, shipments.c.fulfillment_id)
 Index("ix_shipments_created_id", shipments.c.created_at, shipments.c.fulfillment_id)
+# A filter within a tab (the carrier's parcels in transit, …): its list and the tab counts under
+# the filter are one range of these, never a walk of one index checking the other's rows.
+Index("ix_shipments_carrier_stage_id", shipments.c.carrier, shipments.c.stage, shipments.c.fulfillment_id)
+Index("ix_shipments_location_stage_id", shipments.c.location_id, shipments.c.stage, shipments.c.fulfillment_id)
+Index("ix_shipments_service_stage_id", shipments.c.service, shipments.c.stage, shipments.c.fulfillment_id)
+Index("ix_shipments_stage_created", shipments.c.stage, shipments.c.created_at)
 Index("ix_shipments_order", shipments.c.order_id)

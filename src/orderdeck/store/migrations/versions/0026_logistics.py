@@ -119,6 +119,10 @@ def upgrade() -> None:
     op.create_index("ix_shipments_location_id", "shipments", ["location_id", "fulfillment_id"])
     op.create_index("ix_shipments_service_id", "shipments", ["service", "fulfillment_id"])
     op.create_index("ix_shipments_created_id", "shipments", ["created_at", "fulfillment_id"])
+    op.create_index("ix_shipments_carrier_stage_id", "shipments", ["carrier", "stage", "fulfillment_id"])
+    op.create_index("ix_shipments_location_stage_id", "shipments", ["location_id", "stage", "fulfillment_id"])
+    op.create_index("ix_shipments_service_stage_id", "shipments", ["service", "stage", "fulfillment_id"])
+    op.create_index("ix_shipments_stage_created", "shipments", ["stage", "created_at"])
     op.create_index("ix_shipments_order", "shipments", ["order_id"])
     # Every stored order's fulfillments get their rows here, read from the documents in batches.
     shipments_report = shipments_backfill(op.get_bind())

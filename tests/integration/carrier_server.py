@@ -14,6 +14,7 @@ Start it from a test, the benchmark or another helper's loop:
     os.environ["ORDERDECK_CARRIER_API_URL"] = server.url
     server.scan("00340434161234567890", "in_transit", at=datetime(...), city="Hamburg")
     server.fail("JJD000390007", 500)        # or 429 (with Retry-After), or None to answer again
+    server.answer_every_number("in_transit")  # any other number: one scan (benchmarks, demos)
     ...
     server.stop()
 
@@ -70,9 +71,10 @@ class CarrierServer:
 
     def __init__(self) -> None:
         self.parcels: dict[str, Parcel] = {}
+        self.every_number: Parcel | None = None  # set: what any number not in `parcels` is answered with
         self.failing: dict[str, int] = {}  # number → HTTP status to answer instead
         self.retry_after = 120
-        self.calls: list[str] = []  # each request's path and query, in order
+        self.calls: list[str] = []  # each request's path and query, in order (count_calls=False: none)
         self.count_calls = True
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
@@ -123,6 +125,13 @@ class CarrierServer:
             if estimated is not None:
                 parcel.estimated = estimated
 
+    def answer_every_number(self, status: str | None, *, at: datetime | None = None) -> None:
+        """Answer any number not scanned otherwise as having this one scan (None: unknown again);
+        for benchmarks and demos with many parcels."""
+        with self._lock:
+            when = at or datetime.now(UTC)
+            self.every_number = None if status is None else Parcel([Scan(status, when, status.capitalize())])
+
     def fail(self, number: str, status: int | None) -> None:
         """Answer calls about this number with an HTTP error (None: answer normally again)."""
         with self._lock:
@@ -144,7 +153,7 @@ class CarrierServer:
             if self.count_calls:
                 self.calls.append(path)
             status = next((self.failing[n] for n in numbers if n in self.failing), None)
-            found = {n: self.parcels.get(n) for n in numbers}
+            found = {n: self.parcels.get(n, self.every_number) for n in numbers}
             return {n: (Parcel(list(p.scans), p.estimated) if p else None) for n, p in found.items()}, status
 
 

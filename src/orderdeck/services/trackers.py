@@ -93,35 +93,28 @@ def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False) ->
     asked = 0
     while not should_stop():
         with app.unit_of_work() as uow:
-            due = Trackers(uow.conn).due(uow.now, CHUNK)
+            now = uow.now
+            due = Trackers(uow.conn).due(now, CHUNK)
             accounts = CarrierAccounts(uow.conn).active_by_carrier()
         if not due:
             break
+        quiet: list[tuple[int, dict[str, Any]]] = []  # tracker changes that touch no order: written together
         by_carrier: dict[str, list[Tracker]] = {}
         for tracker in due:
             by_carrier.setdefault(tracker.carrier, []).append(tracker)
         for carrier, waiting in by_carrier.items():
             account = accounts.get(carrier)
             size = karrio.CARRIERS[carrier].batch if carrier in karrio.CARRIERS else 10
-            for start in range(0, len(waiting), size):
-                batch = waiting[start : start + size]
+            for first in range(0, len(waiting), size):
+                batch = waiting[first : first + size]
                 if should_stop():
-                    return asked
+                    break
                 if account is None or carrier not in karrio.installed():
-                    _wait(
-                        app,
-                        batch,
-                        NO_ACCOUNT_WAIT,
-                        f"No active {carrier} carrier account: add one in Settings → Carriers",
-                    )
+                    why = f"No active {carrier} carrier account: add one in Settings → Carriers"
+                    quiet += [(t.id, {"next_check_at": now + NO_ACCOUNT_WAIT, "last_error": why}) for t in batch]
                 elif carrier in limited:
-                    _wait(
-                        app,
-                        batch,
-                        None,
-                        f"{carrier} answered 429 Too Many Requests; asking again later",
-                        until=limited[carrier],
-                    )
+                    why = f"{carrier} answered 429 Too Many Requests; asking again later"
+                    quiet += [(t.id, {"next_check_at": limited[carrier], "last_error": why}) for t in batch]
                 else:
                     asked += len(batch)
                     outcome = karrio.fetch(
@@ -131,17 +124,11 @@ def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False) ->
                         test_mode=account.test_mode,
                         account_id=account.id,
                     )
-                    _apply(app, account, batch, outcome, limited)
+                    quiet += _apply(app, account, batch, outcome, limited)
+        with app.unit_of_work() as uow:  # before the next chunk is read, which must not see these again
+            Trackers(uow.conn).change_many(quiet)
+            uow.commit()
     return asked
-
-
-def _wait(
-    app: Orderdeck, batch: list[Tracker], wait: timedelta | None, why: str, until: datetime | None = None
-) -> None:
-    with app.unit_of_work() as uow:
-        when = until or uow.now + (wait or EVERY)
-        Trackers(uow.conn).change_many([(t.id, {"next_check_at": when, "last_error": why}) for t in batch])
-        uow.commit()
 
 
 def _backoff(errors: int) -> timedelta:
@@ -150,10 +137,11 @@ def _backoff(errors: int) -> timedelta:
 
 def _apply(
     app: Orderdeck, account: CarrierAccount, batch: list[Tracker], outcome: karrio.Outcome, limited: dict[str, datetime]
-) -> None:
-    quiet: list[tuple[int, dict[str, Any]]] = []  # tracker changes that touch no order
-    with app.unit_of_work() as uow:
-        now = uow.now
+) -> list[tuple[int, dict[str, Any]]]:
+    """Record what the carrier said: news through the order's command at once; the rest is
+    returned as tracker changes for the sweep to write with the others of its chunk."""
+    quiet: list[tuple[int, dict[str, Any]]] = []
+    now = app.clock()
     if outcome.retry_after is not None:
         limited[account.carrier] = now + max(RATE_LIMIT_WAIT, timedelta(seconds=outcome.retry_after))
     for tracker in batch:
@@ -200,10 +188,7 @@ def _apply(
                     },
                 )
             )
-    if quiet:
-        with app.unit_of_work() as uow:
-            Trackers(uow.conn).change_many(quiet)
-            uow.commit()
+    return quiet
 
 
 def _news(tracker: Tracker, found: list[Checkpoint], current: str | None) -> bool:

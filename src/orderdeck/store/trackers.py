@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from ..domain.order import Order
 from ..tracking.karrio_tracker import carrier_for
@@ -140,5 +140,16 @@ class Trackers:
         self.conn.execute(update(trackers).where(trackers.c.id == tracker_id).values(**values))
 
     def change_many(self, changes: list[tuple[int, dict[str, Any]]]) -> None:
+        """Each tracker's own changes, one executemany per set of columns changed."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for tracker_id, values in changes:
-            self.change(tracker_id, **values)
+            groups.setdefault(tuple(sorted(values)), []).append(
+                {"tracker_id": tracker_id, **{f"new_{k}": v for k, v in values.items()}}
+            )
+        for columns, rows in groups.items():
+            statement = (
+                update(trackers)
+                .where(trackers.c.id == bindparam("tracker_id"))
+                .values({name: bindparam(f"new_{name}") for name in columns})
+            )
+            self.conn.execute(statement, rows)

@@ -180,6 +180,15 @@ def _settings_class(carrier: str, base: str | None) -> type:
     return _pointed_at(settings, base) if base else settings
 
 
+@cache
+def _cache(carrier: str, account_id: int, credentials: str, test_mode: bool) -> Any:
+    """karrio's cache for one account as it is now: its OAuth tokens (GLS, UPS, DPD…) are asked
+    for once and reused until they expire, not once per batch."""
+    import karrio.lib as lib
+
+    return lib.Cache()
+
+
 def gateway(carrier: str, credentials: dict[str, Any], *, test_mode: bool, tracer: Any, account_id: int) -> Any:
     import karrio.sdk as karrio
 
@@ -187,7 +196,8 @@ def gateway(carrier: str, credentials: dict[str, Any], *, test_mode: bool, trace
     settings = _settings_class(carrier, base)(
         **credentials, test_mode=test_mode, id=str(account_id), carrier_id=carrier
     )
-    return karrio.gateway[carrier].create(settings, tracer=tracer)
+    held = _cache(carrier, account_id, repr(sorted(credentials.items())), test_mode)
+    return karrio.gateway[carrier].create(settings, tracer=tracer, cache=held)
 
 
 # What tells a rate limit and a number the carrier does not know, in karrio's messages and the

@@ -22,6 +22,7 @@ from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import fulfillment_services, outbox, service_notifications
 from tests.conftest import Api, Clock, Shop, make_token
+from tests.integration.conftest import Inbox
 from tests.integration.order_steps import open_fo, ship
 
 SERVICE_SCOPES = [
@@ -346,3 +347,18 @@ def test_a_cancellation_refused_after_an_order_edit_warns_that_removed_items_may
     assert flag["next_step"].startswith("contact Mars Fulfillment: it may ship items taken off the order")
     [entry] = events(api, order, "stuck")
     assert "Mars Fulfillment refused to cancel the fulfillment after the order was edited" in entry["message"]
+
+
+def test_the_staff_e_mail_names_the_reason_and_the_next_step(
+    mailing: Orderdeck, inbox: Inbox, api: Api, shop: Shop, mars: Api, order: dict[str, Any]
+) -> None:
+    shop.settings(staff_email="ops@shop.test")
+    fo = request(api, shop, order)
+    reject(mars, fo)
+    asyncio.run(Worker(mailing, run_jobs=False).drain())
+    [mail] = inbox.messages
+    assert mail["Subject"] == f"[Orderdeck demo shop] {order['name']} is stuck: request rejected"
+    body = mail.get_content()
+    assert "Mars Fulfillment rejected the fulfillment request (inventory out of stock)" in body
+    assert "Next step: move the items to another location" in body
+    assert f"/admin/orders/{order['id']}" in body

@@ -1,4 +1,5 @@
-"""E-mail to staff: the alerts the jobs raise (an authorization about to expire, a stuck order)
+"""E-mail to staff: the alerts the jobs raise (an authorization about to expire, a stuck order:
+its subject names the reason when the alert carries one, domain/stuck.py)
 and automation rules' `email_staff` action, from the `staff_alert` outbox rows.
 
 Sent over SMTP as ORDERDECK_SMTP_URL says (`smtp://user:pass@host:587?starttls=1&from=…`, or
@@ -41,6 +42,7 @@ def _compose(
     message["X-Orderdeck-Order-Id"] = str(payload.get("order_id"))
     message.set_content(
         f"{payload.get('message', '')}\n\nOrder: {name} (id {payload.get('order_id')})\n"
+        f"Admin: {public_url}/admin/orders/{payload.get('order_id')}\n"
         f"API: {public_url}/admin/api/2024-10/orders/{payload.get('order_id')}.json\n"
     )
     return message

@@ -335,6 +335,9 @@ class Reference3PL:
             self.to_ship.pop(fo_id, None)
             self.shelf.release(fo_id)
             return
+        if fo["request_status"] == "cancellation_requested":  # asked since the last read: not shipped yet
+            await self._answer_cancellation(fo)
+            return
         asked = [r for r in fo.get("merchant_requests", []) if r["kind"] == "fulfillment_request"]
         notify = bool(asked and (asked[-1].get("request_options") or {}).get("notify_customer"))
         number = f"{9_000_000_000 + fo_id % 1_000_000_000:010d}"  # ten digits, as DHL Express's
@@ -369,6 +372,8 @@ class Reference3PL:
                 await self.ship_due()
             except (httpx.HTTPError, OrderdeckRefused) as exc:
                 log.warning("round failed, tried again at the next: %s", exc)
+            except Exception:  # an answer it could not read: the loop must outlive it
+                log.exception("round failed, tried again at the next")
             due = min([next_poll, *self.to_ship.values()]) - self.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(min(due, self.config.poll_every), 0.01))
@@ -382,9 +387,10 @@ class Reference3PL:
             if not hmac.compare_digest(given, signature(body, self.config.secret)):
                 return JSONResponse({"errors": "bad X-Shopify-Hmac-Sha256 signature"}, status_code=401)
         try:
-            kind = (await request.json()).get("kind")
+            said = await request.json()
         except ValueError:
-            kind = None
+            said = None
+        kind = said.get("kind") if isinstance(said, dict) else None
         if kind not in NOTIFICATION_KINDS:
             return JSONResponse({"errors": f"kind must be one of {', '.join(NOTIFICATION_KINDS)}"}, status_code=400)
         self.notifications.append(kind)
@@ -430,7 +436,13 @@ class Reference3PL:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=20, transport=self.transport) as client:
             self._client = client
             self._wake = asyncio.Event()  # of this event loop
-            await self.register()
+            while True:
+                try:
+                    await self.register()
+                    break
+                except httpx.TransportError as exc:  # Orderdeck not up yet: a refusal is not retried
+                    log.warning("cannot reach Orderdeck at %s (%s); trying again in 2 s", base, exc)
+                    await asyncio.sleep(2)
             if self.config.publish_stock and self.shelf.on_hand:
                 await self.publish_stock()
             loop = asyncio.create_task(self.run())

@@ -166,7 +166,9 @@ def test_the_reference_3pl_registers_once_and_answers_the_callbacks_over_http(ap
     assert httpx.get(f"{first.url}/fetch_stock", params={"sku": "MUG-1"}).json() == {"MUG-1": 7}
     numbers = httpx.get(f"{first.url}/fetch_tracking_numbers.json", params={"order_names[]": "#1001.1"}).json()
     assert numbers == {"tracking_numbers": {}, "message": "Successfully received the tracking numbers", "success": True}
-    assert httpx.post(f"{first.url}/fulfillment_order_notification", json={"kind": "SOMETHING"}).status_code == 400
+    for wrong in ({"kind": "SOMETHING"}, ["FULFILLMENT_REQUEST"], "FULFILLMENT_REQUEST"):
+        assert httpx.post(f"{first.url}/fulfillment_order_notification", json=wrong).status_code == 400
+    assert first.service.notifications == []
     first.__exit__()
 
     # Started again with the same token on another port: the same service, pointed at the new address.

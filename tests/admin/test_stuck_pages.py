@@ -165,3 +165,19 @@ def test_a_viewer_sees_the_banner_without_buttons(
     refused = viewer.post(f"/admin/orders/{order['id']}/stuck/{fo['id']}/request-again")
     assert refused.status_code in (303, 403)
     assert shop.get(order["id"])["stuck"] != []
+
+
+def test_a_request_not_accepted_links_to_the_services_health(
+    deck: Orderdeck, owner: AdminClient, api: Api, shop: Shop, clock: Clock, order: dict[str, Any]
+) -> None:
+    shop.settings(request_accept_hours=1, request_acknowledge_hours=0)
+    fo = fo_of(shop, order)
+    api.ok(api.post(f"/fulfillment_orders/{fo['id']}/fulfillment_request.json", {"fulfillment_request": {}}))
+    clock.advance(hours=1, minutes=30)
+    sweeps.flag_stuck_orders(deck)
+    page = owner.page(f"/admin/orders/{order['id']}")
+    words = text_of(page)
+    assert "Mars Fulfillment has not accepted the fulfillment request sent 1 hour ago." in words
+    assert "Next step: Ask Mars Fulfillment whether it received the request" in words
+    assert 'href="/admin/settings/fulfillment-services"' in page.text
+    assert "request-again" not in page.text  # nothing to send again: the request is out

@@ -10,7 +10,7 @@ a 3PL app written for Shopify would (AFTER-THE-SALE §4.3 to §4.5):
 - `POST /fulfillment_order_notification` (the body says only the kind; signed with
   X-Shopify-Hmac-Sha256 when it is given the secret) wakes it to read
   `assigned_fulfillment_orders.json` for requests and cancellation requests; it also reads them
-  every `poll_every` seconds, in case a notification was lost;
+  on start and every `poll_every` seconds, in case a notification was lost;
 - it accepts a request when its own stock covers every line, and otherwise rejects it
   (`inventory_out_of_stock`, with a message per short line); it accepts a cancellation of what it
   has not shipped yet;

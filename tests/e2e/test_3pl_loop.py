@@ -442,6 +442,36 @@ def test_a_service_that_is_down_gets_the_notification_again_and_nothing_is_lost(
     assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
 
 
+def test_a_service_down_for_hours_is_flagged_as_not_reached_and_takes_the_request_when_back(
+    deck, api, shop, start_3pl, clock
+):
+    down = start_3pl(stock={"MUG-1": 5}, down_for=1000)
+    mug = shop.product("MUG-1", stock={down.location_id: 5}, title="Delft mug")
+    order = paid_order(shop, mug, 1)
+    fo = only_fo(shop, order["id"])
+    request_fulfillment(api, fo["id"])
+    drain(deck)
+    clock.advance(hours=2, minutes=1)  # the shop's request_acknowledge_hours: 2
+    drain(deck)
+    assert down.service.refused_notifications == 2
+    assert sweeps.flag_stuck_orders(deck) == 1
+    [flag] = shop.get(order["id"])["stuck"]
+    assert (flag["reason"], flag["service"]) == ("notification_unacknowledged", "Reference 3PL")
+
+    # Its system is back, at a new address: it takes up its service and reads its assigned work
+    # at once; the request answered, Orderdeck stops sending the notification.
+    down.__exit__()
+    back = start_3pl(stock={"MUG-1": 5}, token=down.config.token)
+    back.done("shipped", fo["id"])
+    clock.advance(minutes=2)
+    drain(deck)
+    assert back.service.notifications == []
+    [note] = notifications_of(deck, order["id"])
+    assert (note["state"], note["attempts"]) == ("acknowledged", 2)
+    assert shop.get(order["id"])["stuck"] == []
+    assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
+
+
 def test_the_command_refuses_stock_that_is_not_sku_equals_quantity() -> None:
     from typer.testing import CliRunner
 

@@ -44,7 +44,7 @@ from orderdeck.settings import Settings
 from orderdeck.store.access import SCOPES, parse_scopes
 from orderdeck.store.migrate import migrate
 
-from . import ceiling, machine, returns, status_changes, webhooks
+from . import ceiling, machine, returns, status_changes, tracker_sweep, webhooks
 from .server import Server, start
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,7 @@ class Plan:
     webhook_messages: int
     webhook_seconds: float
     returns: int
+    tracker_shipments: int = 100_000  # live shipments the tracker sweep polls (SQLite run only)
     workers: int = 2
     shipments: int = 5000  # rows in the shipments table for the Shipments page (full: 1,000,000)
 
@@ -82,6 +83,7 @@ class Plan:
                 webhook_messages=1000,
                 webhook_seconds=5,
                 returns=20,
+                tracker_shipments=300,
             )
         return cls(
             quick=False,
@@ -109,6 +111,7 @@ class Results:
     memory: dict[str, float] = field(default_factory=dict)
     webhooks: dict[str, Any] = field(default_factory=dict)
     returns: dict[str, Any] = field(default_factory=dict)
+    trackers: dict[str, Any] = field(default_factory=dict)
     shipments: dict[str, Any] = field(default_factory=dict)
 
 
@@ -459,6 +462,8 @@ def report(all_results: list[Results], plan: Plan, info: dict[str, str]) -> str:
         parts.append("")
         parts += webhooks.render(r.webhooks, table)
         parts += returns.render(r.returns, table, r.ingest)
+        if r.trackers:
+            parts += ["", *tracker_sweep.render(r.trackers)]
         if r.shipments:
             from . import shipments_page  # imported here: it imports this module's helpers
 
@@ -520,6 +525,9 @@ def main() -> None:
             results.shipments = shipments_page.run_on(
                 url, plan.shipments, demo_orders=300, repeats=plan.repeats, workdir=workdir
             )
+            if backend == "sqlite":
+                print(f"[{backend}] tracker sweep: {plan.tracker_shipments:,} live shipments", flush=True)
+                results.trackers = tracker_sweep.run(f"sqlite:///{workdir / 'trackers.db'}", plan.tracker_shipments)
             all_results.append(results)
         finally:
             drop_database(backend, workdir)

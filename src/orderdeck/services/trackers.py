@@ -132,7 +132,7 @@ def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False) ->
 
 
 def _backoff(errors: int) -> timedelta:
-    return min(EVERY * 2 ** min(errors, 10), LONGEST_BACKOFF)
+    return min(EVERY * int(2 ** min(errors, 10)), LONGEST_BACKOFF)
 
 
 def _apply(

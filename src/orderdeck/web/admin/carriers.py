@@ -117,7 +117,7 @@ def _credentials(form: FormData, carrier: str) -> dict[str, str]:
 @router.post("/new", summary="Add a carrier account")
 def add_account(admin: Settings, form: Form) -> Response:
     carrier = text(form, "carrier")
-    values = {"name": text(form, "name"), "test_mode": "test_mode" in form, "active": True}
+    values: dict[str, Any] = {"name": text(form, "name"), "test_mode": "test_mode" in form, "active": True}
     if carrier not in karrio.installed():
         problems = Problems(carrier=f"Choose one of the carriers listed ({', '.join(karrio.installed())})")
         return _form(admin, None, None, values, problems, 422)
@@ -146,11 +146,14 @@ def account_page(admin: Settings, account_id: int) -> Response:
 def change_account(admin: Settings, form: Form, account_id: int) -> Response:
     with admin.app.unit_of_work(read_only=True) as uow:
         account = CarrierAccounts(uow.conn).get(account_id)
-    values = {"name": text(form, "name"), "test_mode": "test_mode" in form, "active": "active" in form}
+    name, test_mode, active = text(form, "name"), "test_mode" in form, "active" in form
+    values: dict[str, Any] = {"name": name, "test_mode": test_mode, "active": active}
     credentials = _credentials(form, account.carrier)
     try:
         with admin.command() as cmd:
-            saved = service.change_account(cmd, account_id, credentials=credentials, **values)
+            saved = service.change_account(
+                cmd, account_id, name=name, credentials=credentials, test_mode=test_mode, active=active
+            )
     except OrderError as exc:
         return _form(admin, account.carrier, account, values, Problems().add(exc), 422)
     state = "saved" if saved.active else "saved and switched off: its shipments are not polled"

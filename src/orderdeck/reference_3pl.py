@@ -338,7 +338,10 @@ class Reference3PL:
         if fo["request_status"] == "cancellation_requested":  # asked since the last read: not shipped yet
             await self._answer_cancellation(fo)
             return
-        asked = [r for r in fo.get("merchant_requests", []) if r["kind"] == "fulfillment_request"]
+        # Orderdeck shows the merchant's requests as `merchant_requests`; Shopify's service view
+        # names them `outgoing_requests`.
+        requests = fo.get("merchant_requests") or fo.get("outgoing_requests") or []
+        asked = [r for r in requests if r.get("kind") == "fulfillment_request"]
         notify = bool(asked and (asked[-1].get("request_options") or {}).get("notify_customer"))
         number = f"{9_000_000_000 + fo_id % 1_000_000_000:010d}"  # ten digits, as DHL Express's
         body: dict[str, Any] = {

@@ -129,6 +129,14 @@ def test_a_cancelled_fulfillment_retires_its_tracker(deck, shop, mug, gls, carri
     assert carrier.calls_about(GLS_NUMBER) == 0
 
 
+def test_a_changed_tracking_number_gets_its_own_tracker_and_the_old_one_is_retired(deck, shop, mug, gls, carrier, api):
+    shipped = ship(shop, mug, GLS_NUMBER, "GLS")
+    body = {"fulfillment": {"tracking_info": {"number": "GLS00087654321", "company": "GLS"}}}
+    api.ok(api.post(f"/fulfillments/{shipped['fulfillment_id']}/update_tracking.json", body))
+    states = {t.tracking_number: t.state for t in trackers_of(deck, shipped["order_id"])}
+    assert states == {GLS_NUMBER: "retired", "GLS00087654321": "active"}
+
+
 # ---- what the carrier says ---------------------------------------------------------------------
 
 

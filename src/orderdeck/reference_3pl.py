@@ -134,17 +134,10 @@ class Shelf:
 class Reference3PL:
     """The service's state and its work; `app()` is its HTTP face."""
 
-    def __init__(
-        self,
-        config: Config,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, config: Config, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.shelf = Shelf(dict(config.stock))
-        self.monotonic = monotonic
-        self.transport = transport
+        self.monotonic = monotonic  # when to ship and poll: its own clock, not Orderdeck's
         self.service: dict[str, Any] | None = None
         self.to_ship: dict[int, float] = {}  # accepted fulfillment order → when it ships
         self.tracking: dict[str, str] = {}  # fulfillment name (#1001.1) → tracking number
@@ -436,7 +429,7 @@ class Reference3PL:
         """Connected to Orderdeck and registered, with the work loop going."""
         base = f"{self.config.orderdeck_url.rstrip('/')}/admin/api/{API_VERSION}"
         headers = {"X-Shopify-Access-Token": self.config.token, "Accept": "application/json"}
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=20, transport=self.transport) as client:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=20) as client:
             self._client = client
             self._wake = asyncio.Event()  # of this event loop
             while True:

@@ -4,7 +4,10 @@ A Hypothesis state machine drives a small shop (two locations, three products wi
 orders paid by authorization or sale) with captures, fulfilments, un-fulfilments, holds,
 releases, moves, refunds, cancellations, archiving, returns and order edits (begin; stage added
 variants and custom items, quantities down to 0 with or without restock, line discounts,
-shipping added, changed or removed; commit; abandon), valid and invalid alike.
+shipping added, changed or removed; commit; abandon), and fulfillment requests to a fulfillment
+service with a location of its own (the merchant requests, asks to cancel or withdraws; the
+service accepts, rejects, accepts or rejects a cancellation, closes, and ships what it accepted;
+the shop requests by itself when paid or authorized, drawn per example), valid and invalid alike.
 
 - A refused command (4xx) must change nothing: the full JSON of every order of the example,
   its fulfillment orders and transactions, and every inventory level are compared before and
@@ -21,6 +24,10 @@ shipping added, changed or removed; commit; abandon), valid and invalid alike.
   total_outstanding == max(0, what is due − net paid) == max(0, statuses.balance); and the
   statuses equal what product/ORDER-MODEL.md says for the facts, computed here from the
   transactions and quantities.
+- Fulfillment services: no unit of a fulfillment order line ships twice (shipped ≤ quantity −
+  fulfillable); the merchant never fulfils at the service's location, the service only what it
+  accepted; only the service's location has requests; supported_actions agree with the state
+  (AFTER-THE-SALE §4.2); nothing due for an automatic request is left unsent.
 
 Each Hypothesis example gets its own products and orders, so examples do not see each other's
 stock; one deck (database) serves the whole run, for SQLite and PostgreSQL alike.
@@ -59,9 +66,10 @@ from orderdeck.services import returns as commands
 from orderdeck.services.context import Command
 from orderdeck.store import counts
 from orderdeck.store.tables import outbox
-from tests.conftest import AUTHORIZE, IN_CI, SELL
+from tests.conftest import AUTHORIZE, IN_CI, SELL, Api, make_token
 from tests.integration.order_steps import sale_id
 from tests.integration.returns_steps import run
+from tests.integration.test_fulfillment_requests import SERVICE_SCOPES
 
 CENT = Decimal("0.01")
 ACTIVE_FO = ("open", "in_progress", "scheduled", "on_hold")  # not closed, cancelled or incomplete
@@ -165,7 +173,8 @@ def expected_fulfillment_status(order: dict[str, Any], expect: Expect) -> str | 
 
 
 def expected_display_fulfillment_status(order: dict[str, Any], fos: list[dict[str, Any]]) -> str:
-    """§3 displayFulfillmentStatus: ON_HOLD when everything still to ship is on hold, …"""
+    """§3 displayFulfillmentStatus: ON_HOLD when everything still to ship is on hold, …;
+    REQUEST_DECLINED when a service rejected a request for some of it (AFTER-THE-SALE §4.6)."""
     fulfilled = sum(fulfilled_by_line(order).values())
     waiting = [
         fo for fo in fos if fo["status"] in ACTIVE_FO and sum(li["fulfillable_quantity"] for li in fo["line_items"])
@@ -177,9 +186,54 @@ def expected_display_fulfillment_status(order: dict[str, Any], fos: list[dict[st
         return "on_hold"
     if statuses == {"scheduled"}:
         return "scheduled"
+    if any(fo["request_status"] == "rejected" for fo in waiting):
+        return "request_declined"
     if fulfilled:
         return "partially_fulfilled"
     return "in_progress" if "in_progress" in statuses else "unfulfilled"
+
+
+# ---- fulfillment requests (AFTER-THE-SALE.md §4.2) ------------------------------------------------
+# What the merchant may do while a service holds the request, and at the service's location.
+REQUEST_ACTIONS = {
+    "submitted": ["cancel_fulfillment_order"],
+    "accepted": ["request_cancellation"],
+    "rejected": ["request_fulfillment"],
+    "cancellation_requested": ["cancel_fulfillment_order"],
+    "cancellation_rejected": [],
+}
+AT_SERVICE = ["request_fulfillment", "cancel_fulfillment_order", "move", "hold"]
+SERVICE_ANSWERS = [
+    "fulfillment_request/accept",
+    "fulfillment_request/reject",
+    "cancellation_request/accept",
+    "cancellation_request/reject",
+    "close",
+]
+SERVICE_HOLDS = ("accepted", "cancellation_requested", "cancellation_rejected")  # what it may ship
+# The financial statuses each automatic-request setting sends at.
+AUTO_SENDS_AT = {
+    "off": (),
+    "on_payment": ("paid", "partially_refunded"),
+    "on_authorization": ("authorized", "paid", "partially_refunded"),
+}
+
+
+def expected_actions(fo: dict[str, Any], at_service: bool, cancelled: bool) -> list[str]:
+    active = fo["status"] in ACTIVE_FO
+    if cancelled:
+        return []
+    if active and fo["request_status"] in REQUEST_ACTIONS:
+        return REQUEST_ACTIONS[fo["request_status"]]
+    if fo["status"] == "open":
+        return AT_SERVICE if at_service else ["create_fulfillment", "cancel_fulfillment_order", "move", "hold"]
+    if fo["status"] == "in_progress":
+        return ["create_fulfillment", "move", "hold"]
+    if fo["status"] == "on_hold":
+        return ["release_hold"]
+    if fo["status"] == "scheduled":
+        return ["mark_as_open", "hold", "move"]
+    return []
 
 
 # ---- returns (AFTER-THE-SALE.md §1), from the order JSON alone ------------------------------------
@@ -358,12 +412,15 @@ def build_machine(
     *,
     returns_first: bool = False,
     edits_first: bool = False,
+    service: tuple[Any, int] | None = None,
 ) -> type[RuleBasedStateMachine]:
     """The machine; `returns_first` ships every order at once, pays most by sale and leaves out
     the commands that only move unshipped units (hold, release, move, edit), so most steps work
     on returns; `edits_first` leaves out the returns commands, so most steps work on order
-    edits between fulfilments, refunds, captures and cancellations."""
+    edits between fulfilments, refunds, captures and cancellations. `service`: a fulfillment
+    service's own client and location; a product stocked there, and the request commands."""
     amsterdam, utrecht = locations
+    service_api, at_service = service if service is not None else (None, None)
 
     class OrderMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -375,6 +432,7 @@ def build_machine(
             self.state: dict[str, Any] = {}
             self.edits: dict[int, int] = {}  # order edit id -> order id, every edit begun
             self.refusal: OrderError | None = None  # why the last command run by `do` was refused
+            self.auto = "off"  # the shop's auto_request_fulfillment in this example
 
         # ---- reading the whole state ---------------------------------------------------------
         def read(self) -> dict[str, Any]:
@@ -412,11 +470,12 @@ def build_machine(
         def count(self, query: str) -> int:
             return int(api.ok(api.get(f"/orders/count.json?{query}"))["count"])
 
-        def send(self, method: str, path: str, body: Any = None) -> Any:
-            """Run one command; a refusal must leave everything exactly as it was."""
+        def send(self, method: str, path: str, body: Any = None, via: Any = None) -> Any:
+            """Run one command (as the merchant, or `via` another app's client); a refusal must
+            leave everything exactly as it was."""
             before = self.state
             clock.advance(seconds=1)
-            response = api.request(method, path, json=body)
+            response = (via or api).request(method, path, json=body)
             assert response.status_code < 500, f"{method} {path} {body}: {response.status_code} {response.text}"
             after = self.read()
             if response.status_code >= 400:
@@ -457,6 +516,11 @@ def build_machine(
                 ("deny", "7.25", {amsterdam: 4}),
                 ("continue", "3.10", {utrecht: 2}),
             ]
+            if at_service is not None:
+                specs.append(("deny", "5.50", {at_service: 6}))
+                # The shop's automatic requests, one setting per example (they act as orders are saved).
+                self.auto = data.draw(st.sampled_from(sorted(AUTO_SENDS_AT)), label="auto_request_fulfillment")
+                api.ok(api.put("/shop/settings.json", {"settings": {"auto_request_fulfillment": self.auto}}))
             for index, (policy, price, stock) in enumerate(specs):
                 variant = shop.product(f"INV-{n}-{index}", price=price, stock=stock, policy=policy)
                 self.items[variant] = {"initial": sum(stock.values()), "policy": policy, "price": money(price)}
@@ -465,8 +529,13 @@ def build_machine(
             # checked as what this example's orders add to these.
             self.counted_before = {query: self.count(query) for query in COUNTED}
             self.badge_before = api.ok(api.get("/orders/open_count.json"))["count"]
-            for _ in range(data.draw(st.integers(2, 3), label="orders")):
+            with_service = at_service is not None
+            for _ in range(data.draw(st.integers(2, 3), label="orders") - with_service):
                 self.place(data)
+            if with_service:
+                # One of the orders ships from the service, so requests start early.
+                payment = data.draw(st.sampled_from(["authorize", "sale", "pending"]), label="payment")
+                self.place_lines([{"variant_id": max(self.items), "quantity": 2}], payment, shipping=False)
             if not self.orders:  # a shop with no order left to act on tests nothing
                 variant = next(iter(self.items))
                 self.place_lines([{"variant_id": variant, "quantity": 1}], "authorize", shipping=False)
@@ -637,7 +706,9 @@ def build_machine(
                 if lines is not None:
                     group["fulfillment_order_line_items"] = lines
                 groups.append(group)
-            self.send("POST", "/fulfillments.json", {"fulfillment": {"line_items_by_fulfillment_order": groups}})
+            made = self.send("POST", "/fulfillments.json", {"fulfillment": {"line_items_by_fulfillment_order": groups}})
+            if made is not None:
+                assert made["fulfillment"]["location_id"] != at_service, "the merchant fulfilled at the service"
 
         @precondition(has_orders)
         @rule(data=st.data())
@@ -1434,7 +1505,154 @@ def build_machine(
             self.stage(f"exchange item {line_id}", edit_id, work)
             assert "exchange item of a return" in str(self.refusal), self.refusal
 
+        # ---- fulfillment requests (AFTER-THE-SALE §4) ------------------------------------------------
+        def serving(self) -> bool:
+            return bool(self.orders) and service is not None and not returns_first
+
+        def service_fo(self, data: st.DataObject, *requests: str) -> dict[str, Any] | None:
+            """A fulfillment order at the service's location: mostly an active one whose request is
+            in one of these states; sometimes any there."""
+            there = [
+                fo
+                for oid in sorted(self.orders)
+                for fo in self.view(oid)["fulfillment_orders"]
+                if fo["assigned_location_id"] == at_service
+            ]
+            fitting = [fo for fo in there if fo["status"] in ACTIVE_FO and fo["request_status"] in requests]
+            if fitting and not self.rarely(data, "any at the service"):
+                return fitting[data.draw(st.integers(0, len(fitting) - 1), label="fulfillment order at the service")]
+            return there[data.draw(st.integers(0, len(there) - 1), label="any at the service")] if there else None
+
+        @precondition(serving)
+        @rule(data=st.data(), message=st.sampled_from([None, "Fragile"]))
+        def request_fulfillment(self, data: st.DataObject, message: str | None) -> None:
+            fo = self.service_fo(data, "unsubmitted", "rejected")
+            if fo is not None:
+                body: dict[str, Any] = {"message": message}
+                lines = self.fo_lines(data, fo, "request")
+                if lines is not None:
+                    body["fulfillment_order_line_items"] = lines
+                self.send(
+                    "POST", f"/fulfillment_orders/{fo['id']}/fulfillment_request.json", {"fulfillment_request": body}
+                )
+
+        @precondition(serving)
+        @rule(data=st.data(), withdraw=st.booleans())
+        def take_back_a_request(self, data: st.DataObject, withdraw: bool) -> None:
+            """Withdraw a submitted request (cancel the fulfillment order) or ask to cancel an accepted one."""
+            fo = self.service_fo(data, "submitted" if withdraw else "accepted")
+            if fo is None:
+                return
+            if withdraw:
+                self.send("POST", f"/fulfillment_orders/{fo['id']}/cancel.json")
+            else:
+                body = {"cancellation_request": {"message": "The customer changed their mind"}}
+                self.send("POST", f"/fulfillment_orders/{fo['id']}/cancellation_request.json", body)
+
+        @precondition(serving)
+        @rule(data=st.data())
+        def service_answers(self, data: st.DataObject) -> None:
+            self.answer_as_the_service(data)
+
+        @precondition(serving)
+        @rule(data=st.data())
+        def service_ships(self, data: st.DataObject) -> None:
+            self.ship_as_the_service(data)
+
+        # Hypothesis picks among rules evenly: the service's answers and shipments get a second
+        # entry each, so a request's life (submitted, accepted, shipped or taken back) fits into a
+        # run as often as the other commands do.
+        @precondition(serving)
+        @rule(data=st.data())
+        def service_answers_again(self, data: st.DataObject) -> None:
+            self.answer_as_the_service(data)
+
+        @precondition(serving)
+        @rule(data=st.data())
+        def service_ships_again(self, data: st.DataObject) -> None:
+            self.ship_as_the_service(data)
+
+        def answer_as_the_service(self, data: st.DataObject) -> None:
+            fo = self.service_fo(data, "submitted", "cancellation_requested", "accepted", "cancellation_rejected")
+            if fo is None:
+                return
+            # Mostly an answer the request's state takes; sometimes any (refused, changing nothing).
+            fitting = {
+                "submitted": ["fulfillment_request/accept"] * 3 + ["fulfillment_request/reject"],
+                "cancellation_requested": ["cancellation_request/accept", "cancellation_request/reject"],
+                "accepted": ["close"],
+                "cancellation_rejected": ["close"],
+            }.get(fo["request_status"], [])
+            if not fitting or self.rarely(data, "any answer"):
+                fitting = SERVICE_ANSWERS
+            action = data.draw(st.sampled_from(fitting), label="answer")
+            root = action.split("/")[0] if "/" in action else "fulfillment_order"
+            body = {root: {"message": "From the warehouse"}}
+            if action == "fulfillment_request/reject":
+                body[root]["reason"] = "inventory_out_of_stock"
+            self.send("POST", f"/fulfillment_orders/{fo['id']}/{action}.json", body, via=service_api)
+
+        def ship_as_the_service(self, data: st.DataObject) -> None:
+            fo = self.service_fo(data, *SERVICE_HOLDS)
+            if fo is None:
+                return
+            group: dict[str, Any] = {"fulfillment_order_id": fo["id"]}
+            lines = self.fo_lines(data, fo, "service ships")
+            if lines is not None:
+                group["fulfillment_order_line_items"] = lines
+            body = {"fulfillment": {"line_items_by_fulfillment_order": [group], "tracking_info": {"number": "1Z999"}}}
+            made = self.send("POST", "/fulfillments.json", body, via=service_api)
+            if made is not None:
+                assert fo["request_status"] in SERVICE_HOLDS, (
+                    f"the service shipped a request that was {fo['request_status']}"
+                )
+
         # ---- invariants ------------------------------------------------------------------------
+        @invariant()
+        def requests_follow_the_rules(self) -> None:
+            """AFTER-THE-SALE §4.2 and domain/auto_requests.py, from the JSON and the stored order."""
+            for oid, expect in self.orders.items():
+                view = self.view(oid)
+                stored, order = view["stored"], view["order"]
+                for fo in view["fulfillment_orders"]:
+                    there = fo["assigned_location_id"] == at_service
+                    assert fo["supported_actions"] == expected_actions(fo, there, expect.cancelled), (
+                        order["name"],
+                        fo,
+                    )
+                    if not there:
+                        assert fo["request_status"] == "unsubmitted", (order["name"], fo)
+                    elif fo["status"] == "in_progress":
+                        # The merchant never ships at the service: in progress means the service has it.
+                        assert fo["request_status"] in SERVICE_HOLDS, (order["name"], fo)
+                for fo in stored.fulfillment_orders:
+                    # No unit of a fulfillment order's line ships twice.
+                    for line in fo.line_items:
+                        shipped = sum(
+                            fl.quantity
+                            for f in stored.fulfillments
+                            if f.is_active
+                            for fl in f.line_items
+                            if fl.fulfillment_order_line_id == line.id
+                        )
+                        assert shipped <= line.quantity - line.fulfillable_quantity, (order["name"], fo.id, line)
+                    due = (
+                        fo.assigned_location_id == at_service
+                        and not expect.cancelled
+                        and fo.status == "open"
+                        and fo.request_status == "unsubmitted"
+                        and not fo.fulfillment_holds
+                        and fo.remaining > 0
+                        and (
+                            fo.automatic_request == "at_once"
+                            or (
+                                fo.automatic_request == "by_rule"
+                                and order["financial_status"] in AUTO_SENDS_AT[self.auto]
+                            )
+                        )
+                    )
+                    assert not due, f"{order['name']}: fulfillment order {fo.id} is due ({self.auto}) and was not sent"
+
         @invariant()
         def quantities_add_up(self) -> None:
             for oid, expect in self.orders.items():
@@ -1476,7 +1694,9 @@ def build_machine(
                     for fl in fo["line_items"]:
                         assert 0 <= fl["fulfillable_quantity"] <= fl["quantity"], fo
                     if fo["status"] in ACTIVE_FO:
-                        assert remaining > 0, (
+                        # A service asked to cancel may hold an order an edit emptied until it answers.
+                        emptied = fo["request_status"] in ("cancellation_requested", "cancellation_rejected")
+                        assert remaining > 0 or emptied, (
                             f"{order['name']}: {fo['status']} fulfillment order {fo['id']} has nothing to do"
                         )
                     else:
@@ -1725,11 +1945,18 @@ SETTINGS = settings(
 )
 
 
+def fulfillment_service(api: Any, deck: Any) -> tuple[Any, int]:
+    """A 3PL app with its own token and service (and so a location of its own)."""
+    app = Api(api.client, make_token(deck, SERVICE_SCOPES, name="Warehouse app"))
+    body = {"fulfillment_service": {"name": "Warehouse", "callback_url": "https://warehouse.example/od"}}
+    return app, int(app.ok(app.post("/fulfillment_services.json", body))["fulfillment_service"]["location_id"])
+
+
 def test_random_commands_keep_every_invariant(api, shop, clock, deck, monkeypatch):
     # Fold the status counts every few writes, so folds land between every kind of change.
     monkeypatch.setattr(counts, "FOLD_EVERY", 3)
     locations = [shop.location("Amsterdam"), shop.location("Utrecht")]
-    machine = build_machine(api, shop, clock, locations, deck)
+    machine = build_machine(api, shop, clock, locations, deck, service=fulfillment_service(api, deck))
     run_state_machine_as_test(machine, settings=settings(SETTINGS, max_examples=15, stateful_step_count=20))
 
 
@@ -1750,7 +1977,7 @@ def test_random_edit_commands_keep_every_invariant(api, shop, clock, deck, monke
     units, stock and money still add up, and a refused stage or commit changes nothing."""
     monkeypatch.setattr(counts, "FOLD_EVERY", 3)
     locations = [shop.location("Amsterdam"), shop.location("Utrecht")]
-    machine = build_machine(api, shop, clock, locations, deck, edits_first=True)
+    machine = build_machine(api, shop, clock, locations, deck, edits_first=True, service=fulfillment_service(api, deck))
     run_state_machine_as_test(machine, settings=settings(SETTINGS, max_examples=8, stateful_step_count=30))
 
 

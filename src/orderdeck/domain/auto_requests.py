@@ -140,6 +140,8 @@ def cause_of(order: Order) -> str:
 
 def tell_services(order: Order, before: Held, names: dict[int, str], now: datetime) -> None:
     """The work a service held whose units the command changed: withdraw, or ask to cancel."""
+    if order.is_cancelled:
+        return  # cancelling the order ends its fulfillment orders by its own rules
     cause = cause_of(order)
     for fo_id, (state, quantities) in before.items():
         fo = order.fulfillment_order(fo_id)

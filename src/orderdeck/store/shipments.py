@@ -210,12 +210,21 @@ def conditions(f: ShipmentFilter, now: datetime, *, with_tab: bool = True) -> li
         where.append(c.late_after <= utc(now))
     elif f.delayed is False:
         where.append(c.late_after.is_(None) | (c.late_after > utc(now)))
+    # Delayed and No news hold the parcels in trouble, few beside a carrier's or a location's
+    # hundreds of thousands: their own time index answers, the filter checked on its rows. The
+    # filter's column is wrapped so no database walks the filter's index instead.
+    timed = tab in ("delayed", "no_news")
+    carrier, location, service = (
+        (func.coalesce(c.carrier, ""), func.coalesce(c.location_id, 0), func.coalesce(c.service, ""))
+        if timed
+        else (c.carrier, c.location_id, c.service)
+    )
     if f.carrier:
-        where.append(c.carrier == (carrier_name(f.carrier) or f.carrier))
+        where.append(carrier == (carrier_name(f.carrier) or f.carrier))
     if f.location_id is not None:
-        where.append(c.location_id == f.location_id)
+        where.append(location == f.location_id)
     if f.service:
-        where.append(c.service == f.service.strip())
+        where.append(service == f.service.strip())
     if f.created_at_min is not None:
         where.append(c.created_at >= utc(f.created_at_min))
     if f.created_at_max is not None:

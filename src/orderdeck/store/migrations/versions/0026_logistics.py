@@ -113,8 +113,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_shipments_status_id", "shipments", ["shipment_status", "fulfillment_id"])
     op.create_index("ix_shipments_stage_id", "shipments", ["stage", "fulfillment_id"])
-    op.create_index("ix_shipments_late_after", "shipments", ["late_after"])
-    op.create_index("ix_shipments_quiet_since", "shipments", ["quiet_since"])
+    for name, column in (("ix_shipments_late", "late_after"), ("ix_shipments_quiet", "quiet_since")):
+        under_way = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            name,
+            "shipments",
+            [column, "carrier", "location_id", "service", "created_at"],
+            sqlite_where=under_way,
+            postgresql_where=under_way,
+        )
     op.create_index("ix_shipments_carrier_id", "shipments", ["carrier", "fulfillment_id"])
     op.create_index("ix_shipments_location_id", "shipments", ["location_id", "fulfillment_id"])
     op.create_index("ix_shipments_service_id", "shipments", ["service", "fulfillment_id"])

@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
+from sqlalchemy import select
 
 from orderdeck.domain.errors import InvalidInput
 from orderdeck.domain.order import Author
 from orderdeck.outbox import scheduler
 from orderdeck.services import trackers as service
 from orderdeck.services.context import Command, Orderdeck
+from orderdeck.store.tables import outbox
 from orderdeck.store.trackers import Tracker, Trackers
 from tests.conftest import Clock
 from tests.integration.carrier_server import CarrierServer
@@ -90,6 +93,14 @@ def sweep(deck: Orderdeck, clock: Clock, **advance: float) -> int:
     if advance:
         clock.advance(**advance)
     return service.sweep(deck)
+
+
+def webhook_payloads(deck: Orderdeck, order_id: int, topic: str) -> list[dict[str, Any]]:
+    with deck.unit_of_work(read_only=True) as uow:
+        rows = uow.conn.execute(
+            select(outbox.c.payload).where(outbox.c.topic == topic, outbox.c.order_id == order_id)
+        ).scalars()
+        return [orjson.loads(row) for row in rows]
 
 
 def notifications(deck: Orderdeck, order_id: int) -> list[str]:
@@ -225,6 +236,9 @@ def test_dhl_unified_tracking_from_transit_to_delivered(deck, shop, mug, dhl, ca
     sweep(deck, clock, minutes=1)
     assert fulfillment(api, shipped)["shipment_status"] == "in_transit"
     assert events(api, shipped)[-1]["city"] == "Bonn"
+    # Two transit scans at once: two events, each webhook about its own.
+    told = webhook_payloads(deck, shipped["order_id"], "fulfillment_events/create")
+    assert sorted(p["id"] for p in told) == sorted(e["id"] for e in events(api, shipped))
     carrier.scan(DHL_NUMBER, "delivered", at=clock.now + timedelta(hours=1))
     sweep(deck, clock, hours=2, minutes=1)
     assert fulfillment(api, shipped)["shipment_status"] == "delivered"

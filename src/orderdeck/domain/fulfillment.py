@@ -699,7 +699,9 @@ def add_fulfillment_event(
             topics=("fulfillment_events/create", "fulfillments/update"),
             message=f"Shipment {fulfillment.name} is {status.replace('_', ' ')}"
             + (f": {event.message}" if event.message else "."),
-            arguments={"status": status},
+            # The event's id: the fulfillment_events/create webhook describes this event, also when
+            # one command records several (a carrier's whole journey at once).
+            arguments={"status": status, "event_id": event.id},
             notify=SHIPMENT_NOTIFICATIONS.get(status) if latest is event else None,
         )
     )

@@ -59,7 +59,9 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
         found = order.fulfillment(sid)
         if found is not None:
             if topic.startswith("fulfillment_events/") and found.events:
-                return orjson.dumps(render.fulfillment_event(order, found, found.events[-1], ctx))
+                wanted = event.arguments.get("event_id") if event.arguments else None
+                told = next((e for e in found.events if e.id == wanted), found.events[-1])
+                return orjson.dumps(render.fulfillment_event(order, found, told, ctx))
             return orjson.dumps(render.fulfillment(order, found, ctx))
     if topic.startswith("fulfillment_orders/") and sid is not None:
         fo = order.fulfillment_order(sid)

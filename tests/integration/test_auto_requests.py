@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 
 from orderdeck.services.context import Orderdeck
+from tests.admin.conftest import AdminClient
+from tests.admin.conftest import admin_app as admin_app
+from tests.admin.conftest import owner as owner
 from tests.conftest import Api, Shop
 from tests.integration.order_steps import open_fo
 from tests.integration.test_fulfillment_requests import (
@@ -243,3 +246,23 @@ def test_scheduled_orders_wait_and_cancelled_orders_are_never_requested(
 
     api.ok(api.post(f"/orders/{cancelled['id']}/cancel.json", {}))
     assert [r for _, r, _ in requested(shop, cancelled)] == ["unsubmitted"]
+
+
+def test_staff_choose_automatic_requests_in_the_shop_settings(owner: AdminClient, api: Api) -> None:
+    page = owner.page("/admin/settings/shop").text
+    assert 'name="auto_request_fulfillment"' in page and "When the order is paid" in page
+    form = [
+        ("capture_mode", "manual"),
+        ("authorization_period_days", "7"),
+        ("auto_fulfill_channels", "pos"),
+        ("order_name_prefix", "#"),
+        ("stuck_after_days", "5"),
+        ("retention_days", "30"),
+        ("self_service_window_minutes", "150"),
+        ("auto_request_fulfillment", "on_authorization"),
+    ]
+    assert owner.post("/admin/settings/shop", form).status_code == 303
+    assert api.ok(api.get("/shop.json"))["shop"]["settings"]["auto_request_fulfillment"] == "on_authorization"
+    refused_form = owner.post("/admin/settings/shop", [*form[:-1], ("auto_request_fulfillment", "always")])
+    assert refused_form.status_code == 422
+    assert api.ok(api.get("/shop.json"))["shop"]["settings"]["auto_request_fulfillment"] == "on_authorization"

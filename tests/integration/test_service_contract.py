@@ -154,9 +154,19 @@ def test_the_order_page_says_where_the_request_stands_and_offers_no_fulfil_form(
     assert f"/fulfillment-orders/{fo['id']}/fulfil" not in page
     assert "request fulfillment from Jupiter Fulfillment" in page  # why "Fulfill items" is not offered
 
-    api.ok(api.post(fo_path(fo, "fulfillment_request"), {"fulfillment_request": {}}))
+    # Its buttons follow supported_actions: request fulfillment, here from the staff's page.
+    assert "Request fulfillment from Jupiter Fulfillment" in page
+    sent = owner.post(
+        f"/admin/orders/{order['id']}/fulfillment-orders/{fo['id']}/request",
+        {"message": "Gift wrap, please", "notify_customer": "1"},
+    )
+    assert sent.status_code == 303
+    requested = fos(shop, order)[fo["id"]]
+    assert requested["request_status"] == "submitted"
+    assert requested["merchant_requests"][0]["message"] == "Gift wrap, please"
     page = html.unescape(owner.page(f"/admin/orders/{order['id']}").text)
     assert "Requested from Jupiter Fulfillment; waiting for it to accept." in page
+    assert "Request fulfillment from Jupiter Fulfillment" not in page
     assert f"/fulfillment-orders/{fo['id']}/fulfil" not in page
     refused_post = owner.post(f"/admin/orders/{order['id']}/fulfillment-orders/{fo['id']}/fulfil", {})
     assert refused_post.status_code in (303, 422)

@@ -13,6 +13,7 @@ from ..domain.statuses import DerivedStatuses, balance, derive_statuses
 from ..resources import order_edits as edit_json
 from ..resources import render
 from ..store import counts
+from ..store.fulfillment_services import FulfillmentServices
 from ..store.orders import search_terms, status_columns
 from ..store.outbox import OutboxMessage
 from ..store.returns import fulfilled_by_line
@@ -68,7 +69,11 @@ def _payload(cmd: Command, order: Order, event: DomainEvent, topic: str, order_j
         if fo is not None and topic in fulfillment_requests.PAYLOAD_TOPICS:
             return orjson.dumps(fulfillment_requests.webhook_payload(topic, order, fo, event.arguments))
         if fo is not None:
-            return orjson.dumps({"fulfillment_order": render.fulfillment_order(order, fo, ctx)})
+            # supported_actions differ at a fulfillment service's location.
+            services = {s.location_id for s in FulfillmentServices(cmd.uow.conn).all()}
+            return orjson.dumps(
+                {"fulfillment_order": render.fulfillment_order(order, fo, ctx, service_locations=services)}
+            )
     if topic == "order_transactions/create" and sid is not None:
         txn = order.transaction(sid)
         if txn is not None:

@@ -25,6 +25,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from ...domain import fulfillment as rules
+from ...domain import fulfillment_requests as request_rules
 from ...domain import lifecycle
 from ...domain.errors import InvalidInput, NotFound, OrderError
 from ...domain.fulfillment import HOLD_REASONS, LineRequest, TrackingInfo
@@ -33,7 +34,7 @@ from ...domain.order import Address, Fulfillment, FulfillmentOrder, Order, order
 from ...domain.statuses import derive_statuses
 from ...notify import templates
 from ...resources import render
-from ...services import custom_statuses, fulfillments, notifications, orders
+from ...services import custom_statuses, fulfillment_requests, fulfillments, notifications, orders
 from ...services.context import Command
 from ...services.order_note import customer_sees_note
 from ...store.custom_statuses import CustomStatuses
@@ -153,6 +154,21 @@ def _fo_actions(trial: Trial, fo: FulfillmentOrder) -> dict[str, Any]:
         ),
         "open": trial.refused(lambda o, _: rules.mark_as_open(o, on(o), author=author, now=now)),
     }
+    service = trial.services.get(fo.assigned_location_id)
+    if service is not None:
+        # At a service's location the merchant requests fulfillment instead of fulfilling.
+        why["request"] = trial.refused(
+            lambda o, _: request_rules.submit(
+                o,
+                on(o),
+                service_name=service,
+                message=None,
+                requests=None,
+                notify_customer=True,
+                author=author,
+                now=now,
+            )
+        )
     targets: list[tuple[int, str]] = []
     move_refusals: list[str] = []
     for loc_id in sorted(trial.active_locations - {fo.assigned_location_id}):
@@ -498,6 +514,21 @@ def fulfil(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
         units = sum(line.quantity for line in made.line_items)
         told = " The customer is told." if notify else ""
         return f"Fulfilled {_units(units)} as {made.name}.{told}"
+
+    return _run(admin, order_id, work)
+
+
+@router.post(
+    "/orders/{order_id}/fulfillment-orders/{fo_id}/request", summary="Request fulfillment from the location's service"
+)
+def request_fulfillment(order_id: int, fo_id: int, admin: Manager, form: Form) -> Response:
+    _fo_of(order_id, fo_id)
+    message = _text(form, "message")
+    notify = _flag(form, "notify_customer")
+
+    def work(cmd: Command) -> str:
+        fulfillment_requests.submit(cmd, fo_id, message=message, requests=None, notify_customer=notify)
+        return "Fulfillment was requested; the service is told."
 
     return _run(admin, order_id, work)
 

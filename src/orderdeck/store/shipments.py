@@ -362,7 +362,14 @@ class ShipmentsRepository:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
         backwards = after is not None and after.direction == "previous"
-        rows = [_row(r) for r in self.conn.execute(list_query(wanted, now, limit=limit, after=after)).mappings()]
+        # The page's ids first, the rows after: a tab's index then answers the first step alone
+        # (SQLite's indexes carry the id), and a sort, where one is needed, moves ids, not rows.
+        ids = list(self.conn.execute(list_query(wanted, now, limit=limit, after=after)).scalars())
+        by_id: dict[int, ShipmentRow] = {}
+        if ids:
+            found = self.conn.execute(select(shipments).where(shipments.c.fulfillment_id.in_(ids))).mappings()
+            by_id = {r["fulfillment_id"]: _row(r) for r in found}
+        rows = [by_id[i] for i in ids if i in by_id]
         more = len(rows) > limit
         rows = rows[:limit]
         if backwards:
@@ -402,15 +409,15 @@ class ShipmentsRepository:
 
 
 def list_query(wanted: ShipmentFilter, now: datetime, *, limit: int, after: ShipmentCursor | None = None) -> Any:
-    """A page's query: `limit` + 1 rows (the one more says there is a next page), newest first,
-    or oldest first after a cursor going back."""
+    """A page's ids: `limit` + 1 of them (the one more says there is a next page), newest
+    first, or oldest first after a cursor going back."""
     c = shipments.c
     where = conditions(wanted, now)
     backwards = after is not None and after.direction == "previous"
     if after is not None:
         where.append(c.fulfillment_id > after.last_id if backwards else c.fulfillment_id < after.last_id)
     order = c.fulfillment_id.asc() if backwards else c.fulfillment_id.desc()
-    return select(shipments).where(and_(true(), *where)).order_by(order).limit(limit + 1)
+    return select(c.fulfillment_id).where(and_(true(), *where)).order_by(order).limit(limit + 1)
 
 
 def count_query(wanted: ShipmentFilter, now: datetime, *, at_most: int | None = None) -> Any:

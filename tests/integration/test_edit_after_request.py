@@ -209,3 +209,21 @@ def test_added_units_never_join_a_request_a_service_holds(api: Api, shop: Shop, 
     assert units(fos(shop, order)[fo["id"]]) == [(1, 1), (3, 3)]  # as requested
     added = [f for f in active(shop, order) if f["id"] != fo["id"]]
     assert [(f["request_status"], units(f)) for f in added] == [("unsubmitted", [(2, 2)])]
+
+
+def test_a_refund_of_units_a_service_accepted_asks_it_to_cancel_too(
+    api: Api, shop: Shop, jupiter: Api, order: dict[str, Any], stocked: dict[str, int]
+) -> None:
+    fo = open_fo(shop, order["id"])
+    api.ok(api.post(fo_path(fo, "fulfillment_request"), {"fulfillment_request": {}}))
+    jupiter.ok(jupiter.post(fo_path(fo, "fulfillment_request/accept"), {"fulfillment_request": {}}))
+    mug_line = order["line_items"][0]["id"]
+    line = {"line_item_id": mug_line, "quantity": 1, "restock_type": "cancel", "location_id": stocked["at"]}
+    refund = {"refund_line_items": [line]}
+    api.ok(api.post(f"/orders/{order['id']}/refunds.json", {"refund": refund}))
+
+    held = fos(shop, order)[fo["id"]]
+    assert (held["status"], held["request_status"]) == ("in_progress", "cancellation_requested")
+    assert held["merchant_requests"][-1]["message"].startswith("Items were refunded after you accepted it.")
+    assert units(held) == [(1, 1), (2, 2)]
+    assert stock(shop, stocked["mug"], stocked["at"]) == (8, 2, 10)

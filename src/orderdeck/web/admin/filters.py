@@ -37,7 +37,9 @@ KEYS = (
 )
 
 
-def _day(value: str, name: str, timezone: str, *, end: bool) -> datetime:
+def shop_day(value: str, name: str, timezone: str, *, end: bool) -> datetime:
+    """A YYYY-MM-DD form value as the start (or the end) of that day in the shop's time zone, in UTC
+    (the Orders and Shipments pages' date filters)."""
     try:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
@@ -74,7 +76,7 @@ def order_filter(params: QueryParams | dict[str, Any], timezone: str = "UTC") ->
     for key, bound, end in (("created_from", "created_at_min", False), ("created_to", "created_at_max", True)):
         day = (get(key) or "").strip()
         if day:
-            values[bound] = _day(day, key, timezone, end=end)
+            values[bound] = shop_day(day, key, timezone, end=end)
     chosen = OrderFilter(**values)
     chosen.check()
     return chosen

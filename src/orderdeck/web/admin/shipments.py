@@ -11,7 +11,7 @@ Orders page's: viewing and exporting need "view orders", messaging customers "ma
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from ...store.shipments import (
 )
 from ...tracking import CARRIER_URLS
 from .access import Admin, refusal, require
+from .filters import shop_day
 from .pages import NO_STORE, render
 
 router = APIRouter()
@@ -101,17 +102,6 @@ COUNT_AT_MOST = 10_000
 MAX_MESSAGES = 10_000  # orders one click may message
 
 
-def _day(value: str, name: str, timezone: str, *, end: bool) -> datetime:
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise InvalidInput(f"{value[:40]!r} is not a date; use YYYY-MM-DD", field=name) from None
-    if not 1900 <= day.year <= 2999:
-        raise InvalidInput("must be a day between the years 1900 and 2999", field=name)
-    moment = datetime.combine(day, time.min, tzinfo=ZoneInfo(timezone))
-    return (moment + timedelta(days=1, microseconds=-1) if end else moment).astimezone(UTC)
-
-
 def filter_query(params: QueryParams | dict[str, str]) -> str:
     """The filter part of a query string, in one spelling (KEYS order, no empty values)."""
     pairs = []
@@ -145,7 +135,7 @@ def shipment_filter(params: QueryParams | dict[str, str], timezone: str, *, loca
     for key, bound, end in (("created_from", "created_at_min", False), ("created_to", "created_at_max", True)):
         day = (get(key) or "").strip()
         if day:
-            values[bound] = _day(day, key, timezone, end=end)
+            values[bound] = shop_day(day, key, timezone, end=end)
     try:
         return ShipmentFilter(**values)
     except InvalidInput as exc:

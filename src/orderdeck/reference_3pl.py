@@ -17,8 +17,9 @@ a 3PL app written for Shopify would (AFTER-THE-SALE §4.3 to §4.5):
 - `ship_after` seconds after accepting it ships: a fulfillment of the whole fulfillment order
   with a tracking number of its own (or, with `tracking_later`, without one: Orderdeck learns
   it by asking fetch_tracking_numbers);
-- `GET /fetch_stock(.json)` answers what its shelf can still sell (units not promised to accepted
-  work), `GET /fetch_tracking_numbers(.json)` the numbers of the fulfillments it made.
+- `GET /fetch_stock(.json)` answers what its shelf physically holds (units not shipped yet, those
+  promised to accepted work included: Orderdeck takes it as on hand),
+  `GET /fetch_tracking_numbers(.json)` the numbers of the fulfillments it made.
 
 Two modes for tests of what goes wrong: `silent` takes notifications and never answers them,
 and `down_for=N` answers the first N notifications with a 500.
@@ -397,11 +398,12 @@ class Reference3PL:
         return JSONResponse({"received": kind})
 
     async def fetch_stock(self, request: Request) -> Response:
-        """What it can still sell: units on the shelf not promised to accepted work (Shopify sets
-        the location's stock from this answer, and Orderdeck its `available`)."""
+        """What its shelf physically holds: units not shipped yet, those promised to accepted work
+        included. Orderdeck sets its on-hand stock from this and subtracts what its own orders
+        commit there (requested or not), so promised units are not counted twice."""
         sku = request.query_params.get("sku")
         skus = [sku] if sku is not None else list(self.shelf.on_hand)
-        return JSONResponse({s: max(self.shelf.free(s), 0) for s in skus})
+        return JSONResponse({s: max(self.shelf.on_hand.get(s, 0), 0) for s in skus})
 
     async def fetch_tracking_numbers(self, request: Request) -> Response:
         names = request.query_params.getlist("order_names[]") or request.query_params.getlist("order_names")

@@ -309,7 +309,11 @@ def test_a_cancellation_is_accepted_and_the_work_requested_again_from_another_se
     drain(deck)
     slow.done("accepted", fo["id"])
     assert fulfillment_order(api, fo["id"])["request_status"] == "accepted"
-    assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 3}  # two promised
+    # Two mugs promised to the accepted work are still on its shelf: it reports them, and Orderdeck
+    # counts them once (on hand 5, of which 2 committed to this order).
+    assert httpx.get(f"{slow.url}/fetch_stock.json").json() == {"MUG-1": 5}
+    assert service_sync.sync_stock(deck) == 2
+    assert shop.level(mug, slow.location_id) == {**shop.level(mug, slow.location_id), "on_hand": 5, "available": 3}
 
     body = {"cancellation_request": {"message": "The customer wants it from the other warehouse."}}
     asked = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/cancellation_request.json", body))["fulfillment_order"]

@@ -1,7 +1,8 @@
 """Orderdeck asks fulfillment services what they know (AFTER-THE-SALE §4.4), as the scheduled
 jobs `fetch-stock` and `fetch-tracking-numbers`, against a real HTTP service on 127.0.0.1: the
-stock it reports becomes the available stock at its location (committed units stay committed,
-unknown SKUs are ignored); the tracking numbers it reports are added to its fulfillments as staff
+stock it reports is what it physically holds, the on-hand stock at its location, and available is
+that less what Orderdeck's orders commit there (no unit counted twice; unknown SKUs are ignored);
+the tracking numbers it reports are added to its fulfillments as staff
 would add them (URL, webhook). Errors, nonsense and timeouts are recorded on the service and
 stop neither the job nor the other services.
 
@@ -25,6 +26,7 @@ from .test_service_notifications import (
     Service,
     create_service,
     free_port,
+    open_fo,
     request_fulfillment,
     stocked_order,
     work,
@@ -55,7 +57,7 @@ def stocking(api: Api, service: Service) -> dict[str, Any]:
     return create_service(api, "Jupiter Fulfillment", service.url, inventory_management=True)
 
 
-def test_reported_stock_becomes_available_at_the_services_location(
+def test_reported_stock_becomes_on_hand_at_the_services_location(
     deck: Orderdeck, api: Api, shop: Shop, service: Service, stocking: dict[str, Any], clock: Clock
 ) -> None:
     at = stocking["location_id"]
@@ -74,7 +76,7 @@ def test_reported_stock_becomes_available_at_the_services_location(
     assert call.query["location_id"] == [str(at)]
     assert call.query["timestamp"][0].isdecimal()
     assert "sku" not in call.query  # all SKUs at once
-    assert shop.level(mug, at) == {**shop.level(mug, at), "available": 40, "committed": 2, "on_hand": 42}
+    assert shop.level(mug, at) == {**shop.level(mug, at), "available": 38, "committed": 2, "on_hand": 40}
     assert (shop.level(plate, at)["available"], shop.level(plate, elsewhere)["available"]) == (5, 7)
     synced = row(deck, stocking["id"])
     assert synced.stock_synced_at is not None and synced.sync_error is None
@@ -82,7 +84,45 @@ def test_reported_stock_becomes_available_at_the_services_location(
     service.stock = {"stock_levels": {"MUG-1": "12"}}  # the other shape Shopify's client took
     clock.advance(hours=1)
     service_sync.sync_stock(deck)
-    assert shop.level(mug, at)["available"] == 12
+    assert (shop.level(mug, at)["on_hand"], shop.level(mug, at)["available"]) == (12, 10)
+
+
+def test_units_committed_but_never_requested_are_not_counted_twice(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, stocking: dict[str, Any]
+) -> None:
+    """An order placed at the service's location and not requested yet: its two mugs are still on
+    the service's shelf, which reports them; Orderdeck keeps them committed and does not add them
+    on top of what the shelf holds."""
+    at = stocking["location_id"]
+    order = stocked_order(shop, at)
+    mug = order["line_items"][0]["variant_id"]
+    assert open_fo(shop, order["id"])["request_status"] == "unsubmitted"
+    service.stock = {"MUG-1": 10}  # the ten mugs it was given, none shipped
+
+    service_sync.sync_stock(deck)
+
+    assert shop.level(mug, at) == {**shop.level(mug, at), "on_hand": 10, "committed": 2, "available": 8}
+    service_sync.sync_stock(deck)  # asked again: the same answer changes nothing
+    assert shop.level(mug, at)["available"] == 8
+
+    request_fulfillment(api, shop, order)  # requested: still committed, still on its shelf
+    service_sync.sync_stock(deck)
+    assert shop.level(mug, at) == {**shop.level(mug, at), "on_hand": 10, "committed": 2, "available": 8}
+
+
+def test_a_shelf_short_of_what_orders_wait_for_shows_negative_available(
+    deck: Orderdeck, shop: Shop, service: Service, stocking: dict[str, Any]
+) -> None:
+    """The service holds fewer units than Orderdeck's orders commit there (broken or lost stock):
+    available goes below zero and says by how much, rather than being clamped to 0."""
+    at = stocking["location_id"]
+    order = stocked_order(shop, at)
+    mug = order["line_items"][0]["variant_id"]
+    service.stock = {"MUG-1": 1}
+
+    service_sync.sync_stock(deck)
+
+    assert shop.level(mug, at) == {**shop.level(mug, at), "on_hand": 1, "committed": 2, "available": -1}
 
 
 @pytest.mark.parametrize(
@@ -109,7 +149,7 @@ def test_a_bad_stock_answer_is_recorded_and_changes_nothing(
     service.stock = {"MUG-1": 9}  # the next good answer clears the error
     service_sync.sync_stock(deck)
     assert row(deck, stocking["id"]).sync_error is None
-    assert shop.level(mug, stocking["location_id"])["available"] == 9
+    assert shop.level(mug, stocking["location_id"])["available"] == 7  # 9 held, 2 committed
 
 
 def test_a_service_down_or_slow_holds_up_no_other_service(
@@ -125,7 +165,7 @@ def test_a_service_down_or_slow_holds_up_no_other_service(
         assert service_sync.sync_stock(deck) == 1
     finally:
         slow_service.stop()
-    assert shop.level(order["line_items"][0]["variant_id"], stocking["location_id"])["available"] == 30
+    assert shop.level(order["line_items"][0]["variant_id"], stocking["location_id"])["on_hand"] == 30
     assert row(deck, down["id"]).sync_error.startswith("fetch_stock: could not connect")
     assert row(deck, slow["id"]).sync_error == "fetch_stock: no answer within 0.5 s"
     assert row(deck, stocking["id"]).sync_error is None

@@ -359,6 +359,20 @@ def set_available(cmd: Command, item_id: int, location_id: int, available: int) 
     return level
 
 
+def set_on_hand(cmd: Command, item_id: int, location_id: int, on_hand: int) -> InventoryLevel:
+    """Set the units physically at the location (what a fulfillment service reports it holds).
+    Committed units stay committed and are part of that figure, so available = on_hand - committed.
+    Available may go below zero: the location holds fewer units than orders are waiting for, and the
+    shortfall is shown rather than hidden (as when a reservation moves to a location short of stock)."""
+    _check_pair(cmd, item_id, location_id)
+    inventory = cmd.uow.inventory.load({item_id})
+    level = inventory.level(item_id, location_id, connect=True)
+    level.on_hand = on_hand
+    level.available = on_hand - level.committed
+    cmd.uow.inventory.save(inventory, cmd.now)
+    return level
+
+
 def adjust_available(cmd: Command, item_id: int, location_id: int, adjustment: int) -> InventoryLevel:
     _check_pair(cmd, item_id, location_id)
     inventory = cmd.uow.inventory.load({item_id})

@@ -1,9 +1,11 @@
 """Asking fulfillment services what they know (AFTER-THE-SALE §4.4), as scheduled jobs:
 
-- `fetch_stock` (services with `inventory_management`): the service's stock per SKU becomes the
-  `available` stock of those items at the service's location, through the same command staff use
-  to set stock (committed units stay committed: on hand follows). SKUs nobody stocks there are
-  ignored.
+- `fetch_stock` (services with `inventory_management`): the service reports what it physically
+  holds for the shop per SKU (units on its shelf not shipped yet, those of work it accepted
+  included); that becomes the `on_hand` stock of those items at the service's location, and
+  `available = on_hand - committed` (committed: units of unfulfilled orders at that location,
+  requested from the service or not), so no unit is counted twice. Available below zero shows an
+  oversold location honestly. SKUs nobody stocks there are ignored.
 - `fetch_tracking_numbers` (services with `tracking_support`): the tracking numbers of the
   fulfillments made at the service's location that have none yet; each becomes the fulfillment's
   tracking through the update-tracking command, so the tracking URL, the `fulfillments/update`
@@ -60,7 +62,7 @@ class BadAnswer(Exception):
 
 @dataclass(frozen=True)
 class StockResult:
-    changed: int  # levels whose available stock changed
+    changed: int  # levels whose on-hand stock changed
     unchanged: int
     unknown: list[str]  # SKUs not stocked at the service's location
 
@@ -187,10 +189,10 @@ def stock_levels(answer: Any) -> dict[str, int]:
 
 
 def apply_stock(cmd: Command, location_id: int, levels: dict[str, int]) -> StockResult:
-    """Set the available stock of the location's items with these SKUs (one command for the batch)."""
+    """Set the on-hand stock of the location's items with these SKUs (one command for the batch)."""
     v, il = variants.c, inventory_levels.c
     rows = cmd.uow.conn.execute(
-        select(v.id, v.sku, il.available)
+        select(v.id, v.sku, il.on_hand)
         .join(inventory_levels, il.inventory_item_id == v.id)
         .where(il.location_id == location_id, v.sku.in_(list(levels)))
         .order_by(v.id)
@@ -198,10 +200,10 @@ def apply_stock(cmd: Command, location_id: int, levels: dict[str, int]) -> Stock
     stocked = {row.sku for row in rows}
     changed = unchanged = 0
     for row in rows:
-        if row.available == levels[row.sku]:
+        if row.on_hand == levels[row.sku]:
             unchanged += 1
             continue
-        catalog.set_available(cmd, row.id, location_id, levels[row.sku])
+        catalog.set_on_hand(cmd, row.id, location_id, levels[row.sku])
         changed += 1
     return StockResult(changed, unchanged, sorted(set(levels) - stocked))
 

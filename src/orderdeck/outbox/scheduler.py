@@ -104,8 +104,9 @@ JOBS = (
     Job(
         "retention",
         timedelta(days=1),
-        _count(sweeps.forget_old_deliveries, "handled outbox message(s) and deliveries removed"),
-        "Remove handled outbox messages and finished webhook deliveries older than the retention period.",
+        _count(sweeps.forget_old_deliveries, "handled outbox message(s), deliveries and service notifications removed"),
+        "Remove handled outbox messages, finished webhook deliveries and finished notifications to fulfillment "
+        "services older than the retention period.",
     ),
     Job(
         "expired-sessions",

@@ -18,7 +18,14 @@ from ..domain.order import SYSTEM
 from ..store.fulfillment_services import FulfillmentServices
 from ..store.orders import REQUEST_TERMS
 from ..store.service_notifications import ServiceNotifications
-from ..store.tables import order_search_terms, orders, outbox, webhook_attempts, webhook_deliveries
+from ..store.tables import (
+    order_search_terms,
+    orders,
+    outbox,
+    service_notifications,
+    webhook_attempts,
+    webhook_deliveries,
+)
 from . import fulfillments, payments
 from . import orders as order_commands
 from .context import Command, Orderdeck
@@ -140,8 +147,9 @@ def _with_term(kind: str, term: str) -> Select[tuple[int]]:
 
 
 def forget_old_deliveries(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Remove handled outbox messages, and webhook deliveries that ended (delivered or failed)
-    with their attempts, once older than the shop's retention period. Pending ones stay."""
+    """Remove handled outbox messages, webhook deliveries that ended (delivered or failed) with
+    their attempts, and notifications to fulfillment services that ended (acknowledged or
+    abandoned), once older than the shop's retention period. Pending ones stay."""
     with app.unit_of_work(read_only=True) as uow:
         cutoff = uow.now - timedelta(days=uow.shop.settings.retention_days)
     removed = 0
@@ -157,13 +165,24 @@ def forget_old_deliveries(app: Orderdeck, should_stop: Callable[[], bool] = lamb
                     .limit(1000)
                 ).scalars()
             )
-            if not ids and not old:
+            notified = list(
+                uow.conn.execute(
+                    select(service_notifications.c.id)
+                    .where(
+                        service_notifications.c.state.in_(("acknowledged", "abandoned")),
+                        service_notifications.c.created_at < cutoff,
+                    )
+                    .limit(1000)
+                ).scalars()
+            )
+            if not ids and not old and not notified:
                 return removed
             uow.conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
             uow.conn.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(old)))
             uow.conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.id.in_(old)))
+            uow.conn.execute(delete(service_notifications).where(service_notifications.c.id.in_(notified)))
             uow.commit()
-            removed += len(ids) + len(old)
+            removed += len(ids) + len(old) + len(notified)
     return removed
 
 

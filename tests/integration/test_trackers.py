@@ -366,3 +366,34 @@ def test_a_secret_left_blank_when_editing_keeps_the_saved_one(deck, gls):
     assert account.credentials == {"client_id": "new-client", "client_secret": "gls-secret-123"}
     assert (account.name, account.test_mode) == ("GLS Germany", True)
     assert service.shown(account)["client_secret"] is None
+
+
+def test_news_one_order_cannot_take_is_recorded_on_its_tracker_and_the_sweep_goes_on(
+    deck, shop, mug, gls, carrier, api, clock, monkeypatch
+):
+    """A fault while one order takes its carrier's news (a refusal, a bug) is that tracker's
+    error, backed off like a failed call: the rest of the sweep is recorded, and the tracker
+    takes its news at its next turn once the fault is gone."""
+    stuck = ship(shop, mug, GLS_NUMBER, "GLS")
+    fine = ship(shop, mug, "GLS00087654321", "GLS")
+    carrier.scan(GLS_NUMBER, "in_transit", at=clock.now)
+    carrier.scan("GLS00087654321", "in_transit", at=clock.now)
+    record_on = service.tracking.record_on
+
+    def refusing(cmd, order, fulfillment, found):
+        if order.id == stuck["order_id"]:
+            raise RuntimeError("this order cannot take events")
+        return record_on(cmd, order, fulfillment, found)
+
+    monkeypatch.setattr(service.tracking, "record_on", refusing)
+    assert sweep(deck, clock, minutes=1) == 2
+    assert fulfillment(api, fine)["shipment_status"] == "in_transit"
+    failed = tracker_of(deck, stuck["order_id"])
+    assert failed.errors == 1 and "this order cannot take events" in (failed.last_error or "")
+    assert failed.next_check_at - failed.checked_at == timedelta(hours=4)
+    assert events(api, stuck) == []
+
+    monkeypatch.setattr(service.tracking, "record_on", record_on)
+    sweep(deck, clock, hours=4, minutes=1)
+    assert fulfillment(api, stuck)["shipment_status"] == "in_transit"
+    assert tracker_of(deck, stuck["order_id"]).errors == 0

@@ -13,9 +13,12 @@ at least).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.order import Author
@@ -25,6 +28,8 @@ from ..tracking import karrio_tracker as karrio
 from ..tracking.checkpoints import Checkpoint
 from . import changes, tracking
 from .context import Command, Orderdeck
+
+log = logging.getLogger("orderdeck.trackers")
 
 EVERY = timedelta(hours=2)
 OUT_FOR_DELIVERY_EVERY = timedelta(minutes=30)
@@ -147,11 +152,22 @@ def _apply(
     for tracker in batch:
         number = tracker.tracking_number
         if number in outcome.found:
-            found, current = karrio.checkpoints(outcome.found[number], now=now, known_status=tracker.shipment_status)
-            if _news(tracker, found, current):
-                _record(app, account, tracker, found, current)
-            else:
-                quiet.append((tracker.id, _polled(tracker, current, now, found)))
+            try:
+                found, current = karrio.checkpoints(
+                    outcome.found[number], now=now, known_status=tracker.shipment_status
+                )
+                if _news(tracker, found, current):
+                    _record(app, account, tracker, found, current)
+                else:
+                    quiet.append((tracker.id, _polled(tracker, current, now, found)))
+            except (OperationalError, InterfaceError):
+                raise  # the database is away: the sweep stops and its job is retried
+            except Exception as exc:
+                # One order that cannot take its news (a refusal, a bug) is this tracker's error,
+                # backed off like a failed call; it must not stop every tracker after it.
+                log.exception("tracker %s: recording the carrier's news failed", tracker.id)
+                why = f"Recording the carrier's news failed: {exc.__class__.__name__}: {exc}"
+                quiet.append((tracker.id, _failed(tracker, now, why)))
         elif number in outcome.unknown:
             quiet.append(
                 (
@@ -167,17 +183,7 @@ def _apply(
                 )
             )
         elif number in outcome.failed:
-            quiet.append(
-                (
-                    tracker.id,
-                    {
-                        "checked_at": now,
-                        "next_check_at": now + _backoff(tracker.errors + 1),
-                        "errors": tracker.errors + 1,
-                        "last_error": outcome.failed[number][:1000],
-                    },
-                )
-            )
+            quiet.append((tracker.id, _failed(tracker, now, outcome.failed[number])))
         else:  # rate limited before this number was answered
             quiet.append(
                 (
@@ -189,6 +195,16 @@ def _apply(
                 )
             )
     return quiet
+
+
+def _failed(tracker: Tracker, now: datetime, why: str) -> dict[str, Any]:
+    """A failed check: recorded, and the next one backed off."""
+    return {
+        "checked_at": now,
+        "next_check_at": now + _backoff(tracker.errors + 1),
+        "errors": tracker.errors + 1,
+        "last_error": why[:1000],
+    }
 
 
 def _news(tracker: Tracker, found: list[Checkpoint], current: str | None) -> bool:

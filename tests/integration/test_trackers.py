@@ -21,6 +21,7 @@ from orderdeck.domain.order import Author
 from orderdeck.outbox import scheduler
 from orderdeck.services import trackers as service
 from orderdeck.services.context import Command, Orderdeck
+from orderdeck.store.carrier_accounts import CarrierAccounts
 from orderdeck.store.tables import outbox
 from orderdeck.store.trackers import Tracker, Trackers
 from tests.conftest import Clock
@@ -397,3 +398,14 @@ def test_news_one_order_cannot_take_is_recorded_on_its_tracker_and_the_sweep_goe
     sweep(deck, clock, hours=4, minutes=1)
     assert fulfillment(api, stuck)["shipment_status"] == "in_transit"
     assert tracker_of(deck, stuck["order_id"]).errors == 0
+
+
+def test_an_account_country_must_be_a_country(deck):
+    with pytest.raises(InvalidInput) as refused:
+        add_account(deck, "gls", client_id="a", client_secret="b", account_country_code="ZZZZ")
+    assert refused.value.field == "account_country_code"
+    with deck.unit_of_work(read_only=True) as uow:
+        assert CarrierAccounts(uow.conn).all() == []
+    account_id = add_account(deck, "gls", client_id="a", client_secret="b", account_country_code="de")
+    with deck.unit_of_work(read_only=True) as uow:
+        assert CarrierAccounts(uow.conn).get(account_id).credentials["account_country_code"] == "DE"

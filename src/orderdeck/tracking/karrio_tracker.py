@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import attr
 from loguru import logger
 
+from ..countries import is_country
 from ..domain.errors import InvalidInput
 from .checkpoints import BadBody, Checkpoint, moment
 
@@ -141,6 +142,11 @@ def check_credentials(carrier: Any, credentials: dict[str, Any]) -> dict[str, st
         if len(value) > 2000 or "\x00" in value:
             raise InvalidInput("must be at most 2000 characters of text", field=name)
         kept[name] = value.strip()
+    country = kept.get("account_country_code")
+    if country is not None:
+        if not is_country(country.upper()):
+            raise InvalidInput("must be a country's two-letter code, such as DE", field="account_country_code")
+        kept["account_country_code"] = country.upper()
     for name in CARRIERS[carrier].required:
         if name not in kept:
             raise InvalidInput(f"can't be blank: {CARRIERS[carrier].title} needs it to track", field=name)

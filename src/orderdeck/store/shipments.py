@@ -19,7 +19,7 @@ import base64
 import hashlib
 import hmac
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -507,10 +507,14 @@ class BackfillReport:
     unreadable: list[int] = field(default_factory=list)
 
 
-def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
+def backfill(
+    conn: Connection, *, batch: int = 500, also: Callable[[Connection, list[Order]], None] | None = None
+) -> BackfillReport:
     """Write every stored order's shipment rows, walking the orders by id `batch` at a time so
     memory stays bounded. Rows are replaced, so running it again changes nothing. Orders whose
-    document does not load are left out and listed (`orderdeck repair-orders` deals with them)."""
+    document does not load are left out and listed (`orderdeck repair-orders` deals with them).
+    `also` gets each batch's decoded orders, so a migration that needs every document reads
+    each once."""
     report = BackfillReport()
     last = 0
     while True:
@@ -521,11 +525,16 @@ def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
         last = found[-1].id
         report.checked += len(found)
         rows: list[dict[str, Any]] = []
+        decoded: list[Order] = []
         for row in found:
             try:
-                rows += shipment_rows(decode_order(row.document))
+                decoded.append(decode_order(row.document))
             except BadDocument:
                 report.unreadable.append(row.id)
+                continue
+            rows += shipment_rows(decoded[-1])
+        if also is not None:
+            also(conn, decoded)
         conn.execute(delete(shipments).where(shipments.c.order_id.in_([r.id for r in found])))
         if rows:
             conn.execute(insert(shipments), rows)

@@ -1,7 +1,9 @@
 """Logistics connected (issue 15): automatic requests and polling state on fulfillment services,
 the notifications Orderdeck posts to them, carrier accounts and trackers for karrio, and one
 row per shipment for the Shipments page, filled here from every stored order (each document
-read once, in batches: store.shipments.backfill; safe to run again).
+read once, in batches: store.shipments.backfill; safe to run again). In the same pass, orders
+whose fulfillment orders were ever requested from a service get their search terms rewritten,
+so the stuck-order sweep finds their requests by the `request` terms this issue added.
 
 Revision ID: 0026
 Revises: 0025
@@ -12,6 +14,8 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
+from orderdeck.domain.order import Order
+from orderdeck.store.orders import search_terms
 from orderdeck.store.shipments import backfill as shipments_backfill
 
 revision = "0026"
@@ -23,6 +27,25 @@ log = logging.getLogger("alembic.runtime.migration")
 
 Id = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 Time = sa.DateTime(timezone=True)
+
+order_search_terms = sa.table(
+    "order_search_terms", sa.column("order_id", Id), sa.column("kind", sa.String), sa.column("term", sa.String)
+)
+# The search-term kinds this issue added (store/orders.search_terms): requests still with a
+# service, and stuck flags. Earlier code neither writes nor reads them.
+NEW_TERM_KINDS = ("request", "stuck")
+
+
+def rewrite_request_terms(conn: sa.Connection, batch: list[Order]) -> None:
+    """The search terms of the batch's orders that were ever requested from a service, written
+    again whole from the document (orders saved before the `request` terms existed lack them)."""
+    requested = [o for o in batch if any(fo.request_status != "unsubmitted" for fo in o.fulfillment_orders)]
+    if not requested:
+        return
+    conn.execute(order_search_terms.delete().where(order_search_terms.c.order_id.in_([o.id for o in requested])))
+    rows = [{"order_id": o.id, "kind": k, "term": t} for o in requested for k, t in sorted(search_terms(o))]
+    if rows:
+        conn.execute(order_search_terms.insert(), rows)
 
 
 def upgrade() -> None:
@@ -132,13 +155,17 @@ def upgrade() -> None:
     op.create_index("ix_shipments_stage_created", "shipments", ["stage", "created_at"])
     op.create_index("ix_shipments_order", "shipments", ["order_id"])
     # Every stored order's fulfillments get their rows here, read from the documents in batches.
-    shipments_report = shipments_backfill(op.get_bind())
+    # Requested orders get their search terms rewritten in the same pass (rewrite_request_terms).
+    shipments_report = shipments_backfill(op.get_bind(), also=rewrite_request_terms)
     for order_id in shipments_report.unreadable:
         log.warning("order %s: its document does not load; run `orderdeck repair-orders`, then this again", order_id)
     log.info("%s shipment row(s) written for %s order(s)", shipments_report.written, shipments_report.checked)
 
 
 def downgrade() -> None:
+    # The earlier code knows no such terms: they would only go stale under it (upgrading again
+    # writes them anew).
+    op.execute(order_search_terms.delete().where(order_search_terms.c.kind.in_(NEW_TERM_KINDS)))
     op.drop_table("shipments")
     op.drop_table("trackers")
     op.drop_table("carrier_accounts")

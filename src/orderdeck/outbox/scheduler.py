@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -97,7 +98,7 @@ JOBS = (
     Job(
         "track-shipments",
         timedelta(minutes=5),
-        _count(trackers.sweep, "tracking number(s) asked about"),
+        _count(partial(trackers.sweep, budget=trackers.JOB_BUDGET), "tracking number(s) asked about"),
         "Ask carriers (through karrio) about the shipments whose tracker is due: every 2 hours, every 30 minutes "
         "while out for delivery, until delivered, failed or 90 days old.",
     ),

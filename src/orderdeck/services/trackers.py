@@ -39,6 +39,11 @@ RATE_LIMIT_WAIT = timedelta(minutes=15)
 KEEP_FOR = timedelta(days=90)
 NO_ACCOUNT_WAIT = timedelta(hours=2)
 CHUNK = 1000  # due trackers read at a time
+# The scheduled sweep stops after this long, well inside the scheduler's 15-minute job lease:
+# a longer one (news for many shipments, 81 orders a second) would be taken up by another worker
+# meanwhile, both asking the carriers about the same trackers. What is left is still due, and the
+# job comes round again in 5 minutes.
+JOB_BUDGET = timedelta(minutes=10)
 FINAL = {"delivered": "delivered", "failure": "failed"}  # Shopify status → the tracker's last state
 
 
@@ -89,8 +94,15 @@ def shown(account: CarrierAccount) -> dict[str, Any]:
 # The sweep.
 
 
-def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Poll every due tracker once. Returns how many numbers were asked about."""
+def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False, budget: timedelta | None = None) -> int:
+    """Poll every due tracker once, or those a `budget` of time (the app's clock) leaves room for.
+    Returns how many numbers were asked about."""
+    if budget is not None:
+        deadline, asked_to_stop = app.clock() + budget, should_stop
+
+        def should_stop() -> bool:
+            return asked_to_stop() or app.clock() >= deadline
+
     with app.unit_of_work() as uow:
         Trackers(uow.conn).retire_older_than(uow.now - KEEP_FOR)
         uow.commit()

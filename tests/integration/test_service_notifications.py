@@ -26,7 +26,8 @@ import orjson
 import pytest
 from sqlalchemy import update
 
-from orderdeck.outbox import relay
+from orderdeck import destinations
+from orderdeck.outbox import relay, service_calls, webhooks
 from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.fulfillment_services import FulfillmentServices
@@ -412,3 +413,26 @@ def test_a_running_worker_sends_notifications_in_a_loop_of_their_own(
     asyncio.run(run_until_sent())
     assert len(service.notifications) == 1
     assert notifications(deck, order["id"])[0].state == "acknowledged"
+
+
+def test_a_round_claims_no_more_than_it_can_send_within_its_lease(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, jupiter: dict[str, Any]
+) -> None:
+    """Claimed notifications are held for LEASE; a round sends `in_flight` at a time, each taking
+    up to TIMEOUT. A round claiming more waves than fit in the lease (50 at 8 in flight: 7 waves,
+    140 s against a lease of 90 s) would have its last ones claimed again by another worker
+    while still waiting here, and sent twice. So a round claims only what fits."""
+    assert service_calls.LEASE.total_seconds() > service_calls.WAVES * service_calls.TIMEOUT
+    placed = [stocked_order(shop, jupiter["location_id"], f"SKU-{i}") for i in range(service_calls.WAVES + 1)]
+    for order in placed:
+        request_fulfillment(api, shop, order)
+    relay.relay(deck)
+
+    async def one_round() -> int:
+        async with webhooks.client(destinations.of(deck.settings)) as client:
+            return await service_calls.send_due(deck, client, "worker-1", in_flight=1)
+
+    assert asyncio.run(one_round()) == service_calls.WAVES
+    assert len(service.notifications) == service_calls.WAVES
+    assert asyncio.run(one_round()) == 1
+    assert all(n.state == "acknowledged" and n.attempts == 1 for o in placed for n in notifications(deck, o["id"]))

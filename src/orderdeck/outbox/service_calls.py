@@ -45,8 +45,12 @@ PATH = "fulfillment_order_notification"
 # Shopify's own client gave a service 20 s (AFTER-THE-SALE §4.4); connecting gets 5 of them.
 TIMEOUT = 20.0
 CONNECT_TIMEOUT = 5.0
-LEASE = timedelta(seconds=90)  # longer than a send (TIMEOUT) plus recording it
+LEASE = timedelta(seconds=90)  # longer than a round of sends (WAVES × TIMEOUT) plus recording it
 BATCH = 50
+# A round sends `in_flight` notifications at a time, each taking up to TIMEOUT; it claims no more
+# than WAVES of those, so the last is sent before its lease runs out (else another worker would
+# claim it again meanwhile and the service would be notified twice).
+WAVES = 3
 EXCERPT = 300
 
 ATTEMPTS = Counter(
@@ -245,7 +249,7 @@ async def send_due(
 ) -> int:
     """Claim, send side by side (at most `in_flight` at once) and record one round. Returns how
     many notifications were claimed (sent or stopped)."""
-    due, calls = await asyncio.to_thread(claim, app, worker)
+    due, calls = await asyncio.to_thread(claim, app, worker, min(BATCH, in_flight * WAVES))
     if not calls:
         return due
     gate = asyncio.Semaphore(in_flight)

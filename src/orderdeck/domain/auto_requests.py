@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import InvalidInput
-from .fulfillment import _carve, _touch
+from .fulfillment import WITH_SERVICE, _carve, _touch
 from .fulfillment_requests import request_cancellation, submit
 from .order import SYSTEM, DomainEvent, FulfillmentOrder, Order
 
@@ -36,7 +36,7 @@ WHEN = ("off", "on_payment", "on_authorization")
 PAID = ("paid", "partially_refunded")
 AUTHORIZED = ("authorized", *PAID)
 # The request states in which a service holds the work (what it may ship).
-HELD = ("submitted", "accepted", "cancellation_requested", "cancellation_rejected")
+HELD = WITH_SERVICE
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,7 @@ class CarrierServer:
         self.parcels: dict[str, Parcel] = {}
         self.every_number: Parcel | None = None  # set: what any number not in `parcels` is answered with
         self.failing: dict[str, int] = {}  # number → HTTP status to answer instead
+        self.stalling: dict[str, float] = {}  # number → seconds the answer about it is held back
         self.retry_after = 120
         self.calls: list[str] = []  # each request's path and query, in order (count_calls=False: none)
         self.count_calls = True
@@ -140,6 +142,15 @@ class CarrierServer:
             else:
                 self.failing[number] = status
 
+    def stall(self, number: str, seconds: float | None) -> None:
+        """Hold back answers about this number this long: a carrier that takes the call and goes
+        quiet (None: answer at once again)."""
+        with self._lock:
+            if seconds is None:
+                self.stalling.pop(number, None)
+            else:
+                self.stalling[number] = seconds
+
     def forget(self, number: str) -> None:
         with self._lock:
             self.parcels.pop(number, None)
@@ -154,7 +165,10 @@ class CarrierServer:
                 self.calls.append(path)
             status = next((self.failing[n] for n in numbers if n in self.failing), None)
             found = {n: self.parcels.get(n, self.every_number) for n in numbers}
-            return {n: (Parcel(list(p.scans), p.estimated) if p else None) for n, p in found.items()}, status
+            held = max((self.stalling[n] for n in numbers if n in self.stalling), default=0.0)
+        if held:
+            time.sleep(held)
+        return {n: (Parcel(list(p.scans), p.estimated) if p else None) for n, p in found.items()}, status
 
 
 def _iso(moment: datetime) -> str:

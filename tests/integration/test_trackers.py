@@ -24,6 +24,7 @@ from orderdeck.services.context import Command, Orderdeck
 from orderdeck.store.carrier_accounts import CarrierAccounts
 from orderdeck.store.tables import outbox
 from orderdeck.store.trackers import Tracker, Trackers
+from orderdeck.tracking import karrio_tracker
 from tests.conftest import Clock
 from tests.integration.carrier_server import CarrierServer
 from tests.integration.test_tracking_intake import events, fulfillment, queued, timeline_messages
@@ -437,3 +438,25 @@ def test_the_scheduled_sweep_stops_within_its_lease_and_the_next_run_goes_on(
     assert scheduler.run_now(deck, "track-shipments", "worker-1") == "2 tracking number(s) asked about"
     with deck.unit_of_work(read_only=True) as uow:
         assert Trackers(uow.conn).due(uow.now, 100) == []
+
+
+def test_a_carrier_that_goes_quiet_is_a_timeout_on_its_trackers_not_a_hung_sweep(
+    deck, shop, mug, dhl, gls, carrier, api, clock, monkeypatch
+):
+    """karrio's connectors call urlopen without a timeout: a carrier that takes the call and never
+    answers would hold the sweep (and the worker's every other job) for ever. Each call has
+    CALL_TIMEOUT; the quiet carrier's numbers fail and back off, the other carriers' are recorded."""
+    monkeypatch.setattr(karrio_tracker, "CALL_TIMEOUT", 0.5)
+    quiet = ship(shop, mug, DHL_NUMBER, "DHL Parcel")
+    fine = ship(shop, mug, GLS_NUMBER, "GLS")
+    for number in (DHL_NUMBER, GLS_NUMBER):
+        carrier.scan(number, "in_transit", at=clock.now)
+    carrier.stall(DHL_NUMBER, 5)
+    try:
+        sweep(deck, clock, minutes=1)
+    finally:
+        carrier.stall(DHL_NUMBER, None)
+    failed = tracker_of(deck, quiet["order_id"])
+    assert failed.errors == 1 and "timed out" in (failed.last_error or "")
+    assert failed.next_check_at - failed.checked_at == timedelta(hours=4)
+    assert fulfillment(api, fine)["shipment_status"] == "in_transit"

@@ -94,11 +94,24 @@ CARRIERS = {
 COMMON_PLAIN = ("account_country_code",)
 
 
+# Seconds each HTTP call to a carrier may take. karrio's connectors call urlopen without a timeout,
+# so a carrier that takes the call and goes quiet would hold the sweep, and with it every other
+# job of that worker, for ever.
+CALL_TIMEOUT = 30.0
+
+
 @cache
 def _providers() -> dict[str, Any]:
+    import karrio.core.utils.helpers as helpers
     import karrio.references as references
     import karrio.sdk  # noqa: F401  (loads the installed extensions)
 
+    untimed = helpers.urlopen
+
+    def urlopen(url: Any, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        return untimed(url, *args, timeout=CALL_TIMEOUT if timeout is None else timeout, **kwargs)
+
+    helpers.urlopen = urlopen  # karrio's every carrier call goes through helpers' urlopen
     return dict(references.collect_providers_data())
 
 

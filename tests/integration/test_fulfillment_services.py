@@ -159,6 +159,10 @@ def test_the_fulfillments_scopes_are_needed(deck: Orderdeck, client: Any) -> Non
         ({"callback_url": "https://jupiter.example:99999/"}, "callback_url", "not a URL"),
         ({"callback_url": "http://jupiter.example/orderdeck"}, "callback_url", "https"),
         ({"callback_url": "https://user:secret@jupiter.example"}, "callback_url", "password"),
+        # Never reachable from this server (only what ORDERDECK_ALLOW_PRIVATE_ADDRESSES allows):
+        # refused here, as a webhook's address is, not accepted and then never notified.
+        ({"callback_url": "https://10.0.0.5/orderdeck"}, "callback_url", "private"),
+        ({"callback_url": "https://[::ffff:169.254.169.254]/"}, "callback_url", "private"),
         ({"fulfillment_orders_opt_in": False}, "fulfillment_orders_opt_in", "must be true"),
         ({"format": "xml"}, "format", "json"),
         ({"inventory_management": "yes"}, "inventory_management", "boolean"),

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 
+from .. import destinations
 from ..domain import fulfillment_services as rules
 from ..domain.auto_requests import checked_when
 from ..domain.errors import InvalidInput, RuleViolation
@@ -78,12 +80,17 @@ def render(service: FulfillmentService) -> dict[str, Any]:
     }
 
 
-def _checked(values: dict[str, Any]) -> dict[str, Any]:
+def _checked(cmd: Command, values: dict[str, Any]) -> dict[str, Any]:
     checked = dict(values)
     if "name" in checked:
         checked["name"] = rules.checked_name(checked["name"])
     if "callback_url" in checked:
         checked["callback_url"] = rules.checked_callback_url(checked["callback_url"])
+        # An address the calls to the service would be refused (outbox/service_calls.py) is refused
+        # here, as a webhook's is; names are checked again on connecting.
+        problem = destinations.of(cmd.app.settings).refusal(urlsplit(checked["callback_url"]).hostname or "")
+        if problem:
+            raise InvalidInput(problem, field="callback_url")
     if "fulfillment_orders_opt_in" in checked:
         rules.checked_opt_in(checked["fulfillment_orders_opt_in"])
     if checked.get("auto_request") is not None:
@@ -116,7 +123,7 @@ def _unique(cmd: Command, write: Any) -> Any:
 
 
 def create(cmd: Command, fields: ServiceFields, owner_token_id: int | None) -> FulfillmentService:
-    sent = _checked(fields.sent())
+    sent = _checked(cmd, fields.sent())
     if "name" not in sent:
         raise InvalidInput("can't be blank", field="name")
     if "callback_url" not in sent:
@@ -145,7 +152,7 @@ def create(cmd: Command, fields: ServiceFields, owner_token_id: int | None) -> F
 def update(cmd: Command, service_id: int, fields: ServiceFields) -> FulfillmentService:
     repo = FulfillmentServices(cmd.uow.conn)
     service = repo.get(service_id, for_update=True)
-    sent = _checked(fields.sent())
+    sent = _checked(cmd, fields.sent())
     renamed = "name" in sent and sent["name"] != service.name
     if renamed:
         _name_free(repo, sent["name"], other_than=service_id)

@@ -4,6 +4,10 @@ Cancelling stops what is left of the order: its unfulfilled units come off the f
 orders (restocked or written off), open authorizations are voided and, if the merchant chooses,
 what was paid is refunded. The service runs the voids and refunds through the gateway first;
 `cancel` then records the cancellation itself.
+
+Work a fulfillment service accepted is the service's: the order's cancellation asks it to cancel
+(a cancellation request, notified to the service) and the fulfillment order stays in progress
+until it answers. Work only submitted is withdrawn at once, as any unfulfilled work is.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from . import fulfillment_requests
 from .errors import InvalidInput, RuleViolation
 from .inventory import Inventory
-from .order import Author, Cancellation, DomainEvent, Order, Refund, RefundLineItem
+from .order import Author, Cancellation, DomainEvent, FulfillmentOrder, Order, Refund, RefundLineItem
 from .refunds import _price_line
 from .returns import return_in_progress
 
@@ -139,8 +144,13 @@ def cancel(
                     )
                 )
         line.removed_quantity += removed
+    held: list[FulfillmentOrder] = []
     for fo in order.fulfillment_orders:
-        if fo.is_active:
+        if fo.is_active and fo.status == "in_progress" and fo.request_status in fulfillment_requests.HELD_BY_SERVICE:
+            held.append(fo)  # a service holds the work: it is asked to cancel (below), not overruled
+        elif fo.is_active and fo.request_status != "cancellation_requested":
+            # Work only submitted to a service is the merchant's to withdraw: cancelled at once,
+            # and the pending request's notification stops (domain/service_notifications.py).
             fo.status = "cancelled"
             fo.fulfillment_holds = []
             fo.updated_at = now
@@ -171,6 +181,9 @@ def cancel(
             notify="order_cancelled" if request.notify_customer else None,
         )
     )
+    for fo in held:
+        # After the order's own event, so the timeline reads: cancelled, then the service asked.
+        fulfillment_requests.cancel_with_order(order, fo, author=author, now=now)
     if restocked_units:
         order.record(
             DomainEvent(

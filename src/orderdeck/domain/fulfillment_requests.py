@@ -172,6 +172,27 @@ def request_cancellation(
             "cancel the fulfillment order instead"
         )
     _refuse(fo, "request cancellation", ("accepted",), ("in_progress",))
+    _ask_to_cancel(order, fo, message=message, author=author, now=now)
+
+
+# What the service is told when the whole order is cancelled while it holds the work.
+ORDER_CANCELLED = "The order was cancelled"
+# The request states in which a service holds a fulfillment order's work (it accepted it, or
+# refused to give it up): cancelling the order asks it to cancel (Shopify: "orders that have had
+# cancellation requested but the cancellation has yet to be accepted by the fulfillment service
+# might still have work completed despite cancellation").
+HELD_BY_SERVICE = ("accepted", "cancellation_rejected")
+
+
+def cancel_with_order(order: Order, fo: FulfillmentOrder, *, author: Author, now: datetime) -> None:
+    """The order was cancelled while the service holds this work: a cancellation request goes
+    to it (and its notification). The units were already released by the cancellation; the
+    fulfillment order stays in progress until the service answers."""
+    _refuse(fo, "request cancellation", HELD_BY_SERVICE, ("in_progress",))
+    _ask_to_cancel(order, fo, message=ORDER_CANCELLED, author=author, now=now)
+
+
+def _ask_to_cancel(order: Order, fo: FulfillmentOrder, *, message: str | None, author: Author, now: datetime) -> None:
     fo.request_status = "cancellation_requested"
     fo.request_status_at = now
     request = MerchantRequest(id=order.child_id(), kind="cancellation_request", message=message, sent_at=now)

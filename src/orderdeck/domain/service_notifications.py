@@ -51,7 +51,10 @@ def state_of_request(order: Order | None, fo_id: int, kind: str, request_id: int
     if request_id is not None and _latest_request(fo, kind) != request_id:
         return "withdrawn"  # a newer request of the same kind carries on in its own notification
     if fo.request_status == WAITING_IN[kind]:
-        return "waiting" if fo.is_active and not order.is_cancelled else "withdrawn"
+        # A cancelled order's cancellation request still waits: the service holds the work
+        # (domain/cancellation.py asks it to cancel when the order is cancelled).
+        still_wanted = kind == "cancellation_request" or not order.is_cancelled
+        return "waiting" if fo.is_active and still_wanted else "withdrawn"
     if kind == "fulfillment_request" and fo.request_status == "unsubmitted":
         return "withdrawn"
     return "answered"

@@ -16,7 +16,9 @@ last changed, `FulfillmentOrder.request_status_at`), not from when the order was
 Each occurrence is flagged once (a `StuckFlag` on the order: the `stuck` tag, a timeline entry,
 the staff e-mail and the `orderdeck/orders_stuck` topic) and stays until its cause is gone (the
 service answered, something shipped, the request was sent again, the items moved, the order was
-cancelled or archived); then it is dropped with a timeline line. The `stuck` tag comes off with
+cancelled or archived); then it is dropped with a timeline line. A cancelled order keeps only
+the flags of work a service still holds (its cancellation request unanswered or refused): the
+service may ship it anyway. The `stuck` tag comes off with
 the last flag only when Orderdeck put it on and nobody changed the tag since.
 """
 
@@ -47,6 +49,10 @@ REASONS = {
 AT_ONCE = ("request_rejected", "closed_incomplete", "cancellation_rejected")
 TOPIC = "orderdeck/orders_stuck"
 AFTER_EDIT = "order_edited"  # a refused cancellation that an order edit had asked for
+ORDER_CANCELLED = "order_cancelled"  # a refused cancellation that cancelling the order had asked for
+# The reasons that still count on a cancelled order: a service holds its work and has not given
+# it up (domain/cancellation.py asks it to cancel), so it may ship an order that was cancelled.
+AFTER_ORDER_CANCELLED = ("cancellation_rejected", "cancellation_unanswered", "notification_unacknowledged")
 
 # What staff do about a rejection, by the service's reason (Shopify's rejection reasons).
 AFTER_REJECTION = {
@@ -134,7 +140,9 @@ def findings(
     """Everything the order waits on that counts as stuck now. Without `limits` only the reasons
     that count at once; `unacknowledged` maps a fulfillment order to its oldest notification the
     service has not acknowledged within the shop's limit."""
-    if order.is_cancelled or order.is_closed:
+    if order.is_cancelled:
+        return _held_after_cancel(order, now=now, limits=limits, services=services, unacknowledged=unacknowledged)
+    if order.is_closed:
         return []
     found: list[Finding] = []
     for fo in order.fulfillment_orders:
@@ -182,6 +190,34 @@ def findings(
     return found
 
 
+def _held_after_cancel(
+    order: Order,
+    *,
+    now: datetime,
+    limits: Limits | None,
+    services: dict[int, str],
+    unacknowledged: dict[int, datetime] | None,
+) -> list[Finding]:
+    """A cancelled order's work that a service still holds: the cancellation request it refused
+    (at once), or left unanswered or unacknowledged (after the shop's waits)."""
+    found: list[Finding] = []
+    for fo in order.fulfillment_orders:
+        if not fo.is_active:
+            continue
+        service = services.get(fo.assigned_location_id)
+        since = request_since(fo)
+        if fo.request_status == "cancellation_rejected":
+            said = _answer(order, fo, "cancellation_request_rejected")
+            found.append(Finding("cancellation_rejected", since, fo.id, service, ORDER_CANCELLED, said.get("message")))
+        elif fo.request_status == "cancellation_requested" and limits is not None:
+            notified = (unacknowledged or {}).get(fo.id)
+            if limits.acknowledge_within is not None and notified is not None:
+                found.append(Finding("notification_unacknowledged", notified, fo.id, service))
+            elif _over(limits.cancellation_within, since, now):
+                found.append(Finding("cancellation_unanswered", since, fo.id, service))
+    return found
+
+
 def _over(limit: timedelta | None, since: datetime, now: datetime) -> bool:
     return limit is not None and since <= now - limit
 
@@ -189,7 +225,9 @@ def _over(limit: timedelta | None, since: datetime, now: datetime) -> bool:
 def still_stuck(order: Order, flag: StuckFlag, unacknowledged: dict[int, datetime] | None = None) -> bool:
     """Whether the flag's cause still stands. A request whose status changed after the flag was
     raised is another occurrence: this one is over (answered, withdrawn, requested again)."""
-    if order.is_cancelled or order.is_closed:
+    if order.is_cancelled and flag.reason not in AFTER_ORDER_CANCELLED:
+        return False
+    if order.is_closed and not order.is_cancelled:
         return False
     if flag.fulfillment_order_id is None:
         return display_fulfillment_status(order) in STUCK_WAITING
@@ -216,7 +254,8 @@ def still_stuck(order: Order, flag: StuckFlag, unacknowledged: dict[int, datetim
         return False
     if flag.reason == "accepted_not_shipped":
         return not _shipped_any(order, fo)
-    return fo.remaining > 0
+    # A cancelled order's units are released: the service holding the work is the cause.
+    return fo.remaining > 0 or order.is_cancelled
 
 
 def review(
@@ -345,6 +384,7 @@ def headline(flag: StuckFlag, now: datetime) -> str:
         "cancellation_unanswered": f"{service} has not answered the cancellation request sent {waited} ago.",
         "cancellation_rejected": f"{service} refused to cancel the fulfillment"
         + (" after the order was edited" if flag.service_reason == AFTER_EDIT else "")
+        + (" of an order that was cancelled" if flag.service_reason == ORDER_CANCELLED else "")
         + (f": “{flag.detail.rstrip('.')}”." if flag.detail else "."),
         "unfulfilled_too_long": f"The order is still not fulfilled {waited} after it was placed.",
     }[flag.reason]
@@ -365,8 +405,10 @@ def next_step(flag: StuckFlag) -> str:
         "from another location",
         "closed_incomplete": "request fulfillment again, move the items to another location, or refund them",
         "cancellation_unanswered": f"contact {service}: until it answers, it may still ship the items",
-        "cancellation_rejected": f"contact {service}: it may ship items taken off the order; if it does, "
-        "arrange a return"
+        "cancellation_rejected": f"contact {service}: it may ship the cancelled order; Orderdeck refuses its "
+        "fulfillment, so if the parcel leaves anyway, arrange its return with the customer"
+        if flag.service_reason == ORDER_CANCELLED
+        else f"contact {service}: it may ship items taken off the order; if it does, arrange a return"
         if flag.service_reason == AFTER_EDIT
         else f"contact {service}; if items the customer no longer wants ship, refund them or arrange a return",
         "unfulfilled_too_long": "check that the fulfillment request reached its location or service",
@@ -376,6 +418,9 @@ def next_step(flag: StuckFlag) -> str:
 def resolution(order: Order, flag: StuckFlag) -> str:
     """Why a flag went: what changed."""
     if order.is_cancelled:
+        fo = order.fulfillment_order(flag.fulfillment_order_id) if flag.fulfillment_order_id else None
+        if flag.reason in AFTER_ORDER_CANCELLED and fo is not None and fo.request_status == "cancellation_accepted":
+            return "the service accepted the cancellation."
         return "the order was cancelled."
     if order.is_closed:
         return "the order was archived."

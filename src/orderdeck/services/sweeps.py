@@ -124,11 +124,15 @@ def flag_stuck_orders(app: Orderdeck, should_stop: Callable[[], bool] = lambda: 
     if late:
         lookups.append(select(orders.c.id).where(orders.c.id.in_(sorted(late))))
     open_order = orders.c.order_status == "open"
+    # A cancelled order is looked at too: a service may still hold its work (it was asked to
+    # cancel it and has not answered, domain/stuck.py).
+    open_or_cancelled = orders.c.order_status.in_(("open", "cancelled"))
 
     def step(cmd: Command, order_id: int) -> bool:
         return order_commands.flag_stuck(cmd, order_id, services=services, unacknowledged=late.get(order_id, {}))
 
-    changed = _each(app, _candidates(app, open_order & orders.c.id.in_(union(*lookups))), step, should_stop)
+    candidates = _candidates(app, open_or_cancelled & orders.c.id.in_(union(*lookups)))
+    changed = _each(app, candidates, step, should_stop)
     if limits.unfulfilled_after is not None:
         # Orders waiting longer than stuck_after_days (a second pass: an order already reviewed
         # above finds nothing new here).

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import resource
 import shutil
 import tempfile
@@ -116,10 +115,9 @@ def _serve(ready: Any, stop: Any, scanned_at: str) -> None:
 
 
 def _sweep(url: str, carrier_url: str, at: str, answer: Any) -> None:
-    os.environ["ORDERDECK_CARRIER_API_URL"] = carrier_url
     from orderdeck.services import trackers as service
 
-    deck = build(Settings(database_url=url), clock=_Clock(datetime.fromisoformat(at)))
+    deck = build(Settings(database_url=url, carrier_api_url=carrier_url), clock=_Clock(datetime.fromisoformat(at)))
     began = time.perf_counter()
     asked = service.sweep(deck)
     seconds = time.perf_counter() - began

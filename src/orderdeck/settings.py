@@ -19,6 +19,9 @@ class Settings:
     # Hosts and networks on the operator's own network that webhooks, rules and a shop's mail
     # server may reach (comma-separated: 127.0.0.1,10.0.0.0/8,hooks.internal); see destinations.py
     allow_private_addresses: str = ""
+    # For tests, benchmarks and demos: every carrier API call karrio makes goes to this base URL
+    # (the local carrier server) instead of the carrier's. Unset in production.
+    carrier_api_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,5 +38,6 @@ class Settings:
             smtp_url=os.environ.get("ORDERDECK_SMTP_URL") or None,
             sms_url=os.environ.get("ORDERDECK_SMS_URL") or None,
             allow_private_addresses=allowed,
+            carrier_api_url=os.environ.get("ORDERDECK_CARRIER_API_URL") or None,
             embedded_worker=os.environ.get("ORDERDECK_WORKER", "1").lower() not in ("0", "false", "no", "off"),
         )

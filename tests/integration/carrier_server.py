@@ -11,7 +11,7 @@
 Start it from a test, the benchmark or another helper's loop:
 
     server = CarrierServer.start()          # a free port on 127.0.0.1
-    os.environ["ORDERDECK_CARRIER_API_URL"] = server.url
+    settings = Settings(..., carrier_api_url=server.url)  # or ORDERDECK_CARRIER_API_URL
     server.scan("00340434161234567890", "in_transit", at=datetime(...), city="Hamburg")
     server.fail("JJD000390007", 500)        # or 429 (with Retry-After), or None to answer again
     server.answer_every_number("in_transit")  # any other number: one scan (benchmarks, demos)

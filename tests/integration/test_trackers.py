@@ -8,6 +8,7 @@ Every test runs on SQLite and on PostgreSQL (the `backend` fixture)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -42,11 +43,11 @@ def carriers() -> Iterator[CarrierServer]:
 
 
 @pytest.fixture
-def carrier(carriers: CarrierServer, monkeypatch: pytest.MonkeyPatch) -> CarrierServer:
+def carrier(deck: Orderdeck, carriers: CarrierServer, monkeypatch: pytest.MonkeyPatch) -> CarrierServer:
     carriers.parcels.clear()
     carriers.failing.clear()
     carriers.calls.clear()
-    monkeypatch.setenv("ORDERDECK_CARRIER_API_URL", carriers.url)
+    monkeypatch.setattr(deck, "settings", dataclasses.replace(deck.settings, carrier_api_url=carriers.url))
     return carriers
 
 

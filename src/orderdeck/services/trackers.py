@@ -140,6 +140,7 @@ def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False, bu
                         [t.tracking_number for t in batch],
                         test_mode=account.test_mode,
                         account_id=account.id,
+                        base_url=app.settings.carrier_api_url,
                     )
                     quiet += _apply(app, account, batch, outcome, limited)
         with app.unit_of_work() as uow:  # before the next chunk is read, which must not see these again

@@ -6,14 +6,14 @@ karrio answers a batch with the shipments it found and messages for the rest; it
 status codes. What it records in its tracer (each HTTP error's body and headers) tells a rate
 limit (429, Retry-After) from a number the carrier does not know and from a failure.
 
-`ORDERDECK_CARRIER_API_URL`, when set, sends every carrier's API calls to that base URL instead
-of the carrier's (tests, the benchmark and demos run karrio against tests/fakes/carrier_server.py).
+A `base_url` (the settings' `carrier_api_url`, ORDERDECK_CARRIER_API_URL) sends every carrier's
+API calls to that base URL instead of the carrier's (tests, the benchmark and demos run karrio
+against tests/integration/carrier_server.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -208,11 +208,18 @@ def _cache(carrier: str, account_id: int, credentials: str, test_mode: bool) -> 
     return lib.Cache()
 
 
-def gateway(carrier: str, credentials: dict[str, Any], *, test_mode: bool, tracer: Any, account_id: int) -> Any:
+def gateway(
+    carrier: str,
+    credentials: dict[str, Any],
+    *,
+    test_mode: bool,
+    tracer: Any,
+    account_id: int,
+    base_url: str | None = None,
+) -> Any:
     import karrio.sdk as karrio
 
-    base = os.environ.get("ORDERDECK_CARRIER_API_URL") or None
-    settings = _settings_class(carrier, base)(
+    settings = _settings_class(carrier, base_url or None)(
         **credentials, test_mode=test_mode, id=str(account_id), carrier_id=carrier
     )
     held = _cache(carrier, account_id, repr(sorted(credentials.items())), test_mode)
@@ -258,9 +265,16 @@ def _retry_after(headers: dict[str, Any]) -> float:
 
 
 def fetch(
-    carrier: str, credentials: dict[str, Any], numbers: list[str], *, test_mode: bool, account_id: int
+    carrier: str,
+    credentials: dict[str, Any],
+    numbers: list[str],
+    *,
+    test_mode: bool,
+    account_id: int,
+    base_url: str | None = None,
 ) -> Outcome:
-    """One call of karrio's Tracking.fetch for these numbers, each number's outcome."""
+    """One call of karrio's Tracking.fetch for these numbers, each number's outcome; `base_url`
+    set, at that address instead of the carrier's."""
     import karrio.core.models as models
     import karrio.lib as lib
     import karrio.sdk as karrio
@@ -268,7 +282,9 @@ def fetch(
     tracer = lib.Tracer()
     outcome = Outcome()
     try:
-        gate = gateway(carrier, credentials, test_mode=test_mode, tracer=tracer, account_id=account_id)
+        gate = gateway(
+            carrier, credentials, test_mode=test_mode, tracer=tracer, account_id=account_id, base_url=base_url
+        )
         details, messages = karrio.Tracking.fetch(models.TrackingRequest(tracking_numbers=numbers)).from_(gate).parse()
     except Exception as exc:  # karrio's own guards catch most; a settings error lands here
         for number in numbers:

@@ -235,6 +235,26 @@ def test_either_read_scope_serves_and_none_other(deck, client, many):
         assert answer.status_code == status, (scopes, answer.text)
 
 
+def test_the_customer_is_shown_only_to_tokens_that_may_read_orders(deck, client, shop, mug):
+    """A fulfillment service's token (write_fulfillments, as the reference 3PL's) reads shipments,
+    but not every customer's name and e-mail across the shop: those need read_orders."""
+    order = shop.order(
+        [{"variant_id": mug, "quantity": 1}],
+        email="anna@example.com",
+        customer={"first_name": "Anna", "last_name": "Jansen", "email": "anna@example.com"},
+    )
+    shop.fulfil(order["id"], tracking=UPS)
+    service_token = ["write_fulfillments", "write_assigned_fulfillment_orders"]
+    for scopes, shown in ((["read_orders"], True), (service_token, False)):
+        token = make_token(deck, scopes)
+        answer = client.get(f"{BASE}/shipments.json", headers={"X-Shopify-Access-Token": token})
+        [row] = answer.json()["shipments"]
+        assert (row["email"], row["customer_name"]) == (
+            ("anna@example.com", "Anna Jansen") if shown else (None, None)
+        ), scopes
+        assert row["tracking_number"] == UPS
+
+
 # ---- orders.json's shipment_status -------------------------------------------------------------------
 
 

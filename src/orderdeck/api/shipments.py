@@ -3,7 +3,8 @@ current shipment status, across all orders, filtered and paged like orders.json.
 
 Read from the shipments rows kept beside each order (store/shipments.py), so a page never
 decodes an order. Either read scope serves: the list shows fulfillments (read_fulfillments) of
-orders with their customer (read_orders).
+orders with their customer (read_orders). The customer's name and e-mail are shown only to a
+token that may read orders: a fulfillment service's token reads shipments, not every customer.
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ FILTER_PARAMS = (
 )
 
 
-def render_shipment(row: ShipmentRow, now: datetime, ctx: RenderContext) -> dict[str, Any]:
+def render_shipment(row: ShipmentRow, now: datetime, ctx: RenderContext, *, customer: bool = True) -> dict[str, Any]:
+    """`customer`: the token may read orders, so the customer's name and e-mail are shown."""
     return {
         "fulfillment_id": row.fulfillment_id,
         "order_id": row.order_id,
         "order_name": row.order_name,
-        "customer_name": row.customer_name,
-        "email": row.email,
+        "customer_name": row.customer_name if customer else None,
+        "email": row.email if customer else None,
         "location_id": row.location_id,
         "service": row.service,
         "tracking_company": row.carrier,
@@ -124,7 +126,8 @@ def list_shipments(
         page.next.encode(key) if page.next else None,
         page.previous.encode(key) if page.previous else None,
     )
-    return json({"shipments": [render_shipment(r, now, ctx) for r in page.rows]}, headers=headers)
+    customer = token.allows("read_orders")
+    return json({"shipments": [render_shipment(r, now, ctx, customer=customer) for r in page.rows]}, headers=headers)
 
 
 @router.get("/shipments/count.json", summary="Count shipments (takes the list's filters; Orderdeck extension)")

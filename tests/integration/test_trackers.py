@@ -151,6 +151,80 @@ def test_a_changed_tracking_number_gets_its_own_tracker_and_the_old_one_is_retir
     assert states == {GLS_NUMBER: "retired", "GLS00087654321": "active"}
 
 
+def set_active(deck: Orderdeck, account_id: int, active: bool) -> None:
+    with deck.unit_of_work() as uow:
+        service.change_account(
+            Command(deck, uow, STAFF), account_id, name="Ours", credentials={}, test_mode=False, active=active
+        )
+        uow.commit()
+
+
+def test_shipments_on_their_way_before_the_account_was_added_are_tracked_once_it_is(
+    deck, shop, mug, carrier, api, clock
+):
+    """Trackers are made when an order is saved: without the catch-up, parcels shipped before
+    the merchant added their carrier account would never be tracked. Those still on their way
+    get trackers; delivered, cancelled, 90-day-old, other carriers' and number-less ones do not."""
+    old = ship(shop, mug, "GLS00000000001", "GLS")
+    clock.advance(days=91)
+    live = ship(shop, mug, GLS_NUMBER, "gls")
+    delivered = ship(shop, mug, "GLS00000000002", "GLS")
+    api.ok(
+        api.post(
+            f"/orders/{delivered['order_id']}/fulfillments/{delivered['fulfillment_id']}/events.json",
+            {"event": {"status": "delivered"}},
+        )
+    )
+    cancelled = ship(shop, mug, "GLS00000000003", "GLS")
+    api.ok(api.post(f"/fulfillments/{cancelled['fulfillment_id']}/cancel.json", {}))
+    ups = ship(shop, mug, "1Z999AA10123456784", "UPS")
+    everyone = (old, live, delivered, cancelled, ups)
+    assert all(trackers_of(deck, s["order_id"]) == [] for s in everyone)
+
+    gls = add_account(deck, "gls", client_id="shop-client", client_secret="gls-secret-123")
+    tracker = tracker_of(deck, live["order_id"])  # made by the command itself: a small shop's all
+    assert (tracker.carrier, tracker.tracking_number, tracker.fulfillment_id) == (
+        "gls",
+        GLS_NUMBER,
+        live["fulfillment_id"],
+    )
+    assert all(trackers_of(deck, s["order_id"]) == [] for s in (old, delivered, cancelled, ups))
+    with deck.unit_of_work(read_only=True) as uow:
+        assert CarrierAccounts(uow.conn).get(gls).catch_up_after is None  # nothing left for the job
+
+    carrier.scan(GLS_NUMBER, "in_transit", at=clock.now)
+    assert sweep(deck, clock, minutes=1) == 1
+    assert fulfillment(api, live)["shipment_status"] == "in_transit"
+    assert carrier.calls_about("GLS00000000002") == carrier.calls_about("GLS00000000001") == 0
+
+
+def test_a_shop_with_many_shipments_is_caught_up_in_batches_by_the_job(deck, shop, mug, carrier, clock, monkeypatch):
+    """The command gives the first batch its trackers; the track-shipments job walks the rest,
+    a batch a transaction, until no untracked live shipment is left. Switching an account back
+    on catches up the parcels shipped while it was off."""
+    monkeypatch.setattr(service, "CATCH_UP_BATCH", 2)
+    shipped = [ship(shop, mug, f"GLS0005555{i:04d}", "GLS") for i in range(5)]
+    gls = add_account(deck, "gls", client_id="shop-client", client_secret="gls-secret-123")
+    tracked = [s for s in shipped if trackers_of(deck, s["order_id"])]
+    assert len(tracked) == 2
+    with deck.unit_of_work(read_only=True) as uow:
+        assert CarrierAccounts(uow.conn).get(gls).catch_up_after is not None
+
+    clock.advance(minutes=1)
+    assert scheduler.run_now(deck, "track-shipments", "worker-1") == "5 tracking number(s) asked about"
+    assert all(len(trackers_of(deck, s["order_id"])) == 1 for s in shipped)
+    with deck.unit_of_work(read_only=True) as uow:
+        assert CarrierAccounts(uow.conn).get(gls).catch_up_after is None
+
+    set_active(deck, gls, False)
+    while_off = ship(shop, mug, "GLS00066666666", "GLS")
+    assert trackers_of(deck, while_off["order_id"]) == []
+    set_active(deck, gls, True)  # its command looks at the first 2 shipments: tracked already
+    sweep(deck, clock, minutes=1)
+    assert tracker_of(deck, while_off["order_id"]).tracking_number == "GLS00066666666"
+    assert all(len(trackers_of(deck, s["order_id"])) == 1 for s in shipped)  # none made twice
+
+
 # ---- what the carrier says ---------------------------------------------------------------------
 
 

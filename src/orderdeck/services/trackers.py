@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..domain.errors import InvalidInput, NotFound
@@ -39,6 +40,7 @@ RATE_LIMIT_WAIT = timedelta(minutes=15)
 KEEP_FOR = timedelta(days=90)
 NO_ACCOUNT_WAIT = timedelta(hours=2)
 CHUNK = 1000  # due trackers read at a time
+CATCH_UP_BATCH = 500  # shipments looked at per catch-up transaction
 # The scheduled sweep stops after this long, well inside the scheduler's 15-minute job lease:
 # a longer one (news for many shipments, 81 orders a second) would be taken up by another worker
 # meanwhile, both asking the carriers about the same trackers. What is left is still due, and the
@@ -65,6 +67,7 @@ def add_account(
     kept = karrio.check_credentials(carrier, credentials)
     repo = CarrierAccounts(cmd.uow.conn)
     account_id = repo.add(carrier=carrier, name=_name(name), credentials=kept, test_mode=test_mode, now=cmd.now)
+    _start_catch_up(cmd, account_id)
     return repo.get(account_id)
 
 
@@ -80,7 +83,48 @@ def change_account(
             merged.pop(field, None)  # a plain field emptied is cleared; a secret left blank is kept
     kept = karrio.check_credentials(account.carrier, merged)
     repo.change(account_id, cmd.now, name=_name(name), credentials=kept, test_mode=test_mode, active=active)
+    if active and not account.active:
+        _start_catch_up(cmd, account_id)
     return repo.get(account_id)
+
+
+# Catching up: trackers are made when an order is saved (store/trackers.Trackers.follow), so the
+# shipments already on their way when an account is added or switched back on would never be
+# tracked. The command that adds or activates the account gives the first CATCH_UP_BATCH
+# shipments of the last 90 days theirs (a small shop's all); the track-shipments job walks the
+# rest, CATCH_UP_BATCH at a time, one transaction each, before it polls.
+
+
+def _start_catch_up(cmd: Command, account_id: int) -> None:
+    """Walk the shipments created within a tracker's life, from the oldest, for this account."""
+    repo = CarrierAccounts(cmd.uow.conn)
+    repo.set_catch_up(account_id, (cmd.now - KEEP_FOR, 0))
+    _catch_up_batch(cmd.uow.conn, repo.get(account_id), cmd.now)
+
+
+def _catch_up_batch(conn: Connection, account: CarrierAccount, now: datetime) -> int:
+    after = account.catch_up_after
+    if after is None:
+        return 0
+    made, went_to = Trackers(conn).catch_up(after, since=now - KEEP_FOR, now=now, limit=CATCH_UP_BATCH)
+    CarrierAccounts(conn).set_catch_up(account.id, went_to)
+    return made
+
+
+def catch_up(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Give the live shipments of every account still catching up their trackers, a batch of
+    shipments per transaction, until none is left (or `should_stop`). Returns trackers made."""
+    made = 0
+    while not should_stop():
+        with app.unit_of_work() as uow:
+            waiting = CarrierAccounts(uow.conn).catching_up()
+            if not waiting:
+                break
+            made += _catch_up_batch(uow.conn, waiting[0], uow.now)
+            uow.commit()
+    if made:
+        log.info("caught up: %d tracker(s) made for shipments already on their way", made)
+    return made
 
 
 def shown(account: CarrierAccount) -> dict[str, Any]:
@@ -95,14 +139,16 @@ def shown(account: CarrierAccount) -> dict[str, Any]:
 
 
 def sweep(app: Orderdeck, *, should_stop: Callable[[], bool] = lambda: False, budget: timedelta | None = None) -> int:
-    """Poll every due tracker once, or those a `budget` of time (the app's clock) leaves room for.
-    Returns how many numbers were asked about."""
+    """Catch up first (trackers for shipments already on their way when an account was added),
+    then poll every due tracker once, or those a `budget` of time (the app's clock) leaves room
+    for. Returns how many numbers were asked about."""
     if budget is not None:
         deadline, asked_to_stop = app.clock() + budget, should_stop
 
         def should_stop() -> bool:
             return asked_to_stop() or app.clock() >= deadline
 
+    catch_up(app, should_stop=should_stop)  # new trackers are due at once: this sweep polls them
     with app.unit_of_work() as uow:
         Trackers(uow.conn).retire_older_than(uow.now - KEEP_FOR)
         uow.commit()

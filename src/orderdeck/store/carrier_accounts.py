@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Connection, insert, select, update
 
 from ..domain.errors import NotFound
+from .database import utc
 from .tables import carrier_accounts
 
 
@@ -23,11 +24,21 @@ class CarrierAccount:
     active: bool
     created_at: datetime
     updated_at: datetime
+    # Where the catch-up of shipments already on their way stands (None: nothing to catch up).
+    catch_up_after_time: datetime | None = None
+    catch_up_after_id: int | None = None
+
+    @property
+    def catch_up_after(self) -> tuple[datetime, int] | None:
+        if self.catch_up_after_time is None or self.catch_up_after_id is None:
+            return None
+        return (self.catch_up_after_time, self.catch_up_after_id)
 
 
 def _account(row: Any) -> CarrierAccount:
     values = dict(row._mapping)
     values["credentials"] = orjson.loads(values["credentials"])
+    values["catch_up_after_time"] = utc(values["catch_up_after_time"])
     return CarrierAccount(**values)
 
 
@@ -76,6 +87,24 @@ class CarrierAccounts:
     def active_carriers(self) -> set[str]:
         query = select(carrier_accounts.c.carrier).where(carrier_accounts.c.active.is_(True)).distinct()
         return {str(c) for c in self.conn.execute(query).scalars()}
+
+    def catching_up(self) -> list[CarrierAccount]:
+        """Active accounts whose shipments already on their way are still being given trackers."""
+        rows = self.conn.execute(
+            select(carrier_accounts)
+            .where(carrier_accounts.c.active.is_(True), carrier_accounts.c.catch_up_after_time.is_not(None))
+            .order_by(carrier_accounts.c.id)
+        )
+        return [_account(row) for row in rows]
+
+    def set_catch_up(self, account_id: int, after: tuple[datetime, int] | None) -> None:
+        """Where the account's catch-up stands: the last shipment looked at, or None when done."""
+        when, fulfillment_id = after if after is not None else (None, None)
+        self.conn.execute(
+            update(carrier_accounts)
+            .where(carrier_accounts.c.id == account_id)
+            .values(catch_up_after_time=when, catch_up_after_id=fulfillment_id)
+        )
 
     def change(self, account_id: int, now: datetime, **values: Any) -> None:
         if "credentials" in values:

@@ -714,6 +714,11 @@ carrier_accounts = Table(
     Column("active", Boolean, nullable=False),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
+    # Shipments already on their way when the account was added or switched on get trackers in
+    # batches (services/trackers.catch_up): how far through the shipments (created_at,
+    # fulfillment_id) that walk is; null when there is nothing left to catch up.
+    Column("catch_up_after_time", Time),
+    Column("catch_up_after_id", Id),
 )
 
 # Trackers (issue 15): one per tracking number of a fulfillment, polled through karrio on a

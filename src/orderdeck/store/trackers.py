@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, literal, select, tuple_, update
 
 from ..domain.order import Order
 from ..tracking.karrio_tracker import carrier_for
 from .carrier_accounts import CarrierAccounts
 from .database import utc
-from .tables import trackers
+from .shipments import FINISHED
+from .tables import shipments, trackers
 
 # active: polled at next_check_at; delivered / failed: the carrier's last word, no more polling;
 # retired: 90 days old, its fulfillment cancelled or the number taken off it.
@@ -82,6 +83,55 @@ class Trackers:
                     }
                 )
         self.add(rows, now)
+
+    def catch_up(
+        self, after: tuple[datetime, int], *, since: datetime, now: datetime, limit: int
+    ) -> tuple[int, tuple[datetime, int] | None]:
+        """Trackers for shipments that were on their way before a carrier account could track
+        them: the next `limit` shipments after `after` (created_at, fulfillment_id; the
+        ix_shipments_created_id range, no order decoded) are looked at, and each one created
+        since `since`, neither cancelled, delivered nor failed, with a tracking number whose
+        company an active account tracks and no tracker yet gets one. Returns the trackers
+        made and where to go on from (None: no shipment left after these)."""
+        c = shipments.c
+        start = max(after, (since, 0))
+        rows = self.conn.execute(
+            select(c.fulfillment_id, c.order_id, c.carrier, c.tracking_number, c.stage, c.created_at)
+            .where(
+                tuple_(c.created_at, c.fulfillment_id)
+                > tuple_(literal(start[0], c.created_at.type), literal(start[1], c.fulfillment_id.type))
+            )
+            .order_by(c.created_at, c.fulfillment_id)
+            .limit(limit)
+        ).all()
+        if not rows:
+            return 0, None
+        active = CarrierAccounts(self.conn).active_carriers()
+        wanted: dict[tuple[int, str], dict[str, Any]] = {}
+        for row in rows:
+            number = (row.tracking_number or "").strip()
+            # shipments.carrier is the company as carrier_name() spells it ("dhl" → DHL Express),
+            # which carrier_for() maps to the same carrier as the company itself.
+            carrier = carrier_for(row.carrier, active)
+            if number and carrier is not None and row.stage not in FINISHED:
+                wanted[(row.fulfillment_id, number)] = {
+                    "order_id": row.order_id,
+                    "fulfillment_id": row.fulfillment_id,
+                    "tracking_number": number,
+                    "carrier": carrier,
+                }
+        if wanted:
+            known = self.conn.execute(
+                select(trackers.c.fulfillment_id, trackers.c.tracking_number).where(
+                    trackers.c.fulfillment_id.in_({fulfillment_id for fulfillment_id, _ in wanted})
+                )
+            )
+            for key in known:
+                wanted.pop((key.fulfillment_id, key.tracking_number), None)
+            self.add(list(wanted.values()), now)
+        last = rows[-1]
+        went_to = (utc(last.created_at) or since, int(last.fulfillment_id))
+        return len(wanted), (went_to if len(rows) == limit else None)
 
     def of_order(self, order_id: int) -> list[Tracker]:
         rows = self.conn.execute(select(trackers).where(trackers.c.order_id == order_id).order_by(trackers.c.id))

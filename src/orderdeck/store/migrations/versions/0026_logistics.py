@@ -88,6 +88,8 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean, nullable=False),
         sa.Column("created_at", Time, nullable=False),
         sa.Column("updated_at", Time, nullable=False),
+        sa.Column("catch_up_after_time", Time),
+        sa.Column("catch_up_after_id", Id),
         sa.PrimaryKeyConstraint("id", name="pk_carrier_accounts"),
     )
     op.create_table(

@@ -236,6 +236,50 @@ def test_tracking_numbers_the_service_reports_are_added_to_its_fulfillments(
     assert gets(service, "fetch_tracking_numbers") == []  # nothing left to ask about
 
 
+def test_a_run_that_outlasts_its_budget_stops_between_calls_and_the_next_asks_the_rest(
+    deck: Orderdeck,
+    api: Api,
+    shop: Shop,
+    service: Service,
+    tracking: dict[str, Any],
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scheduled run stops inside the scheduler's job lease (another worker would otherwise
+    take the job and ask the same services again); what it did not ask, the next run asks."""
+    first, first_name = shipped_without_tracking(api, shop, tracking["location_id"])
+    second, second_name = shipped_without_tracking(api, shop, tracking["location_id"], "PLATE-1")
+    service.tracking = {first_name: "1Z999AA10123456784", second_name: "1Z999AA10123456791"}
+    monkeypatch.setattr(service_sync, "NAMES_PER_CALL", 1)
+    asked = service_sync._get
+
+    def slow_get(*args: Any) -> Any:
+        answer = asked(*args)
+        clock.advance(minutes=11)  # each call takes longer than the run's whole budget
+        return answer
+
+    monkeypatch.setattr(service_sync, "_get", slow_get)
+    service_sync.sync_tracking(deck)
+    assert len(gets(service, "fetch_tracking_numbers")) == 1
+    numbers = [shop.get(o["id"])["fulfillments"][0]["tracking_number"] for o in (first, second)]
+    assert numbers.count(None) == 1
+
+    service_sync.sync_tracking(deck)
+    assert len(gets(service, "fetch_tracking_numbers")) == 2
+    assert all(shop.get(o["id"])["fulfillments"][0]["tracking_number"] for o in (first, second))
+
+
+def test_fulfillments_cancelled_or_tracked_elsewhere_are_not_asked_about(
+    deck: Orderdeck, api: Api, shop: Shop, service: Service, tracking: dict[str, Any]
+) -> None:
+    cancelled, _ = shipped_without_tracking(api, shop, tracking["location_id"])
+    [f] = shop.get(cancelled["id"])["fulfillments"]
+    api.ok(api.post(f"/fulfillments/{f['id']}/cancel.json", {}))
+    service.tracking = {}
+    service_sync.sync_tracking(deck)
+    assert gets(service, "fetch_tracking_numbers") == []
+
+
 @pytest.mark.parametrize(
     ("answer", "says"),
     [

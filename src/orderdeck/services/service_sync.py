@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -38,7 +39,7 @@ from ..domain.fulfillment_services import FulfillmentService
 from ..domain.order import Author, Fulfillment, Order
 from ..store.codec import decode_order
 from ..store.fulfillment_services import FulfillmentServices
-from ..store.tables import fulfillment_services, inventory_levels, order_search_terms, orders, variants
+from ..store.tables import fulfillment_services, inventory_levels, orders, shipments, variants
 from . import catalog, fulfillments
 from .context import Command, Orderdeck
 
@@ -52,6 +53,10 @@ NAMES_PER_CALL = 50  # fulfillment names asked in one fetch_tracking_numbers cal
 # Fulfillments older than this without a tracking number are no longer asked about: a service
 # that had none for a month will not have one (staff can still add it by hand).
 TRACKING_LOOK_BACK = timedelta(days=30)
+# A scheduled run stops asking after this long, well inside the scheduler's 15-minute job lease:
+# many slow services (each call may take 20 s) would otherwise outlast it, and another worker
+# would ask the same services meanwhile. What is left is asked at the next run.
+JOB_BUDGET = timedelta(minutes=10)
 
 ShouldStop = Callable[[], bool]
 
@@ -241,26 +246,35 @@ def untracked(order: Order, location_id: int, since: datetime) -> list[Fulfillme
 
 def _waiting_for_tracking(app: Orderdeck, location_id: int) -> dict[str, tuple[int, int, bool]]:
     """Fulfillment name → (order id, fulfillment id, tell the customer) for the fulfillments at
-    the location that still have no tracking number (made within TRACKING_LOOK_BACK)."""
-    o, t = orders.c, order_search_terms.c
+    the location that still have no tracking number (made within TRACKING_LOOK_BACK).
+
+    The shipments rows (one per fulfillment, indexed by location) name the orders to read, so
+    only orders with an untracked parcel there are decoded, however many the location ships."""
+    s = shipments.c
     with app.unit_of_work(read_only=True) as uow:
         since = uow.now - TRACKING_LOOK_BACK
-        rows = uow.conn.execute(
-            select(o.document)
-            .join(order_search_terms, t.order_id == o.id)
-            .where(
-                t.kind == "location",
-                t.term == str(location_id),
-                o.fulfillment_status.is_not(None),
-                o.updated_at >= since,
+        order_ids = (
+            uow.conn.execute(
+                select(s.order_id)
+                .where(
+                    s.location_id == location_id,
+                    s.stage != "cancelled",
+                    s.tracking_number.is_(None),
+                    s.created_at >= since,
+                )
+                .distinct()
+                .order_by(s.order_id)
             )
-            .order_by(o.id)
-        ).scalars()
+            .scalars()
+            .all()
+        )
         found: dict[str, tuple[int, int, bool]] = {}
-        for document in rows:
-            order = decode_order(document)
-            for f in untracked(order, location_id, since):
-                found[f.name] = (order.id, f.id, _notify(order, f))
+        for start in range(0, len(order_ids), 500):
+            batch = order_ids[start : start + 500]
+            for document in uow.conn.execute(select(orders.c.document).where(orders.c.id.in_(batch))).scalars():
+                order = decode_order(document)
+                for f in untracked(order, location_id, since):
+                    found[f.name] = (order.id, f.id, _notify(order, f))
     return found
 
 
@@ -294,14 +308,19 @@ def tracking_numbers(answer: Any) -> dict[str, list[str]]:
     return found
 
 
-def fetch_tracking(app: Orderdeck, service: FulfillmentService, shop_domain: str) -> int:
+def fetch_tracking(
+    app: Orderdeck, service: FulfillmentService, shop_domain: str, *, should_stop: ShouldStop = lambda: False
+) -> int:
     """Ask for the numbers of the service's untracked fulfillments, NAMES_PER_CALL at a time, and
-    add each answer. Returns how many fulfillments got a number."""
+    add each answer; between two calls, stop when asked (what is left is asked next time).
+    Returns how many fulfillments got a number."""
     waiting = _waiting_for_tracking(app, service.location_id)
     names = sorted(waiting)
     added = 0
     author = Author("system", service.name)
     for start in range(0, len(names), NAMES_PER_CALL):
+        if should_stop():
+            break
         asked = names[start : start + NAMES_PER_CALL]
         params = [("order_names[]", name) for name in asked] + [("shop", shop_domain)]
         answered = tracking_numbers(_get(app, endpoint(service, "fetch_tracking_numbers"), params))
@@ -329,5 +348,13 @@ def fetch_tracking(app: Orderdeck, service: FulfillmentService, shop_domain: str
 
 
 def sync_tracking(app: Orderdeck, should_stop: ShouldStop = lambda: False) -> int:
-    """The `fetch-tracking-numbers` job: every service with tracking support. Returns services synced."""
-    return _each_service(app, "fetch_tracking_numbers", lambda s: s.tracking_support, fetch_tracking, should_stop)
+    """The `fetch-tracking-numbers` job: every service with tracking support, within JOB_BUDGET.
+    Returns services synced."""
+    deadline = app.clock() + JOB_BUDGET
+
+    def stop() -> bool:
+        return should_stop() or app.clock() >= deadline
+
+    return _each_service(
+        app, "fetch_tracking_numbers", lambda s: s.tracking_support, partial(fetch_tracking, should_stop=stop), stop
+    )

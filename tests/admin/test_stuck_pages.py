@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
-from tests.conftest import Api, Clock, Shop, make_token
+from tests.conftest import Api, Clock, Shop
+from tests.integration.service_steps import service_app
 
 from .conftest import AdminClient, make_staff
 
@@ -23,12 +24,7 @@ SERVICE_SCOPES = ["read_assigned_fulfillment_orders", "write_assigned_fulfillmen
 
 @pytest.fixture
 def mars(deck: Orderdeck, client: Any) -> Api:
-    app = Api(client, make_token(deck, SERVICE_SCOPES, name="Mars app"))
-    body = {"fulfillment_service": {"name": "Mars Fulfillment", "callback_url": "http://127.0.0.1:9/mars"}}
-    response = app.post("/fulfillment_services.json", body)
-    assert response.status_code == 201, response.text
-    app.location_id = response.json()["fulfillment_service"]["location_id"]  # type: ignore[attr-defined]
-    return app
+    return service_app(deck, client, "Mars Fulfillment", "http://127.0.0.1:9/mars", SERVICE_SCOPES)
 
 
 @pytest.fixture

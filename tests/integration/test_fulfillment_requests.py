@@ -17,24 +17,13 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import outbox
 from tests.conftest import Api, Shop, make_token
 from tests.integration.order_steps import open_fo, ship
-
-SERVICE_SCOPES = [
-    "read_fulfillments",
-    "write_fulfillments",
-    "read_assigned_fulfillment_orders",
-    "write_assigned_fulfillment_orders",
-]
+from tests.integration.service_steps import SERVICE_SCOPES, service_app
 
 
 @pytest.fixture
 def jupiter(deck: Orderdeck, client: Any) -> Api:
     """The 3PL app: its own token, which owns the Jupiter service."""
-    app = Api(client, make_token(deck, SERVICE_SCOPES, name="Jupiter app"))
-    body = {"fulfillment_service": {"name": "Jupiter Fulfillment", "callback_url": "https://jupiter.example/od"}}
-    response = app.post("/fulfillment_services.json", body)
-    assert response.status_code == 201, response.text
-    app.location_id = response.json()["fulfillment_service"]["location_id"]  # type: ignore[attr-defined]
-    return app
+    return service_app(deck, client, "Jupiter Fulfillment", "https://jupiter.example/od")
 
 
 @pytest.fixture

@@ -21,27 +21,16 @@ from orderdeck.outbox.worker import Worker
 from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import fulfillment_services, outbox, service_notifications
-from tests.conftest import Api, Clock, Shop, make_token
+from tests.conftest import Api, Clock, Shop
 from tests.integration.conftest import Inbox
 from tests.integration.order_steps import open_fo, ship
-
-SERVICE_SCOPES = [
-    "read_fulfillments",
-    "write_fulfillments",
-    "read_assigned_fulfillment_orders",
-    "write_assigned_fulfillment_orders",
-]
+from tests.integration.service_steps import service_app
 
 
 @pytest.fixture
 def mars(deck: Orderdeck, client: Any) -> Api:
     """The 3PL app and its Mars Fulfillment service (its callback goes nowhere: a closed port)."""
-    app = Api(client, make_token(deck, SERVICE_SCOPES, name="Mars app"))
-    body = {"fulfillment_service": {"name": "Mars Fulfillment", "callback_url": "http://127.0.0.1:9/mars"}}
-    response = app.post("/fulfillment_services.json", body)
-    assert response.status_code == 201, response.text
-    app.location_id = response.json()["fulfillment_service"]["location_id"]  # type: ignore[attr-defined]
-    return app
+    return service_app(deck, client, "Mars Fulfillment", "http://127.0.0.1:9/mars")
 
 
 @pytest.fixture

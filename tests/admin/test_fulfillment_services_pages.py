@@ -5,23 +5,22 @@ failing one, and the automatic-request setting; only staff who may manage settin
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from orderdeck.outbox.worker import Worker
 from orderdeck.services import service_sync
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.fulfillment_services import FulfillmentServices
 from orderdeck.store.service_notifications import ServiceNotifications
 from tests.conftest import Api, Clock, Shop
-from tests.integration.test_service_notifications import (
+from tests.integration.service_steps import (
     Service,
     create_service,
     request_fulfillment,
     stocked_order,
+    work,
 )
 
 from .conftest import AdminClient, make_staff
@@ -34,10 +33,6 @@ def service() -> Any:
     s = Service().start()
     yield s
     s.stop()
-
-
-def work(deck: Orderdeck) -> None:
-    asyncio.run(Worker(deck, run_jobs=False).drain())
 
 
 def test_the_list_shows_each_service_and_its_health(

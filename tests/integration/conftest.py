@@ -1,6 +1,7 @@
 """Fixtures of the integration tests that need a mail server: a real SMTP server (aiosmtpd) on
 127.0.0.1 and an Orderdeck that sends through it; and the Amsterdam location with a mug stocked
-there that the order-model tests share (a test module's own `amsterdam` or `mug` takes precedence)."""
+there that the order-model tests share (a test module's own `amsterdam` or `mug` takes precedence);
+a fulfillment service's endpoints on 127.0.0.1 and its Jupiter service (tests/integration/service_steps.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from aiosmtpd.controller import Controller
 from orderdeck.bootstrap import build
 from orderdeck.services.context import Orderdeck
 from orderdeck.settings import Settings
-from tests.conftest import Shop
+from tests.conftest import Api, Shop
+from tests.integration.service_steps import Service, create_service
 
 
 class Inbox:
@@ -64,6 +66,20 @@ def amsterdam(shop: Shop) -> int:
 def mug(shop: Shop, amsterdam: int) -> int:
     """50 mugs at 12.50 in Amsterdam."""
     return shop.product("MUG-1", price="12.50", stock={amsterdam: 50}, title="Delft mug")
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    """A fulfillment service's callback endpoints, on 127.0.0.1 (service_steps.Service)."""
+    s = Service().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def jupiter(api: Api, service: Service) -> dict[str, Any]:
+    """The Jupiter Fulfillment service, created by the merchant's token, calling `service` back."""
+    return create_service(api, "Jupiter Fulfillment", service.url)
 
 
 @pytest.fixture

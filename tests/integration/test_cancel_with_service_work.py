@@ -9,36 +9,19 @@ Every test runs on SQLite and on PostgreSQL (the `backend` fixture)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from orderdeck.outbox import scheduler
 from orderdeck.services.context import Orderdeck
 from tests.conftest import Api, Clock, Shop
-
-from .test_service_notifications import (
+from tests.integration.service_steps import (
     Service,
     answer,
-    create_service,
     notifications,
     request_fulfillment,
     stocked_order,
     work,
 )
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    s = Service().start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def jupiter(api: Api, service: Service) -> dict[str, Any]:
-    return create_service(api, "Jupiter Fulfillment", service.url)
 
 
 def fulfillment_order(api: Api, fo_id: int) -> dict[str, Any]:

@@ -17,8 +17,7 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.store.migrate import alembic_config
 from orderdeck.store.tables import order_search_terms
 from tests.conftest import Api, Clock, Shop
-
-from .test_service_notifications import Service, answer, create_service, request_fulfillment, stocked_order
+from tests.integration.service_steps import Service, answer, create_service, request_fulfillment, stocked_order
 
 
 def terms(deck: Orderdeck, order: dict[str, Any]) -> set[tuple[str, str]]:

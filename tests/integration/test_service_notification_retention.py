@@ -7,16 +7,12 @@ Every test runs on SQLite and on PostgreSQL (the `backend` fixture)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from orderdeck.outbox import relay, scheduler
 from orderdeck.services.context import Orderdeck
 from tests.conftest import Api, Clock, Shop
-
-from .test_service_notifications import (
+from tests.integration.service_steps import (
     Service,
     create_service,
     notifications,
@@ -24,13 +20,6 @@ from .test_service_notifications import (
     stocked_order,
     work,
 )
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    s = Service().start()
-    yield s
-    s.stop()
 
 
 def states(deck: Orderdeck, *orders: dict[str, Any]) -> list[list[str]]:

@@ -13,17 +13,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import orjson
-import pytest
 from sqlalchemy import update
 
 from orderdeck import destinations
@@ -31,143 +24,21 @@ from orderdeck.outbox import relay, service_calls, webhooks
 from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.fulfillment_services import FulfillmentServices
-from orderdeck.store.service_notifications import Notification, ServiceNotifications
+from orderdeck.store.service_notifications import ServiceNotifications
 from orderdeck.store.tables import outbox
 from orderdeck.store.webhooks import webhook_secret
 from tests.conftest import Api, Clock, Shop
-from tests.integration.order_steps import open_fo
+from tests.integration.service_steps import (
+    Service,
+    answer,
+    create_service,
+    notifications,
+    request_fulfillment,
+    stocked_order,
+    work,
+)
 
 from .test_webhooks import free_port, subscribe
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
-
-@dataclass
-class Service:
-    """A fulfillment service's callback endpoints. `script` holds what the notification endpoint
-    answers next (a status, or ("slow", seconds)); when empty, 200. `stock` and `tracking` are
-    what fetch_stock and fetch_tracking_numbers answer: a JSON-able value, (status, raw bytes) or
-    ("slow", seconds)."""
-
-    port: int = 0
-    calls: list[Call] = field(default_factory=list)
-    script: list[Any] = field(default_factory=list)
-    stock: Any = field(default_factory=dict)
-    tracking: Any = field(default_factory=lambda: {"tracking_numbers": {}, "success": True})
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/od/"
-
-    @property
-    def notifications(self) -> list[Call]:
-        return [c for c in self.calls if c.method == "POST"]
-
-    def start(self) -> Service:
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _note(self, body: bytes) -> Call:
-                parts = urlsplit(self.path)
-                call = Call(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
-                service.calls.append(call)
-                return call
-
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                self._note(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                step = service.script.pop(0) if service.script else 200
-                if isinstance(step, tuple):
-                    time.sleep(step[1])
-                    step = 200
-                self._answer(step, b"{}" if step < 300 else b'{"error":"warehouse system down"}')
-
-            def do_GET(self) -> None:
-                call = self._note(b"")
-                answer = service.stock if call.path.startswith("/od/fetch_stock") else service.tracking
-                if isinstance(answer, tuple) and answer[0] == "slow":
-                    time.sleep(answer[1])
-                    self._answer(200, b"{}")
-                elif isinstance(answer, tuple):
-                    self._answer(answer[0], answer[1])
-                else:
-                    self._answer(200, orjson.dumps(answer))
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    s = Service().start()
-    yield s
-    s.stop()
-
-
-def create_service(api: Api, name: str, url: str, **fields: Any) -> dict[str, Any]:
-    body = {"fulfillment_service": {"name": name, "callback_url": url, **fields}}
-    return api.ok(api.post("/fulfillment_services.json", body))["fulfillment_service"]  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def jupiter(api: Api, service: Service) -> dict[str, Any]:
-    return create_service(api, "Jupiter Fulfillment", service.url)
-
-
-def stocked_order(shop: Shop, location_id: int, sku: str = "MUG-1") -> dict[str, Any]:
-    mug = shop.product(sku, price="12.50", stock={location_id: 10}, title="Delft mug")
-    return shop.order([{"variant_id": mug, "quantity": 2}])
-
-
-def request_fulfillment(api: Api, shop: Shop, order: dict[str, Any]) -> dict[str, Any]:
-    fo = open_fo(shop, order["id"])
-    answer = api.ok(api.post(f"/fulfillment_orders/{fo['id']}/fulfillment_request.json", {"fulfillment_request": {}}))
-    return answer["submitted_fulfillment_order"]  # type: ignore[no-any-return]
-
-
-def answer(api: Api, fo: dict[str, Any], action: str, key: str = "fulfillment_request") -> dict[str, Any]:
-    return api.ok(api.post(f"/fulfillment_orders/{fo['id']}/{action}.json", {key: {"message": "ok"}}))[  # type: ignore[no-any-return]
-        "fulfillment_order"
-    ]
-
-
-def work(deck: Orderdeck) -> None:
-    asyncio.run(Worker(deck, run_jobs=False).drain())
-
-
-def notifications(deck: Orderdeck, order_id: int) -> list[Notification]:
-    with deck.unit_of_work(read_only=True) as uow:
-        return ServiceNotifications(uow.conn).of_order(order_id)
 
 
 def test_a_request_notifies_the_service_once_signed_like_a_webhook(

@@ -10,7 +10,6 @@ Every test runs on SQLite and on PostgreSQL (the `backend` fixture)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,23 +20,15 @@ from orderdeck.services import service_sync
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import fulfillment_services, outbox
 from tests.conftest import Api, Clock, Shop
-
-from .test_service_notifications import (
+from tests.integration.order_steps import open_fo
+from tests.integration.service_steps import (
     Service,
     create_service,
-    free_port,
-    open_fo,
     request_fulfillment,
     stocked_order,
     work,
 )
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    s = Service().start()
-    yield s
-    s.stop()
+from tests.integration.test_webhooks import free_port
 
 
 def row(deck: Orderdeck, service_id: int) -> Any:

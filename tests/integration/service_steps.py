@@ -8,10 +8,9 @@ test_migration_0026_request_terms.py, tests/admin/test_fulfillment_services_page
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +20,7 @@ from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.service_notifications import Notification, ServiceNotifications
 from tests.conftest import Api, Shop, make_token
+from tests.integration.local_server import LocalServer
 from tests.integration.order_steps import open_fo
 
 SERVICE_SCOPES = [
@@ -56,18 +56,16 @@ class Call:
 
 
 @dataclass
-class Service:
+class Service(LocalServer):
     """A fulfillment service's callback endpoints. `script` holds what the notification endpoint
     answers next (a status, or ("slow", seconds)); when empty, 200. `stock` and `tracking` are
     what fetch_stock and fetch_tracking_numbers answer: a JSON-able value, (status, raw bytes) or
     ("slow", seconds)."""
 
-    port: int = 0
     calls: list[Call] = field(default_factory=list)
     script: list[Any] = field(default_factory=list)
     stock: Any = field(default_factory=dict)
     tracking: Any = field(default_factory=lambda: {"tracking_numbers": {}, "success": True})
-    server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -116,17 +114,8 @@ class Service:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
 
 def create_service(api: Api, name: str, url: str, **fields: Any) -> dict[str, Any]:

@@ -9,13 +9,12 @@ import base64
 import hashlib
 import hmac
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -26,6 +25,7 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.store.webhooks import webhook_secret
 
 from ..conftest import SELL, Api, Clock, Shop
+from .local_server import LocalServer
 
 LINE = [{"title": "Mug", "price": "12.50", "quantity": 2}]
 
@@ -41,15 +41,14 @@ class Received:
 
 
 @dataclass
-class Receiver:
+class Receiver(LocalServer):
     """A webhook receiver. `script` holds what to answer next: a status code, ("slow", seconds),
     (429, retry_after) or "drop" (close the connection without answering); when empty, 200."""
 
-    port: int = 0
     got: list[Received] = field(default_factory=list)
     script: list[Any] = field(default_factory=list)
     answered: int = 0
-    server: ThreadingHTTPServer | None = None
+    queue_size: ClassVar[int] = 128  # the worker sends a batch side by side
 
     @property
     def url(self) -> str:
@@ -81,20 +80,8 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 128  # the worker sends a batch side by side
-
-        self.server = Server(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
 
 @pytest.fixture

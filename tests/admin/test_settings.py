@@ -104,6 +104,8 @@ def test_shop_settings_are_saved_and_the_api_sees_them(owner: AdminClient, api: 
             ("self_service_window_minutes", "60"),
             ("self_service_reasons", "wrong_item"),
             ("self_service_reasons", "other"),
+            ("shipment_updates", "delivered"),
+            ("shipment_updates", "failure"),
         ],
     )
     assert owner.flash(saved) == "success: Shop settings saved."
@@ -117,7 +119,12 @@ def test_shop_settings_are_saved_and_the_api_sees_them(owner: AdminClient, api: 
     assert settings["staff_email"] == "team@shop.test"
     assert settings["self_service"] is True and settings["self_service_window_minutes"] == 60
     assert settings["self_service_reasons"] == ["wrong_item", "other"]
+    assert settings["shipment_updates"] == ["delivered", "failure"]  # the others' e-mails switched off
     again = owner.page("/admin/settings/shop")
+    assert 'id="f-shipment-update-delivered" name="shipment_updates" type="checkbox" value="delivered" checked' in (
+        again.text
+    )
+    assert 'value="out_for_delivery" checked' not in again.text
     assert _value(again, "auto_fulfill_channels") == "pos, wholesale"
     assert 'value="fulfillment" selected' in again.text
 

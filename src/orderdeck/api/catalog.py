@@ -286,6 +286,9 @@ class SettingsIn(BaseModel):
     smtp_url: Annotated[str, Field(max_length=1000)] | None = None
     self_service_window_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] | None = None
     self_service_reasons: list[Literal["changed_my_mind", "wrong_item", "better_price", "other"]] | None = None
+    shipment_updates: (
+        list[Literal["out_for_delivery", "delivered", "ready_for_pickup", "attempted_delivery", "failure"]] | None
+    ) = None
     # The return policy (docs/customer-pages.md; services/settings.py checks the rest).
     returns_enabled: bool | None = None
     return_window_days: Annotated[int, Field(ge=0, le=365)] | None = None
@@ -331,7 +334,9 @@ def update_settings(
     webhook deliveries are kept; default 30), `staff_email` (where staff alerts and rules'
     e-mails go; the shop's e-mail when unset), `self_service` (customers may cancel or correct
     the shipping address from their status page), `self_service_window_minutes` (150),
-    `self_service_reasons` (the cancel reasons offered); the return policy for customers'
+    `self_service_reasons` (the cancel reasons offered); `shipment_updates` (the carrier's shipment
+    statuses customers are e-mailed about: any of `out_for_delivery`, `delivered`,
+    `ready_for_pickup`, `attempted_delivery`, `failure`; all by default, [] for none); the return policy for customers'
     requests from their status page: `returns_enabled` (true), `return_window_days` (30, 0-365),
     `return_window_from` (`delivery` or `fulfillment`), `final_sale_tags` (product or order tags
     whose items can't be returned), `returns_allow_exchanges` (true),

@@ -654,6 +654,10 @@ class ShopSettings(Model):
     self_service: bool
     self_service_window_minutes: int
     self_service_reasons: list[str]
+    shipment_updates: list[str] = Field(
+        description="The carrier's shipment statuses customers are e-mailed about (out_for_delivery, delivered, "
+        "ready_for_pickup, attempted_delivery, failure)"
+    )
     returns_enabled: bool
     return_window_days: int
     return_window_from: str = Field(description="delivery or fulfillment")

@@ -7,6 +7,7 @@ fulfillments are created and rises again when one is cancelled (S8.1).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -679,7 +680,10 @@ def add_fulfillment_event(
     author: Author,
     now: datetime,
     details: dict[str, Any],
+    tell_customer_about: Collection[str] = tuple(SHIPMENT_NOTIFICATIONS),
 ) -> FulfillmentEvent:
+    """Record a shipment event; the customer is e-mailed about the parcel's newest status when
+    the shop tells customers about that status (its `shipment_updates` setting)."""
     if status not in SHIPMENT_STATUSES:
         raise InvalidInput(f"must be one of {', '.join(SHIPMENT_STATUSES)}", field="status")
     if not fulfillment.is_active:
@@ -702,7 +706,7 @@ def add_fulfillment_event(
             # The event's id: the fulfillment_events/create webhook describes this event, also when
             # one command records several (a carrier's whole journey at once).
             arguments={"status": status, "event_id": event.id},
-            notify=SHIPMENT_NOTIFICATIONS.get(status) if latest is event else None,
+            notify=SHIPMENT_NOTIFICATIONS.get(status) if latest is event and status in tell_customer_about else None,
         )
     )
     return event

@@ -222,7 +222,14 @@ def add_event(
 ) -> tuple[Order, Fulfillment, object]:
     loaded, found = load_by_fulfillment(cmd, fulfillment_id, order_id)
     event = rules.add_fulfillment_event(
-        loaded.order, found, status=status, happened_at=happened_at, author=cmd.author, now=cmd.now, details=details
+        loaded.order,
+        found,
+        status=status,
+        happened_at=happened_at,
+        author=cmd.author,
+        now=cmd.now,
+        details=details,
+        tell_customer_about=cmd.uow.shop.settings.shipment_updates,
     )
     save_order(cmd, loaded.order, loaded)
     return loaded.order, found, event

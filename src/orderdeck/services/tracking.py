@@ -114,5 +114,6 @@ def record_on(cmd: Command, order: Order, fulfillment: Fulfillment, checkpoints:
             author=cmd.author,
             now=cmd.now,
             details={k: v for k, v in checkpoint.details.items() if v is not None},
+            tell_customer_about=cmd.uow.shop.settings.shipment_updates,
         )
     return len(new)

@@ -61,6 +61,11 @@ class ShopSettings:
     # types into ShipStation. Only an argon2 hash of the password is kept; no username: switched off.
     shipstation_username: str = ""
     shipstation_password_hash: str = ""
+    # The carrier's news the customer is e-mailed about (issue 15): Shopify's shipment statuses,
+    # each with its template (domain/fulfillment.py SHIPMENT_NOTIFICATIONS). Staff switch any off.
+    shipment_updates: list[str] = field(
+        default_factory=lambda: ["out_for_delivery", "delivered", "ready_for_pickup", "attempted_delivery", "failure"]
+    )
 
 
 @dataclass

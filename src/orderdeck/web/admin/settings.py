@@ -167,6 +167,14 @@ REASON_WORDS = {
     "better_price": "Found a better price",
     "other": "Another reason",
 }
+# The shipment e-mails a shop can switch off, in the order a parcel meets them.
+SHIPMENT_UPDATE_WORDS = [
+    ("out_for_delivery", "Out for delivery"),
+    ("ready_for_pickup", "Ready for pickup"),
+    ("attempted_delivery", "Delivery attempted (the carrier found nobody)"),
+    ("delivered", "Delivered"),
+    ("failure", "Delivery failed (the carrier gives up)"),
+]
 
 WINDOW_WORDS = {"delivery": "Delivery", "fulfillment": "Fulfillment (when it shipped)"}
 AUTO_REQUEST_WORDS = {
@@ -203,6 +211,7 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
             "self_service": s.self_service,
             "self_service_window_minutes": s.self_service_window_minutes,
             "self_service_reasons": s.self_service_reasons,
+            "shipment_updates": s.shipment_updates,
             "returns_enabled": s.returns_enabled,
             "return_window_days": s.return_window_days,
             "return_window_from": s.return_window_from,
@@ -225,6 +234,7 @@ def _shop_values(admin: Admin) -> dict[str, Any]:
         "has_orders": has_orders,
         "capture_modes": [(m, CAPTURE_WORDS.get(m, m)) for m in CAPTURE_MODES],
         "reasons": [(r, REASON_WORDS.get(r, r)) for r in REASONS],
+        "shipment_update_choices": SHIPMENT_UPDATE_WORDS,
         "window_froms": [(w, WINDOW_WORDS.get(w, w)) for w in WINDOW_FROM],
         "auto_request_choices": list(AUTO_REQUEST_WORDS.items()),
         "languages": list(LANGUAGES.items()),
@@ -275,6 +285,7 @@ def save_shop(admin: Settings, form: Form) -> Response:
         "self_service": "self_service" in form,
         "self_service_window_minutes": text(form, "self_service_window_minutes"),
         "self_service_reasons": texts(form, "self_service_reasons"),
+        "shipment_updates": texts(form, "shipment_updates"),
     }
     if "return_window_days" in form:  # the Returns section is on the form (its boxes unticked mean off)
         typed.update(

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import InvalidInput
-from .fulfillment import WITH_SERVICE, _carve, _touch
-from .fulfillment_requests import request_cancellation, submit
+from .fulfillment import WITH_SERVICE, _touch
+from .fulfillment_requests import _hand_back, request_cancellation, submit
 from .order import SYSTEM, DomainEvent, FulfillmentOrder, Order
 
 WHEN = ("off", "on_payment", "on_authorization")
@@ -168,10 +168,8 @@ def tell_services(order: Order, before: Held, names: dict[int, str], now: dateti
 def _withdraw(order: Order, fo: FulfillmentOrder, service: str, cause: str, now: datetime) -> None:
     """Not yet accepted: the request is withdrawn (the fulfillment order closes, so the service
     can't accept it any more) and what is left is requested again at once, as a new order."""
-    rest = {li.id: li.fulfillable_quantity for li in fo.line_items if li.fulfillable_quantity}
-    replacement = None
-    if fo.is_active and rest:
-        replacement = _carve(order, fo, rest, location_id=fo.assigned_location_id, status="open", now=now)
+    replacement = _hand_back(order, fo, now) if fo.is_active else None
+    if replacement:
         replacement.automatic_request = "at_once"
     fo.status = "closed"
     fo.fulfillment_holds = []

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from orderdeck.services.context import Orderdeck
 from tests.admin.conftest import AdminClient
 from tests.admin.conftest import admin_app as admin_app
@@ -25,6 +23,8 @@ from tests.integration.test_fulfillment_requests import (
     fos,
     jupiter,  # noqa: F401  (a fixture)
     refused,
+    stocked,  # noqa: F401  (a fixture)
+    three_mugs_and_a_plate,
     timeline,
     webhooks,
 )
@@ -33,18 +33,8 @@ PAID = [{"kind": "sale", "status": "success"}]
 AUTHORIZED = [{"kind": "authorization", "status": "success"}]
 
 
-@pytest.fixture
-def stocked(shop: Shop, jupiter: Api) -> dict[str, int]:
-    """A mug and a plate stocked only at Jupiter's location."""
-    at = jupiter.location_id  # type: ignore[attr-defined]
-    return {
-        "mug": shop.product("MUG-1", price="12.50", stock={at: 10}, title="Delft mug"),
-        "plate": shop.product("PLATE-1", price="20.00", stock={at: 10}, title="Plate"),
-    }
-
-
 def place(shop: Shop, stocked: dict[str, int], transactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    lines = [{"variant_id": stocked["mug"], "quantity": 3}, {"variant_id": stocked["plate"], "quantity": 1}]
+    lines = three_mugs_and_a_plate(stocked)
     return shop.order(lines, **({"transactions": transactions} if transactions else {}))
 
 

@@ -25,6 +25,8 @@ from tests.integration.test_fulfillment_requests import (
     fos,
     jupiter,  # noqa: F401  (a fixture)
     refused,
+    stocked,  # noqa: F401  (a fixture)
+    three_mugs_and_a_plate,
     timeline,
     webhooks,
 )
@@ -33,20 +35,9 @@ PAID = [{"kind": "sale", "status": "success"}]
 
 
 @pytest.fixture
-def stocked(shop: Shop, jupiter: Api) -> dict[str, int]:
-    at = jupiter.location_id  # type: ignore[attr-defined]
-    return {
-        "at": at,
-        "mug": shop.product("MUG-1", price="12.50", stock={at: 10}, title="Delft mug"),
-        "plate": shop.product("PLATE-1", price="20.00", stock={at: 10}, title="Plate"),
-    }
-
-
-@pytest.fixture
 def order(shop: Shop, stocked: dict[str, int]) -> dict[str, Any]:
     """3 mugs and a plate at Jupiter, paid; the shop requests nothing by itself."""
-    lines = [{"variant_id": stocked["mug"], "quantity": 3}, {"variant_id": stocked["plate"], "quantity": 1}]
-    return shop.order(lines, transactions=PAID)
+    return shop.order(three_mugs_and_a_plate(stocked), transactions=PAID)
 
 
 def edit_quantity(api: Api, order: dict[str, Any], line_index: int, quantity: int) -> Any:

@@ -27,12 +27,24 @@ def jupiter(deck: Orderdeck, client: Any) -> Api:
 
 
 @pytest.fixture
-def order(shop: Shop, jupiter: Api) -> dict[str, Any]:
-    """An order of 3 mugs and 1 plate, stocked only at Jupiter's location."""
+def stocked(shop: Shop, jupiter: Api) -> dict[str, int]:
+    """A mug and a plate stocked only at Jupiter's location (`at`)."""
     at = jupiter.location_id  # type: ignore[attr-defined]
-    mug = shop.product("MUG-1", price="12.50", stock={at: 10}, title="Delft mug")
-    plate = shop.product("PLATE-1", price="20.00", stock={at: 10}, title="Plate")
-    return shop.order([{"variant_id": mug, "quantity": 3}, {"variant_id": plate, "quantity": 1}])
+    return {
+        "at": at,
+        "mug": shop.product("MUG-1", price="12.50", stock={at: 10}, title="Delft mug"),
+        "plate": shop.product("PLATE-1", price="20.00", stock={at: 10}, title="Plate"),
+    }
+
+
+def three_mugs_and_a_plate(stocked: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"variant_id": stocked["mug"], "quantity": 3}, {"variant_id": stocked["plate"], "quantity": 1}]
+
+
+@pytest.fixture
+def order(shop: Shop, stocked: dict[str, int]) -> dict[str, Any]:
+    """An order of 3 mugs and 1 plate, stocked only at Jupiter's location."""
+    return shop.order(three_mugs_and_a_plate(stocked))
 
 
 def fo_path(fo: dict[str, Any] | int, action: str) -> str:

@@ -28,6 +28,7 @@ from tests.integration.test_fulfillment_requests import (
     jupiter,  # noqa: F401  (a fixture)
     order,  # noqa: F401  (a fixture: 3 mugs and a plate at Jupiter)
     refused,
+    stocked,  # noqa: F401  (a fixture the order fixture uses)
     webhooks,
 )
 

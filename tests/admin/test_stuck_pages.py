@@ -16,6 +16,7 @@ from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
 from tests.conftest import Api, Clock, Shop
 from tests.integration.service_steps import service_app
+from tests.integration.test_stuck_requests import two_mugs
 
 from .conftest import AdminClient, make_staff
 
@@ -34,9 +35,7 @@ def utrecht(shop: Shop) -> int:
 
 @pytest.fixture
 def order(shop: Shop, mars: Api, utrecht: int) -> dict[str, Any]:
-    at = mars.location_id  # type: ignore[attr-defined]
-    mug = shop.product("MUG-1", price="12.50", stock={at: 10, utrecht: 5}, title="Delft mug")
-    return shop.order([{"variant_id": mug, "quantity": 2}], customer={"first_name": "Anna", "last_name": "de Vries"})
+    return two_mugs(shop, mars, utrecht, customer={"first_name": "Anna", "last_name": "de Vries"})
 
 
 def text_of(page: Any) -> str:

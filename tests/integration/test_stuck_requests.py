@@ -39,11 +39,16 @@ def utrecht(shop: Shop) -> int:
     return shop.location("Utrecht")
 
 
-@pytest.fixture
-def order(shop: Shop, mars: Api, utrecht: int) -> dict[str, Any]:
+def two_mugs(shop: Shop, mars: Api, utrecht: int, **fields: Any) -> dict[str, Any]:
+    """An order of 2 Delft mugs, stocked at Mars's location (10) and at Utrecht (5)."""
     at = mars.location_id  # type: ignore[attr-defined]
     mug = shop.product("MUG-1", price="12.50", stock={at: 10, utrecht: 5}, title="Delft mug")
-    return shop.order([{"variant_id": mug, "quantity": 2}])
+    return shop.order([{"variant_id": mug, "quantity": 2}], **fields)
+
+
+@pytest.fixture
+def order(shop: Shop, mars: Api, utrecht: int) -> dict[str, Any]:
+    return two_mugs(shop, mars, utrecht)
 
 
 def path(fo: dict[str, Any] | int, action: str) -> str:

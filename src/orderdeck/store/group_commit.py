@@ -5,7 +5,8 @@ commands that write queue for the process's writer anyway (SQLite has one writer
 of PostgreSQL serialise placements). So the writer is one connection per process, taken in turns:
 
 - A command announces itself (`waiting`), takes the turn, opens the batch's transaction if none is
-  open, and runs inside a `SAVEPOINT` of its own.
+  open, and runs inside a `SAVEPOINT` of its own (the batch's first command needs none: nothing
+  else is in the transaction yet, so a lone command costs what it did without group commit).
 - Its commit releases the savepoint: its change joins the batch. A refused or failing command
   rolls back to its savepoint, which undoes exactly its own statements (and, on PostgreSQL, the
   locks they took and an error state, deadlock and serialization failures included).
@@ -57,7 +58,9 @@ class Batch:
 
 
 class Member:
-    """One command's place in a batch: its savepoint on the batch's connection."""
+    """One command's place in a batch. The batch's first command needs no savepoint: nothing else
+    is in the transaction while it runs, so undoing it is rolling the transaction back. Later
+    commands each run inside a savepoint of their own."""
 
     def __init__(self, commits: GroupCommit, batch: Batch) -> None:
         self._commits = commits
@@ -65,31 +68,35 @@ class Member:
         self.conn = batch.conn
         # Whether this command could read uncommitted changes of earlier members.
         self.saw_others = batch.joined > 0
-        self._savepoint: NestedTransaction = batch.conn.begin_nested()
+        self._savepoint: NestedTransaction | None = batch.conn.begin_nested() if self.saw_others else None
         self._finished = False
 
     def commit(self) -> None:
         """Join the batch with this command's change; return once the batch is committed."""
         if self._finished:
             raise RuntimeError("this unit of work has already ended")
-        try:
-            self._savepoint.commit()
-        except BaseException as exc:
-            self._finished = True
-            self._commits._fail(self.batch, exc)
-            raise
-        self.batch.joined += 1
         self._finished = True
+        if self._savepoint is not None:
+            try:
+                self._savepoint.commit()
+            except BaseException as exc:
+                self._commits._fail(self.batch, exc)
+                raise
+        self.batch.joined += 1
         self._commits._hand_on(self.batch, wait_for_outcome=True)
 
     def rollback(self) -> None:
         """Undo this command's statements so far. The command still holds the turn, so anything it
-        runs afterwards goes into a fresh savepoint, undone when it leaves."""
+        runs afterwards goes into a fresh savepoint (or transaction), undone when it leaves."""
         if self._finished:
             return
         try:
-            self._savepoint.rollback()
-            self._savepoint = self.conn.begin_nested()
+            if self._savepoint is not None:
+                self._savepoint.rollback()
+                self._savepoint = self.conn.begin_nested()
+            else:
+                self.batch.tx.rollback()
+                self.batch.tx = self.conn.begin()
         except BaseException as exc:
             self._finished = True
             self._commits._fail(self.batch, exc)
@@ -100,29 +107,32 @@ class Member:
         if self._finished:
             return
         self._finished = True
+        if self._savepoint is None:
+            self._commits._close(self.batch)  # the batch holds nothing else: it is rolled back
+            return
         try:
             if self._savepoint.is_active:
                 self._savepoint.rollback()
         except Exception as exc:
             # The connection broke: the batch is lost, which for this command (which kept
-            # nothing) only matters if its answer rests on what earlier members changed.
+            # nothing) only matters because its answer may rest on what earlier members changed.
             self._commits._fail(self.batch, exc)
-            if self.saw_others:
-                raise CommitFailed(NOT_WRITTEN) from exc
-            return
-        self._commits._hand_on(self.batch, wait_for_outcome=self.saw_others)
+            raise CommitFailed(NOT_WRITTEN) from exc
+        self._commits._hand_on(self.batch, wait_for_outcome=True)
 
 
 class GroupCommit:
     """The process's writer for one database: one batch at a time, commands taking turns in it."""
 
     def __init__(self, engine: Engine, turn: threading.Lock) -> None:
-        self._engine = engine
+        self.engine = engine
         self._turn = turn
         self._mutex = threading.Lock()
         self._waiting = 0
         self._batch: Batch | None = None
         self._holder: int | None = None  # the thread holding the turn
+        self.max_age = MAX_BATCH_AGE_SECONDS
+        self.max_members = MAX_BATCH_MEMBERS
 
     def enter(self) -> Member:
         """Wait for the turn, then start this command's savepoint in the open batch (or a new one)."""
@@ -140,7 +150,7 @@ class GroupCommit:
         try:
             batch = self._batch
             if batch is None:
-                conn = self._engine.connect()
+                conn = self.engine.connect()
                 try:
                     tx = conn.begin()
                 except BaseException:
@@ -157,17 +167,21 @@ class GroupCommit:
             self._fail(batch, exc)
             raise
 
+    @property
+    def waiting(self) -> int:
+        """Commands waiting for the turn right now."""
+        with self._mutex:
+            return self._waiting
+
     def _release(self) -> None:
         self._holder = None
         self._turn.release()
 
     def _should_close(self, batch: Batch) -> bool:
-        with self._mutex:
-            waiting = self._waiting
         return (
-            waiting == 0
-            or batch.joined >= MAX_BATCH_MEMBERS
-            or time.monotonic() - batch.opened_at >= MAX_BATCH_AGE_SECONDS
+            self.waiting == 0
+            or batch.joined >= self.max_members
+            or time.monotonic() - batch.opened_at >= self.max_age
         )
 
     def _hand_on(self, batch: Batch, *, wait_for_outcome: bool) -> None:

@@ -179,9 +179,7 @@ class GroupCommit:
 
     def _should_close(self, batch: Batch) -> bool:
         return (
-            self.waiting == 0
-            or batch.joined >= self.max_members
-            or time.monotonic() - batch.opened_at >= self.max_age
+            self.waiting == 0 or batch.joined >= self.max_members or time.monotonic() - batch.opened_at >= self.max_age
         )
 
     def _hand_on(self, batch: Batch, *, wait_for_outcome: bool) -> None:

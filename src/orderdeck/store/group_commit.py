@@ -133,6 +133,9 @@ class GroupCommit:
         self._holder: int | None = None  # the thread holding the turn
         self.max_age = MAX_BATCH_AGE_SECONDS
         self.max_members = MAX_BATCH_MEMBERS
+        # Since the process started (read by /metrics): COMMITs of batches, and the commands in them.
+        self.commits = 0
+        self.commands_committed = 0
 
     def enter(self) -> Member:
         """Wait for the turn, then start this command's savepoint in the open batch (or a new one)."""
@@ -200,6 +203,8 @@ class GroupCommit:
         try:
             if batch.joined:
                 batch.tx.commit()
+                self.commits += 1
+                self.commands_committed += batch.joined
             else:
                 batch.tx.rollback()
         except BaseException as exc:

@@ -79,11 +79,28 @@ class Member:
         if self._savepoint is not None:
             try:
                 self._savepoint.commit()
-            except BaseException as exc:
-                self._commits._fail(self.batch, exc)
+            except Exception:
+                # Its savepoint cannot be released (a statement of it failed on PostgreSQL and the
+                # command carried on): undo it alone, and the batch goes on without it.
+                self._undo_failed_release()
+                self._commits._hand_on(self.batch, wait_for_outcome=True)
                 raise
         self.batch.joined += 1
         self._commits._hand_on(self.batch, wait_for_outcome=True)
+
+    def _undo_failed_release(self) -> None:
+        """After a failed RELEASE SQLAlchemy has given the savepoint up without rolling the
+        database back to it, so that is done here by its name; if even that fails, the batch is
+        lost (and its members told so)."""
+        assert self._savepoint is not None
+        name = self._savepoint._savepoint  # SQLAlchemy's name for it (sa_savepoint_N)
+        try:
+            self._savepoint.rollback()
+            self.conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            self.conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        except Exception as exc:
+            self._commits._fail(self.batch, exc)
+            raise CommitFailed(NOT_WRITTEN) from exc
 
     def rollback(self) -> None:
         """Undo this command's statements so far. The command still holds the turn, so anything it

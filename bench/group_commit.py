@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,36 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 
-from .run import API, drop_database, fresh_database, order_body, prepare_shop, run_wrk
+from .run import API, PG_ADMIN, order_body, prepare_shop, run_wrk
 from .server import Server, start
 
 STOCK = 50_000_000  # what bench.run's catalogue stocks each variant with, at each location
+# A database of this benchmark's own: bench.run's `orderdeck_bench` may be dropped and made
+# again by another benchmark on the same server meanwhile.
+DATABASE = "orderdeck_bench_group_commit"
+
+
+def fresh_database(backend: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}"
+    _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', f'CREATE DATABASE "{DATABASE}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{DATABASE}"
+
+
+def drop_database(backend: str, workdir: Path) -> None:
+    if backend == "postgres":
+        _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _admin(*statements: str) -> None:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        admin.dispose()
 
 
 def load_average() -> str:

@@ -301,7 +301,7 @@ def test_many_threads_placing_orders_all_succeed_in_fewer_commits_than_orders(
     variants = [shop.product(f"HOT-{i}", stock={amsterdam: 1000}) for i in range(3)]
     lines = [{"variant_id": v, "quantity": 1} for v in variants]
     threads, each = 12, 6
-    # Batches are capped at 10 ms; on a machine busy enough that one placement takes longer, each
+    # Batches are capped at 50 ms; on a machine busy enough that placements take that long, each
     # would be committed alone. What is tested is that waiting commands share a COMMIT.
     commits_of(deck).max_age = WAIT
     statuses: list[int] = []

@@ -127,7 +127,7 @@ class GroupCommitCollector(Collector):
         if commits is None:
             return
         yield CounterMetricFamily(
-            "orderdeck_write_commits", "COMMITs of this process's group-commit batches", value=commits.commits
+            "orderdeck_write_commits", "COMMITs of this process's group-commit batches", value=commits.batches_committed
         )
         yield CounterMetricFamily(
             "orderdeck_write_commands_committed",

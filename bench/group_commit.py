@@ -8,8 +8,9 @@ ingest benchmark's: 3 hot variants with ample stock, the same order body, bench/
 server process on SQLite and two on PostgreSQL (`serve --workers 2 --no-worker`), and wrk at each
 connection count. Beside orders/s and p50/p99: COMMITs per second and commands per COMMIT, read
 from PostgreSQL's `pg_stat_database.xact_commit` (every transaction of the database, both server
-processes) and on SQLite from the server's /metrics (`orderdeck_write_commits_total`; with group
-commit off every command is its own COMMIT); and the load average, since the machine is shared.
+processes, read 11 s after each level so that every backend has reported) and on SQLite from the
+server's /metrics (`orderdeck_write_commits_total`; with group commit off every command is its
+own COMMIT); and the load average, since the machine is shared.
 Stock is checked afterwards: never oversold (available + committed stays what was stocked).
 """
 
@@ -21,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,9 @@ def _sqlite_commits(server: Server) -> float:
 
 
 def _postgres_commits(url: str) -> float:
+    # A backend reports its counts at most once a second, and an idle one within 10 s: wait for
+    # the last of them before reading (each level's reading is taken after this wait).
+    time.sleep(11)
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:

@@ -317,6 +317,8 @@ def test_many_threads_placing_orders_all_succeed_in_fewer_commits_than_orders(
                     if answer.status_code == 201:
                         names.append(answer.json()["order"]["name"])
 
+    group = commits_of(deck)
+    batches_before, commands_before = group.batches_committed, group.commands_committed
     with Commits(deck) as counted:
         run_threads(*(place for _ in range(threads)))
     placed = threads * each
@@ -329,3 +331,8 @@ def test_many_threads_placing_orders_all_succeed_in_fewer_commits_than_orders(
         assert level["committed"] == placed
     # Batches formed: fewer COMMITs than orders.
     assert counted.count < placed, f"{counted.count} commits for {placed} orders"
+    # /metrics tells operators the same.
+    with server.client() as client:
+        exposition = client.get(server.base.split("/admin")[0] + "/metrics").text
+    assert f"orderdeck_write_commits_total {float(batches_before + counted.count)}" in exposition
+    assert f"orderdeck_write_commands_committed_total {float(commands_before + placed)}" in exposition

@@ -12,6 +12,9 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"  # where customers' order status links point
     max_body_bytes: int = 2 * 1024 * 1024
     pool_size: int = 10
+    # Commands waiting to write share one transaction and one fsync (store/group_commit.py);
+    # ORDERDECK_GROUP_COMMIT=off gives each command its own transaction (for comparison).
+    group_commit: bool = True
     webhook_secret: str | None = None  # signs webhooks; when unset, one is made and stored
     embedded_worker: bool = True  # `orderdeck serve` runs a worker in-process (--no-worker: off)
     smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=1&from=shop@example.com
@@ -34,6 +37,7 @@ class Settings:
             public_url=os.environ.get("ORDERDECK_PUBLIC_URL", cls.public_url),
             max_body_bytes=int(os.environ.get("ORDERDECK_MAX_BODY_BYTES", cls.max_body_bytes)),
             pool_size=int(os.environ.get("ORDERDECK_POOL_SIZE", cls.pool_size)),
+            group_commit=os.environ.get("ORDERDECK_GROUP_COMMIT", "on").lower() not in ("0", "false", "no", "off"),
             webhook_secret=os.environ.get("ORDERDECK_WEBHOOK_SECRET") or None,
             smtp_url=os.environ.get("ORDERDECK_SMTP_URL") or None,
             sms_url=os.environ.get("ORDERDECK_SMS_URL") or None,

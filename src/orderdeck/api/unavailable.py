@@ -5,6 +5,9 @@ refuses connections, an exhausted pool or SQLite's busy timeout all mean the sam
 nothing it can fix, try again shortly. The API answers 503 with `Retry-After` and Shopify's
 `{"errors": "..."}`, the admin its problem page, the customer's pages a plain page. The next
 request gets a fresh connection: pooled ones are checked before use (`pool_pre_ping`).
+
+A command whose group commit failed (`CommitFailed`: the COMMIT of the transaction holding its
+change failed, so nothing of it was written) is answered the same way, saying so.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ..store.group_commit import CommitFailed
 from .errors import error_response
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,11 @@ API_MESSAGE = (
     "send a POST again with the same Idempotency-Key, so that it is not done twice."
 )
 PAGE_MESSAGE = "Orderdeck cannot reach its database at the moment. Try again in a few seconds."
+NOT_COMMITTED_API_MESSAGE = (
+    "The database could not commit this change, so nothing of it was saved. Retry in a few seconds; "
+    "send a POST again with the same Idempotency-Key, so that it is not done twice."
+)
+NOT_COMMITTED_PAGE_MESSAGE = "Orderdeck could not save this change; nothing of it was kept. Try again in a few seconds."
 
 # PostgreSQL SQLSTATE classes and codes that say the server or the connection is unavailable,
 # not that the statement was wrong: 08 connection exception, 53 insufficient resources (too many
@@ -44,7 +53,7 @@ _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "di
 def database_unavailable(exc: BaseException) -> bool:
     """Whether an error means the database is unreachable or overloaded (retry later), rather
     than a bug in a statement."""
-    if isinstance(exc, PoolTimeout):
+    if isinstance(exc, (PoolTimeout, CommitFailed)):
         return True
     if not isinstance(exc, DBAPIError):
         return False
@@ -71,21 +80,23 @@ def _plain_page(title: str, message: str) -> str:
     )
 
 
-def unavailable_response(request: Request) -> Response:
+def unavailable_response(request: Request, *, not_committed: bool = False) -> Response:
     from ..web.admin import is_admin_page
     from ..web.admin.pages import render_public
 
+    api_message = NOT_COMMITTED_API_MESSAGE if not_committed else API_MESSAGE
+    page_message = NOT_COMMITTED_PAGE_MESSAGE if not_committed else PAGE_MESSAGE
     retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     path = request.url.path
     if is_admin_page(path):
-        page = render_public("problem.html", status=503, title="Try again in a moment", message=PAGE_MESSAGE)
+        page = render_public("problem.html", status=503, title="Try again in a moment", message=page_message)
         page.headers.update(retry)
         return page
     accepts_html = "text/html" in request.headers.get("accept", "")
     if path.startswith("/admin/api/") or not accepts_html:
-        return error_response(503, API_MESSAGE, retry)
+        return error_response(503, api_message, retry)
     return HTMLResponse(
-        _plain_page("Try again in a moment", PAGE_MESSAGE),
+        _plain_page("Try again in a moment", page_message),
         status_code=503,
         headers={**retry, "Cache-Control": "no-store"},
     )
@@ -97,10 +108,13 @@ def install(app: FastAPI) -> None:
 
     async def handle(request: Request, exc: Exception) -> Response:
         if database_unavailable(exc):
-            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0])
-            return unavailable_response(request)
+            cause = exc.__cause__ if isinstance(exc, CommitFailed) and exc.__cause__ is not None else exc
+            first_line = (str(cause).splitlines() or [type(cause).__name__])[0]
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, first_line)
+            return unavailable_response(request, not_committed=isinstance(exc, CommitFailed))
         fallback = cast(Callable[[Request, Exception], Awaitable[Response]], app.exception_handlers[Exception])
         return await fallback(request, exc)
 
     app.add_exception_handler(DBAPIError, handle)
     app.add_exception_handler(PoolTimeout, handle)
+    app.add_exception_handler(CommitFailed, handle)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -115,8 +115,30 @@ class QueueCollector(Collector):
         yield from (depth, age, waiting, lag, disabled, runs)
 
 
+class GroupCommitCollector(Collector):
+    """This process's write transactions under group commit (store/group_commit.py): how many
+    COMMITs, and how many commands they held; their ratio is the commands per fsync."""
+
+    def __init__(self, app: Orderdeck) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        commits = self.app.db.commits
+        if commits is None:
+            return
+        yield CounterMetricFamily(
+            "orderdeck_write_commits", "COMMITs of this process's group-commit batches", value=commits.batches_committed
+        )
+        yield CounterMetricFamily(
+            "orderdeck_write_commands_committed",
+            "Commands committed by this process's group-commit batches",
+            value=commits.commands_committed,
+        )
+
+
 def exposition(app: Orderdeck) -> bytes:
     """The text a Prometheus scrape gets: this process's counters and the queues' state now."""
     queues = CollectorRegistry(auto_describe=False)
     queues.register(QueueCollector(app))
+    queues.register(GroupCommitCollector(app))
     return generate_latest(REGISTRY) + generate_latest(queues)

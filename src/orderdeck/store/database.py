@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .group_commit import GroupCommit
+
 
 def normalise_url(url: str) -> str:
     """Accept postgres:// and postgresql:// and use psycopg 3 for them."""
@@ -59,6 +61,9 @@ class Database:
     # instead of polling the busy timeout (whose growing sleeps made the slowest requests wait
     # hundreds of milliseconds); other processes still meet at the busy timeout.
     write_lock: threading.Lock | None = None
+    # Group commit (store/group_commit.py): the process's commands share write transactions,
+    # taking turns at `write_lock`. None: each command has its own connection and transaction.
+    commits: GroupCommit | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,17 +75,22 @@ class Database:
             self.reader.dispose()
 
 
-def connect(url: str, *, pool_size: int = 10) -> Database:
+def connect(url: str, *, pool_size: int = 10, group_commit: bool = True) -> Database:
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        return Database(
+        db = Database(
             url=url,
             writer=_sqlite_engine(url, immediate=True, pool_size=pool_size),
             reader=_sqlite_engine(url, immediate=False, pool_size=pool_size),
             write_lock=threading.Lock(),
         )
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-    return Database(url=url, writer=engine, reader=engine)
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        db = Database(url=url, writer=engine, reader=engine, write_lock=threading.Lock() if group_commit else None)
+    if group_commit:
+        assert db.write_lock is not None
+        db.commits = GroupCommit(db.writer, db.write_lock)
+    return db
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -416,5 +416,7 @@ class Catalog:
             self.conn.execute(
                 update(inventory_levels)
                 .where(inventory_levels.c.inventory_item_id == item_id, inventory_levels.c.location_id == location_id)
-                .values(available=available, on_hand=available + existing.committed, updated_at=now)
+                # committed as the row holds it when written, not as read: a placement may
+                # have committed units in between (it writes relative moves, store/inventory.py).
+                .values(available=available, on_hand=inventory_levels.c.committed + available, updated_at=now)
             )

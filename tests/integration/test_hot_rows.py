@@ -187,6 +187,33 @@ def test_a_placement_that_loses_the_race_goes_where_a_locked_one_would(api, shop
     assert levels == {amsterdam: (0, 0, 0), utrecht: (3, 2, 5)}
 
 
+def test_moves_written_before_a_guard_lost_are_undone(api, shop, taken_after_the_read):
+    """The mug's level is written, the plate's guard finds its units gone: the placement goes
+    to the next location, and the first location keeps none of the mug's move."""
+    amsterdam = shop.location("Amsterdam")
+    utrecht = shop.location("Utrecht")
+    mug = shop.product("MUG-1", stock={amsterdam: 3, utrecht: 3})
+    plate = shop.product("PLATE-1", stock={amsterdam: 2, utrecht: 2})
+    taken_after_the_read.update(level=(plate, amsterdam), available=1)
+    lines = [{"variant_id": mug, "quantity": 1}, {"variant_id": plate, "quantity": 2}]
+
+    placed = api.ok(api.post("/orders.json", {"order": {"line_items": lines}}))
+
+    assert taken_after_the_read["locked_reads"] == 1
+    fos = api.ok(api.get(f"/orders/{placed['order']['id']}/fulfillment_orders.json"))["fulfillment_orders"]
+    assert [fo["assigned_location_id"] for fo in fos] == [utrecht]
+    levels = {
+        (lv["inventory_item_id"], lv["location_id"]): (lv["available"], lv["committed"], lv["on_hand"])
+        for lv in api.ok(api.get(f"/inventory_levels.json?inventory_item_ids={mug},{plate}"))["inventory_levels"]
+    }
+    assert levels == {
+        (mug, amsterdam): (3, 0, 3),
+        (mug, utrecht): (2, 1, 3),
+        (plate, amsterdam): (1, 0, 1),
+        (plate, utrecht): (0, 2, 2),
+    }
+
+
 def test_a_placement_that_wins_never_reads_under_lock(api, shop, taken_after_the_read):
     amsterdam = shop.location("Amsterdam")
     mug = shop.product("MUG-1", stock={amsterdam: 3})

@@ -105,6 +105,9 @@ def _reserve(
         pass
     else:
         # A bare savepoint, never released (the commit releases it): one statement, not two.
+        # The moves are one executemany in item/location order, so placements of the same
+        # variants lock their rows in the same order (one UPDATE … FROM a list of moves would
+        # lock them in whatever order the plan visits them, and could deadlock).
         cmd.uow.conn.exec_driver_sql("SAVEPOINT reserve_stock")
         if store.move(inventory, cmd.now, guard=guard):
             return inventory, plan
@@ -193,7 +196,8 @@ def place_order(cmd: Command, request: PlaceOrder) -> bytes:
         if cmd.uow.shop.settings.capture_mode == "fulfillment":
             capture_everything(cmd, order)
     # Automatic fulfilment shipped reserved units: moves on rows this command holds already.
-    uow.inventory.move(inventory, cmd.now)
+    if not uow.inventory.move(inventory, cmd.now):
+        raise RuntimeError("stock changed under a row lock")  # cannot happen: the rows are locked
     return save_order(cmd, order, None)
 
 

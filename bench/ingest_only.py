@@ -10,6 +10,9 @@ every level's committed units equal to what the orders' open fulfillment orders 
 on_hand = available + committed), and last the ceiling beside it (bench/ceiling.py; it writes
 stock itself, so it runs after the check). Nothing here asserts on speed.
 
+With `--variants N` each order's 3 lines are drawn at random from N variants made for the run
+(bench/ingest_spread.lua), so no stock row is hot: the issue's "1,000 different variants".
+
 It uses a database of its own (`orderdeck_bench_ingest` on PostgreSQL, a temporary file for
 SQLite), so it can run beside bench/run.py.
 """
@@ -19,8 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import subprocess
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +68,70 @@ def drop_database(backend: str) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
         admin.dispose()
+
+
+def add_variants(url: str, count: int) -> list[int]:
+    """`count` products of one variant each, stocked amply at every active location."""
+    from orderdeck.demo import STAFF
+    from orderdeck.services import catalog
+    from orderdeck.services.context import Command
+
+    deck = build(Settings(database_url=url))
+    made: list[int] = []
+    with deck.unit_of_work() as uow:
+        cmd = Command(deck, uow, STAFF)
+        stock = {loc: 50_000_000 for loc in uow.catalog.active_location_ids()}
+        for n in range(count):
+            product = catalog.add_product(
+                cmd,
+                title=f"Spread {n}",
+                vendor="Bench",
+                product_type="Bench",
+                new_variants=[
+                    catalog.NewVariant(sku=f"SPREAD-{n}", title="Default Title", price=Decimal("3.00"), stock=stock)
+                ],
+            )
+            made.append(product)
+        uow.commit()
+    with deck.unit_of_work(read_only=True) as uow:
+        ids = [row[0] for row in uow.conn.execute(select(variants.c.id).where(variants.c.product_id.in_(made)))]
+    deck.db.dispose()
+    return ids
+
+
+def run_spread_wrk(
+    server: Server, token: str, body_file: Path, ids: list[int], *, connections: int, seconds: int
+) -> dict[str, Any]:
+    """run.py's run_wrk with bench/ingest_spread.lua."""
+    env = {
+        **os.environ,
+        "BENCH_TOKEN": token,
+        "BENCH_BODY_FILE": str(body_file),
+        "BENCH_VARIANTS": ",".join(map(str, ids)),
+    }
+    script = Path(__file__).resolve().parent / "ingest_spread.lua"
+    command = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s"]
+    out = subprocess.run(
+        [*command, "-s", str(script), f"{server.url}{API}/orders.json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    found = re.search(r"BENCH (\{.*\})", out.stdout)
+    if not found:
+        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+    raw = json.loads(found.group(1))
+    seconds_run = raw["duration_us"] / 1e6
+    return {
+        "concurrency": connections,
+        "orders_per_s": raw["requests"] / seconds_run,
+        "requests": raw["requests"],
+        "errors": raw["errors"],
+        "p50_ms": raw["p50_us"] / 1000,
+        "p95_ms": raw["p95_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+    }
 
 
 def server_cpu_seconds(server: Server) -> float:
@@ -147,6 +217,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32,64", help="comma-separated connection counts")
     parser.add_argument("--seconds", type=int, default=10, help="per concurrency level")
     parser.add_argument("--workers", type=int, default=None, help="server processes (SQLite 1, PostgreSQL 2)")
+    parser.add_argument("--variants", type=int, default=0, help="draw each order's lines from this many variants")
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -159,12 +230,19 @@ def main() -> None:
         body = order_body(variant_ids)
         body_file = workdir / "order.json"
         body_file.write_text(json.dumps(body))
+        spread = add_variants(url, args.variants) if args.variants else []
+        figures["variants"] = len(spread) or 3
         server = start(url, workers=workers, log=workdir / "server.log")
         try:
             for connections in [int(c) for c in args.concurrency.split(",")]:
                 placed_before = order_count(url)
                 cpu_before = server_cpu_seconds(server)
-                row = run_wrk(server, token, body_file, connections=connections, seconds=args.seconds)
+                if spread:
+                    row = run_spread_wrk(
+                        server, token, body_file, spread, connections=connections, seconds=args.seconds
+                    )
+                else:
+                    row = run_wrk(server, token, body_file, connections=connections, seconds=args.seconds)
                 cpu = server_cpu_seconds(server) - cpu_before
                 placed = order_count(url) - placed_before
                 row["placed"] = placed

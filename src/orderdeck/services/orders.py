@@ -172,7 +172,7 @@ def place_order(cmd: Command, request: PlaceOrder) -> bytes:
     if not locations:
         raise RuleViolation("The shop has no active location; add one before taking orders", field="location_id")
     inventory, plan = _reserve(cmd, draft, locations, stock_items)
-    # The number is taken last, after the stock (so every command locks stock rows before the
+    # The number is taken last, after the stock (a placement locks its stock rows before the
     # shop row) and just before the order is built and inserted: its row lock, which every
     # placement waits for, is held from here to commit.
     number = take_order_number(uow.conn)

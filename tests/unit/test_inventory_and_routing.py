@@ -7,10 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from orderdeck.domain.errors import InsufficientInventory
+from orderdeck.domain.errors import InsufficientInventory, InvalidInput
 from orderdeck.domain.inventory import Inventory, InventoryLevel, StockItem
 from orderdeck.domain.order import Author
-from orderdeck.domain.placement import DraftLine, OrderDraft, build_order
+from orderdeck.domain.placement import DraftLine, OrderDraft, build_order, reserve_stock
 from orderdeck.domain.routing import RoutedLine, route
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -305,3 +305,46 @@ def test_routing_counts_repeated_lines_of_one_item_together() -> None:
     assert {fo.assigned_location_id for fo in order.fulfillment_orders} == {BER}
     assert counts(inv, MUG, AMS) == (5, 0, 5)
     assert counts(inv, MUG, BER) == (4, 6, 10)
+
+
+# ---- reserving first, building after the number (services/orders.py places orders this way) -------------
+@pytest.mark.parametrize(
+    ("stock", "draft_lines", "behaviour"),
+    [
+        ({(MUG, AMS): 5, (APRON, BER): 5}, lambda: [mug(2), apron(1)], "decrement_obeying_policy"),
+        ({(MUG, AMS): 1, (MUG, BER): 4}, lambda: [mug(1), mug(2)], "decrement_obeying_policy"),
+        ({(MUG, BER): 1}, lambda: [mug(3)], "decrement_ignoring_policy"),
+        ({(MUG, AMS): 0}, lambda: [mug(2), apron(1)], "bypass"),
+    ],
+)
+def test_reserving_stock_then_building_on_the_plan_is_building_in_one_go(stock, draft_lines, behaviour) -> None:  # type: ignore[no-untyped-def]
+    in_one_go, reserved_first = make_inventory(stock), make_inventory(stock)
+    whole = place(draft_lines(), in_one_go, [AMS, BER, HEL], inventory_behaviour=behaviour)
+    draft = OrderDraft(lines=draft_lines(), currency="EUR", presentment_currency="EUR", inventory_behaviour=behaviour)
+    plan = reserve_stock(draft, locations=[AMS, BER, HEL], inventory=reserved_first)
+    built = build_order(
+        draft,
+        order_id=9,
+        number=1001,
+        name="#1001",
+        token="t",
+        now=NOW,
+        locations=[AMS, BER, HEL],
+        inventory=reserved_first,
+        author=STAFF,
+        plan=plan,
+    )
+    assert built == whole
+    assert reserved_first.levels == in_one_go.levels
+
+
+def test_reserving_refuses_a_bad_draft_before_looking_at_stock() -> None:
+    draft = OrderDraft(lines=[mug(0)], currency="EUR", presentment_currency="EUR")
+    with pytest.raises(InvalidInput, match="quantity must be greater than 0"):
+        reserve_stock(draft, locations=[AMS], inventory=make_inventory({}))
+
+
+def test_only_items_that_may_not_be_oversold_are_guarded() -> None:
+    assert make_inventory({}).may_not_oversell(obey_policy=True) == {MUG, APRON}
+    assert make_inventory({}, policy="continue").may_not_oversell(obey_policy=True) == set()
+    assert make_inventory({}).may_not_oversell(obey_policy=False) == set()

@@ -40,6 +40,9 @@ class Inventory:
     items: dict[int, StockItem]
     levels: dict[tuple[int, int], InventoryLevel]
     changed: set[tuple[int, int]] = field(default_factory=set)
+    # (available, committed, on_hand) of each level as the store read it: what changed since
+    # is written as a move relative to the row, which composes with other commands' moves.
+    as_read: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
 
     def level(self, item_id: int, location_id: int, *, connect: bool = False) -> InventoryLevel:
         key = (item_id, location_id)
@@ -67,6 +70,10 @@ class Inventory:
     def _may_oversell(self, item_id: int, obey_policy: bool) -> bool:
         item = self.items.get(item_id)
         return not obey_policy or (item is not None and item.policy == "continue")
+
+    def may_not_oversell(self, *, obey_policy: bool) -> set[int]:
+        """The items whose available units must not go below zero in this command."""
+        return {item for item in self.items if not self._may_oversell(item, obey_policy)}
 
     def commit(self, item_id: int, location_id: int, quantity: int, *, obey_policy: bool = True) -> None:
         """Reserve units for an order: they stay on hand but are no longer available."""

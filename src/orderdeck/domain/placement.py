@@ -1,7 +1,9 @@
 """Placing an order: turning what a storefront, POS or staff member sent into an `Order`.
 
-The service has already looked up variants and locked their stock; this module checks the
-order's own rules, prices and discounts it, routes its lines and reserves stock.
+The service has already looked up variants and read their stock; this module checks the
+order's own rules, routes its lines and reserves stock (`reserve_stock`, before the order has
+a number, so the service can write the stock and take the number last), then prices and
+discounts the order and gives it fulfillment orders (`build_order`).
 """
 
 from __future__ import annotations
@@ -188,6 +190,44 @@ def _apply_discount_codes(
     return applications
 
 
+def _route_and_commit(
+    lines: list[tuple[int | None, int]],
+    *,
+    behaviour: str,
+    locations: list[int],
+    inventory: Inventory,
+    preferred_location: int | None,
+) -> dict[int, int]:
+    """Route lines (inventory item, quantity) to locations (domain/routing.py) and commit their
+    stock there; each line's location by its position."""
+    obey = behaviour == "decrement_obeying_policy"
+    plan = route(
+        [RoutedLine(i, item, quantity) for i, (item, quantity) in enumerate(lines)],
+        locations,
+        inventory,
+        obey_policy=obey,
+        preferred_location=preferred_location,
+    )
+    for index, (item, quantity) in enumerate(lines):
+        if item is not None:
+            inventory.commit(item, plan[index], quantity, obey_policy=obey)
+    return plan
+
+
+def reserve_stock(draft: OrderDraft, *, locations: list[int], inventory: Inventory) -> dict[int, int]:
+    """Check the draft, route its lines and commit their stock: each draft line's location by
+    its position, for `build_order`. Refuses (InsufficientInventory) what stock cannot cover."""
+    _check_draft(draft)
+    track = draft.inventory_behaviour != "bypass"
+    return _route_and_commit(
+        [(line.inventory_item_id if track else None, line.quantity) for line in draft.lines],
+        behaviour=draft.inventory_behaviour,
+        locations=locations,
+        inventory=inventory,
+        preferred_location=draft.location_id,
+    )
+
+
 def assign_to_locations(
     order: Order,
     lines: list[LineItem],
@@ -196,23 +236,23 @@ def assign_to_locations(
     inventory: Inventory,
     now: datetime,
     preferred_location: int | None = None,
+    plan: dict[int, int] | None = None,
 ) -> list[FulfillmentOrder]:
     """Route new lines of the order to locations (domain/routing.py), commit their stock there
     and give each location an open fulfillment order for them: what placing an order does, and
-    what adding exchange items to it does."""
-    obey = order.inventory_behaviour == "decrement_obeying_policy"
-    plan = route(
-        [RoutedLine(i, li.inventory_item_id, li.quantity) for i, li in enumerate(lines)],
-        locations,
-        inventory,
-        obey_policy=obey,
-        preferred_location=preferred_location,
-    )
+    what adding exchange items to it does. With `plan` (from `reserve_stock`) the lines were
+    routed and their stock committed already."""
+    if plan is None:
+        plan = _route_and_commit(
+            [(li.inventory_item_id, li.quantity) for li in lines],
+            behaviour=order.inventory_behaviour,
+            locations=locations,
+            inventory=inventory,
+            preferred_location=preferred_location,
+        )
     by_location: dict[int, list[LineItem]] = {}
     for index, li in enumerate(lines):
         by_location.setdefault(plan[index], []).append(li)
-        if li.inventory_item_id is not None:
-            inventory.commit(li.inventory_item_id, plan[index], li.quantity, obey_policy=obey)
     created = []
     for location_id, located in by_location.items():
         fo = FulfillmentOrder(
@@ -250,9 +290,12 @@ def build_order(
     locations: list[int],
     inventory: Inventory,
     author: Author,
+    plan: dict[int, int] | None = None,
 ) -> Order:
-    """Create the order, its fulfillment orders and its stock reservations."""
-    _check_draft(draft)
+    """Create the order, its fulfillment orders and its stock reservations; with `plan` (from
+    `reserve_stock`, which checked the draft) the stock was reserved already."""
+    if plan is None:
+        _check_draft(draft)
     order = Order(
         id=order_id,
         number=number,
@@ -326,6 +369,7 @@ def build_order(
             inventory=inventory,
             now=now,
             preferred_location=draft.location_id,
+            plan=plan,
         )
     }
     who = order.customer.name if order.customer and order.customer.name else (order.email or "a customer")

@@ -149,7 +149,7 @@ def update_product(
     catalog = cmd.uow.catalog
     catalog.update_product(product_id, changes, cmd.now)
     for variant_id in gone:
-        catalog.delete_variant(variant_id)
+        catalog.delete_variant(variant_id, cmd.now)
     for row in rows:
         if row.get("id"):
             if _row_of(existing[row["id"]]) != row:
@@ -163,7 +163,7 @@ def delete_product(cmd: Command, product_id: int) -> None:
     unshipped orders would be lost with the product, so that is refused."""
     cmd.uow.catalog.product(product_id, for_update=True)
     _refuse_if_committed(cmd, [v.id for v in cmd.uow.catalog.product_variants(product_id)], "delete this product")
-    cmd.uow.catalog.delete_product(product_id)
+    cmd.uow.catalog.delete_product(product_id, cmd.now)
 
 
 def add_variant(cmd: Command, product_id: int, fields: dict[str, Any], stock: dict[int, int]) -> int:
@@ -209,7 +209,7 @@ def delete_variant(cmd: Command, product_id: int, variant_id: int) -> None:
     if len(cmd.uow.catalog.product_variants(product_id)) == 1:
         raise RuleViolation("A product keeps at least one variant; delete the product instead", field="base")
     _refuse_if_committed(cmd, [variant_id], "delete this variant")
-    cmd.uow.catalog.delete_variant(variant_id)
+    cmd.uow.catalog.delete_variant(variant_id, cmd.now)
 
 
 def normal_tags(raw: str | list[str] | None) -> str:

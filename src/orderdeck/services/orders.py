@@ -9,13 +9,15 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain import lifecycle, stuck
-from ..domain.errors import InvalidInput, RuleViolation
+from ..domain.errors import InsufficientInventory, InvalidInput, RuleViolation
+from ..domain.inventory import Inventory, StockItem
 from ..domain.money import check_currency
 from ..domain.order import CustomerSnapshot
-from ..domain.placement import OrderDraft, build_order
+from ..domain.placement import OrderDraft, build_order, reserve_stock
 from ..domain.statuses import financial_status as derive_financial_status
 from ..domain.statuses import total_outstanding
 from ..store.fulfillment_services import FulfillmentServices
+from ..store.inventory import stock_item
 from ..store.outbox import OutboxMessage
 from ..store.shop import ShopSettings, take_order_number
 from ..store.timeline import TimelineEntry
@@ -46,7 +48,8 @@ class PlaceOrder:
     send_fulfillment_receipt: bool = False
 
 
-def _fill_lines_from_catalog(cmd: Command, draft: OrderDraft) -> None:
+def _fill_lines_from_catalog(cmd: Command, draft: OrderDraft) -> dict[int, StockItem]:
+    """Fill the lines from their variants; returns what the stock rules need of the tracked ones."""
     wanted = {line.variant_id for line in draft.lines if line.variant_id is not None}
     found = cmd.uow.catalog.variants_by_id(wanted)
     missing = sorted(wanted - set(found))
@@ -70,6 +73,50 @@ def _fill_lines_from_catalog(cmd: Command, draft: OrderDraft) -> None:
     for line in draft.lines:
         if line.price < 0:
             raise InvalidInput("a custom line item needs a price", field="line_items")
+    return {
+        v.id: stock_item(v.id, v.sku, v.title, v.product_title, v.inventory_policy)
+        for v in found.values()
+        if v.inventory_tracked
+    }
+
+
+def _reserve(
+    cmd: Command, draft: OrderDraft, locations: list[int], stock_items: dict[int, StockItem]
+) -> tuple[Inventory, dict[int, int]]:
+    """Route the lines and reserve their stock, holding the stock rows as briefly as possible.
+
+    Routing and reservation work on a plain read of the levels; what they changed is written as
+    moves relative to the rows, guarded where the item may not be oversold (store/inventory.py),
+    so the rows are locked from that write until commit, not from the read. When the guard finds
+    that another command took the units meanwhile, or the plain read leaves the order short, the
+    placement is done again the old way, on levels read under lock: the answer (placed where,
+    or refused why) is the one a locked placement gives, and stock is never oversold."""
+    store = cmd.uow.inventory
+    items = (
+        {line.inventory_item_id for line in draft.lines if line.inventory_item_id is not None}
+        if draft.inventory_behaviour != "bypass"
+        else set()
+    )
+    inventory = store.load(items, lock=False, items=stock_items)
+    guard = inventory.may_not_oversell(obey_policy=draft.inventory_behaviour == "decrement_obeying_policy")
+    try:
+        plan = reserve_stock(draft, locations=locations, inventory=inventory)
+    except InsufficientInventory:
+        pass
+    else:
+        # A bare savepoint, never released (the commit releases it): one statement, not two.
+        # The moves are one executemany in item/location order, so placements of the same
+        # variants lock their rows in the same order (one UPDATE … FROM a list of moves would
+        # lock them in whatever order the plan visits them, and could deadlock).
+        cmd.uow.conn.exec_driver_sql("SAVEPOINT reserve_stock")
+        if store.move(inventory, cmd.now, guard=guard):
+            return inventory, plan
+        cmd.uow.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT reserve_stock")
+    inventory = store.load(items, lock=True, items=stock_items)
+    plan = reserve_stock(draft, locations=locations, inventory=inventory)
+    if not store.move(inventory, cmd.now, guard=guard):
+        raise RuntimeError("stock changed under a row lock")  # cannot happen: the rows are locked
+    return inventory, plan
 
 
 def place_order(cmd: Command, request: PlaceOrder) -> bytes:
@@ -96,7 +143,7 @@ def place_order(cmd: Command, request: PlaceOrder) -> bytes:
             f"1 {draft.currency})",
             field="exchange_rate",
         )
-    _fill_lines_from_catalog(cmd, draft)
+    stock_items = _fill_lines_from_catalog(cmd, draft)
     if request.customer is not None or draft.email:
         c = request.customer or NewCustomer()
         customer = uow.customers.find_or_create(
@@ -122,11 +169,12 @@ def place_order(cmd: Command, request: PlaceOrder) -> bytes:
     locations = uow.catalog.active_location_ids()
     if draft.location_id is not None and draft.location_id not in locations:
         raise InvalidInput(f"location {draft.location_id} does not exist or is not active", field="location_id")
-    items = {line.inventory_item_id for line in draft.lines if line.inventory_item_id is not None}
-    inventory = uow.inventory.load(items if draft.inventory_behaviour != "bypass" else set())
     if not locations:
         raise RuleViolation("The shop has no active location; add one before taking orders", field="location_id")
-    # The number is taken last, just before the inserts, so its row lock is held briefly.
+    inventory, plan = _reserve(cmd, draft, locations, stock_items)
+    # The number is taken last, after the stock (a placement locks its stock rows before the
+    # shop row) and just before the order is built and inserted: its row lock, which every
+    # placement waits for, is held from here to commit.
     number = take_order_number(uow.conn)
     order = build_order(
         draft,
@@ -138,6 +186,7 @@ def place_order(cmd: Command, request: PlaceOrder) -> bytes:
         locations=locations,
         inventory=inventory,
         author=cmd.author,
+        plan=plan,
     )
     if request.send_receipt:
         order.events[0].notify = "order_confirmation"
@@ -146,7 +195,9 @@ def place_order(cmd: Command, request: PlaceOrder) -> bytes:
         fulfil_everything(cmd, order, inventory, notify=request.send_fulfillment_receipt)
         if cmd.uow.shop.settings.capture_mode == "fulfillment":
             capture_everything(cmd, order)
-    uow.inventory.save(inventory, cmd.now)
+    # Automatic fulfilment shipped reserved units: moves on rows this command holds already.
+    if not uow.inventory.move(inventory, cmd.now):
+        raise RuntimeError("stock changed under a row lock")  # cannot happen: the rows are locked
     return save_order(cmd, order, None)
 
 

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from dataclasses import fields as fields_of
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 
 from ..domain.errors import InvalidInput, NotFound
+from . import process_cache
 from .tables import inventory_levels, locations, products, variants
 
 
@@ -176,6 +178,11 @@ LOCATION_FIELDS = (
 )
 
 
+@cache
+def _active_location_ids() -> Any:
+    return select(locations.c.id).where(locations.c.active.is_(True)).order_by(locations.c.priority, locations.c.id)
+
+
 class Catalog:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -194,7 +201,14 @@ class Catalog:
         return Location(**row._mapping)
 
     def active_location_ids(self) -> list[int]:
-        return [loc.id for loc in self.locations(active_only=True)]
+        """In the merchant's priority order; kept per process (store/process_cache.py)."""
+        kept = process_cache.cached(self.conn)
+        if kept is not None and "active_locations" in kept:
+            return list(kept["active_locations"])
+        found = [row.id for row in self.conn.execute(_active_location_ids())]
+        if kept is not None:
+            kept["active_locations"] = found
+        return list(found)
 
     def add_location(self, fields: dict[str, Any], now: datetime) -> Location:
         name = (fields.get("name") or "").strip()
@@ -210,6 +224,7 @@ class Catalog:
         new_id = self.conn.execute(
             insert(locations).values(**values, created_at=now, updated_at=now).returning(locations.c.id)
         ).scalar_one()
+        process_cache.changed(self.conn, now)
         return self.location(new_id)
 
     def update_location(self, location_id: int, fields: dict[str, Any], now: datetime) -> Location:
@@ -224,6 +239,7 @@ class Catalog:
                 raise InvalidInput(f"a location named {name!r} exists already", field="name")
         if values:
             self.conn.execute(update(locations).where(locations.c.id == location_id).values(**values, updated_at=now))
+            process_cache.changed(self.conn, now)
         return self.location(location_id)
 
     # ---- products and variants ---------------------------------------------------------
@@ -246,17 +262,18 @@ class Catalog:
         ).scalar_one()
         for row in variant_rows:
             self.add_variant(product_id, row, now)
+        process_cache.changed(self.conn, now)
         return int(product_id)
 
     def add_variant(self, product_id: int, row: dict[str, Any], now: datetime) -> int:
         values = {k: row[k] for k in VARIANT_COLUMNS if k in row}
-        return int(
-            self.conn.execute(
-                insert(variants)
-                .values(product_id=product_id, created_at=now, updated_at=now, **values)
-                .returning(variants.c.id)
-            ).scalar_one()
-        )
+        new_id = self.conn.execute(
+            insert(variants)
+            .values(product_id=product_id, created_at=now, updated_at=now, **values)
+            .returning(variants.c.id)
+        ).scalar_one()
+        process_cache.changed(self.conn, now)
+        return int(new_id)
 
     def product(self, product_id: int, *, for_update: bool = False) -> Product:
         query = select(products).where(products.c.id == product_id)
@@ -295,27 +312,30 @@ class Catalog:
         if "options" in fields:
             values["options"] = orjson.dumps(fields["options"]).decode()
         self.conn.execute(update(products).where(products.c.id == product_id).values(**values, updated_at=now))
+        process_cache.changed(self.conn, now)
 
-    def delete_product(self, product_id: int) -> None:
+    def delete_product(self, product_id: int, now: datetime) -> None:
         """The product, its variants and their stock levels. Orders keep their own copies of
         the lines they were placed with, so they stay as they are."""
         ids = [r.id for r in self.conn.execute(select(variants.c.id).where(variants.c.product_id == product_id))]
-        self._delete_variants(ids)
+        self._delete_variants(ids, now)
         self.conn.execute(delete(products).where(products.c.id == product_id))
 
     def update_variant(self, variant_id: int, fields: dict[str, Any], now: datetime) -> None:
         values = {k: fields[k] for k in VARIANT_COLUMNS if k in fields}
         self.conn.execute(update(variants).where(variants.c.id == variant_id).values(**values, updated_at=now))
+        process_cache.changed(self.conn, now)
 
-    def delete_variant(self, variant_id: int) -> None:
-        self._delete_variants([variant_id])
+    def delete_variant(self, variant_id: int, now: datetime) -> None:
+        self._delete_variants([variant_id], now)
 
-    def _delete_variants(self, ids: list[int]) -> None:
+    def _delete_variants(self, ids: list[int], now: datetime) -> None:
         # Deleted explicitly rather than left to ON DELETE CASCADE: SQLite enforces foreign
         # keys only where the connection turned them on.
         if ids:
             self.conn.execute(delete(inventory_levels).where(inventory_levels.c.inventory_item_id.in_(ids)))
             self.conn.execute(delete(variants).where(variants.c.id.in_(ids)))
+        process_cache.changed(self.conn, now)
 
     def committed_units(self, item_ids: list[int]) -> int:
         """Units of these items reserved for orders that have not shipped them yet."""
@@ -343,10 +363,20 @@ class Catalog:
         )
 
     def variants_by_id(self, variant_ids: set[int]) -> dict[int, Variant]:
+        """The variants with their product's title and vendor (what order lines are filled
+        from); kept per process (store/process_cache.py), so a placement of variants ordered
+        before reads none. Callers treat them as read-only."""
         if not variant_ids:
             return {}
-        query = self._variant_query().where(variants.c.id.in_(sorted(variant_ids)))
-        return {row.id: _variant(row._mapping) for row in self.conn.execute(query)}
+        kept = process_cache.cached(self.conn)
+        known: dict[int, Variant] = kept.setdefault("variants", {}) if kept is not None else {}
+        found = {vid: known[vid] for vid in variant_ids if vid in known}
+        missing = sorted(variant_ids - set(found))
+        if missing:
+            query = self._variant_query().where(variants.c.id.in_(missing))
+            for row in self.conn.execute(query):
+                found[row.id] = known[row.id] = _variant(row._mapping)
+        return found
 
     def variants_of(self, product_ids: list[int]) -> dict[int, list[Variant]]:
         """Each product's variants in their order (by id), for a page of products in one query."""
@@ -386,5 +416,7 @@ class Catalog:
             self.conn.execute(
                 update(inventory_levels)
                 .where(inventory_levels.c.inventory_item_id == item_id, inventory_levels.c.location_id == location_id)
-                .values(available=available, on_hand=available + existing.committed, updated_at=now)
+                # committed as the row holds it when written, not as read: a placement may
+                # have committed units in between (it writes relative moves, store/inventory.py).
+                .values(available=available, on_hand=inventory_levels.c.committed + available, updated_at=now)
             )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.errors import InvalidInput
@@ -25,6 +26,12 @@ class Customer:
     updated_at: datetime
 
 
+@cache
+def _by_email() -> Any:
+    """Every order with an e-mail address asks this: built once, with a bind parameter."""
+    return select(customers).where(func.lower(customers.c.email) == bindparam("email"))
+
+
 class Customers:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -34,7 +41,7 @@ class Customers:
         return Customer(**row._mapping) if row else None
 
     def by_email(self, email: str) -> Customer | None:
-        row = self.conn.execute(select(customers).where(func.lower(customers.c.email) == email.lower())).one_or_none()
+        row = self.conn.execute(_by_email(), {"email": email.lower()}).one_or_none()
         return Customer(**row._mapping) if row else None
 
     def find_or_create(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import fields as fields_of
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from ..domain.errors import NotFound
 from ..domain.fulfillment_services import FulfillmentService
+from . import process_cache
 from .codec import decode_order
 from .tables import fulfillment_services, order_search_terms, orders
 
@@ -33,16 +36,26 @@ def _service(row: Any) -> FulfillmentService:
     return FulfillmentService(**{f.name: m[f.name] for f in fields_of(FulfillmentService)})
 
 
+@cache
+def _all_services() -> Any:
+    return select(fulfillment_services).order_by(fulfillment_services.c.id)
+
+
 class FulfillmentServices:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def add(self, values: dict[str, Any]) -> int:
-        return int(
-            self.conn.execute(
-                insert(fulfillment_services).values(**values).returning(fulfillment_services.c.id)
-            ).scalar_one()
-        )
+        new_id = self.conn.execute(
+            insert(fulfillment_services).values(**values).returning(fulfillment_services.c.id)
+        ).scalar_one()
+        self._changed(values)
+        return int(new_id)
+
+    def _changed(self, values: dict[str, Any]) -> None:
+        # Every placement asks which locations are services' (services/auto_requests.py): the
+        # list is kept per process and versioned like the catalogue (store/process_cache.py).
+        process_cache.changed(self.conn, values.get("updated_at") or datetime.now(UTC))
 
     def get(self, service_id: int, *, for_update: bool = False) -> FulfillmentService:
         query = select(fulfillment_services).where(fulfillment_services.c.id == service_id)
@@ -54,11 +67,19 @@ class FulfillmentServices:
         return _service(row)
 
     def all(self, *, owner_token_id: int | None = None) -> list[FulfillmentService]:
-        """Oldest first; with an owner, only the services that token created."""
-        query = select(fulfillment_services).order_by(fulfillment_services.c.id)
+        """Oldest first; with an owner, only the services that token created. Every service is
+        kept per process (store/process_cache.py); callers treat them as read-only."""
         if owner_token_id is not None:
+            query = select(fulfillment_services).order_by(fulfillment_services.c.id)
             query = query.where(fulfillment_services.c.owner_token_id == owner_token_id)
-        return [_service(row) for row in self.conn.execute(query)]
+            return [_service(row) for row in self.conn.execute(query)]
+        kept = process_cache.cached(self.conn)
+        if kept is not None and "fulfillment_services" in kept:
+            return list(kept["fulfillment_services"])
+        found = [_service(row) for row in self.conn.execute(_all_services())]
+        if kept is not None:
+            kept["fulfillment_services"] = found
+        return list(found)
 
     def name_taken(self, name: str, *, other_than: int | None = None) -> bool:
         # Names are told apart regardless of case: "Mars Fulfillment" and "mars fulfillment" would
@@ -72,9 +93,11 @@ class FulfillmentServices:
     def update(self, service_id: int, values: dict[str, Any]) -> None:
         changed = {k: v for k, v in values.items() if k in CHANGEABLE or k == "updated_at"}
         self.conn.execute(update(fulfillment_services).where(fulfillment_services.c.id == service_id).values(**changed))
+        self._changed(values)
 
     def delete(self, service_id: int) -> None:
         self.conn.execute(delete(fulfillment_services).where(fulfillment_services.c.id == service_id))
+        self._changed({})
 
     def open_orders_at(self, location_id: int) -> list[str]:
         """The names of orders with a fulfillment order still to do (open, in progress, scheduled

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, insert, select, update
 
+from . import process_cache
 from .tables import shop
 
 CAPTURE_MODES = ("checkout", "fulfillment", "manual")
@@ -132,10 +135,17 @@ def save_shop(conn: Connection, values: dict[str, str], now: datetime) -> None:
     conn.execute(update(shop).where(shop.c.id == 1).values(**values, updated_at=now))
 
 
+@cache
+def _load_shop() -> Any:
+    return select(shop).where(shop.c.id == 1)
+
+
 def load_shop(conn: Connection) -> Shop:
-    row = conn.execute(select(shop).where(shop.c.id == 1)).mappings().one_or_none()
+    row = conn.execute(_load_shop()).mappings().one_or_none()
     if row is None:
         raise NoShop
+    # The row's updated_at versions what the process keeps of the catalogue: noted for free.
+    process_cache.note_version(conn, row["updated_at"])
     known = ShopSettings.__dataclass_fields__
     raw = {k: v for k, v in orjson.loads(row["settings"]).items() if k in known}
     return Shop(
@@ -156,12 +166,18 @@ def save_settings(conn: Connection, settings: ShopSettings, now: datetime) -> No
     )
 
 
-def take_order_number(conn: Connection) -> int:
-    """The next order number, taken inside the command's transaction: a rolled-back order gives
-    its number back, so names stay gap-free. The row lock this takes is held until commit."""
-    return conn.execute(
+@cache
+def _take_order_number() -> Any:
+    return (
         update(shop)
         .where(shop.c.id == 1)
         .values(next_order_number=shop.c.next_order_number + 1)
         .returning(shop.c.next_order_number - 1)
-    ).scalar_one()
+    )
+
+
+def take_order_number(conn: Connection) -> int:
+    """The next order number, taken inside the command's transaction: a rolled-back order gives
+    its number back, so names stay gap-free. The row lock this takes is held until commit, so
+    placing an order takes it last, just before its inserts (services/orders.py)."""
+    return int(conn.execute(_take_order_number()).scalar_one())

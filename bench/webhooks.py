@@ -6,9 +6,10 @@ writer is `python -m bench.webhooks write`; this process only sets up, watches a
 
 1. **Drain.** One subscription to orders/create pointing at the receiver; `messages` outbox
    messages (the orders/create payload of a real benchmark order) are written up front, then one
-   worker process (`--workers N`: N of them) starts and relays and sends them all. deliveries/s is `messages` over the time
-   from the first delivery to the last one arriving at the receiver (the worker's start-up, its
-   imports and migration check, left out), and also over the time from spawning the worker.
+   worker process (`--workers N`: N of them) starts and relays and sends them all. deliveries/s
+   is `messages` over the time from the first delivery to the last one arriving at the receiver
+   (the workers' start-up, imports and migration check, left out), and also over the time from
+   spawning the workers.
 2. **Latency at a steady rate.** With the same worker still running, the writer puts outbox
    messages at `rate` a second for `seconds`, `batch` messages a transaction through Outbox.put
    (5 every 10 ms by default: about the transaction rate of a busy ingest, each order writing

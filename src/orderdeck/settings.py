@@ -9,6 +9,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///orderdeck.db"
+    # PostgreSQL: a streaming replica for lists, reports and exports (docs/operations.md)
+    read_database_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"  # where customers' order status links point
     max_body_bytes: int = 2 * 1024 * 1024
     pool_size: int = 10
@@ -31,6 +33,7 @@ class Settings:
         Destinations.parse(allowed)  # a mistyped entry stops the start, naming it
         return cls(
             database_url=os.environ.get("ORDERDECK_DATABASE_URL", cls.database_url),
+            read_database_url=os.environ.get("ORDERDECK_READ_DATABASE_URL") or None,
             public_url=os.environ.get("ORDERDECK_PUBLIC_URL", cls.public_url),
             max_body_bytes=int(os.environ.get("ORDERDECK_MAX_BODY_BYTES", cls.max_body_bytes)),
             pool_size=int(os.environ.get("ORDERDECK_POOL_SIZE", cls.pool_size)),

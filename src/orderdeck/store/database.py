@@ -59,6 +59,9 @@ class Database:
     # instead of polling the busy timeout (whose growing sleeps made the slowest requests wait
     # hundreds of milliseconds); other processes still meet at the busy timeout.
     write_lock: threading.Lock | None = None
+    # PostgreSQL: a streaming replica (ORDERDECK_READ_DATABASE_URL) that `reader` reads from;
+    # services/context.py says which reads may use it.
+    read_url: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,9 +73,11 @@ class Database:
             self.reader.dispose()
 
 
-def connect(url: str, *, pool_size: int = 10) -> Database:
+def connect(url: str, *, pool_size: int = 10, read_url: str | None = None) -> Database:
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        if read_url:
+            raise ValueError("ORDERDECK_READ_DATABASE_URL: a read replica needs PostgreSQL; SQLite has none")
         return Database(
             url=url,
             writer=_sqlite_engine(url, immediate=True, pool_size=pool_size),
@@ -80,7 +85,11 @@ def connect(url: str, *, pool_size: int = 10) -> Database:
             write_lock=threading.Lock(),
         )
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-    return Database(url=url, writer=engine, reader=engine)
+    if not read_url:
+        return Database(url=url, writer=engine, reader=engine)
+    read_url = normalise_url(read_url)
+    replica = create_engine(read_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return Database(url=url, writer=engine, reader=replica, read_url=read_url)
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -116,15 +116,20 @@ class Results:
 
 
 # ---- databases ------------------------------------------------------------------------------
+# The PostgreSQL database a run makes and drops. Benchmarks run side by side on one server (as
+# several people's may) each need their own: one's DROP … WITH (FORCE) ends the other's run.
+BENCH_DATABASE = os.environ.get("ORDERDECK_BENCH_DATABASE", "orderdeck_bench")
+
+
 def fresh_database(backend: str, workdir: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{workdir / 'bench.db'}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "orderdeck_bench" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "orderdeck_bench"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
     admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/orderdeck_bench"
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
 
 
 def drop_database(backend: str, workdir: Path) -> None:
@@ -132,7 +137,7 @@ def drop_database(backend: str, workdir: Path) -> None:
     if backend == "postgres":
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text('DROP DATABASE IF EXISTS "orderdeck_bench" WITH (FORCE)'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
         admin.dispose()
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -81,7 +81,10 @@ class Worker:
             news.set()
 
     def _outbox_news(self) -> None:
-        """Something committed outbox messages or deliveries (here or in another process)."""
+        """Something committed outbox messages or deliveries (here or in another process).
+        Automation runs and service calls are woken by the relay that writes them (`_relayed`),
+        which is the worker that just woke to relay; their loops' other checks would be one write
+        transaction per commit on SQLite's one writer."""
         self._news["tend"].set()
         self._news["deliveries"].set()
 
@@ -185,7 +188,7 @@ class Worker:
         while not self.stopping:
             news.clear()
             if not await self._rules():
-                await self._wait(news, self.idle_wait)
+                await self._wait(news, self._poll_every())
 
     async def _rules(self) -> bool:
         try:

@@ -116,9 +116,9 @@ class Results:
 
 
 # ---- databases ------------------------------------------------------------------------------
-# One database per run, so two runs on one machine (or a run beside another benchmark) never
-# drop each other's database halfway.
-BENCH_DATABASE = f"orderdeck_bench_{os.getpid()}"
+# The PostgreSQL database a run makes and drops: one per run (or the one ORDERDECK_BENCH_DATABASE
+# names), so two runs on one server never drop each other's database halfway.
+BENCH_DATABASE = os.environ.get("ORDERDECK_BENCH_DATABASE", f"orderdeck_bench_{os.getpid()}")
 
 
 def fresh_database(backend: str, workdir: Path) -> str:

@@ -1,4 +1,4 @@
-"""Webhook delivery: how fast one worker sends, and how long an event waits at a steady rate.
+"""Webhook delivery: how fast the workers send, and how long an event waits at a steady rate.
 
 Everything runs in its own process, as in production: the worker is `orderdeck worker --no-jobs`,
 the receiver is a small HTTP server on 127.0.0.1 (`python -m bench.webhooks receive`), the paced
@@ -6,9 +6,10 @@ writer is `python -m bench.webhooks write`; this process only sets up, watches a
 
 1. **Drain.** One subscription to orders/create pointing at the receiver; `messages` outbox
    messages (the orders/create payload of a real benchmark order) are written up front, then one
-   worker process starts and relays and sends them all. deliveries/s is `messages` over the time
-   from the first delivery to the last one arriving at the receiver (the worker's start-up, its
-   imports and migration check, left out), and also over the time from spawning the worker.
+   worker process (`--workers N`: N of them) starts and relays and sends them all. deliveries/s
+   is `messages` over the time from the first delivery to the last one arriving at the receiver
+   (the workers' start-up, imports and migration check, left out), and also over the time from
+   spawning the workers.
 2. **Latency at a steady rate.** With the same worker still running, the writer puts outbox
    messages at `rate` a second for `seconds`, `batch` messages a transaction through Outbox.put
    (5 every 10 ms by default: about the transaction rate of a busy ingest, each order writing
@@ -23,7 +24,7 @@ bottleneck, wrk measures how many such POSTs it takes alone before the worker st
 CPU share while the worker drains is reported beside the worker's and the database's.
 
 Standalone: `python -m bench.webhooks [--quick] [--backend sqlite|postgres|both] [--messages N]
-[--seconds S] [--rate R]`; bench/run.py runs it as part of the suite. Nothing asserts on speed.
+[--seconds S] [--rate R] [--workers N]`; bench/run.py runs it as part of the suite. Nothing asserts on speed.
 """
 
 from __future__ import annotations
@@ -425,13 +426,13 @@ def _cpu_share(before: dict[int, float], after: dict[int, float], wall: float) -
     return used / wall if wall > 0 else 0.0
 
 
-def _wait_for(receiver: Receiver, count: int, timeout: float, process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """Poll the receiver until it has `count` distinct events (or the time is up, or the worker
+def _wait_for(receiver: Receiver, count: int, timeout: float, workers: Workers) -> dict[str, Any]:
+    """Poll the receiver until it has `count` distinct events (or the time is up, or every worker
     died); its last stats."""
     deadline = time.monotonic() + timeout
     while True:
         stats = receiver.stats()
-        if stats["unique"] >= count or time.monotonic() > deadline or process.poll() is not None:
+        if stats["unique"] >= count or time.monotonic() > deadline or not workers.alive():
             return stats
         time.sleep(POLL_S)
 
@@ -460,12 +461,35 @@ def _receiver_capacity(receiver: Receiver, payload: str, workdir: Path, seconds:
     return float(found.group(1))
 
 
-def _start_worker(url: str, log: Path) -> tuple[subprocess.Popen[bytes], float]:
-    env = {**os.environ, "ORDERDECK_DATABASE_URL": url, "ORDERDECK_ALLOW_PRIVATE_ADDRESSES": "127.0.0.1"}
-    command = [sys.executable, "-m", "orderdeck.cli", "worker", "--no-jobs"]
-    spawned = time.time()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    return process, spawned
+class Workers:
+    """`count` worker processes (`orderdeck worker --no-jobs`), each logging to its own file."""
+
+    def __init__(self, url: str, workdir: Path, backend: str, count: int) -> None:
+        env = {**os.environ, "ORDERDECK_DATABASE_URL": url, "ORDERDECK_ALLOW_PRIVATE_ADDRESSES": "127.0.0.1"}
+        command = [sys.executable, "-m", "orderdeck.cli", "worker", "--no-jobs"]
+        self.logs = [workdir / f"worker-{backend}-{i}.log" for i in range(count)]
+        self.spawned = time.time()
+        self.processes = [
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+            for log in self.logs
+        ]
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def alive(self) -> bool:
+        return any(p.poll() is None for p in self.processes)
+
+    def exits(self) -> list[int | None]:
+        return [p.poll() for p in self.processes]
+
+    def log_tail(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            _stop(process)
 
 
 # ---- the two measurements ------------------------------------------------------------------------------
@@ -473,30 +497,27 @@ def _drain(
     url: str,
     receiver: Receiver,
     count: int,
-    worker: subprocess.Popen[bytes],
-    spawned: float,
+    workers: Workers,
     *,
     timeout: float,
-    log: Path,
 ) -> dict[str, Any]:
     database = _database_pids(url)
-    # The first delivery: from then on the worker is up, and CPU is counted.
+    spawned = workers.spawned
+    # The first delivery: from then on the workers are up, and CPU is counted.
     stats = receiver.stats()
-    while not stats["received"] and worker.poll() is None and time.time() - spawned < timeout:
+    while not stats["received"] and workers.alive() and time.time() - spawned < timeout:
         time.sleep(0.01)
         stats = receiver.stats()
     cpu_from = time.time()
-    cpu_before = {k: _cpu([p]) for k, p in (("worker", worker.pid), ("receiver", receiver.process.pid))}
+    cpu_before = {"worker": _cpu(workers.pids), "receiver": _cpu([receiver.process.pid])}
     db_before = _cpu(database)
-    stats = _wait_for(receiver, count, timeout - (time.time() - spawned), worker)
+    stats = _wait_for(receiver, count, timeout - (time.time() - spawned), workers)
     cpu_to = time.time()
-    cpu_after = {k: _cpu([p]) for k, p in (("worker", worker.pid), ("receiver", receiver.process.pid))}
+    cpu_after = {"worker": _cpu(workers.pids), "receiver": _cpu([receiver.process.pid])}
     db_after = _cpu(_database_pids(url))
     received, first, last = stats["unique"], stats["first"], stats["last"]
     if not received:
-        raise RuntimeError(
-            f"the worker delivered nothing (exit {worker.poll()}):\n{log.read_text(errors='replace')[-3000:]}"
-        )
+        raise RuntimeError(f"the workers delivered nothing (exits {workers.exits()}):\n{workers.log_tail()}")
     sending = max(last - first, 1e-9)
     return {
         "messages": count,
@@ -523,7 +544,7 @@ def _latencies(records: list[tuple[float, str, str]]) -> list[float]:
 def _paced(
     url: str,
     receiver: Receiver,
-    worker: subprocess.Popen[bytes],
+    workers: Workers,
     subscription_id: int,
     payload_file: Path,
     order_id: int,
@@ -549,7 +570,7 @@ def _paced(
         raise RuntimeError(f"the paced writer printed no summary (exit {writer.returncode}):\n{output[-2000:]}")
     written = json.loads(found.group(1))
     # The rest: wait for what was still on its way, so every event's latency counts.
-    done = _wait_for(receiver, written["written"], max(60.0, seconds * 4), worker)
+    done = _wait_for(receiver, written["written"], max(60.0, seconds * 4), workers)
     drained_after = (done["last"] - ended) if done["unique"] >= written["written"] and done["last"] else None
     records = receiver.records()
     latencies = _latencies(records)
@@ -587,6 +608,7 @@ def measure(
     rate: float = RATE,
     batch: int = BATCH,
     capacity_seconds: int = 3,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Both measurements against the database at `url` (migrated, with a catalogue that can take
     `order`, the request body of bench.run's benchmark order). Returns (JSON-ready):
@@ -611,14 +633,13 @@ def measure(
         capacity = _receiver_capacity(receiver, payload, workdir, capacity_seconds)
         subscription_id = _subscribe(url, receiver.url + HOOK_PATH)
         _write_up_front(url, payload, order_id, messages)
-        log = workdir / f"worker-{backend}.log"
-        worker, spawned = _start_worker(url, log)
+        running = Workers(url, workdir, backend, workers)
         try:
-            drain = _drain(url, receiver, messages, worker, spawned, timeout=max(120.0, messages / 20), log=log)
+            drain = _drain(url, receiver, messages, running, timeout=max(120.0, messages / 20))
             paced = _paced(
                 url,
                 receiver,
-                worker,
+                running,
                 subscription_id,
                 payload_file,
                 order_id,
@@ -628,12 +649,13 @@ def measure(
                 workdir=workdir,
             )
         finally:
-            _stop(worker)
+            running.stop()
         queue = _queue(url, subscription_id)
         _unsubscribe(url, subscription_id)
     finally:
         receiver.stop()
     return {
+        "workers": workers,
         "payload_bytes": len(payload.encode()),
         "receiver_capacity_per_s": capacity,
         "drain": drain,
@@ -643,6 +665,12 @@ def measure(
 
 
 # ---- reporting -------------------------------------------------------------------------------------------
+def _processes(count: int) -> str:
+    return (
+        "One `orderdeck worker --no-jobs` process" if count == 1 else f"{count} `orderdeck worker --no-jobs` processes"
+    )
+
+
 def render(result: dict[str, Any], table: Callable[[list[str], list[list[str]]], str]) -> list[str]:
     """The markdown for bench.run's report: a table for each measurement and a line of context."""
     if not result:
@@ -703,7 +731,7 @@ def render(result: dict[str, Any], table: Callable[[list[str], list[list[str]]],
             ],
         ),
         "",
-        f"One `orderdeck worker --no-jobs` process; payload {result['payload_bytes']:,} bytes; the receiver "
+        f"{_processes(result.get('workers', 1))}; payload {result['payload_bytes']:,} bytes; the receiver "
         f"alone answers {result['receiver_capacity_per_s']:,.0f} POSTs/s (wrk, 20 connections). "
         f"Deliveries ended: {result['queue']['delivered']:,} delivered, {result['queue']['failed']} failed, "
         f"{result['queue']['pending']} pending, in {result['queue']['attempts']:,} attempts.",
@@ -732,6 +760,7 @@ def main() -> None:
         target.add_argument("--seconds", type=float, help="seconds of paced writing (full: 30)")
         target.add_argument("--rate", type=float, default=RATE, help="paced events a second (500)")
         target.add_argument("--batch", type=int, default=BATCH, help="paced messages a transaction (5)")
+        target.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     args = parser.parse_args()
     if args.command == "receive":
         receive(args.port)
@@ -778,10 +807,14 @@ def standalone(args: argparse.Namespace) -> None:
                 rate=args.rate,
                 batch=args.batch,
                 workdir=workdir,
+                workers=args.workers,
             )
         finally:
             drop_database(backend, workdir)
-        (RESULTS / f"webhooks-{backend}{'-quick' if args.quick else ''}.json").write_text(json.dumps(result, indent=2))
+        workers = "" if args.workers == 1 else f"-{args.workers}-workers"
+        (RESULTS / f"webhooks-{backend}{workers}{'-quick' if args.quick else ''}.json").write_text(
+            json.dumps(result, indent=2)
+        )
         parts += [f"### {backend}", "", *render(result, table)]
     print("\n".join(parts))
 

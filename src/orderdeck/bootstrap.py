@@ -13,7 +13,12 @@ from .store.database import connect
 
 def build(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Orderdeck:
     settings = settings or Settings.from_env()
-    db = connect(settings.database_url, pool_size=settings.pool_size, group_commit=settings.group_commit)
+    db = connect(
+        settings.database_url,
+        pool_size=settings.pool_size,
+        group_commit=settings.group_commit,
+        read_url=settings.read_database_url,
+    )
     return Orderdeck(settings=settings, db=db, gateways=GatewayRegistry(), clock=clock)
 
 

@@ -337,6 +337,11 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        # With --workers, uvicorn's supervisor pings each child and, when one has not answered
+        # within this many seconds, kills it and starts another. A child answers only once it
+        # has imported its way to uvicorn's code (this module, typer, …): seconds on a busy
+        # machine, past uvicorn's 5, so children were killed and restarted for ever.
+        timeout_worker_healthcheck=60,
         log_level="info",
         access_log=False,
         **limits.uvicorn_options(),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,6 +49,7 @@ from . import openapi as openapi_document
 from .auth import TokenCache
 from .errors import error_response
 from .guards import InputGuard, Refusal, message_of
+from .replica import ReadYourWrites
 from .responses import app_of
 
 API_VERSION = "2024-10"
@@ -296,7 +299,8 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
         # builds the routes once and hands each test its own database).
         with app_of(request).unit_of_work(read_only=True) as uow:
             uow.conn.exec_driver_sql("SELECT 1")
-        return {"status": "ok", "version": __version__}
+        # Which server process answered (host:pid): `serve --workers N` runs N behind one port.
+        return {"status": "ok", "version": __version__, "process": f"{socket.gethostname()}:{os.getpid()}"}
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics: outbox, deliveries, worker lag")
     def prometheus_metrics(request: Request) -> Response:
@@ -307,4 +311,5 @@ def create_app(orderdeck: Orderdeck, *, run_worker: bool = False) -> FastAPI:
     app.add_middleware(InputGuard, page=_refusal_page)  # NUL, ids beyond 64 bits, … (api/guards.py)
     app.add_middleware(ShopifyHeaders)
     app.add_middleware(BodyLimit, limit=orderdeck.settings.max_body_bytes)
+    app.add_middleware(ReadYourWrites)  # outermost: the replica or the primary, for all of a request
     return app

@@ -739,7 +739,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 # Outside the Admin API (paths as they are).
 OTHER_OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op(
-        "health", envelope(status={"type": "string", "enum": ["ok"]}, version={"type": "string"}), command=False
+        "health",
+        envelope(
+            status={"type": "string", "enum": ["ok"]},
+            version={"type": "string"},
+            process={"type": "string", "description": "host:pid of the server process that answered"},
+        ),
+        command=False,
     ),
     ("GET", "/metrics"): Op(
         "metrics",

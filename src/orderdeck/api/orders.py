@@ -332,9 +332,8 @@ def open_count(request: Request, token: Annotated[ApiToken, Depends(read)]) -> R
 def export(request: Request, token: Annotated[ApiToken, Depends(read)], filters: Filters) -> StreamingResponse:
     flt = filters.filter
     flt.check()
-    db = app_of(request).db
     return StreamingResponse(
-        export_csv(db.reader.connect, flt),
+        export_csv(app_of(request).read_engine().connect, flt),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
     )

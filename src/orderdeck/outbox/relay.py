@@ -21,6 +21,7 @@ from ..automation.engine import start_runs
 from ..services.context import Orderdeck
 from ..store.database import utc
 from ..store.tables import webhook_deliveries
+from ..store.wakeup import announce
 from ..store.webhooks import Subscription, Subscriptions
 from .service_calls import queue_notifications
 
@@ -91,7 +92,8 @@ def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = 
             messages = uow.outbox.due(kind, now, batch, skip_locked=not app.db.is_sqlite)
             if not messages:
                 continue
-            consume(uow.conn, messages, now)
+            if consume(uow.conn, messages, now):
+                announce(uow.conn)  # other workers wake for the deliveries and runs written here
             uow.outbox.handled([m.id for m in messages], now)
             uow.commit()
             handled += len(messages)

@@ -7,6 +7,11 @@ stays free for the HTTP sends. Stopping (SIGTERM, or the server shutting down) l
 flight finish and be recorded, a running job stop between two orders, and gives back automation
 runs it had claimed and not started; nothing else is held (a delivery is claimed only when a
 send can start at once).
+
+The worker waits for news rather than polling for it: a command that commits outbox rows, and a
+relay that commits deliveries, wake it (PostgreSQL LISTEN/NOTIFY, or within one SQLite process a
+call from the commit; see outbox/listener.py and store/wakeup.py). It still polls every
+`safety_poll` seconds, and every `idle_wait` seconds while its listener is down.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ..services import bulk_runs
 from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
 from . import metrics, notifications, scheduler, service_calls, staff_mail, webhooks
+from .listener import Listener
 from .relay import relay
 
 log = logging.getLogger("orderdeck.worker")
@@ -49,7 +55,10 @@ class Worker:
     # HTTP client's connection-pool bookkeeping (per request, over every request in flight)
     # the bottleneck (docs/benchmarks.md).
     in_flight: int = 16
-    idle_wait: float = 0.2  # seconds between polls when there is nothing to do
+    idle_wait: float = 0.2  # seconds between polls when there is nothing to do and no listener
+    # Seconds between polls while the listener wakes the worker: only against a notification
+    # lost in a way nobody foresaw, and for retries and expired leases coming due.
+    safety_poll: float = 2.0
     lease: timedelta = timedelta(seconds=60)  # longer than any send (5 s) plus recording
     retry_delays: tuple[timedelta, ...] = webhooks.RETRY_DELAYS
     # Automation runs claimed at once: few enough that their http_requests, each up to
@@ -62,9 +71,35 @@ class Worker:
     def __post_init__(self) -> None:
         self._stopping = asyncio.Event()
         self._resume_bulk = True  # on starting, take up bulk runs a stopped worker left half done
+        # Set when there may be news for a loop; each loop clears its own before it looks.
+        self._news = {name: asyncio.Event() for name in ("tend", "deliveries", "rules", "services")}
+        self.listener = Listener(self.app.db, self._outbox_news)
 
     def stop(self) -> None:
         self._stopping.set()
+        for news in self._news.values():
+            news.set()
+
+    def _outbox_news(self) -> None:
+        """Something committed outbox messages or deliveries (here or in another process).
+        Automation runs and service calls are woken by the relay that writes them (`_relayed`),
+        which is the worker that just woke to relay; their loops' other checks would be one write
+        transaction per commit on SQLite's one writer."""
+        self._news["tend"].set()
+        self._news["deliveries"].set()
+
+    def _relayed(self) -> None:
+        """This worker's relay handed messages on: deliveries, runs and service calls wait."""
+        for name in ("deliveries", "rules", "services"):
+            self._news[name].set()
+
+    def _poll_every(self) -> float:
+        return self.safety_poll if self.listener.healthy else self.idle_wait
+
+    async def _wait(self, news: asyncio.Event, seconds: float) -> None:
+        """Until there is news (or the worker stops), at most `seconds`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(news.wait(), seconds)
 
     @property
     def stopping(self) -> bool:
@@ -77,6 +112,7 @@ class Worker:
         other receivers."""
         log.info("worker %s started", self.name)
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
+        listening = asyncio.create_task(self.listener.run())
         try:
             async with webhooks.client(destinations.of(self.app.settings)) as client:
                 await asyncio.gather(
@@ -87,6 +123,9 @@ class Worker:
                     self._service_loop(client),
                 )
         finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
             if jobs is not None:
                 await jobs
             log.info("worker %s stopped", self.name)
@@ -119,13 +158,17 @@ class Worker:
     # ---- relay, notifications, staff e-mail ------------------------------------------------------
 
     async def _tend_loop(self) -> None:
+        news = self._news["tend"]
         while not self.stopping:
+            news.clear()
             if not await self._tend():
-                await self._pause(self.idle_wait)
+                await self._wait(news, self._poll_every())
 
     async def _tend(self) -> bool:
         try:
             relayed = await asyncio.to_thread(relay, self.app)
+            if relayed:
+                self._relayed()
             mailed = await asyncio.to_thread(staff_mail.send_due, self.app)
             mailed += await asyncio.to_thread(notifications.send_due, self.app)
         except Exception:  # the database is away for a moment: wait and try again
@@ -141,9 +184,11 @@ class Worker:
     # e-mail go on meanwhile.
 
     async def _rules_loop(self) -> None:
+        news = self._news["rules"]
         while not self.stopping:
+            news.clear()
             if not await self._rules():
-                await self._pause(self.idle_wait)
+                await self._wait(news, self._poll_every())
 
     async def _rules(self) -> bool:
         try:
@@ -180,11 +225,13 @@ class Worker:
     # webhooks, the relay and the rules go on meanwhile.
 
     async def _service_loop(self, client: httpx.AsyncClient) -> None:
+        news = self._news["services"]
         while not self.stopping:
+            news.clear()
             if not await self._services(client):
                 # Not latency-critical (a service reads its requests when it polls anyway): a
                 # slower poll keeps this loop's claims off SQLite's one writer.
-                await self._pause(max(self.idle_wait, 1.0))
+                await self._wait(news, max(self.idle_wait, 1.0))
 
     async def _services(self, client: httpx.AsyncClient) -> bool:
         try:
@@ -212,6 +259,7 @@ class Worker:
         finished: list[tuple[Delivery, webhooks.Outcome]] = []
         nothing_due_until = 0.0
         loop = asyncio.get_running_loop()
+        news = self._news["deliveries"]
 
         async def send(item: Claimed) -> None:
             result = None
@@ -224,6 +272,9 @@ class Worker:
             arrived.put_nowait(result)
 
         while True:
+            if news.is_set():  # new deliveries may be due: look, whenever we last found none
+                news.clear()
+                nothing_due_until = 0.0
             room = self.batch - outstanding
             if not self.stopping and room >= self.batch // 2 and loop.time() >= nothing_due_until:
                 try:
@@ -233,7 +284,7 @@ class Worker:
                     metrics.WORKER_ERRORS.inc()
                     claimed = []
                 if not claimed:
-                    nothing_due_until = loop.time() + self.idle_wait
+                    nothing_due_until = loop.time() + self._poll_every()
                 for item in claimed:
                     task = asyncio.create_task(send(item))
                     tasks.add(task)
@@ -245,7 +296,7 @@ class Worker:
                     finished = []
                 if self.stopping:
                     return
-                await self._pause(max(nothing_due_until - loop.time(), 0.01))
+                await self._wait(news, max(nothing_due_until - loop.time(), 0.01))
                 continue
             with contextlib.suppress(TimeoutError):
                 first = await asyncio.wait_for(arrived.get(), 0.1)

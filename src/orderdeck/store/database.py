@@ -64,6 +64,9 @@ class Database:
     # Group commit (store/group_commit.py): the process's commands share write transactions,
     # taking turns at `write_lock`. None: each command has its own connection and transaction.
     commits: GroupCommit | None = None
+    # PostgreSQL: a streaming replica (ORDERDECK_READ_DATABASE_URL) that `reader` reads from;
+    # services/context.py says which reads may use it.
+    read_url: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,18 +78,35 @@ class Database:
             self.reader.dispose()
 
 
-def connect(url: str, *, pool_size: int = 10, group_commit: bool = True) -> Database:
+def connect(
+    url: str, *, pool_size: int = 10, group_commit: bool | None = None, read_url: str | None = None
+) -> Database:
+    """`group_commit` None: on for SQLite, off for PostgreSQL (docs/architecture.md, "Group commit")."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        if read_url:
+            raise ValueError("ORDERDECK_READ_DATABASE_URL: a read replica needs PostgreSQL; SQLite has none")
         db = Database(
             url=url,
             writer=_sqlite_engine(url, immediate=True, pool_size=pool_size),
             reader=_sqlite_engine(url, immediate=False, pool_size=pool_size),
             write_lock=threading.Lock(),
         )
+        group_commit = True if group_commit is None else group_commit
     else:
+        group_commit = bool(group_commit)
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-        db = Database(url=url, writer=engine, reader=engine, write_lock=threading.Lock() if group_commit else None)
+        reader = engine
+        if read_url:
+            read_url = normalise_url(read_url)
+            reader = create_engine(read_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        db = Database(
+            url=url,
+            writer=engine,
+            reader=reader,
+            read_url=read_url or None,
+            write_lock=threading.Lock() if group_commit else None,
+        )
     if group_commit:
         assert db.write_lock is not None
         db.commits = GroupCommit(db.writer, db.write_lock)

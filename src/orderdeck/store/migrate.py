@@ -43,8 +43,9 @@ def head_revision() -> str:
 
 
 def current_revision(db: Database) -> str | None:
-    """The revision the database is at; None for a database Orderdeck never migrated."""
-    with db.reader.connect() as conn:
+    """The revision the database is at; None for a database Orderdeck never migrated. Asked of
+    the primary: a read replica may not have replayed the latest migration yet."""
+    with db.writer.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from .tables import outbox
+from .wakeup import announce
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Outbox:
                 for m in messages
             ],
         )
+        announce(self.conn)  # the workers wake when this commits
 
     def due(self, kind: str, now: datetime, limit: int, *, skip_locked: bool) -> list[Any]:
         """Unhandled messages of one kind whose time has come, oldest first (PostgreSQL: locked,

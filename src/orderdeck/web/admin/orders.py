@@ -326,7 +326,7 @@ def export(request: Request, admin: Annotated[Admin, Depends(require("view_order
         except InvalidInput:
             return _orders_page(admin, params)  # the page says what is wrong with the filter
     return StreamingResponse(
-        export_csv(admin.app.db.reader.connect, chosen),
+        export_csv(admin.app.read_engine().connect, chosen),
         media_type="text/csv; charset=utf-8",
         headers={**NO_STORE, "Content-Disposition": f'attachment; filename="orders-{day}.csv"'},
     )

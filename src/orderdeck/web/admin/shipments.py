@@ -301,7 +301,7 @@ def export(request: Request, admin: Viewer) -> Response:
         now = uow.now
         day = now.astimezone(ZoneInfo(uow.shop.timezone)).date().isoformat()
     return StreamingResponse(
-        export_csv(admin.app.db.reader.connect, wanted, now),
+        export_csv(admin.app.read_engine().connect, wanted, now),
         media_type="text/csv; charset=utf-8",
         headers={**NO_STORE, "Content-Disposition": f'attachment; filename="shipments-{day}.csv"'},
     )

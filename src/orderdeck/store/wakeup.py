@@ -15,11 +15,12 @@ A transaction rolled back announces nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, exc
 
 CHANNEL = "orderdeck_outbox"
 _PENDING = "orderdeck_wake_pending"  # in the connection's info: this transaction has news
@@ -69,4 +70,7 @@ def _before_commit(conn: Connection) -> None:
 
 @event.listens_for(Engine, "rollback")
 def _on_rollback(conn: Connection, *_: Any) -> None:
-    conn.info.pop(_PENDING, None)
+    # A connection cut mid-transaction (invalidated) refuses even its info; the rollback must
+    # still report the original error, and a flag left behind costs one needless NOTIFY.
+    with contextlib.suppress(exc.SQLAlchemyError):
+        conn.info.pop(_PENDING, None)

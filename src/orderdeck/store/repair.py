@@ -20,8 +20,9 @@ from ..domain.order import Order
 from ..domain.repairs import OrderRepair, repair_old_order
 from . import counts
 from .codec import BadDocument, _decoder, decode_order, encode_order, repair_document
+from .documents import document_source, documents_here, store_document
 from .inventory import InventoryRepository
-from .orders import OrderRepository, search_terms, status_columns
+from .orders import OrderRepository, search_terms, status_columns, summary_columns
 from .tables import order_search_terms, orders
 from .timeline import Timeline
 
@@ -34,11 +35,19 @@ def _orders_after(
     conn: Connection, last: int, batch: int, *columns: ColumnElement[Any], lock: bool = False
 ) -> Sequence[Row[Any]]:
     """The next `batch` orders by id after `last` (the walk every repair here makes), with
-    `columns`; with `lock`, their rows locked for the transaction (PostgreSQL; SQLite's
-    writer already holds the database)."""
-    query = select(*columns).where(orders.c.id > last).order_by(orders.c.id).limit(batch)
+    `columns` and each one's `document` (wherever this database keeps it: store/documents.py,
+    as migrations run these on older layouts); with `lock`, their rows locked for the
+    transaction (PostgreSQL; SQLite's writer already holds the database)."""
+    source, document = document_source(conn)
+    query = (
+        select(*columns, document.label("document"))
+        .select_from(source)
+        .where(orders.c.id > last)
+        .order_by(orders.c.id)
+        .limit(batch)
+    )
     if lock and conn.dialect.name != "sqlite":
-        query = query.with_for_update()
+        query = query.with_for_update(of=orders)
     return conn.execute(query).all()
 
 
@@ -55,7 +64,7 @@ def fill_missing_search_terms(conn: Connection, *, batch: int = BATCH) -> int:
     added = 0
     last = 0
     while True:
-        rows = _orders_after(conn, last, batch, orders.c.id, orders.c.customer_name, orders.c.document)
+        rows = _orders_after(conn, last, batch, orders.c.id, orders.c.customer_name)
         if not rows:
             return added
         last = rows[-1].id
@@ -97,7 +106,7 @@ def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False
     last = 0
     while True:
         with transaction() as conn:  # type: ignore[attr-defined]
-            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.name, orders.c.document)
+            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.name)
             if not rows:
                 return report
             last = rows[-1].id
@@ -114,11 +123,10 @@ def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False
                     continue
                 report.repaired.append((row.id, row.name, problem))
                 if not dry_run:
-                    conn.execute(
-                        update(orders)
-                        .where(orders.c.id == row.id)
-                        .values(document=encode_order(repaired), rendered=None, rendered_for=None)
-                    )
+                    store_document(conn, row.id, encode_order(repaired), drop_rendering=True)
+                    if documents_here(conn):
+                        # Its export cells and report columns, left empty when it did not load.
+                        conn.execute(update(orders).where(orders.c.id == row.id).values(**summary_columns(repaired)))
 
 
 @dataclass
@@ -143,7 +151,7 @@ def repair_old_orders(
     last = 0
     while True:
         with transaction() as conn:  # type: ignore[attr-defined]
-            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.document, lock=True)
+            rows = _orders_after(conn, last, batch, orders.c.id, lock=True)
             if not rows:
                 return report
             last = rows[-1].id

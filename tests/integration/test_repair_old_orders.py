@@ -22,7 +22,7 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.store import counts
 from orderdeck.store.orders import search_terms, status_columns
 from orderdeck.store.repair import repair_old_orders
-from orderdeck.store.tables import inventory_levels, orders
+from orderdeck.store.tables import inventory_levels, order_documents, orders
 from tests.conftest import SELL, Api, Shop
 from tests.integration.order_steps import (
     counted,
@@ -83,7 +83,9 @@ def versions(deck: Orderdeck) -> dict[int, int]:
 
 def rendered(deck: Orderdeck, order_id: int) -> str | None:
     with deck.db.reader.connect() as conn:
-        return conn.execute(select(orders.c.rendered).where(orders.c.id == order_id)).scalar_one()  # type: ignore[no-any-return]
+        return conn.execute(
+            select(order_documents.c.rendered).where(order_documents.c.order_id == order_id)
+        ).scalar_one()  # type: ignore[no-any-return]
 
 
 def stuck_order(api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int) -> dict[str, Any]:

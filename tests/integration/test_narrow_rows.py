@@ -22,7 +22,6 @@ from sqlalchemy import (
     Float,
     Select,
     and_,
-    case,
     cast,
     exists,
     func,

@@ -298,17 +298,20 @@ def cancel_reasons(conn: Connection, period: Period) -> dict[tuple[date, str], i
 def cancelled_products(conn: Connection, period: Period) -> dict[tuple[date, str, str], int]:
     """Per group and product: how many cancelled orders had it, by the orders' SKU search
     terms (lower-cased there; the catalogue gives the SKU as written and the product title)."""
-    grp = _group_key(conn, period).label("grp")
-    query = (
-        select(grp, order_search_terms.c.term, func.count())
-        .select_from(
-            orders.join(
-                order_search_terms,
-                and_(order_search_terms.c.order_id == orders.c.id, order_search_terms.c.kind == "sku"),
-            )
-        )
+    # The period's cancelled orders first (the created_at index, then each narrow row), then
+    # each one's SKU terms by the terms' order_id key: left to itself the planner may walk every
+    # SKU term of the shop to meet them.
+    cancelled = (
+        select(orders.c.id, _group_key(conn, period).label("grp"))
         .where(_placed_in(period), orders.c.cancelled_at.is_not(None))
-        .group_by(grp, order_search_terms.c.term)
+        .cte("cancelled")
+        .prefix_with("MATERIALIZED")
+    )
+    t = order_search_terms.c
+    query = (
+        select(cancelled.c.grp, t.term, func.count())
+        .select_from(cancelled.join(order_search_terms, and_(t.order_id == cancelled.c.id, t.kind == "sku")))
+        .group_by(cancelled.c.grp, t.term)
     )
     counted = [(_day(g), str(term), int(n)) for g, term, n in conn.execute(query)]
     names = _catalogue_names(conn, {term for _, term, _ in counted})
@@ -341,7 +344,10 @@ def _fulfilled(conn: Connection, period: Period) -> Any:
     planner cannot choose to walk every order in id order to meet the timeline lookups."""
     return (
         select(orders.c.id, orders.c.created_at, orders.c.first_fulfilled_at, _group_key(conn, period).label("grp"))
-        .where(_placed_in(period), orders.c.fulfillment_status.in_(("partial", "fulfilled")))
+        # coalesce(): the fulfillment status is checked on each row of the period, never looked
+        # up by its own index, which would walk every fulfilled order of the shop (SQLite chose
+        # it: 0.6 s of a 1.2 s lead-time report over 30 days of 200,000 orders).
+        .where(_placed_in(period), func.coalesce(orders.c.fulfillment_status, "").in_(("partial", "fulfilled")))
         .cte("fulfilled")
         .prefix_with("MATERIALIZED")
     )

@@ -211,7 +211,8 @@ def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None
             func.count().over().label("overall"),
         )
         .where(items.c.seconds.is_not(None))
-        .subquery("ranked")
+        .cte("ranked")
+        .prefix_with("MATERIALIZED")
     )
 
     def at(rank: Any, total: Any, share: float) -> Any:

@@ -113,9 +113,7 @@ class Killed(Exception):
     """The process went away (here: after some batches were committed)."""
 
 
-def test_a_run_killed_halfway_goes_on_where_it_stopped(
-    deck: Orderdeck, api: Api, placed: list[dict[str, Any]]
-) -> None:
+def test_a_run_killed_halfway_goes_on_where_it_stopped(deck: Orderdeck, api: Api, placed: list[dict[str, Any]]) -> None:
     before = snapshot(deck, api)
     at_0026(deck)
     batches = 0

@@ -195,6 +195,18 @@ class OrderRepository:
         self.conn.execute(_rewrite_order(), {**row, "order_id": row["id"]})
         stored = document_row(order, rendered, rendered_for)
         self.conn.execute(_rewrite_document(), {**stored, "id": order.id})
+        self.record_changes(order, row, previous_terms=previous_terms, previous_count_key=previous_count_key)
+
+    def record_changes(
+        self,
+        order: Order,
+        row: dict[str, Any],
+        *,
+        previous_terms: set[tuple[str, str]],
+        previous_count_key: counts.Key,
+    ) -> None:
+        """The status counts and search terms of an order just saved as `row`, moved on from
+        what they were."""
         key = counts.key_of(row)
         if key != previous_count_key:
             counts.record(self.conn, [(previous_count_key, -1), (key, 1)])

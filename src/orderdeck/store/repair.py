@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Text, column, insert, select, table, update
 
 from ..domain.order import Order
 from ..domain.repairs import OrderRepair, repair_old_order
@@ -22,7 +22,7 @@ from . import counts
 from .codec import BadDocument, _decoder, decode_order, encode_order, repair_document
 from .documents import document_source, documents_here, store_document
 from .inventory import InventoryRepository
-from .orders import OrderRepository, search_terms, status_columns, summary_columns
+from .orders import OrderRepository, _row, search_terms, status_columns, summary_columns
 from .tables import order_search_terms, orders
 from .timeline import Timeline
 
@@ -187,10 +187,35 @@ def _save_repair(conn: Connection, before: Order, fix: OrderRepair, now: datetim
             inventory.changed.add(key)
         stock.save(inventory, now)
     events, fixed.events = fixed.events, []
-    OrderRepository(conn).save(
-        fixed,
-        previous_terms=search_terms(before),
-        previous_count_key=counts.key_of(status_columns(before)),
-        rendered=None,
+    # Older migrations (0017, 0019) run this on the layout before 0027: save_repaired writes either.
+    save_repaired(
+        conn, fixed, previous_terms=search_terms(before), previous_count_key=counts.key_of(status_columns(before))
     )
     Timeline(conn).append(fixed.id, events, now)
+
+
+def save_repaired(
+    conn: Connection, order: Order, *, previous_terms: set[tuple[str, str]], previous_count_key: counts.Key
+) -> None:
+    """Save an order a repair changed, as a command saves it, with no stored rendering (reads
+    render it afresh), in this database's layout: before 0027 the document goes back into
+    `orders`, whose row then has no summary columns (0027 fills them when it moves it)."""
+    repository = OrderRepository(conn)
+    if documents_here(conn):
+        repository.save(order, previous_terms=previous_terms, previous_count_key=previous_count_key, rendered=None)
+        return
+    order.version += 1
+    row = {k: v for k, v in _row(order).items() if k not in summary_columns(order)}
+    # `orders` as it was then: today's columns (their types convert the values) and the document's.
+    wide = table(
+        "orders",
+        *(column(name, orders.c[name].type) for name in row),
+        *(column(name, Text) for name in ("document", "rendered", "rendered_for")),
+    )
+    values = {k: v for k, v in row.items() if k != "id"}
+    conn.execute(
+        update(wide)
+        .where(wide.c.id == order.id)
+        .values(**values, document=encode_order(order), rendered=None, rendered_for=None)
+    )
+    repository.record_changes(order, row, previous_terms=previous_terms, previous_count_key=previous_count_key)

@@ -158,12 +158,14 @@ class OrderRepository:
     def get(self, order_id: int, *, for_update: bool = True) -> Order:
         query = select(order_documents.c.document).where(order_documents.c.order_id == order_id)
         if for_update and self.conn.dialect.name != "sqlite":
-            # The lock is the narrow row's, as every command takes it (and bulk statements too).
+            # Both rows locked: the narrow row is what every command (and a bulk statement) takes,
+            # and a read that waited for it must see the document as the command before left it
+            # (PostgreSQL re-reads after the wait only the rows it locked).
             query = (
                 select(order_documents.c.document)
                 .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
                 .where(orders.c.id == order_id)
-                .with_for_update(of=orders)
+                .with_for_update()
             )
         document = self.conn.execute(query).scalar_one_or_none()
         if document is None:

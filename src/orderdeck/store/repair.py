@@ -47,7 +47,7 @@ def _orders_after(
         .limit(batch)
     )
     if lock and conn.dialect.name != "sqlite":
-        query = query.with_for_update(of=orders)
+        query = query.with_for_update()
     return conn.execute(query).all()
 
 

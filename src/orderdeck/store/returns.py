@@ -263,7 +263,7 @@ def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
             .limit(batch)
         )
         if conn.dialect.name != "sqlite":
-            query = query.with_for_update(of=orders)
+            query = query.with_for_update()
         rows = conn.execute(query).all()
         if not rows:
             return report

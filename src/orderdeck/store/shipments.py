@@ -306,6 +306,7 @@ class ShipmentRow:
     estimated_delivery_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    delivered_at: datetime | None = None  # the transit-time report's; the page does not show it
 
     def delayed(self, now: datetime) -> bool:
         return self.late_after is not None and self.late_after <= now
@@ -327,7 +328,15 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _row(r: Any) -> ShipmentRow:
     values = dict(r)
-    for key in ("late_after", "quiet_since", "last_event_at", "estimated_delivery_at", "created_at", "updated_at"):
+    for key in (
+        "late_after",
+        "quiet_since",
+        "last_event_at",
+        "estimated_delivery_at",
+        "created_at",
+        "updated_at",
+        "delivered_at",
+    ):
         values[key] = _aware(values[key])
     return ShipmentRow(**values)
 

@@ -1,6 +1,6 @@
 """The ceiling: the rows one order writes, inserted by the shortest path the database allows.
 
-We capture exactly what Orderdeck wrote for one real order (its order row, search terms,
+We capture exactly what Orderdeck wrote for one real order (its order row and document row, search terms,
 timeline events, outbox messages, status-count delta and stock levels) and write those same rows again and again,
 one order per transaction, with nothing else in the way: pgbench for PostgreSQL, a minimal
 loop over the standard sqlite3 module for SQLite. Orderdeck ÷ ceiling is the price of
@@ -23,6 +23,7 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.store.tables import (
     inventory_levels,
     order_counts,
+    order_documents,
     order_search_terms,
     orders,
     outbox,
@@ -38,9 +39,11 @@ def captured_rows(deck: Orderdeck, order_id: int) -> dict[str, list[dict[str, An
             return [dict(r._mapping) for r in conn.execute(select(table).where(where))]
 
         order_rows = rows(orders, orders.c.id == order_id)
-        item_ids = [li for li in re.findall(r'"inventory_item_id":(\d+)', order_rows[0]["document"])]
+        document_rows = rows(order_documents, order_documents.c.order_id == order_id)
+        item_ids = [li for li in re.findall(r'"inventory_item_id":(\d+)', document_rows[0]["document"])]
         return {
             "orders": order_rows,
+            "order_documents": document_rows,
             "order_search_terms": rows(order_search_terms, order_search_terms.c.order_id == order_id),
             "timeline_events": rows(timeline_events, timeline_events.c.order_id == order_id),
             "outbox": rows(outbox, outbox.c.order_id == order_id),
@@ -80,6 +83,9 @@ def pgbench_script(captured: dict[str, list[dict[str, Any]]]) -> str:
     row = captured["orders"][0]
     cols, vals = _values(row, {"id": ":n", "number": ":n", "name": "'#' || :n", "token": "md5(:n::text)"})
     lines.append(f"INSERT INTO orders ({cols}) VALUES ({vals});")
+    for document in captured["order_documents"]:
+        cols, vals = _values(document, {"order_id": ":n"})
+        lines.append(f"INSERT INTO order_documents ({cols}) VALUES ({vals});")
     terms = captured["order_search_terms"]
     if terms:
         values = ", ".join(f"(:n, {_literal(t['kind'])}, {_literal(t['term'])})" for t in terms)
@@ -149,6 +155,12 @@ def sqlite_ceiling(path: str, captured: dict[str, list[dict[str, Any]]], *, seco
             f"INSERT INTO orders ({', '.join(order_cols)}) VALUES ({', '.join('?' * len(order_cols))})",
             [_sqlite_value(values[c]) for c in order_cols],
         )
+        for document in captured["order_documents"]:
+            cols = list(document)
+            conn.execute(
+                f"INSERT INTO order_documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [n if c == "order_id" else _sqlite_value(document[c]) for c in cols],
+            )
         conn.executemany(
             "INSERT INTO order_search_terms (order_id, kind, term) VALUES (?, ?, ?)",
             [(n, t["kind"], t["term"]) for t in captured["order_search_terms"]],

@@ -37,11 +37,20 @@ from .resources import render
 from .services.context import Orderdeck
 from .store import counts
 from .store.database import Database
-from .store.orders import _row, search_terms
+from .store.orders import _row, document_row, search_terms
 from .store.returns import fulfilled_by_line, fulfilled_rows
 from .store.shipments import shipment_rows
 from .store.shop import create_shop, has_shop
-from .store.tables import customers, fulfilled_units, order_search_terms, orders, shipments, shop, timeline_events
+from .store.tables import (
+    customers,
+    fulfilled_units,
+    order_documents,
+    order_search_terms,
+    orders,
+    shipments,
+    shop,
+    timeline_events,
+)
 from .store.timeline import event_rows
 from .store.uow import UnitOfWork
 from .tracking import complete_tracking
@@ -456,6 +465,7 @@ class _Shop:
 @dataclass
 class _Batch:
     order_rows: list[dict[str, object]]
+    document_rows: list[dict[str, object]]  # each order's document and rendering (order_documents)
     term_rows: list[dict[str, object]]
     timeline_rows: list[dict[str, object]]
     stock_moved: dict[tuple[int, int], tuple[int, int, int]]  # (available, committed, on_hand) deltas
@@ -480,7 +490,7 @@ def _make_batch(index: int) -> _Batch:
     inventory = Inventory(shop_.inventory.items, {key: replace(level) for key, level in shop_.inventory.levels.items()})
     active = set(shop_.catalogue.locations)
     first = index * shop_.batch
-    order_rows, term_rows, timeline_rows, unit_rows, ship_rows = [], [], [], [], []
+    order_rows, document_rows, term_rows, timeline_rows, unit_rows, ship_rows = [], [], [], [], [], []
     for position in range(first, min(first + shop_.batch, shop_.count)):
         number = shop_.first_number + position
         placed = shop_.start_time + timedelta(seconds=position * (120 * 86400 / max(shop_.count, 1)))
@@ -500,7 +510,8 @@ def _make_batch(index: int) -> _Batch:
         told.at(order, placed)
         _story(order, told, inventory, rng, placed, active)
         ctx = shop_.render_context
-        order_rows.append(_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
+        order_rows.append(_row(order))
+        document_rows.append(document_row(order, orjson.dumps(render.order(order, ctx)), ctx.fingerprint))
         term_rows.extend({"order_id": order.id, "kind": k, "term": t} for k, t in search_terms(order))
         unit_rows.extend(fulfilled_rows(order, fulfilled_by_line(order)))
         ship_rows.extend(shipment_rows(order))
@@ -511,7 +522,7 @@ def _make_batch(index: int) -> _Batch:
         now_ = inventory.levels[key]
         was = shop_.inventory.levels.get(key) or InventoryLevel(key[0], key[1], 0, 0, 0)
         moved[key] = (now_.available - was.available, now_.committed - was.committed, now_.on_hand - was.on_hand)
-    return _Batch(order_rows, term_rows, timeline_rows, moved, unit_rows, ship_rows)
+    return _Batch(order_rows, document_rows, term_rows, timeline_rows, moved, unit_rows, ship_rows)
 
 
 def _batches(shop_: _Shop, workers: int) -> Iterator[_Batch]:
@@ -569,6 +580,7 @@ def load_demo(
         for made in _batches(shop_, workers or os.cpu_count() or 1):
             with deck.unit_of_work() as uow:
                 uow.conn.execute(insert(orders), made.order_rows)
+                uow.conn.execute(insert(order_documents), made.document_rows)
                 if made.term_rows:
                     uow.conn.execute(insert(order_search_terms), made.term_rows)
                 uow.conn.execute(insert(timeline_events), made.timeline_rows)

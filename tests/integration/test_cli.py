@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from orderdeck.bootstrap import build
 from orderdeck.cli import app
 from orderdeck.services.context import Orderdeck
-from orderdeck.store.tables import inventory_levels, orders
+from orderdeck.store.tables import inventory_levels, order_documents, orders
 
 runner = CliRunner()
 
@@ -160,7 +160,7 @@ def test_rerender_stores_renderings_made_with_the_new_public_url(
     assert result.exit_code == 0, result.output
     assert "12 order(s) rendered afresh" in result.output
     with deck.unit_of_work(read_only=True) as uow:
-        stored = uow.conn.execute(select(orders.c.rendered)).scalars().all()
+        stored = uow.conn.execute(select(order_documents.c.rendered)).scalars().all()
     assert all('"order_status_url":"https://shop.example.com/orders/status/' in r for r in stored)
     # Nothing is stale any more, so a second run has nothing to do.
     assert "0 order(s) rendered afresh" in invoke("rerender").output

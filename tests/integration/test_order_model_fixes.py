@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
+from orderdeck.store.migrate import migrate
 from tests.conftest import AUTHORIZE, SELL, Api, Shop
 from tests.integration.order_steps import (
     counted,
@@ -21,6 +22,7 @@ from tests.integration.order_steps import (
     ship,
     stock,
 )
+from tests.integration.test_migration_0027_narrow_rows import at_0026
 
 
 def refund(api: Api, order_id: int, **body: Any) -> Any:
@@ -373,21 +375,22 @@ def test_migration_0016_makes_cancelled_orders_still_pending_voided(
     cancelled = shop.order([{"variant_id": mug, "quantity": 1}])
     api.ok(api.post(f"/orders/{cancelled['id']}/cancel.json"))
     waiting = shop.order([{"variant_id": mug, "quantity": 1}])
-    with deck.unit_of_work() as uow:  # as an older version left them
-        uow.conn.execute(text("UPDATE orders SET financial_status = 'pending' WHERE cancelled_at IS NOT NULL"))
-        uow.conn.execute(
+    assert counted(api, financial_status="voided") == 1
+    at_0026(deck)  # 0016 ran on the layout before 0027 (the rendering was a column of orders)
+    with deck.db.writer.begin() as conn:  # as an older version left them
+        conn.execute(text("UPDATE orders SET financial_status = 'pending' WHERE cancelled_at IS NOT NULL"))
+        conn.execute(
             text("UPDATE order_counts SET financial_status = 'pending' WHERE cancelled AND financial_status = 'voided'")
         )
-        uow.commit()
-    assert counted(api, financial_status="pending") == 2
 
     run_migration(deck, "0016_cancelled_unpaid_voided")
 
+    with deck.db.reader.connect() as conn:
+        rendered = conn.execute(text(f"SELECT rendered FROM orders WHERE id = {cancelled['id']}")).scalar_one()
+    migrate(deck.db)
     assert ids_listed(api, financial_status="pending") == {waiting["id"]}
     assert counted(api, financial_status="pending") == 1
     assert ids_listed(api, financial_status="voided") == {cancelled["id"]}
     assert counted(api, financial_status="voided") == 1
     assert shop.get(cancelled["id"])["financial_status"] == "voided"
-    with deck.unit_of_work(read_only=True) as uow:
-        rendered = uow.conn.execute(text(f"SELECT rendered FROM orders WHERE id = {cancelled['id']}")).scalar_one()
     assert rendered is None  # rendered afresh on reads until `orderdeck rerender` stores it

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from orderdeck.cli import app as cli
@@ -20,9 +20,11 @@ from orderdeck.domain.order import Order
 from orderdeck.services import sweeps
 from orderdeck.services.context import Orderdeck
 from orderdeck.store import counts
+from orderdeck.store.codec import decode_order
+from orderdeck.store.migrate import migrate as migrate_to_head
 from orderdeck.store.orders import search_terms, status_columns
 from orderdeck.store.repair import repair_old_orders
-from orderdeck.store.tables import inventory_levels, orders
+from orderdeck.store.tables import inventory_levels, order_documents, orders
 from tests.conftest import SELL, Api, Shop
 from tests.integration.order_steps import (
     counted,
@@ -34,6 +36,7 @@ from tests.integration.order_steps import (
     ship,
     stock,
 )
+from tests.integration.test_migration_0027_narrow_rows import at_0026
 
 
 def refund(api: Api, order_id: int, **body: Any) -> Any:
@@ -83,7 +86,9 @@ def versions(deck: Orderdeck) -> dict[int, int]:
 
 def rendered(deck: Orderdeck, order_id: int) -> str | None:
     with deck.db.reader.connect() as conn:
-        return conn.execute(select(orders.c.rendered).where(orders.c.id == order_id)).scalar_one()  # type: ignore[no-any-return]
+        return conn.execute(
+            select(order_documents.c.rendered).where(order_documents.c.order_id == order_id)
+        ).scalar_one()  # type: ignore[no-any-return]
 
 
 def stuck_order(api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int) -> dict[str, Any]:
@@ -244,6 +249,25 @@ def test_dry_run_and_migration_in_one_transaction_report_the_same(
         done = repair_old_orders(lambda: nullcontext(conn), now=datetime.now(UTC), batch=1)
     assert done.repaired == dry.repaired
     assert stock(shop, mug, amsterdam) == (48, 0, 48)
+
+
+def test_the_repair_runs_on_the_layout_before_0027_as_migrations_0017_and_0019_do(
+    api: Api, shop: Shop, deck: Orderdeck, mug: int, amsterdam: int
+) -> None:
+    """0017 and 0019 run the repair before 0027 moved the documents out of `orders`: it reads
+    them there and writes the repaired order back there; 0027 then moves it as it is."""
+    order = stuck_order(api, shop, deck, mug, amsterdam)
+    at_0026(deck)
+    with deck.db.writer.begin() as conn:
+        done = repair_old_orders(lambda: nullcontext(conn), now=datetime.now(UTC))
+        stored = conn.execute(text("SELECT document, rendered FROM orders WHERE id = :id"), {"id": order["id"]}).one()
+    assert [r[0] for r in done.repaired] == [order["id"]]
+    assert stored.rendered is None
+    assert [fo for fo in decode_order(stored.document).fulfillment_orders if fo.status in ("open", "in_progress")] == []
+    migrate_to_head(deck.db)
+    assert shop.get(order["id"])["fulfillment_status"] == "fulfilled"
+    assert stock(shop, mug, amsterdam) == (48, 0, 48)
+    assert ids_listed(api, fulfillment_status="shipped") == {order["id"]}
 
 
 def test_units_an_older_version_put_back_when_a_shipment_was_cancelled_come_off_again(

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from orderdeck.cli import app as cli
 from orderdeck.domain.errors import InvalidInput
 from orderdeck.services.context import Orderdeck
-from orderdeck.store.codec import _decoder, decode_order, encode_order
-from orderdeck.store.tables import orders
+from orderdeck.store.codec import BadDocument, _decoder, decode_order, encode_order
+from orderdeck.store.document_move import SUMMARY
+from orderdeck.store.tables import order_documents, orders
 from tests.conftest import Api, Shop
 
 UNLOADABLE = "(this order's stored document does not load; run `orderdeck repair-orders`)"
@@ -31,15 +32,22 @@ def place(shop: Shop, count: int) -> list[dict[str, Any]]:
 
 def spoil(deck: Orderdeck, order_id: int, change: Any) -> None:
     """Write a document as an older version could have stored it (and drop the stored rendering,
-    so every read has to load the document)."""
+    so every read has to load the document). A document that does not load at all leaves the
+    order row without its export cells and report columns, as migration 0027 leaves it."""
+    d = order_documents.c
     with deck.db.writer.begin() as conn:
-        document = orjson.loads(conn.execute(select(orders.c.document).where(orders.c.id == order_id)).scalar_one())
+        document = orjson.loads(conn.execute(select(d.document).where(d.order_id == order_id)).scalar_one())
         change(document)
+        spoilt = orjson.dumps(document).decode()
         conn.execute(
-            update(orders)
-            .where(orders.c.id == order_id)
-            .values(document=orjson.dumps(document).decode(), rendered=None, rendered_for=None)
+            update(order_documents)
+            .where(d.order_id == order_id)
+            .values(document=spoilt, rendered=None, rendered_for=None)
         )
+        try:
+            decode_order(spoilt)
+        except BadDocument:
+            conn.execute(update(orders).where(orders.c.id == order_id).values(dict.fromkeys(SUMMARY)))
 
 
 def null_marketing(document: dict[str, Any]) -> None:
@@ -92,7 +100,9 @@ def test_an_order_stored_with_a_null_loads_everywhere(api: Api, shop: Shop, deck
     # It takes commands again, and its next save stores it repaired.
     assert api.ok(api.post(f"/orders/{bad['id']}/close.json"))["order"]["closed_at"]
     with deck.db.reader.connect() as conn:
-        stored = conn.execute(select(orders.c.document).where(orders.c.id == bad["id"])).scalar_one()
+        stored = conn.execute(
+            select(order_documents.c.document).where(order_documents.c.order_id == bad["id"])
+        ).scalar_one()
     assert _decoder.decode(stored).buyer_accepts_marketing is False
 
 
@@ -126,7 +136,9 @@ def test_repair_orders_fixes_known_bad_values_and_names_the_rest(
     assert dry.exit_code == 1, dry.output
     assert f"{nulled['name']} (id {nulled['id']}) would be repaired" in dry.output
     with deck.db.reader.connect() as conn:
-        still = conn.execute(select(orders.c.document).where(orders.c.id == nulled["id"])).scalar_one()
+        still = conn.execute(
+            select(order_documents.c.document).where(order_documents.c.order_id == nulled["id"])
+        ).scalar_one()
     assert orjson.loads(still)["buyer_accepts_marketing"] is None
 
     done = runner.invoke(cli, ["repair-orders"])
@@ -135,6 +147,8 @@ def test_repair_orders_fixes_known_bad_values_and_names_the_rest(
     assert f"{broken['name']} (id {broken['id']}) does not load" in done.output
     assert "3 order(s) checked, 1 repaired, 1 that do not load" in done.output
     with deck.db.reader.connect() as conn:
-        stored = conn.execute(select(orders.c.document).where(orders.c.id == nulled["id"])).scalar_one()
+        stored = conn.execute(
+            select(order_documents.c.document).where(order_documents.c.order_id == nulled["id"])
+        ).scalar_one()
     assert _decoder.decode(stored).buyer_accepts_marketing is False
     assert api.ok(api.get(f"/orders/{nulled['id']}.json"))["order"]["buyer_accepts_marketing"] is False

@@ -34,7 +34,7 @@ from ..services import self_service
 from ..services.context import Command, Orderdeck
 from ..store.automation import Rules, Run, Runs, StoredRule
 from ..store.codec import decode_order
-from ..store.tables import orders
+from ..store.tables import order_documents, orders
 from ..store.uow import UnitOfWork
 from . import actions
 from .grammar import FINAL_SALE, STUCK, Facts, Rule, matches, mentions, parse_rule, the_return
@@ -282,9 +282,10 @@ def _renderings(
     """The orders' facts, from their stored renderings where current. `final_sale`: the rule
     reads return.final_sale, which needs the order and a look at its products' tags."""
     ctx = app.render_context(uow)
-    c = orders.c
+    c, d = orders.c, order_documents.c
     rows = conn.execute(
-        select(c.id, c.rendered, c.rendered_for, c.document, c.customer_id)
+        select(c.id, d.rendered, d.rendered_for, d.document, c.customer_id)
+        .select_from(orders.join(order_documents, d.order_id == c.id))
         .where(where, c.id < after)
         .order_by(c.id.desc())
         .limit(batch)

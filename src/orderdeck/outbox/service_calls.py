@@ -34,7 +34,7 @@ from ..services.context import Orderdeck
 from ..store.codec import decode_order
 from ..store.database import utc
 from ..store.service_notifications import Notification, ServiceNotifications, notification_id
-from ..store.tables import fulfillment_services, orders
+from ..store.tables import fulfillment_services, order_documents
 from ..store.webhooks import webhook_secret
 from . import metrics
 from .webhooks import RETRY_DELAYS, sign
@@ -152,7 +152,9 @@ def claim(app: Orderdeck, worker: str, limit: int = BATCH) -> tuple[int, list[Ca
         documents = {
             row.id: decode_order(row.document)
             for row in uow.conn.execute(
-                select(orders.c.id, orders.c.document).where(orders.c.id.in_({n.order_id for n in found}))
+                select(order_documents.c.order_id.label("id"), order_documents.c.document).where(
+                    order_documents.c.order_id.in_({n.order_id for n in found})
+                )
             )
         }
         secret = webhook_secret(uow.conn, app.settings.webhook_secret)

@@ -14,7 +14,7 @@ from ..domain.fulfillment_services import FulfillmentService
 from ..domain.order import Author, FulfillmentOrder, Order
 from ..store.codec import decode_order
 from ..store.fulfillment_services import FulfillmentServices
-from ..store.tables import order_search_terms, orders
+from ..store.tables import order_documents, order_search_terms, orders
 from .changes import save_order
 from .context import Command
 from .fulfillments import load_by_fulfillment_order
@@ -98,7 +98,8 @@ def assigned(
     if not wanted:
         return found
     query = (
-        select(orders.c.id, orders.c.document)
+        select(orders.c.id, order_documents.c.document)
+        .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
         .join(order_search_terms, order_search_terms.c.order_id == orders.c.id)
         .where(order_search_terms.c.kind == "location", order_search_terms.c.term.in_([str(i) for i in wanted]))
         .order_by(orders.c.id)

@@ -13,7 +13,7 @@ from ..domain.errors import NotFound
 from ..domain.fulfillment_services import FulfillmentService
 from . import process_cache
 from .codec import decode_order
-from .tables import fulfillment_services, order_search_terms, orders
+from .tables import fulfillment_services, order_documents, order_search_terms, orders
 
 # The columns a change may write (the id, handle, location, owner and creation time stay).
 CHANGEABLE = (
@@ -104,7 +104,8 @@ class FulfillmentServices:
         or on hold) assigned to the location. Candidates come from the location search terms of
         orders neither cancelled nor wholly fulfilled; their documents decide."""
         query = (
-            select(orders.c.name, orders.c.document)
+            select(orders.c.name, order_documents.c.document)
+            .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
             .join(order_search_terms, order_search_terms.c.order_id == orders.c.id)
             .where(
                 order_search_terms.c.kind == "location",

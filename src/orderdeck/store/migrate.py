@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from .. import __version__
+from . import document_move
 from .database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -81,7 +84,11 @@ def migrate(db: Database) -> None:
     Everything happens in one transaction that first takes a lock, so several migrations started
     together run one after the other and the later ones find nothing to do: on PostgreSQL an
     advisory lock (DDL is transactional there); on SQLite the writer's BEGIN IMMEDIATE, the
-    database file's write lock, held until the commit."""
+    database file's write lock, held until the commit. The exception is the long move of
+    revision 0027 from 0026, done first a batch per transaction (each under the same lock) so
+    that a run stopped halfway goes on where it stopped (store/document_move.py)."""
+    if current_revision(db) == "0026":
+        _move_documents(db)
     with db.writer.connect() as conn, conn.begin():
         locked = (
             conn.dialect.name != "postgresql"
@@ -93,3 +100,18 @@ def migrate(db: Database) -> None:
         config = alembic_config(db.url)
         config.attributes["connection"] = conn  # already in a transaction: Alembic runs in ours
         command.upgrade(config, "head")
+
+
+def _move_documents(db: Database) -> None:
+    @contextmanager
+    def transaction() -> Iterator[Connection]:
+        with db.writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATE_LOCK})
+            yield conn
+
+    with transaction() as conn:
+        if not document_move.to_move(conn):
+            return
+        document_move.prepare(conn)
+    document_move.move(transaction)

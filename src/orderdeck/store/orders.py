@@ -1,4 +1,6 @@
-"""Loading and saving orders: one row per order, locked for the length of a command."""
+"""Loading and saving orders: one narrow row per order (what lists, counts, exports and reports
+read), locked for the length of a command, and one row of its document and rendering in
+`order_documents`, read by id."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from .codec import decode_order, encode_order
 from .database import utc
 from .returns import ReturnsRepository
 from .shipments import ShipmentsRepository
-from .tables import deleted_orders, order_search_terms, orders
+from .tables import deleted_orders, order_documents, order_search_terms, orders
 
 
 def order_status(order: Order) -> str:
@@ -65,7 +67,34 @@ def status_columns(order: Order, statuses: DerivedStatuses | None = None) -> dic
     }
 
 
-def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None = None) -> dict[str, Any]:
+def _text(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else value
+
+
+def summary_columns(order: Order) -> dict[str, Any]:
+    """What the CSV export prints and reports add up, from the document, as the row keeps it
+    (tables.orders): each text exactly the cell the export writes."""
+    fulfilled = [f.created_at for f in order.fulfillments if f.is_active]
+    return {
+        "placed_at_text": order.created_at.isoformat(),
+        "email_as_written": order.email or "",
+        "customer_display_name": order.customer.name if order.customer else "",
+        "subtotal_amount": str(order.subtotal_price),
+        "shipping_amount": str(order.total_shipping_price),
+        "tax_amount": str(order.total_tax),
+        "total_amount": str(order.total_price),
+        "discount_codes": " ".join(d.code for d in order.discount_codes),
+        "tags": ", ".join(order.tags),
+        "line_summary": "; ".join(f"{li.quantity}x {li.sku or li.name}" for li in order.line_items),
+        "tracking_numbers": " ".join(n for f in order.fulfillments if f.is_active for n in f.tracking_numbers),
+        "cancelled_at_text": order.cancelled_at.isoformat() if order.cancelled_at else "",
+        "cancel_reason": order.cancel_reason or "",
+        "first_fulfilled_at": utc(min(fulfilled)) if fulfilled else None,
+    }
+
+
+def _row(order: Order) -> dict[str, Any]:
+    """The order's narrow row (tables.orders)."""
     customer = order.customer
     billing = order.billing_address or order.shipping_address
     customer_name = customer.name if customer and customer.name else billing.name if billing else None
@@ -88,6 +117,14 @@ def _row(order: Order, rendered: bytes | None = None, rendered_for: str | None =
         "token": order.token,
         "custom_status": order.custom_status.handle if order.custom_status else None,
         "version": order.version,
+        **summary_columns(order),
+    }
+
+
+def document_row(order: Order, rendered: bytes | None = None, rendered_for: str | None = None) -> dict[str, Any]:
+    """The order's row in `order_documents`: its document, and its rendering if one is given."""
+    return {
+        "order_id": order.id,
         "document": encode_order(order),
         "rendered": rendered.decode() if rendered is not None else None,
         "rendered_for": rendered_for if rendered is not None else None,
@@ -103,22 +140,42 @@ def _rewrite_order() -> Any:
     return update(orders).where(orders.c.id == bindparam("order_id")).values({c: bindparam(c) for c in columns})
 
 
+@cache
+def _rewrite_document() -> Any:
+    """The UPDATE of an order's document and rendering, built once like `_rewrite_order`."""
+    c = order_documents.c
+    return (
+        update(order_documents)
+        .where(c.order_id == bindparam("id"))
+        .values(document=bindparam("document"), rendered=bindparam("rendered"), rendered_for=bindparam("rendered_for"))
+    )
+
+
 class OrderRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def get(self, order_id: int, *, for_update: bool = True) -> Order:
-        query = select(orders.c.document).where(orders.c.id == order_id)
+        query = select(order_documents.c.document).where(order_documents.c.order_id == order_id)
         if for_update and self.conn.dialect.name != "sqlite":
-            query = query.with_for_update()
+            # Both rows locked: the narrow row is what every command (and a bulk statement) takes,
+            # and a read that waited for it must see the document as the command before left it
+            # (PostgreSQL re-reads after the wait only the rows it locked).
+            query = (
+                select(order_documents.c.document)
+                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
+                .where(orders.c.id == order_id)
+                .with_for_update()
+            )
         document = self.conn.execute(query).scalar_one_or_none()
         if document is None:
             raise NotFound("Not Found")
         return decode_order(document)
 
     def add(self, order: Order, *, rendered: bytes | None = None, rendered_for: str | None = None) -> None:
-        row = _row(order, rendered, rendered_for)
+        row = _row(order)
         self.conn.execute(insert(orders), row)
+        self.conn.execute(insert(order_documents), document_row(order, rendered, rendered_for))
         counts.record(self.conn, [(counts.key_of(row), 1)])
         terms = search_terms(order)
         if terms:
@@ -136,8 +193,22 @@ class OrderRepository:
         rendered_for: str | None = None,
     ) -> None:
         order.version += 1
-        row = _row(order, rendered, rendered_for)
+        row = _row(order)
         self.conn.execute(_rewrite_order(), {**row, "order_id": row["id"]})
+        stored = document_row(order, rendered, rendered_for)
+        self.conn.execute(_rewrite_document(), {**stored, "id": order.id})
+        self.record_changes(order, row, previous_terms=previous_terms, previous_count_key=previous_count_key)
+
+    def record_changes(
+        self,
+        order: Order,
+        row: dict[str, Any],
+        *,
+        previous_terms: set[tuple[str, str]],
+        previous_count_key: counts.Key,
+    ) -> None:
+        """The status counts and search terms of an order just saved as `row`, moved on from
+        what they were."""
         key = counts.key_of(row)
         if key != previous_count_key:
             counts.record(self.conn, [(previous_count_key, -1), (key, 1)])
@@ -158,8 +229,9 @@ class OrderRepository:
 
     def stored_rendering(self, order_id: int) -> tuple[str, str | None, str | None]:
         """(document, rendered JSON, the settings it was rendered with) without locking."""
+        c = order_documents.c
         row = self.conn.execute(
-            select(orders.c.document, orders.c.rendered, orders.c.rendered_for).where(orders.c.id == order_id)
+            select(c.document, c.rendered, c.rendered_for).where(c.order_id == order_id)
         ).one_or_none()
         if row is None:
             raise NotFound("Not Found")
@@ -188,4 +260,5 @@ class OrderRepository:
         self.conn.execute(delete(order_search_terms).where(order_search_terms.c.order_id == order.id))
         ReturnsRepository(self.conn).delete_for_order(order.id)
         ShipmentsRepository(self.conn).delete_for_order(order.id)
+        self.conn.execute(delete(order_documents).where(order_documents.c.order_id == order.id))
         self.conn.execute(delete(orders).where(orders.c.id == order.id))

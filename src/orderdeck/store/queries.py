@@ -26,10 +26,9 @@ from ..domain.errors import InvalidInput
 from ..domain.fulfillment import SHIPMENT_STATUSES
 from ..domain.stuck import REASONS
 from . import counts
-from .codec import BadDocument, decode_order
 from .csv_cells import SafeWriter
 from .database import utc
-from .tables import order_counts, orders, shipments
+from .tables import order_counts, order_documents, orders, shipments
 from .tables import order_search_terms as terms
 
 log = logging.getLogger(__name__)
@@ -425,10 +424,10 @@ def list_orders(
 def _stored_orders(conn: Connection, ids: list[int], fresh_for: str | None) -> dict[int, StoredOrder]:
     if not ids:
         return {}
-    c = orders.c
+    c = order_documents.c
     document = c.document if fresh_for is None else case((c.rendered_for == fresh_for, null()), else_=c.document)
-    query = select(c.id, document.label("document"), c.rendered, c.rendered_for).where(c.id.in_(ids))
-    return {row.id: StoredOrder(row.document, row.rendered, row.rendered_for) for row in conn.execute(query)}
+    query = select(c.order_id, document.label("document"), c.rendered, c.rendered_for).where(c.order_id.in_(ids))
+    return {row.order_id: StoredOrder(row.document, row.rendered, row.rendered_for) for row in conn.execute(query)}
 
 
 def order_ids(conn: Connection, f: OrderFilter, *, limit: int) -> list[int]:
@@ -490,19 +489,34 @@ UNREADABLE = "(this order's stored document does not load; run `orderdeck repair
 def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Iterator[str]:
     """Stream the filtered orders as CSV, a batch at a time: memory stays flat however many.
 
-    Statuses come from the indexed columns (they are kept in step with every change); only the
-    document is decoded, for totals, lines and tracking numbers."""
+    Every cell comes from the order's narrow row (tables.orders), where each save keeps the
+    export's cells as it prints them: no order document is read."""
     where = conditions(f)
+    c = orders.c
     query = (
         select(
-            orders.c.id,
-            orders.c.name,
-            orders.c.financial_status,
-            orders.c.display_fulfillment_status,
-            orders.c.order_status,
-            orders.c.document,
+            c.id,
+            c.name,
+            c.placed_at_text,
+            c.email_as_written,
+            c.customer_display_name,
+            c.financial_status,
+            c.display_fulfillment_status,
+            c.order_status,
+            c.currency,
+            c.subtotal_amount,
+            c.shipping_amount,
+            c.tax_amount,
+            c.total_amount,
+            c.discount_codes,
+            c.tags,
+            c.source_name,
+            c.line_summary,
+            c.tracking_numbers,
+            c.cancelled_at_text,
+            c.cancel_reason,
         )
-        .order_by(orders.c.id)
+        .order_by(c.id)
         .limit(batch)
     )
     buffer = io.StringIO()
@@ -512,42 +526,41 @@ def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Itera
     last = 0
     while True:
         with conn_factory() as conn:
-            rows = conn.execute(query.where(and_(true(), orders.c.id > last, *where))).all()
+            rows = conn.execute(query.where(and_(true(), c.id > last, *where))).all()
         if not rows:
             return
         buffer.seek(0)
         buffer.truncate()
         for row in rows:
-            try:
-                o = decode_order(row.document)
-            except BadDocument as exc:
-                # One unreadable order must not end the export: its line says so, the rest follow.
-                log.error("CSV export: order %s (%s) left out: %s", row.id, row.name, exc.message)
+            if row.placed_at_text is None:
+                # Its document did not load when it was moved (migration 0027): one unreadable
+                # order must not end the export; its line says so, the rest follow.
+                log.error("CSV export: order %s (%s) left out: its document does not load", row.id, row.name)
                 marker = [row.name] + [""] * (len(CSV_COLUMNS) - 1)
                 marker[CSV_COLUMNS.index("Line items")] = UNREADABLE
                 writer.writerow(marker)
                 continue
             writer.writerow(
                 (
-                    o.name,
-                    o.created_at.isoformat(),
-                    o.email or "",
-                    o.customer.name if o.customer else "",
+                    row.name,
+                    row.placed_at_text,
+                    row.email_as_written,
+                    row.customer_display_name,
                     row.financial_status,
                     row.display_fulfillment_status,
                     "archived" if row.order_status == "closed" else row.order_status,
-                    o.currency,
-                    o.subtotal_price,
-                    o.total_shipping_price,
-                    o.total_tax,
-                    o.total_price,
-                    " ".join(d.code for d in o.discount_codes),
-                    ", ".join(o.tags),
-                    o.source_name,
-                    "; ".join(f"{li.quantity}x {li.sku or li.name}" for li in o.line_items),
-                    " ".join(n for ful in o.fulfillments if ful.is_active for n in ful.tracking_numbers),
-                    o.cancelled_at.isoformat() if o.cancelled_at else "",
-                    o.cancel_reason or "",
+                    row.currency,
+                    row.subtotal_amount,
+                    row.shipping_amount,
+                    row.tax_amount,
+                    row.total_amount,
+                    row.discount_codes,
+                    row.tags,
+                    row.source_name,
+                    row.line_summary,
+                    row.tracking_numbers,
+                    row.cancelled_at_text,
+                    row.cancel_reason,
                 )
             )
         yield buffer.getvalue()

@@ -14,14 +14,15 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Text, column, insert, select, table, update
 
 from ..domain.order import Order
 from ..domain.repairs import OrderRepair, repair_old_order
 from . import counts
 from .codec import BadDocument, _decoder, decode_order, encode_order, repair_document
+from .documents import document_source, documents_here, store_document
 from .inventory import InventoryRepository
-from .orders import OrderRepository, search_terms, status_columns
+from .orders import OrderRepository, _row, search_terms, status_columns, summary_columns
 from .tables import order_search_terms, orders
 from .timeline import Timeline
 
@@ -34,9 +35,17 @@ def _orders_after(
     conn: Connection, last: int, batch: int, *columns: ColumnElement[Any], lock: bool = False
 ) -> Sequence[Row[Any]]:
     """The next `batch` orders by id after `last` (the walk every repair here makes), with
-    `columns`; with `lock`, their rows locked for the transaction (PostgreSQL; SQLite's
-    writer already holds the database)."""
-    query = select(*columns).where(orders.c.id > last).order_by(orders.c.id).limit(batch)
+    `columns` and each one's `document` (wherever this database keeps it: store/documents.py,
+    as migrations run these on older layouts); with `lock`, their rows locked for the
+    transaction (PostgreSQL; SQLite's writer already holds the database)."""
+    source, document = document_source(conn)
+    query = (
+        select(*columns, document.label("document"))
+        .select_from(source)
+        .where(orders.c.id > last)
+        .order_by(orders.c.id)
+        .limit(batch)
+    )
     if lock and conn.dialect.name != "sqlite":
         query = query.with_for_update()
     return conn.execute(query).all()
@@ -55,7 +64,7 @@ def fill_missing_search_terms(conn: Connection, *, batch: int = BATCH) -> int:
     added = 0
     last = 0
     while True:
-        rows = _orders_after(conn, last, batch, orders.c.id, orders.c.customer_name, orders.c.document)
+        rows = _orders_after(conn, last, batch, orders.c.id, orders.c.customer_name)
         if not rows:
             return added
         last = rows[-1].id
@@ -97,7 +106,7 @@ def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False
     last = 0
     while True:
         with transaction() as conn:  # type: ignore[attr-defined]
-            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.name, orders.c.document)
+            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.name)
             if not rows:
                 return report
             last = rows[-1].id
@@ -114,11 +123,10 @@ def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False
                     continue
                 report.repaired.append((row.id, row.name, problem))
                 if not dry_run:
-                    conn.execute(
-                        update(orders)
-                        .where(orders.c.id == row.id)
-                        .values(document=encode_order(repaired), rendered=None, rendered_for=None)
-                    )
+                    store_document(conn, row.id, encode_order(repaired), drop_rendering=True)
+                    if documents_here(conn):
+                        # Its export cells and report columns, left empty when it did not load.
+                        conn.execute(update(orders).where(orders.c.id == row.id).values(**summary_columns(repaired)))
 
 
 @dataclass
@@ -143,7 +151,7 @@ def repair_old_orders(
     last = 0
     while True:
         with transaction() as conn:  # type: ignore[attr-defined]
-            rows = _orders_after(conn, last, batch, orders.c.id, orders.c.document, lock=True)
+            rows = _orders_after(conn, last, batch, orders.c.id, lock=True)
             if not rows:
                 return report
             last = rows[-1].id
@@ -179,10 +187,35 @@ def _save_repair(conn: Connection, before: Order, fix: OrderRepair, now: datetim
             inventory.changed.add(key)
         stock.save(inventory, now)
     events, fixed.events = fixed.events, []
-    OrderRepository(conn).save(
-        fixed,
-        previous_terms=search_terms(before),
-        previous_count_key=counts.key_of(status_columns(before)),
-        rendered=None,
+    # Older migrations (0017, 0019) run this on the layout before 0027: save_repaired writes either.
+    save_repaired(
+        conn, fixed, previous_terms=search_terms(before), previous_count_key=counts.key_of(status_columns(before))
     )
     Timeline(conn).append(fixed.id, events, now)
+
+
+def save_repaired(
+    conn: Connection, order: Order, *, previous_terms: set[tuple[str, str]], previous_count_key: counts.Key
+) -> None:
+    """Save an order a repair changed, as a command saves it, with no stored rendering (reads
+    render it afresh), in this database's layout: before 0027 the document goes back into
+    `orders`, whose row then has no summary columns (0027 fills them when it moves it)."""
+    repository = OrderRepository(conn)
+    if documents_here(conn):
+        repository.save(order, previous_terms=previous_terms, previous_count_key=previous_count_key, rendered=None)
+        return
+    order.version += 1
+    row = {k: v for k, v in _row(order).items() if k not in summary_columns(order)}
+    # `orders` as it was then: today's columns (their types convert the values) and the document's.
+    wide = table(
+        "orders",
+        *(column(name, orders.c[name].type) for name in row),
+        *(column(name, Text) for name in ("document", "rendered", "rendered_for")),
+    )
+    values = {k: v for k, v in row.items() if k != "id"}
+    conn.execute(
+        update(wide)
+        .where(wide.c.id == order.id)
+        .values(**values, document=encode_order(order), rendered=None, rendered_for=None)
+    )
+    repository.record_changes(order, row, previous_terms=previous_terms, previous_count_key=previous_count_key)

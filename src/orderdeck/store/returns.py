@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select
 
 from ..domain.errors import InvalidInput
 from ..domain.order import Order
 from ..domain.returns import DUE_STATES, RETURN_STATUSES, what_is_due
 from .codec import BadDocument, decode_order, encode_order
 from .database import utc
+from .documents import document_source, store_document
 from .tables import fulfilled_units, orders, return_lines, returns
 
 PAGE = 50
@@ -251,9 +252,16 @@ def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
     running it again changes nothing. Orders whose document does not load are left alone and
     listed (`orderdeck repair-orders` deals with them)."""
     report = BackfillReport()
+    source, document = document_source(conn)
     last = 0
     while True:
-        query = select(orders.c.id, orders.c.document).where(orders.c.id > last).order_by(orders.c.id).limit(batch)
+        query = (
+            select(orders.c.id, document.label("document"))
+            .select_from(source)
+            .where(orders.c.id > last)
+            .order_by(orders.c.id)
+            .limit(batch)
+        )
         if conn.dialect.name != "sqlite":
             query = query.with_for_update()
         rows = conn.execute(query).all()
@@ -270,7 +278,7 @@ def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
                 continue
             if _number_fulfillment_lines(order):
                 report.numbered += 1
-                conn.execute(update(orders).where(orders.c.id == order.id).values(document=encode_order(order)))
+                store_document(conn, order.id, encode_order(order))
             units += fulfilled_rows(order, fulfilled_by_line(order))
         conn.execute(delete(fulfilled_units).where(fulfilled_units.c.order_id.in_([row.id for row in rows])))
         if units:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, true
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, inspect, select, true
 
 from ..domain.errors import InvalidInput
 from ..domain.fulfillment import SHIPMENT_STATUSES
@@ -34,6 +34,7 @@ from ..tracking import carrier_name, link, tracking_url
 from .codec import BadDocument, decode_order
 from .csv_cells import SafeWriter
 from .database import utc
+from .documents import document_source
 from .queries import BadCursor
 from .tables import orders, shipments
 
@@ -96,6 +97,7 @@ def shipment_row(order: Order, f: Fulfillment) -> dict[str, Any]:
     stage = STAGE_OF.get(f.shipment_status, "in_transit") if f.is_active else "cancelled"
     news = latest.happened_at if latest else f.created_at
     under_way = stage not in FINISHED
+    delivered = [e.created_at for e in f.events if e.status == "delivered"]  # when Orderdeck heard it
     late = (news if f.shipment_status == "delayed" else estimate) if under_way else None
     return {
         "fulfillment_id": f.id,
@@ -116,6 +118,7 @@ def shipment_row(order: Order, f: Fulfillment) -> dict[str, Any]:
         "last_event_at": utc(latest.happened_at) if latest else None,
         "last_event_message": latest.message if latest else None,
         "estimated_delivery_at": utc(estimate),
+        "delivered_at": utc(min(delivered)) if delivered else None,
         "created_at": utc(f.created_at),
         "updated_at": utc(f.updated_at),
     }
@@ -303,6 +306,7 @@ class ShipmentRow:
     estimated_delivery_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    delivered_at: datetime | None = None  # the transit-time report's; the page does not show it
 
     def delayed(self, now: datetime) -> bool:
         return self.late_after is not None and self.late_after <= now
@@ -324,7 +328,15 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _row(r: Any) -> ShipmentRow:
     values = dict(r)
-    for key in ("late_after", "quiet_since", "last_event_at", "estimated_delivery_at", "created_at", "updated_at"):
+    for key in (
+        "late_after",
+        "quiet_since",
+        "last_event_at",
+        "estimated_delivery_at",
+        "created_at",
+        "updated_at",
+        "delivered_at",
+    ):
         values[key] = _aware(values[key])
     return ShipmentRow(**values)
 
@@ -516,9 +528,18 @@ def backfill(
     `also` gets each batch's decoded orders, so a migration that needs every document reads
     each once."""
     report = BackfillReport()
+    source, document = document_source(conn)
+    # Migration 0026 runs this before 0027 added `delivered_at`: rows carry the columns there are.
+    present = {c["name"] for c in inspect(conn).get_columns("shipments")}
     last = 0
     while True:
-        query = select(orders.c.id, orders.c.document).where(orders.c.id > last).order_by(orders.c.id).limit(batch)
+        query = (
+            select(orders.c.id, document.label("document"))
+            .select_from(source)
+            .where(orders.c.id > last)
+            .order_by(orders.c.id)
+            .limit(batch)
+        )
         found = conn.execute(query).all()
         if not found:
             return report
@@ -532,7 +553,7 @@ def backfill(
             except BadDocument:
                 report.unreadable.append(row.id)
                 continue
-            rows += shipment_rows(decoded[-1])
+            rows += [{k: v for k, v in r.items() if k in present} for r in shipment_rows(decoded[-1])]
         if also is not None:
             also(conn, decoded)
         conn.execute(delete(shipments).where(shipments.c.order_id.in_([r.id for r in found])))

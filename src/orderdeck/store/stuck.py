@@ -7,8 +7,8 @@ from sqlalchemy import Connection, func, select
 
 from ..domain.order import Order
 from .codec import BadDocument, decode_order
+from .tables import order_documents, orders
 from .tables import order_search_terms as terms
-from .tables import orders
 
 
 def counts(conn: Connection) -> dict[str, int]:
@@ -21,7 +21,8 @@ def page(conn: Connection, reason: str, *, before: int | None, limit: int) -> tu
     """A page of orders stuck for `reason` ("any": for any reason), newest first, and the id
     the next page starts before (None on the last page)."""
     query = (
-        select(orders.c.id, orders.c.document)
+        select(orders.c.id, order_documents.c.document)
+        .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
         .join(terms, terms.c.order_id == orders.c.id)
         .where(terms.c.kind == "stuck", terms.c.term == reason)
         .order_by(orders.c.id.desc())

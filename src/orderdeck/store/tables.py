@@ -175,10 +175,42 @@ orders = Table(
     Column("token", String(64), nullable=False, unique=True),
     Column("custom_status", String(64)),  # the merchant's stage (handle), for filters and counts
     Column("version", Integer, nullable=False),
+    # The order at a glance, written with every save from the document (store/orders.
+    # summary_columns) so that the CSV export is a streamed SELECT of this row and reports add up
+    # its columns: no order document is read for either. The texts are the export's cells as it
+    # prints them (amounts exactly as the order states them: "0" for no shipping, "1200" in
+    # yen; times with the offset they were given with). They are all NULL only for an order
+    # whose document did not load when migration 0027 moved it: the export marks that order as
+    # unreadable, and `orderdeck repair-orders` fills them when it stores the document repaired.
+    Column("placed_at_text", String(40)),  # "Created at": created_at as the document has it
+    Column("email_as_written", String(255)),  # `email` above is lower-cased for lookups
+    Column("customer_display_name", String(512)),  # the customer's name as shown, not lower-cased
+    Column("subtotal_amount", String(32)),
+    Column("shipping_amount", String(32)),
+    Column("tax_amount", String(32)),
+    Column("total_amount", String(32)),  # `total_price` above is the same as a number, for sums
+    Column("discount_codes", Text),  # the codes, space-separated
+    Column("tags", Text),  # as the order lists them, ", "-separated
+    Column("line_summary", Text),  # "2x MUG-1; 1x Gift card": quantity and SKU (or title) of each line
+    Column("tracking_numbers", Text),  # of the standing fulfillments, space-separated
+    Column("cancelled_at_text", String(40)),
+    Column("cancel_reason", String(32)),
+    # When the first fulfillment that still stands was made (the lead-time report's end).
+    Column("first_fulfilled_at", Time),
+)
+
+# The order's document (the aggregate as JSON, store/codec.py) and its rendering, one row per
+# order beside `orders` and read by id only: a list, count, export or report walks the narrow
+# `orders` rows and never these (a document and its rendering are most of an order's 20 KB).
+# The order as the API renders it is written with every change so that lists answer without
+# rendering; `rendered_for` names the render settings (time zone, public URL) it was made with,
+# and a read with other settings renders afresh. Statements that change orders by the set
+# (bulk archive, tags) clear `rendered` here for the orders they touch.
+order_documents = Table(
+    "order_documents",
+    metadata,
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
     Column("document", Text, nullable=False),
-    # The order as the API renders it, written with every change so that lists answer without
-    # rendering; `rendered_for` names the render settings (time zone, public URL) it was made
-    # with, and a read with other settings renders afresh.
     Column("rendered", Text),
     Column("rendered_for", String(32)),
 )
@@ -770,6 +802,8 @@ shipments = Table(
     Column("last_event_at", Time),
     Column("last_event_message", Text),
     Column("estimated_delivery_at", Time),
+    # When Orderdeck first recorded the parcel delivered (the transit-time report's end).
+    Column("delivered_at", Time),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )

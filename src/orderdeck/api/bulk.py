@@ -2,8 +2,9 @@
 
 Archive, unarchive and tags are done set-based, a few statements a batch of thousands
 (services/bulk_set.py), with the same refusals, timeline events, webhooks and counts as one order
-at a time; a refusal does not undo the others, and the answer says what happened to every order. Declared before the single-order routes so that
-`/orders/bulk/...` is never read as an order id.
+at a time; a refusal does not undo the others, and the answer says what happened to every
+order. Declared before the single-order routes so that `/orders/bulk/...` is never read as an
+order id.
 """
 
 from __future__ import annotations

@@ -229,9 +229,10 @@ def retag_all(conn: Connection, changed: dict[int, list[str]], unchanged: list[i
             each = func.json_each(bindparam("rows", rows, type_=Text)).table_valued("value").alias("each")
             given = select(
                 func.json_extract(each.c.value, "$.id").label("id"),
-                func.json(func.json_extract(each.c.value, "$.tags")).label("tags"),
+                func.json_extract(each.c.value, "$.tags").label("tags"),
             ).subquery("given")
-            tags_value = given.c.tags
+            # json() right in json_set's arguments: only then is the value taken as JSON, not text.
+            tags_value = func.json(given.c.tags)
         conn.execute(
             update(orders)
             .where(c.id == given.c.id)

@@ -151,6 +151,8 @@ def _run_batch(
                 new_tags[order_id] = after
             changed.append(row)
 
+        # The held messages first: they take each order's version before the change.
+        _hold_messages(uow, author, action, changed)
         if action == "archive":
             bulk_updates.close_all(conn, [r.id for r in changed], uow.now)
             _count(conn, changed, closed=True)
@@ -161,7 +163,6 @@ def _run_batch(
             bulk_updates.retag_all(conn, new_tags, unchanged, uow.now)
             _retag_terms(conn, {r.id: r.tags or [] for r in changed}, new_tags)
         _timeline(uow, author, action, [r.id for r in changed])
-        _hold_messages(uow, author, action, changed)
 
         done = set(unchanged) | {r.id for r in changed}
         cmd = Command(app, uow, author)
@@ -292,36 +293,6 @@ def _timeline(uow: UnitOfWork, author: Author, action: str, ids: list[int]) -> N
 def _hold_messages(uow: UnitOfWork, author: Author, action: str, changed: list[bulk_updates.BatchRow]) -> None:
     """Each changed order's `orders/updated` webhook and automation message, as save_order
     writes them, held until the order is rendered (services/held.py)."""
-    verb = _EVENTS[action][0]
-    rows: list[dict[str, Any]] = []
-    for r in changed:
-        webhook, automation = bulk_updates.held_ids(r.id, r.version + 1)
-        rows.append(
-            {
-                "id": webhook,
-                "kind": "webhook",
-                "topic": "orders/updated",
-                "order_id": r.id,
-                "payload": bulk_updates.HELD_PAYLOAD,
-            }
-        )
-        rows.append(
-            {
-                "id": automation,
-                "kind": "automation",
-                "topic": "order_changed",
-                "order_id": r.id,
-                "payload": orjson.dumps(
-                    {
-                        "order_id": r.id,
-                        "verbs": [verb],
-                        "topics": ["orders/updated"],
-                        "returns": {},
-                        "financial_status": r.financial_status,
-                        "fulfillment_status": r.display_fulfillment_status,
-                        "author": {"kind": author.kind, "ref": author.ref},
-                    }
-                ).decode(),
-            }
-        )
-    bulk_updates.hold(uow.conn, rows, uow.now)
+    bulk_updates.hold(
+        uow.conn, [r.id for r in changed], uow.now, verb=_EVENTS[action][0], author=(author.kind, author.ref)
+    )

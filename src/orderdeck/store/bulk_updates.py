@@ -15,7 +15,6 @@ that meets the order next, and the background step that renders it, find them by
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,19 +46,32 @@ from .tables import order_search_terms, orders, outbox
 # was written, so it goes out where a one-by-one change would have put it.
 HELD_AT = datetime(9000, 1, 1, tzinfo=UTC)
 HELD_PAYLOAD = '{"held":"until the order is rendered"}'
-_HELD_NAMESPACE = uuid.UUID("6f1d2a52-3c1b-4e55-9c41-0c6b1f1e7a10")
 
 
 def held_ids(order_id: int, version: int) -> tuple[str, str]:
     """The ids of the webhook and the automation message a bulk change of the order, leaving it
-    at `version`, holds: stable, so they are found by key (and UUIDs, as receivers expect)."""
-    webhook = str(uuid.uuid5(_HELD_NAMESPACE, f"{order_id}:{version}"))
-    return webhook, partner_of(webhook)
+    at `version`, holds: stable, so they are found by key, and made by the database too
+    (`_held_id`). UUIDs in form, as receivers expect (version 8, RFC 9562's custom layout: the
+    version, then the order id; random version-4 ids never take this form)."""
+    return f"{version:08x}-0000-8000-8000-{order_id:012x}", f"{version:08x}-0000-8000-8001-{order_id:012x}"
 
 
 def partner_of(webhook_id: str) -> str:
     """The id of the automation message held with this webhook."""
-    return str(uuid.uuid5(_HELD_NAMESPACE, f"{webhook_id}:automation"))
+    return webhook_id[:19] + "8001" + webhook_id[23:]
+
+
+def _held_id(conn: Connection, kind: str) -> ColumnElement[Any]:
+    """held_ids in SQL, for the version the change leaves the order at (version + 1)."""
+    tail = "8000" if kind == "webhook" else "8001"
+    c = orders.c
+    if _postgres(conn):
+        return func.concat(
+            func.lpad(func.to_hex(c.version + 1), 8, "0"),
+            f"-0000-8000-{tail}-",
+            func.lpad(func.to_hex(c.id), 12, "0"),
+        )
+    return func.printf(f"%08x-0000-8000-{tail}-%012x", c.version + 1, c.id)
 
 
 @dataclass(frozen=True)
@@ -308,13 +320,49 @@ def held(conn: Connection, message_ids: Iterable[str]) -> list[Held]:
     return [Held(r.id, r.kind, r.order_id) for r in conn.execute(query)]
 
 
-def hold(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Write messages held: rows of id, kind, topic, order_id, payload."""
-    if rows:
-        conn.execute(
-            outbox.insert(),
-            [{**r, "subject_id": None, "created_at": now, "available_at": HELD_AT} for r in rows],
-        )
+def hold(conn: Connection, ids: list[int], now: datetime, *, verb: str, author: tuple[str, str | None]) -> None:
+    """Write, held, each order's `orders/updated` webhook (its payload filled in on release) and
+    the automation message save_order would write for the change (`verb`), by INSERT … SELECT.
+    Run before the change, so version + 1 is the version the change leaves each order at."""
+    if not ids:
+        return
+    c = orders.c
+    if _postgres(conn):
+        build_object, build_array = func.json_build_object, func.json_build_array
+    else:
+        build_object, build_array = func.json_object, func.json_array
+    automation = build_object(
+        "order_id",
+        c.id,
+        "verbs",
+        build_array(literal(verb)),
+        "topics",
+        build_array(literal("orders/updated")),
+        "returns",
+        build_object(),
+        "financial_status",
+        c.financial_status,
+        "fulfillment_status",
+        c.display_fulfillment_status,
+        "author",
+        build_object("kind", literal(author[0]), "ref", literal(author[1], Text)),
+    )
+    columns = ["id", "kind", "topic", "order_id", "subject_id", "payload", "created_at", "available_at"]
+    for kind, topic, payload in (
+        ("webhook", "orders/updated", literal(HELD_PAYLOAD)),
+        ("automation", "order_changed", cast(automation, Text)),
+    ):
+        query = select(
+            _held_id(conn, kind),
+            literal(kind),
+            literal(topic),
+            c.id,
+            literal(None, BigInteger),
+            payload,
+            literal(now, outbox.c.created_at.type),
+            literal(HELD_AT, outbox.c.available_at.type),
+        ).where(c.id.in_(ids))
+        conn.execute(outbox.insert().from_select(columns, query))
 
 
 def release(conn: Connection, payloads: dict[str, str], others: list[str]) -> None:

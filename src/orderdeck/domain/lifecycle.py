@@ -31,8 +31,8 @@ EDITABLE_FIELDS = (
 # ---- archiving and unarchiving, one order or many ---------------------------------------------------
 # The rule is written once, over what an order's status columns say (`Standing`), so that bulk
 # work (services/bulk_set.py) can apply it to thousands of rows without loading a document, and
-# `close`/`reopen` apply the same rule to one order. tests/unit/test_bulk_set_rules.py checks on
-# generated orders that both say the same.
+# `close`/`reopen` apply the same rule to one order. tests/integration/test_bulk_set.py checks
+# on generated orders that both say the same.
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,22 @@ def standing(order: Order, *, financial_status: str, fulfillment_status: str | N
     )
 
 
-def close_refusal(s: Standing) -> str | None:
+def archive_refusal(name: str, *, closed: bool) -> str | None:
     """Why an order may not be archived, or None when it may."""
-    return f"Order {s.name} is already archived" if s.closed else None
+    return f"Order {name} is already archived" if closed else None
+
+
+def unarchive_refusal(name: str, *, closed: bool) -> str | None:
+    """Why an order may not be unarchived, or None when it may."""
+    return None if closed else f"Order {name} is not archived"
+
+
+def close_refusal(s: Standing) -> str | None:
+    return archive_refusal(s.name, closed=s.closed)
 
 
 def reopen_refusal(s: Standing) -> str | None:
-    """Why an order may not be unarchived, or None when it may."""
-    return None if s.closed else f"Order {s.name} is not archived"
+    return unarchive_refusal(s.name, closed=s.closed)
 
 
 def closed_message(name: str, *, automatic: bool = False) -> str:
@@ -104,8 +112,9 @@ def needs_whole_command(s: Standing, *, auto_archive: bool) -> bool:
 
 
 def close(order: Order, *, author: Author, now: datetime, automatic: bool = False) -> None:
-    if order.is_closed:
-        raise RuleViolation(f"Order {order.name} is already archived")
+    refusal = archive_refusal(order.name, closed=order.is_closed)
+    if refusal is not None:
+        raise RuleViolation(refusal)
     order.closed_at = now
     order.updated_at = now
     order.record(
@@ -119,8 +128,9 @@ def close(order: Order, *, author: Author, now: datetime, automatic: bool = Fals
 
 
 def reopen(order: Order, *, author: Author, now: datetime) -> None:
-    if not order.is_closed:
-        raise RuleViolation(f"Order {order.name} is not archived")
+    refusal = unarchive_refusal(order.name, closed=order.is_closed)
+    if refusal is not None:
+        raise RuleViolation(refusal)
     order.closed_at = None
     order.unarchived_seq = order.next_child_seq  # auto-archive leaves it open until it is due again
     order.updated_at = now

@@ -9,7 +9,7 @@ by the rule domain/lifecycle.py declares over those columns (`close_refusal`, `r
 status-count deltas, the tag search terms, a timeline event an order (INSERT … SELECT), and its
 `orders/updated` webhook and automation message, held until services/held.py has rendered the
 order afresh and filled the webhook in. The result is what the one-by-one commands leave;
-tests/unit/test_bulk_set_rules.py and tests/integration/test_bulk_set.py hold them side by side.
+tests/integration/test_bulk_set.py holds them side by side on generated orders.
 
 An order whose save could do more than the change itself (`lifecycle.needs_whole_command`:
 returns, stuck flags, work at a fulfillment service, the auto-archive rule) and one whose

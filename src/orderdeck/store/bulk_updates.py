@@ -27,7 +27,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Text,
-    and_,
     bindparam,
     case,
     cast,
@@ -387,6 +386,6 @@ def drop(conn: Connection, message_ids: list[str], now: datetime) -> None:
     if message_ids:
         conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_(message_ids), and_(outbox.c.available_at == HELD_AT))
+            .where(outbox.c.id.in_(message_ids), outbox.c.available_at == HELD_AT)
             .values(delivered_at=now, available_at=outbox.c.created_at)
         )

@@ -301,7 +301,10 @@ def held_webhooks(conn: Connection, limit: int) -> list[Held]:
     query = (
         select(o.id, o.kind, o.order_id)
         .where(o.kind == "webhook", o.delivered_at.is_(None), o.available_at == HELD_AT)
-        .order_by(o.created_at, o.id)
+        # In the pending index's order (kind, due time, then as written): the first `limit`
+        # entries, with no sort of every held message each batch (ordering by created_at did
+        # that: quadratic over 100,000 held messages).
+        .order_by(o.available_at)
         .limit(limit)
     )
     return [Held(r.id, r.kind, r.order_id) for r in conn.execute(query)]

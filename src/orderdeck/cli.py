@@ -507,9 +507,14 @@ def _demo_owner(deck: Orderdeck) -> None:
 def rerender() -> None:
     """Store every order's rendering afresh after changing ORDERDECK_PUBLIC_URL or the shop's
     time zone (until then lists render those orders on every read)."""
+    from .services.held import release_due
     from .services.rendering import rerender_stale
 
-    console.print(f"{rerender_stale(build())} order(s) rendered afresh")
+    deck = build()
+    released = release_due(deck)  # bulk work's orders first: their held webhooks wait for them
+    if released:
+        console.print(f"{released} order(s) changed by bulk work rendered and their messages released")
+    console.print(f"{rerender_stale(deck)} order(s) rendered afresh")
 
 
 @app.command("repair-orders")

@@ -1,9 +1,10 @@
 """Bulk work on many orders, by ids or by filter: archive, unarchive, tags.
 
-Each order is its own command (services/bulk.py runs them in batches, each order in its own
-savepoint), so one refusal does not undo the others; the answer says what happened to every
-order. Declared before the single-order routes so that
-`/orders/bulk/...` is never read as an order id.
+Archive, unarchive and tags are done set-based, a few statements a batch of thousands
+(services/bulk_set.py), with the same refusals, timeline events, webhooks and counts as one order
+at a time; a refusal does not undo the others, and the answer says what happened to every
+order. Declared before the single-order routes so that `/orders/bulk/...` is never read as an
+order id.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ..domain.errors import InvalidInput
-from ..services import notifications, orders
-from ..services.bulk import run_in_batches
+from ..services import bulk_set, notifications, orders
 from ..store.access import ApiToken
 from ..store.queries import OrderFilter, order_ids
 from . import schemas
@@ -38,11 +38,13 @@ def chosen_orders(conn: Any, body: schemas.BulkIn | schemas.BulkMessageIn) -> li
     return order_ids(conn, OrderFilter(**body.filter.model_dump()), limit=MAX_ORDERS)
 
 
-def _bulk(request: Request, token: ApiToken, body: schemas.BulkIn, step: Any) -> Response:
+def _bulk(
+    request: Request, token: ApiToken, body: schemas.BulkIn, action: str, step: Any, tags: list[str] | None = None
+) -> Response:
     app = app_of(request)
     with app.unit_of_work(read_only=True) as uow:
         ids = chosen_orders(uow.conn, body)
-    result = run_in_batches(app, author_of(token), ids, step)
+    result = bulk_set.run(app, author_of(token), ids, action, tags=tags, step=step)
     return json({"bulk_result": {"succeeded": result.succeeded, "refused": result.refused}})
 
 
@@ -51,12 +53,12 @@ def _bulk(request: Request, token: ApiToken, body: schemas.BulkIn, step: Any) ->
     summary="Archive many orders (by ids or by filter); takes no Idempotency-Key, being safe to repeat",
 )
 def bulk_close(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
-    return _bulk(request, token, body, orders.close_order)
+    return _bulk(request, token, body, "archive", orders.close_order)
 
 
 @router.post("/orders/bulk/open.json", summary="Unarchive many orders (by ids or by filter)")
 def bulk_open(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
-    return _bulk(request, token, body, orders.reopen_order)
+    return _bulk(request, token, body, "unarchive", orders.reopen_order)
 
 
 def _tags(body: schemas.BulkIn) -> list[str]:
@@ -68,13 +70,15 @@ def _tags(body: schemas.BulkIn) -> list[str]:
 @router.post("/orders/bulk/tags/add.json", summary="Add tags to many orders")
 def bulk_tag(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
     tags = _tags(body)
-    return _bulk(request, token, body, lambda cmd, oid: orders.change_tags(cmd, oid, add=tags, remove=[]))
+    step = lambda cmd, oid: orders.change_tags(cmd, oid, add=tags, remove=[])  # noqa: E731
+    return _bulk(request, token, body, "add_tags", step, tags)
 
 
 @router.post("/orders/bulk/tags/remove.json", summary="Remove tags from many orders")
 def bulk_untag(request: Request, body: schemas.BulkIn, token: Annotated[ApiToken, Depends(write)]) -> Response:
     tags = _tags(body)
-    return _bulk(request, token, body, lambda cmd, oid: orders.change_tags(cmd, oid, add=[], remove=tags))
+    step = lambda cmd, oid: orders.change_tags(cmd, oid, add=[], remove=tags)  # noqa: E731
+    return _bulk(request, token, body, "remove_tags", step, tags)
 
 
 @router.post(

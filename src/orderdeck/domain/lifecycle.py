@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,9 +28,93 @@ EDITABLE_FIELDS = (
 )
 
 
+# ---- archiving and unarchiving, one order or many ---------------------------------------------------
+# The rule is written once, over what an order's status columns say (`Standing`), so that bulk
+# work (services/bulk_set.py) can apply it to thousands of rows without loading a document, and
+# `close`/`reopen` apply the same rule to one order. tests/integration/test_bulk_set.py checks
+# on generated orders that both say the same.
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What an order's indexed columns and search terms say about it: enough to decide whether
+    archive, unarchive or a tag change applies and whether it needs the whole command."""
+
+    name: str
+    closed: bool
+    cancelled: bool
+    financial_status: str
+    fulfillment_status: str | None
+    has_returns: bool  # returns carry exchanges a save may release
+    stuck: bool  # a save may clear stuck flags (domain/stuck.py)
+    at_service: bool  # a fulfillment service holds work a save may follow up (services/auto_requests.py)
+
+
+def standing(order: Order, *, financial_status: str, fulfillment_status: str | None, at_service: bool) -> Standing:
+    return Standing(
+        name=order.name,
+        closed=order.is_closed,
+        cancelled=order.is_cancelled,
+        financial_status=financial_status,
+        fulfillment_status=fulfillment_status,
+        has_returns=bool(order.returns),
+        stuck=bool(order.stuck),
+        at_service=at_service,
+    )
+
+
+def archive_refusal(name: str, *, closed: bool) -> str | None:
+    """Why an order may not be archived, or None when it may."""
+    return f"Order {name} is already archived" if closed else None
+
+
+def unarchive_refusal(name: str, *, closed: bool) -> str | None:
+    """Why an order may not be unarchived, or None when it may."""
+    return None if closed else f"Order {name} is not archived"
+
+
+def close_refusal(s: Standing) -> str | None:
+    return archive_refusal(s.name, closed=s.closed)
+
+
+def reopen_refusal(s: Standing) -> str | None:
+    return unarchive_refusal(s.name, closed=s.closed)
+
+
+def closed_message(name: str, *, automatic: bool = False) -> str:
+    return f"Order {name} was archived" + (" automatically (fulfilled and paid)." if automatic else ".")
+
+
+def reopened_message(name: str) -> str:
+    return f"Order {name} was unarchived."
+
+
+# Financial statuses under which the auto-archive rule (statuses.qualifies_for_auto_archive) can
+# hold: fulfilled and settled, or every item refunded.
+_SETTLED = ("paid", "partially_refunded", "refunded")
+_ALL_REFUNDED = ("refunded", "voided", "pending", "partially_refunded")
+
+
+def may_auto_archive(s: Standing) -> bool:
+    """Whether saving the order could archive it by the shop's auto-archive rule: true for every
+    order the rule archives (and for some it does not; those just take the whole command)."""
+    if s.closed:
+        return False
+    settled_and_fulfilled = s.financial_status in _SETTLED and s.fulfillment_status == "fulfilled"
+    return settled_and_fulfilled or s.financial_status in _ALL_REFUNDED
+
+
+def needs_whole_command(s: Standing, *, auto_archive: bool) -> bool:
+    """Whether saving this order can do more than the change itself (release exchanges, clear
+    stuck flags, follow up a fulfillment service, archive it automatically): such an order is
+    changed by its whole command, one at a time, so nothing a save does is skipped."""
+    return s.has_returns or s.stuck or s.at_service or (auto_archive and may_auto_archive(s))
+
+
 def close(order: Order, *, author: Author, now: datetime, automatic: bool = False) -> None:
-    if order.is_closed:
-        raise RuleViolation(f"Order {order.name} is already archived")
+    refusal = archive_refusal(order.name, closed=order.is_closed)
+    if refusal is not None:
+        raise RuleViolation(refusal)
     order.closed_at = now
     order.updated_at = now
     order.record(
@@ -37,21 +122,20 @@ def close(order: Order, *, author: Author, now: datetime, automatic: bool = Fals
             verb="closed",
             author=author,
             topics=("orders/updated",),
-            message=f"Order {order.name} was archived" + (" automatically (fulfilled and paid)." if automatic else "."),
+            message=closed_message(order.name, automatic=automatic),
         )
     )
 
 
 def reopen(order: Order, *, author: Author, now: datetime) -> None:
-    if not order.is_closed:
-        raise RuleViolation(f"Order {order.name} is not archived")
+    refusal = unarchive_refusal(order.name, closed=order.is_closed)
+    if refusal is not None:
+        raise RuleViolation(refusal)
     order.closed_at = None
     order.unarchived_seq = order.next_child_seq  # auto-archive leaves it open until it is due again
     order.updated_at = now
     order.record(
-        DomainEvent(
-            verb="re_opened", author=author, topics=("orders/updated",), message=f"Order {order.name} was unarchived."
-        )
+        DomainEvent(verb="re_opened", author=author, topics=("orders/updated",), message=reopened_message(order.name))
     )
 
 
@@ -160,13 +244,22 @@ def merge_address(current: Address | None, sent: dict[str, Any]) -> Address:
     return msgspec.structs.replace(current or Address(), **sent)
 
 
-def change_tags(order: Order, *, add: list[str], remove: list[str], author: Author, now: datetime) -> bool:
-    current = {t.lower(): t for t in order.tags}
+def retagged(tags: list[str], *, add: list[str], remove: list[str]) -> list[str]:
+    """The tags after adding and removing (whatever their case), in the order they were; raises
+    InvalidInput past an order's 250 tags. One order's tag change and bulk tagging both use it."""
+    current = {t.lower(): t for t in tags}
     for tag in normalise_tags(add):
         current.setdefault(tag.lower(), tag)
     for tag in normalise_tags(remove):
         current.pop(tag.lower(), None)
-    new = normalise_tags(list(current.values()))
+    return normalise_tags(list(current.values()))
+
+
+TAGS_CHANGED = "Changed tags."  # the timeline's words for a tag change (as `edit` words it)
+
+
+def change_tags(order: Order, *, add: list[str], remove: list[str], author: Author, now: datetime) -> bool:
+    new = retagged(order.tags, add=add, remove=remove)
     if new == order.tags:
         return False
     return bool(edit(order, {"tags": new}, author=author, now=now))
@@ -178,6 +271,12 @@ STUCK_WAITING = ("unfulfilled", "partially_fulfilled", "in_progress", "request_d
 
 def _has_stuck_tag(tags: list[str]) -> bool:
     return any(t.lower() == STUCK_TAG for t in tags)
+
+
+def moves_stuck_tag(before: list[str], after: list[str]) -> bool:
+    """A tag change that puts the `stuck` tag on or takes it off also changes who owns the tag
+    (`edit`): bulk tagging leaves such an order to its whole command."""
+    return _has_stuck_tag(before) != _has_stuck_tag(after)
 
 
 def is_stuck(order: Order, *, now: datetime, after: timedelta) -> bool:

@@ -29,7 +29,7 @@ import httpx
 
 from .. import destinations
 from ..automation import engine as automation
-from ..services import bulk_runs
+from ..services import bulk_runs, held
 from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
 from . import metrics, notifications, scheduler, service_calls, staff_mail, webhooks
@@ -212,7 +212,10 @@ class Worker:
     async def _bulk(self) -> bool:
         resume, self._resume_bulk = self._resume_bulk, False
         try:
-            return bool(await asyncio.to_thread(bulk_runs.run_due, self.app, lambda: self.stopping, resume=resume))
+            ran = await asyncio.to_thread(bulk_runs.run_due, self.app, lambda: self.stopping, resume=resume)
+            # Then render the orders bulk work changed and let their held messages go (services/held.py).
+            released = await asyncio.to_thread(held.release_due, self.app, lambda: self.stopping)
+            return bool(ran or released)
         except Exception:  # the database is away: the run keeps its count and is taken up again
             log.exception("worker %s could not carry out bulk runs", self.name)
             metrics.WORKER_ERRORS.inc()

@@ -36,7 +36,7 @@ from ..store.bulk_runs import KEPT_REFUSALS, BulkRun, BulkRuns, order_names
 from ..store.custom_statuses import CustomStatuses
 from ..store.staff import PERMISSIONS
 from ..store.uow import UnitOfWork
-from . import custom_statuses, fulfillments, notifications, orders, payments
+from . import bulk_set, custom_statuses, fulfillments, notifications, orders, payments
 from .bulk import BATCH, run_in_batches
 from .cancellation import cancel_order
 from .changes import load_order, save_order
@@ -353,7 +353,9 @@ def carry_out(app: Orderdeck, run_id: int, should_stop: Callable[[], bool] = lam
     author = Author(kind="staff", name=run.staff_name, ref=str(run.staff_id) if run.staff_id else None)
     # The staff member's permissions now, not when they asked: one deactivated since may do nothing.
     may: Callable[[str], bool] = staff.may if staff is not None and staff.active else lambda permission: False
-    size = 1 if run.action in ONE_AT_A_TIME else BATCH
+    # Archive, unarchive and tags go set-based (services/bulk_set.py), thousands a batch.
+    set_based = run.action in bulk_set.ACTIONS and missing_permission(run.action, may) is None
+    size = 1 if run.action in ONE_AT_A_TIME else bulk_set.BATCH if set_based else BATCH
     try:
         step = permitted_step(run.action, run.params, may, run.staff_name)
         position = run.done
@@ -361,7 +363,11 @@ def carry_out(app: Orderdeck, run_id: int, should_stop: Callable[[], bool] = lam
             if should_stop():
                 return  # left running at its count; taken up again when a worker starts
             chunk = run.order_ids[position : position + size]
-            run_in_batches(app, author, chunk, step, batch=size, on_batch=counted(run))
+            if set_based:
+                tags = run.params.get("tags")
+                bulk_set.run(app, author, chunk, run.action, tags=tags, step=step, batch=size, on_batch=counted(run))
+            else:
+                run_in_batches(app, author, chunk, step, batch=size, on_batch=counted(run))
             position += len(chunk)
     except TakenOver:
         log.info("bulk run %s is being carried out by another worker", run_id)

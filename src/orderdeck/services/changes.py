@@ -21,6 +21,7 @@ from ..store.service_notifications import ServiceNotifications
 from ..store.trackers import Trackers
 from .auto_requests import follow_up as follow_up_at_services
 from .context import Command
+from .held import release_loaded
 
 
 class Loaded:
@@ -38,7 +39,11 @@ class Loaded:
 
 
 def load_order(cmd: Command, order_id: int) -> Loaded:
-    return Loaded(cmd.uow.orders.get(order_id, for_update=True))
+    order = cmd.uow.orders.get(order_id, for_update=True)
+    # A bulk change may have left messages held until the order is rendered (services/held.py):
+    # they carry the order as that change left it, which is the order as loaded here.
+    release_loaded(cmd, order)
+    return Loaded(order)
 
 
 def _status_topics(before: DerivedStatuses | None, after: DerivedStatuses) -> list[str]:

@@ -1,0 +1,394 @@
+"""Changing many orders with a few statements (bulk archive, unarchive and tags), and the
+messages such a change holds until its orders are rendered afresh.
+
+services/bulk_set.py decides, by the rule domain/lifecycle.py declares, which orders a batch
+changes; the statements here change them: the order document is patched inside the database
+(SQLite's json_set, PostgreSQL's jsonb `||` on `document::jsonb`, cast back to text), the status
+columns with it, and the stored rendering is set aside (`rendered`, `rendered_for` NULL: every
+reader renders afresh rather than serve it, services/held.py stores a new one). Every statement
+of bulk work that reads or writes `document`, `rendered` or `rendered_for` is in this module.
+
+A bulk change's outbox messages are written held: due at HELD_AT, which never comes, under ids
+derived from the order and the version the change left it at (`held_ids`), so the one command
+that meets the order next, and the background step that renders it, find them by primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Text,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    null,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from .tables import order_search_terms, orders, outbox
+
+# When a held message would fall due: never. Releasing it sets its due time back to when it
+# was written, so it goes out where a one-by-one change would have put it.
+HELD_AT = datetime(9000, 1, 1, tzinfo=UTC)
+HELD_PAYLOAD = '{"held":"until the order is rendered"}'
+
+
+def held_ids(order_id: int, version: int) -> tuple[str, str]:
+    """The ids of the webhook and the automation message a bulk change of the order, leaving it
+    at `version`, holds: stable, so they are found by key, and made by the database too
+    (`_held_id`). UUIDs in form, as receivers expect (version 8, RFC 9562's custom layout: the
+    version, then the order id; random version-4 ids never take this form)."""
+    return f"{version:08x}-0000-8000-8000-{order_id:012x}", f"{version:08x}-0000-8000-8001-{order_id:012x}"
+
+
+def partner_of(webhook_id: str) -> str:
+    """The id of the automation message held with this webhook."""
+    return webhook_id[:19] + "8001" + webhook_id[23:]
+
+
+def _held_id(conn: Connection, kind: str) -> ColumnElement[Any]:
+    """held_ids in SQL, for the version the change leaves the order at (version + 1)."""
+    tail = "8000" if kind == "webhook" else "8001"
+    c = orders.c
+    if _postgres(conn):
+        return func.concat(
+            func.lpad(func.to_hex(c.version + 1), 8, "0"),
+            f"-0000-8000-{tail}-",
+            func.lpad(func.to_hex(c.id), 12, "0"),
+        )
+    return func.printf(f"%08x-0000-8000-{tail}-%012x", c.version + 1, c.id)
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One order of a batch as its columns stand (locked on PostgreSQL)."""
+
+    id: int
+    name: str
+    version: int
+    closed: bool
+    cancelled: bool
+    order_status: str
+    financial_status: str
+    fulfillment_status: str | None
+    display_fulfillment_status: str
+    return_status: str
+    unrendered: bool  # no current rendering stored (it may have messages held)
+    tags: list[str] | None  # with_tags only
+
+
+def _postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _doc(conn: Connection) -> ColumnElement[Any]:
+    return cast(orders.c.document, JSONB) if _postgres(conn) else orders.c.document
+
+
+def rows_for_update(conn: Connection, ids: list[int], *, with_tags: bool) -> list[BatchRow]:
+    """The batch's orders, locked against other commands until the batch commits (PostgreSQL;
+    SQLite's single writer already serialises them). With their tags when asked: read from the
+    document inside the database, no document leaves it."""
+    c = orders.c
+    tags: ColumnElement[Any]
+    if not with_tags:
+        tags = null()
+    elif _postgres(conn):
+        tags = cast(_doc(conn).op("->")("tags"), Text)
+    else:
+        tags = func.json_extract(c.document, "$.tags")
+    query = select(
+        c.id,
+        c.name,
+        c.version,
+        c.closed_at,
+        c.cancelled_at,
+        c.order_status,
+        c.financial_status,
+        c.fulfillment_status,
+        c.display_fulfillment_status,
+        c.return_status,
+        c.rendered_for.is_(None).label("unrendered"),
+        tags.label("tags"),
+    ).where(c.id.in_(ids))
+    if _postgres(conn):
+        query = query.order_by(c.id).with_for_update(of=orders)
+    return [
+        BatchRow(
+            id=r.id,
+            name=r.name,
+            version=r.version,
+            closed=r.closed_at is not None,
+            cancelled=r.cancelled_at is not None,
+            order_status=r.order_status,
+            financial_status=r.financial_status,
+            fulfillment_status=r.fulfillment_status,
+            display_fulfillment_status=r.display_fulfillment_status,
+            return_status=r.return_status,
+            unrendered=bool(r.unrendered),
+            tags=orjson.loads(r.tags) if r.tags is not None else ([] if with_tags else None),
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def with_term(conn: Connection, ids: list[int], kind: str, terms: Iterable[str]) -> set[int]:
+    """Which of the orders carry one of these search terms (stuck flags, fulfillment locations)."""
+    wanted = list(terms)
+    if not wanted or not ids:
+        return set()
+    t = order_search_terms.c
+    query = select(t.order_id).distinct().where(t.kind == kind, t.term.in_(wanted), t.order_id.in_(ids))
+    return {r[0] for r in conn.execute(query)}
+
+
+def _json_time(when: datetime) -> str:
+    """A time as the order document writes it (msgspec: ISO 8601, UTC as Z)."""
+    return str(msgspec.json.decode(msgspec.json.encode(when)))
+
+
+def _patched(conn: Connection, values: dict[str, ColumnElement[Any] | Any]) -> ColumnElement[Any]:
+    """The document with these top-level fields set, computed by the database."""
+    if _postgres(conn):
+        pairs: list[Any] = []
+        for key, value in values.items():
+            pairs += [literal(key), value]
+        return cast(_doc(conn).op("||")(func.jsonb_build_object(*pairs)), Text)
+    args: list[Any] = []
+    for key, value in values.items():
+        args += [f"$.{key}", value]
+    return func.json_set(orders.c.document, *args)
+
+
+def close_all(conn: Connection, ids: list[int], now: datetime) -> None:
+    """Archive these orders (domain/lifecycle.close, for rows the rule lets through)."""
+    if not ids:
+        return
+    at = _json_time(now)
+    c = orders.c
+    conn.execute(
+        update(orders)
+        .where(c.id.in_(ids), c.closed_at.is_(None))
+        .values(
+            document=_patched(conn, {"closed_at": at, "updated_at": at, "version": c.version + 1}),
+            closed_at=now,
+            updated_at=now,
+            order_status=case((c.cancelled_at.is_(None), "closed"), else_="cancelled"),
+            version=c.version + 1,
+            rendered=None,
+            rendered_for=None,
+        )
+    )
+
+
+def reopen_all(conn: Connection, ids: list[int], now: datetime) -> None:
+    """Unarchive these orders (domain/lifecycle.reopen): open again, and left open by the
+    auto-archive rule until a newer fulfillment, refund or payment (`unarchived_seq`)."""
+    if not ids:
+        return
+    at = _json_time(now)
+    c = orders.c
+    next_seq = (
+        _doc(conn).op("->")("next_child_seq") if _postgres(conn) else func.json_extract(c.document, "$.next_child_seq")
+    )
+    conn.execute(
+        update(orders)
+        .where(c.id.in_(ids), c.closed_at.is_not(None))
+        .values(
+            document=_patched(
+                conn, {"closed_at": null(), "unarchived_seq": next_seq, "updated_at": at, "version": c.version + 1}
+            ),
+            closed_at=None,
+            updated_at=now,
+            order_status=case((c.cancelled_at.is_(None), "open"), else_="cancelled"),
+            version=c.version + 1,
+            rendered=None,
+            rendered_for=None,
+        )
+    )
+
+
+def retag_all(conn: Connection, changed: dict[int, list[str]], unchanged: list[int], now: datetime) -> None:
+    """Give each order of `changed` its new tags (one statement, the tags passed as one JSON
+    value); the `unchanged` ones are saved as their command saves them: only a new version."""
+    c = orders.c
+    if changed:
+        rows = orjson.dumps([{"id": k, "tags": v} for k, v in changed.items()]).decode()
+        at = _json_time(now)
+        if _postgres(conn):
+            given = (
+                func.jsonb_to_recordset(cast(bindparam("rows", rows, type_=Text), JSONB))
+                .table_valued(column("id", BigInteger), column("tags", JSONB))
+                .render_derived(name="given", with_types=True)
+            )
+            tags_value: Any = given.c.tags
+        else:
+            each = func.json_each(bindparam("rows", rows, type_=Text)).table_valued("value").alias("each")
+            given = select(
+                func.json_extract(each.c.value, "$.id").label("id"),
+                func.json_extract(each.c.value, "$.tags").label("tags"),
+            ).subquery("given")
+            # json() right in json_set's arguments: only then is the value taken as JSON, not text.
+            tags_value = func.json(given.c.tags)
+        conn.execute(
+            update(orders)
+            .where(c.id == given.c.id)
+            .values(
+                document=_patched(conn, {"tags": tags_value, "updated_at": at, "version": c.version + 1}),
+                updated_at=now,
+                version=c.version + 1,
+                rendered=None,
+                rendered_for=None,
+            )
+        )
+    if unchanged:
+        conn.execute(
+            update(orders)
+            .where(c.id.in_(unchanged))
+            .values(document=_patched(conn, {"version": c.version + 1}), version=c.version + 1)
+        )
+
+
+# ---- the renderings and held messages, afterwards ------------------------------------------------
+
+
+def documents(conn: Connection, ids: list[int], *, lock: bool) -> dict[int, tuple[int, str]]:
+    """(version, document) of each order still there; locked on PostgreSQL when asked, so a
+    command on one of them waits until the renderings and releases commit."""
+    query = select(orders.c.id, orders.c.version, orders.c.document).where(orders.c.id.in_(ids))
+    if lock and _postgres(conn):
+        query = query.order_by(orders.c.id).with_for_update(of=orders)
+    return {r.id: (r.version, r.document) for r in conn.execute(query)}
+
+
+def store_renderings(conn: Connection, fresh: list[tuple[int, int, str]], fingerprint: str) -> None:
+    """Store (order id, version it was rendered at, rendering): only where the order is still at
+    that version."""
+    if not fresh:
+        return
+    conn.execute(
+        update(orders)
+        .where(orders.c.id == bindparam("order_id"), orders.c.version == bindparam("at_version"))
+        .values(rendered=bindparam("fresh"), rendered_for=fingerprint),
+        [{"order_id": i, "at_version": v, "fresh": r} for i, v, r in fresh],
+    )
+
+
+@dataclass(frozen=True)
+class Held:
+    id: str
+    kind: str
+    order_id: int
+
+
+def held_webhooks(conn: Connection, limit: int) -> list[Held]:
+    """The oldest held webhooks (each stands for its order's held messages)."""
+    o = outbox.c
+    query = (
+        select(o.id, o.kind, o.order_id)
+        .where(o.kind == "webhook", o.delivered_at.is_(None), o.available_at == HELD_AT)
+        # In the pending index's order (kind, due time, then as written): the first `limit`
+        # entries, with no sort of every held message each batch (ordering by created_at did
+        # that: quadratic over 100,000 held messages).
+        .order_by(o.available_at)
+        .limit(limit)
+    )
+    return [Held(r.id, r.kind, r.order_id) for r in conn.execute(query)]
+
+
+def held(conn: Connection, message_ids: Iterable[str]) -> list[Held]:
+    """Which of these messages are still held (by key)."""
+    wanted = list(message_ids)
+    if not wanted:
+        return []
+    o = outbox.c
+    query = select(o.id, o.kind, o.order_id).where(
+        o.id.in_(wanted), o.delivered_at.is_(None), o.available_at == HELD_AT
+    )
+    return [Held(r.id, r.kind, r.order_id) for r in conn.execute(query)]
+
+
+def hold(conn: Connection, ids: list[int], now: datetime, *, verb: str, author: tuple[str, str | None]) -> None:
+    """Write, held, each order's `orders/updated` webhook (its payload filled in on release) and
+    the automation message save_order would write for the change (`verb`), by INSERT … SELECT.
+    Run before the change, so version + 1 is the version the change leaves each order at."""
+    if not ids:
+        return
+    c = orders.c
+    if _postgres(conn):
+        build_object, build_array = func.json_build_object, func.json_build_array
+    else:
+        build_object, build_array = func.json_object, func.json_array
+    automation = build_object(
+        "order_id",
+        c.id,
+        "verbs",
+        build_array(literal(verb)),
+        "topics",
+        build_array(literal("orders/updated")),
+        "returns",
+        build_object(),
+        "financial_status",
+        c.financial_status,
+        "fulfillment_status",
+        c.display_fulfillment_status,
+        "author",
+        build_object("kind", literal(author[0]), "ref", literal(author[1], Text)),
+    )
+    columns = ["id", "kind", "topic", "order_id", "subject_id", "payload", "created_at", "available_at"]
+    for kind, topic, payload in (
+        ("webhook", "orders/updated", literal(HELD_PAYLOAD)),
+        ("automation", "order_changed", cast(automation, Text)),
+    ):
+        query = select(
+            _held_id(conn, kind),
+            literal(kind),
+            literal(topic),
+            c.id,
+            literal(None, BigInteger),
+            payload,
+            literal(now, outbox.c.created_at.type),
+            literal(HELD_AT, outbox.c.available_at.type),
+        ).where(c.id.in_(ids))
+        conn.execute(outbox.insert().from_select(columns, query))
+
+
+def release(conn: Connection, payloads: dict[str, str], others: list[str]) -> None:
+    """Let held messages go, due when they were written: webhooks with their payload filled in
+    (id → payload), the others as they are."""
+    o = outbox.c
+    if payloads:
+        conn.execute(
+            update(outbox)
+            .where(o.id == bindparam("message_id"), o.available_at == HELD_AT)
+            .values(payload=bindparam("filled"), available_at=o.created_at),
+            [{"message_id": k, "filled": v} for k, v in payloads.items()],
+        )
+    if others:
+        conn.execute(
+            update(outbox).where(o.id.in_(others), o.available_at == HELD_AT).values(available_at=o.created_at)
+        )
+
+
+def drop(conn: Connection, message_ids: list[str], now: datetime) -> None:
+    """Held messages of orders deleted since: nothing is left to render; marked handled."""
+    if message_ids:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(message_ids), outbox.c.available_at == HELD_AT)
+            .values(delivered_at=now, available_at=outbox.c.created_at)
+        )

@@ -29,7 +29,7 @@ from orderdeck.services import bulk_set, held, orders
 from orderdeck.services.context import Command, Orderdeck
 from orderdeck.store import bulk_updates
 from orderdeck.store.codec import decode_order
-from orderdeck.store.tables import order_counts, order_search_terms, outbox, timeline_events
+from orderdeck.store.tables import order_counts, order_documents, order_search_terms, outbox, timeline_events
 from orderdeck.store.tables import orders as orders_table
 from tests.conftest import AUTHORIZE, IN_CI, SELL
 
@@ -66,7 +66,12 @@ def frozen(deck: Orderdeck) -> Iterator[None]:
 
 def state(conn: Any, ids: list[int], since_event: int, outbox_before: set[str]) -> dict[str, Any]:
     """Everything either run may have changed, comparable across the two."""
-    rows = conn.execute(select(orders_table).where(orders_table.c.id.in_(ids)).order_by(orders_table.c.id)).all()
+    rows = conn.execute(
+        select(orders_table, order_documents.c.document, order_documents.c.rendered, order_documents.c.rendered_for)
+        .join(order_documents, order_documents.c.order_id == orders_table.c.id)
+        .where(orders_table.c.id.in_(ids))
+        .order_by(orders_table.c.id)
+    ).all()
     columns = [{k: v for k, v in r._mapping.items() if k not in ("document", "rendered", "rendered_for")} for r in rows]
     documents = {r.id: decode_order(r.document) for r in rows}
     renderings = {r.id: (orjson.loads(r.rendered) if r.rendered else None, r.rendered_for) for r in rows}
@@ -193,7 +198,11 @@ def rule_holds_on_columns(deck: Orderdeck, ids: list[int]) -> None:
     with deck.unit_of_work(read_only=True) as uow:
         rows = {r.id: r for r in bulk_updates.rows_for_update(uow.conn, ids, with_tags=True)}
         documents = dict(
-            uow.conn.execute(select(orders_table.c.id, orders_table.c.document).where(orders_table.c.id.in_(ids))).all()
+            uow.conn.execute(
+                select(order_documents.c.order_id, order_documents.c.document).where(
+                    order_documents.c.order_id.in_(ids)
+                )
+            ).all()
         )
     for order_id, document in documents.items():
         order, row = decode_order(document), rows[order_id]
@@ -310,7 +319,9 @@ def test_held_messages_go_out_once_with_the_rendering_the_bulk_change_left(deck,
         assert order["id"] == m.order_id and order["closed_at"] is not None
         assert order == shop.get(m.order_id)  # the stored rendering is the fresh one
     with deck.unit_of_work(read_only=True) as uow:
-        stored = uow.conn.execute(select(orders_table.c.rendered_for).where(orders_table.c.id.in_(placed))).scalars()
+        stored = uow.conn.execute(
+            select(order_documents.c.rendered_for).where(order_documents.c.order_id.in_(placed))
+        ).scalars()
         assert None not in list(stored)
 
 

@@ -5,8 +5,10 @@ services/bulk_set.py decides, by the rule domain/lifecycle.py declares, which or
 changes; the statements here change them: the order document is patched inside the database
 (SQLite's json_set, PostgreSQL's jsonb `||` on `document::jsonb`, cast back to text), the status
 columns with it, and the stored rendering is set aside (`rendered`, `rendered_for` NULL: every
-reader renders afresh rather than serve it, services/held.py stores a new one). Every statement
-of bulk work that reads or writes `document`, `rendered` or `rendered_for` is in this module.
+reader renders afresh rather than serve it, services/held.py stores a new one). The document and
+the rendering live in `order_documents` (migration 0027), so a change is two statements: the
+document row first (it reads the order row's version as it was), then the order row. Every
+statement of bulk work that reads or writes `document`, `rendered` or `rendered_for` is here.
 
 A bulk change's outbox messages are written held: due at HELD_AT, which never comes, under ids
 derived from the order and the version the change left it at (`held_ids`), so the one command
@@ -39,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from .tables import order_search_terms, orders, outbox
+from .tables import order_documents, order_search_terms, orders, outbox
 
 # When a held message would fall due: never. Releasing it sets its due time back to when it
 # was written, so it goes out where a one-by-one change would have put it.
@@ -96,7 +98,18 @@ def _postgres(conn: Connection) -> bool:
 
 
 def _doc(conn: Connection) -> ColumnElement[Any]:
-    return cast(orders.c.document, JSONB) if _postgres(conn) else orders.c.document
+    d = order_documents.c.document
+    return cast(d, JSONB) if _postgres(conn) else d
+
+
+def _next_version() -> Any:
+    """The order row's version + 1, for the document row being updated (a correlated subquery)."""
+    return select(orders.c.version + 1).where(orders.c.id == order_documents.c.order_id).scalar_subquery()
+
+
+def _of_orders(ids: list[int], *condition: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Document rows whose order is one of `ids` and meets the condition."""
+    return order_documents.c.order_id.in_(select(orders.c.id).where(orders.c.id.in_(ids), *condition))
 
 
 def rows_for_update(conn: Connection, ids: list[int], *, with_tags: bool) -> list[BatchRow]:
@@ -110,23 +123,28 @@ def rows_for_update(conn: Connection, ids: list[int], *, with_tags: bool) -> lis
     elif _postgres(conn):
         tags = cast(_doc(conn).op("->")("tags"), Text)
     else:
-        tags = func.json_extract(c.document, "$.tags")
-    query = select(
-        c.id,
-        c.name,
-        c.version,
-        c.closed_at,
-        c.cancelled_at,
-        c.order_status,
-        c.financial_status,
-        c.fulfillment_status,
-        c.display_fulfillment_status,
-        c.return_status,
-        c.rendered_for.is_(None).label("unrendered"),
-        tags.label("tags"),
-    ).where(c.id.in_(ids))
+        tags = func.json_extract(order_documents.c.document, "$.tags")
+    query = (
+        select(
+            c.id,
+            c.name,
+            c.version,
+            c.closed_at,
+            c.cancelled_at,
+            c.order_status,
+            c.financial_status,
+            c.fulfillment_status,
+            c.display_fulfillment_status,
+            c.return_status,
+            order_documents.c.rendered_for.is_(None).label("unrendered"),
+            tags.label("tags"),
+        )
+        .select_from(orders.join(order_documents, order_documents.c.order_id == c.id))
+        .where(c.id.in_(ids))
+    )
     if _postgres(conn):
-        query = query.order_by(c.id).with_for_update(of=orders)
+        # Both rows, as a command's read locks them (store/orders.py).
+        query = query.order_by(c.id).with_for_update(of=[orders, order_documents])
     return [
         BatchRow(
             id=r.id,
@@ -171,7 +189,7 @@ def _patched(conn: Connection, values: dict[str, ColumnElement[Any] | Any]) -> C
     args: list[Any] = []
     for key, value in values.items():
         args += [f"$.{key}", value]
-    return func.json_set(orders.c.document, *args)
+    return func.json_set(order_documents.c.document, *args)
 
 
 def close_all(conn: Connection, ids: list[int], now: datetime) -> None:
@@ -181,16 +199,22 @@ def close_all(conn: Connection, ids: list[int], now: datetime) -> None:
     at = _json_time(now)
     c = orders.c
     conn.execute(
+        update(order_documents)
+        .where(_of_orders(ids, c.closed_at.is_(None)))
+        .values(
+            document=_patched(conn, {"closed_at": at, "updated_at": at, "version": _next_version()}),
+            rendered=None,
+            rendered_for=None,
+        )
+    )
+    conn.execute(
         update(orders)
         .where(c.id.in_(ids), c.closed_at.is_(None))
         .values(
-            document=_patched(conn, {"closed_at": at, "updated_at": at, "version": c.version + 1}),
             closed_at=now,
             updated_at=now,
             order_status=case((c.cancelled_at.is_(None), "closed"), else_="cancelled"),
             version=c.version + 1,
-            rendered=None,
-            rendered_for=None,
         )
     )
 
@@ -203,21 +227,29 @@ def reopen_all(conn: Connection, ids: list[int], now: datetime) -> None:
     at = _json_time(now)
     c = orders.c
     next_seq = (
-        _doc(conn).op("->")("next_child_seq") if _postgres(conn) else func.json_extract(c.document, "$.next_child_seq")
+        _doc(conn).op("->")("next_child_seq")
+        if _postgres(conn)
+        else func.json_extract(order_documents.c.document, "$.next_child_seq")
+    )
+    conn.execute(
+        update(order_documents)
+        .where(_of_orders(ids, c.closed_at.is_not(None)))
+        .values(
+            document=_patched(
+                conn, {"closed_at": null(), "unarchived_seq": next_seq, "updated_at": at, "version": _next_version()}
+            ),
+            rendered=None,
+            rendered_for=None,
+        )
     )
     conn.execute(
         update(orders)
         .where(c.id.in_(ids), c.closed_at.is_not(None))
         .values(
-            document=_patched(
-                conn, {"closed_at": null(), "unarchived_seq": next_seq, "updated_at": at, "version": c.version + 1}
-            ),
             closed_at=None,
             updated_at=now,
             order_status=case((c.cancelled_at.is_(None), "open"), else_="cancelled"),
             version=c.version + 1,
-            rendered=None,
-            rendered_for=None,
         )
     )
 
@@ -227,12 +259,13 @@ def retag_all(conn: Connection, changed: dict[int, list[str]], unchanged: list[i
     value); the `unchanged` ones are saved as their command saves them: only a new version."""
     c = orders.c
     if changed:
-        rows = orjson.dumps([{"id": k, "tags": v} for k, v in changed.items()]).decode()
+        # The tags, and the export's tags cell the order row keeps (store/orders.summary_columns).
+        rows = orjson.dumps([{"id": k, "tags": v, "cell": ", ".join(v)} for k, v in changed.items()]).decode()
         at = _json_time(now)
         if _postgres(conn):
             given = (
                 func.jsonb_to_recordset(cast(bindparam("rows", rows, type_=Text), JSONB))
-                .table_valued(column("id", BigInteger), column("tags", JSONB))
+                .table_valued(column("id", BigInteger), column("tags", JSONB), column("cell", Text))
                 .render_derived(name="given", with_types=True)
             )
             tags_value: Any = given.c.tags
@@ -241,26 +274,29 @@ def retag_all(conn: Connection, changed: dict[int, list[str]], unchanged: list[i
             given = select(
                 func.json_extract(each.c.value, "$.id").label("id"),
                 func.json_extract(each.c.value, "$.tags").label("tags"),
+                func.json_extract(each.c.value, "$.cell").label("cell"),
             ).subquery("given")
             # json() right in json_set's arguments: only then is the value taken as JSON, not text.
             tags_value = func.json(given.c.tags)
         conn.execute(
-            update(orders)
-            .where(c.id == given.c.id)
+            update(order_documents)
+            .where(order_documents.c.order_id == given.c.id)
             .values(
-                document=_patched(conn, {"tags": tags_value, "updated_at": at, "version": c.version + 1}),
-                updated_at=now,
-                version=c.version + 1,
+                document=_patched(conn, {"tags": tags_value, "updated_at": at, "version": _next_version()}),
                 rendered=None,
                 rendered_for=None,
             )
         )
+        conn.execute(
+            update(orders).where(c.id == given.c.id).values(updated_at=now, version=c.version + 1, tags=given.c.cell)
+        )
     if unchanged:
         conn.execute(
-            update(orders)
-            .where(c.id.in_(unchanged))
-            .values(document=_patched(conn, {"version": c.version + 1}), version=c.version + 1)
+            update(order_documents)
+            .where(order_documents.c.order_id.in_(unchanged))
+            .values(document=_patched(conn, {"version": _next_version()}))
         )
+        conn.execute(update(orders).where(c.id.in_(unchanged)).values(version=c.version + 1))
 
 
 # ---- the renderings and held messages, afterwards ------------------------------------------------
@@ -269,9 +305,13 @@ def retag_all(conn: Connection, changed: dict[int, list[str]], unchanged: list[i
 def documents(conn: Connection, ids: list[int], *, lock: bool) -> dict[int, tuple[int, str]]:
     """(version, document) of each order still there; locked on PostgreSQL when asked, so a
     command on one of them waits until the renderings and releases commit."""
-    query = select(orders.c.id, orders.c.version, orders.c.document).where(orders.c.id.in_(ids))
+    query = (
+        select(orders.c.id, orders.c.version, order_documents.c.document)
+        .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
+        .where(orders.c.id.in_(ids))
+    )
     if lock and _postgres(conn):
-        query = query.order_by(orders.c.id).with_for_update(of=orders)
+        query = query.order_by(orders.c.id).with_for_update(of=[orders, order_documents])
     return {r.id: (r.version, r.document) for r in conn.execute(query)}
 
 
@@ -280,11 +320,16 @@ def store_renderings(conn: Connection, fresh: list[tuple[int, int, str]], finger
     that version."""
     if not fresh:
         return
+    still_at = (
+        select(orders.c.id)
+        .where(orders.c.id == order_documents.c.order_id, orders.c.version == bindparam("at_version"))
+        .exists()
+    )
     conn.execute(
-        update(orders)
-        .where(orders.c.id == bindparam("order_id"), orders.c.version == bindparam("at_version"))
+        update(order_documents)
+        .where(order_documents.c.order_id == bindparam("rendered_order"), still_at)
         .values(rendered=bindparam("fresh"), rendered_for=fingerprint),
-        [{"order_id": i, "at_version": v, "fresh": r} for i, v, r in fresh],
+        [{"rendered_order": i, "at_version": v, "fresh": r} for i, v, r in fresh],
     )
 
 

@@ -65,7 +65,7 @@ def location(shop: Shop) -> int:
 
 
 class Reads:
-    """Which engine each SELECT of the orders table went to."""
+    """Which engine each SELECT of an order's rows (its narrow row or its document row) went to."""
 
     def __init__(self, deck: Orderdeck) -> None:
         self.seen: list[str] = []
@@ -75,7 +75,8 @@ class Reads:
 
     def _listen(self, name: str, engine: Any) -> None:
         def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-            if re.search(r"\bFROM orders\b", statement) and statement.lstrip().upper().startswith("SELECT"):
+            reads_an_order = re.search(r"\bFROM (orders|order_documents)\b", statement)
+            if reads_an_order and statement.lstrip().upper().startswith("SELECT"):
                 self.seen.append(name)
 
         event.listen(engine, "before_cursor_execute", seen)

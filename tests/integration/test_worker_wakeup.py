@@ -99,11 +99,11 @@ def test_a_waiting_worker_delivers_work_committed_afterwards_without_polling(
     asyncio.run(scenario())
 
 
+# PostgreSQL only: SQLite's worker has no connection to cut (it reads PRAGMA data_version).
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_the_worker_listens_again_after_its_connection_is_cut(
     deck: Orderdeck, api: Api, shop: Shop, receiver: Receiver, backend: str
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("SQLite's worker has no connection to cut: it reads PRAGMA data_version")
     subscribe(api, receiver.url)
     shop.order(LINE)
 

@@ -45,7 +45,6 @@ def _prepare(url: str, orders: int | None) -> dict[str, str]:
     with deck.unit_of_work() as uow:
         if uow.staff.by_email(EMAIL) is None:
             add_staff(uow, email=EMAIL, password=PASSWORD, owner=True, name="Benchmark")
-        uow.commit()
         sample = uow.conn.execute(
             text("SELECT id, email, name FROM orders WHERE email IS NOT NULL ORDER BY id DESC LIMIT 1")
         ).one()
@@ -56,6 +55,8 @@ def _prepare(url: str, orders: int | None) -> dict[str, str]:
             text("SELECT term FROM order_search_terms WHERE kind = 'sku' LIMIT 1")
         ).scalar_one_or_none()
         count = uow.conn.execute(text("SELECT count(*) FROM orders")).scalar_one()
+        # Last: with group commit a unit of work's connection goes back to the batch at commit.
+        uow.commit()
     deck.db.dispose()
     return {
         "order_id": str(sample.id),

@@ -55,9 +55,10 @@ def _prepare(url: str, demo_orders: int) -> tuple[list[tuple[int, str]], list[in
     with deck.unit_of_work() as uow:
         if uow.staff.by_email(EMAIL) is None:
             add_staff(uow, email=EMAIL, password=PASSWORD, owner=True, name="Benchmark")
-        uow.commit()
         placed = [(r.id, r.name) for r in uow.conn.execute(select(orders.c.id, orders.c.name))]
         locations = [loc.id for loc in uow.catalog.locations()]
+        # Last: with group commit a unit of work's connection goes back to the batch at commit.
+        uow.commit()
     deck.db.dispose()
     return placed, locations
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -40,7 +39,7 @@ from orderdeck.settings import Settings
 from orderdeck.store.tables import inventory_levels, orders, variants
 
 from . import ceiling
-from .run import API, PG_ADMIN, order_body, prepare_shop, run_wrk
+from .run import API, PG_ADMIN, order_body, prepare_shop, run_wrk, wrk_figures
 from .server import Server, start
 
 DATABASE = "orderdeck_bench_ingest"
@@ -118,20 +117,7 @@ def run_spread_wrk(
         text=True,
         timeout=seconds + 120,
     )
-    found = re.search(r"BENCH (\{.*\})", out.stdout)
-    if not found:
-        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
-    raw = json.loads(found.group(1))
-    seconds_run = raw["duration_us"] / 1e6
-    return {
-        "concurrency": connections,
-        "orders_per_s": raw["requests"] / seconds_run,
-        "requests": raw["requests"],
-        "errors": raw["errors"],
-        "p50_ms": raw["p50_us"] / 1000,
-        "p95_ms": raw["p95_us"] / 1000,
-        "p99_ms": raw["p99_us"] / 1000,
-    }
+    return wrk_figures(out, connections)
 
 
 def server_cpu_seconds(server: Server) -> float:

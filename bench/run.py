@@ -200,6 +200,11 @@ def run_wrk(server: Server, token: str, body_file: Path, *, connections: int, se
         text=True,
         timeout=seconds + 120,
     )
+    return wrk_figures(out, connections)
+
+
+def wrk_figures(out: subprocess.CompletedProcess[str], connections: int) -> dict[str, Any]:
+    """The figures a wrk run of an ingest script printed (its BENCH line)."""
     found = re.search(r"BENCH (\{.*\})", out.stdout)
     if not found:
         raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")

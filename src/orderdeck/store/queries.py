@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -486,23 +487,25 @@ CSV_COLUMNS = (
 UNREADABLE = "(this order's stored document does not load; run `orderdeck repair-orders`)"
 
 
-def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Iterator[str]:
+def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 5000) -> Iterator[str]:
     """Stream the filtered orders as CSV, a batch at a time: memory stays flat however many.
 
     Every cell comes from the order's narrow row (tables.orders), where each save keeps the
-    export's cells as it prints them: no order document is read."""
+    export's cells as it prints them: no order document is read. The SELECT gives each row's
+    cells in the file's order (an archived order's status worded as the admin words it), so a
+    batch is written by the csv module in one call: at a million orders Python's time per
+    order is the export's time."""
     where = conditions(f)
     c = orders.c
     query = (
         select(
-            c.id,
             c.name,
             c.placed_at_text,
             c.email_as_written,
             c.customer_display_name,
             c.financial_status,
             c.display_fulfillment_status,
-            c.order_status,
+            case((c.order_status == "closed", "archived"), else_=c.order_status),
             c.currency,
             c.subtotal_amount,
             c.shipping_amount,
@@ -515,10 +518,13 @@ def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Itera
             c.tracking_numbers,
             c.cancelled_at_text,
             c.cancel_reason,
+            c.id,  # last, for the next batch: not a cell
         )
         .order_by(c.id)
         .limit(batch)
     )
+    cells = itemgetter(slice(0, len(CSV_COLUMNS)))
+    placed = itemgetter(CSV_COLUMNS.index("Created at"))
     buffer = io.StringIO()
     writer = SafeWriter(buffer)  # names, notes, tags and SKUs are never formulas to a spreadsheet
     writer.writerow(CSV_COLUMNS)
@@ -531,37 +537,19 @@ def export_csv(conn_factory: Any, f: OrderFilter, *, batch: int = 1000) -> Itera
             return
         buffer.seek(0)
         buffer.truncate()
-        for row in rows:
-            if row.placed_at_text is None:
-                # Its document did not load when it was moved (migration 0027): one unreadable
-                # order must not end the export; its line says so, the rest follow.
-                log.error("CSV export: order %s (%s) left out: its document does not load", row.id, row.name)
-                marker = [row.name] + [""] * (len(CSV_COLUMNS) - 1)
-                marker[CSV_COLUMNS.index("Line items")] = UNREADABLE
-                writer.writerow(marker)
-                continue
-            writer.writerow(
-                (
-                    row.name,
-                    row.placed_at_text,
-                    row.email_as_written,
-                    row.customer_display_name,
-                    row.financial_status,
-                    row.display_fulfillment_status,
-                    "archived" if row.order_status == "closed" else row.order_status,
-                    row.currency,
-                    row.subtotal_amount,
-                    row.shipping_amount,
-                    row.tax_amount,
-                    row.total_amount,
-                    row.discount_codes,
-                    row.tags,
-                    row.source_name,
-                    row.line_summary,
-                    row.tracking_numbers,
-                    row.cancelled_at_text,
-                    row.cancel_reason,
-                )
-            )
+        if None in map(placed, rows):  # an order whose document did not load (migration 0027)
+            writer.writerows([_unreadable_marker(row) if placed(row) is None else cells(row) for row in rows])
+        else:
+            writer.writerows(list(map(cells, rows)))
         yield buffer.getvalue()
-        last = rows[-1].id
+        last = rows[-1][-1]
+
+
+def _unreadable_marker(row: Any) -> list[str]:
+    """The line of an order whose document did not load when it was moved (migration 0027): one
+    unreadable order must not end the export; its line says so, the rest follow."""
+    name, order_id = row[0], row[-1]
+    log.error("CSV export: order %s (%s) left out: its document does not load", order_id, name)
+    marker = [name] + [""] * (len(CSV_COLUMNS) - 1)
+    marker[CSV_COLUMNS.index("Line items")] = UNREADABLE
+    return marker

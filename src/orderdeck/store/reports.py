@@ -15,8 +15,8 @@ first recorded delivered, all written when the order is saved. So the cost is on
 over the period's orders plus, for transit times and cancelled products, an index lookup per
 fulfilled or cancelled order. Times are when Orderdeck recorded them: a "delivered" posted a day
 late counts a day late.
-Percentiles are nearest-rank (the value at rank ⌈p·n⌉), worked out with window functions,
-so the per-order figures never leave the database either.
+Percentiles are nearest-rank (the value at rank ⌈p·n⌉): the database sorts the period's
+durations and Python reads each percentile off at its rank.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import groupby, pairwise
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +41,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    union_all,
 )
 
 from .database import utc
@@ -199,43 +199,35 @@ def _seconds_between(conn: Connection, earlier: Any, later: Any) -> ColumnElemen
 
 def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None, Durations]:
     """Count, p50 and p90 of `per_item`'s (grp, seconds) rows with seconds, per group and for
-    all of them, in one statement: the items are worked out once (a materialised CTE)."""
-    items = per_item.cte("items").prefix_with("MATERIALIZED")
-    ranked = (
-        select(
-            items.c.grp,
-            items.c.seconds,
-            func.row_number().over(partition_by=items.c.grp, order_by=items.c.seconds).label("rank_in_group"),
-            func.count().over(partition_by=items.c.grp).label("in_group"),
-            func.row_number().over(order_by=items.c.seconds).label("rank_overall"),
-            func.count().over().label("overall"),
-        )
-        .where(items.c.seconds.is_not(None))
-        .cte("ranked")
-        .prefix_with("MATERIALIZED")
-    )
-
-    def at(rank: Any, total: Any, share: float) -> Any:
-        # Nearest rank: the smallest value whose rank is at least share x count.
-        return func.min(case((rank >= total * share, ranked.c.seconds)))
-
-    per_group = select(
-        ranked.c.grp,
-        func.count().label("n"),
-        at(ranked.c.rank_in_group, ranked.c.in_group, 0.5).label("p50"),
-        at(ranked.c.rank_in_group, ranked.c.in_group, 0.9).label("p90"),
-    ).group_by(ranked.c.grp)
-    overall = select(
-        literal("all").label("grp"),
-        func.count().label("n"),
-        at(ranked.c.rank_overall, ranked.c.overall, 0.5).label("p50"),
-        at(ranked.c.rank_overall, ranked.c.overall, 0.9).label("p90"),
+    all of them. The database hands the seconds over sorted by group and then by value, and each
+    percentile is read off at its rank: one sort of the period's items (ranking them with window
+    functions, per group and overall, took two sorts and 0.6-0.7 s over 30 days of a busy shop)."""
+    items = per_item.subquery("items")
+    query = (
+        select(items.c.grp, items.c.seconds).where(items.c.seconds.is_not(None)).order_by(items.c.grp, items.c.seconds)
     )
     found: dict[date | None, Durations] = {}
-    for grp, count, p50, p90 in conn.execute(union_all(per_group, overall)):
-        if count:
-            found[None if grp == "all" else _day(grp)] = Durations(int(count), _float(p50), _float(p90))
+    everything: list[float] = []
+    for grp, rows in groupby(conn.execute(query).all(), key=itemgetter(0)):
+        in_order = [float(seconds) for _, seconds in rows]
+        found[_day(grp)] = _percentiles(in_order)
+        everything.extend(in_order)
+    if everything:
+        everything.sort()
+        found[None] = _percentiles(everything)
     return found
+
+
+def _percentiles(in_order: list[float]) -> Durations:
+    """Count, p50 and p90 of values sorted from the smallest, by nearest rank: the value at
+    rank ⌈p·n⌉ (the smallest value with at least p of the values at or below it)."""
+    n = len(in_order)
+    return Durations(n, _float(in_order[_rank(n, 50) - 1]), _float(in_order[_rank(n, 90) - 1]))
+
+
+def _rank(n: int, percent: int) -> int:
+    """⌈percent·n/100⌉ in whole numbers (never below 1), so that no rounding of a fraction moves it."""
+    return max(1, -(-n * percent // 100))
 
 
 def _day(value: Any) -> date:

@@ -38,7 +38,7 @@ from orderdeck.bootstrap import build
 from orderdeck.settings import Settings
 from orderdeck.store.tables import inventory_levels, orders, variants
 
-from . import ceiling
+from . import ceiling, status_changes
 from .run import API, PG_ADMIN, order_body, prepare_shop, run_wrk, wrk_figures
 from .server import Server, start
 
@@ -205,6 +205,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="server processes (SQLite 1, PostgreSQL 2)")
     parser.add_argument("--variants", type=int, default=0, help="draw each order's lines from this many variants")
     parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument(
+        "--status-changes",
+        type=int,
+        default=0,
+        help="then time this many of each status change while ingest runs at half the best rate",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     workers = args.workers or (1 if args.backend == "sqlite" else 2)
@@ -241,6 +247,13 @@ def main() -> None:
                     f"server CPU {row['cpu_ms_per_order'] or 0:.2f} ms/order  load {row['loadavg']}",
                     flush=True,
                 )
+            if args.status_changes:
+                best = max(i["orders_per_s"] for i in figures["ingest"])
+                changes = status_changes.measure(
+                    server.url, token, body_file, rate=best / 2, per_action=args.status_changes, workdir=workdir
+                )
+                figures["status_changes"] = changes
+                print(f"status changes while ingest runs at {best / 2:.0f} orders/s: {json.dumps(changes)}", flush=True)
         finally:
             server.stop()
         count, seen = statements_per_placement(url, token, body)

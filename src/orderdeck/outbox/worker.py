@@ -25,6 +25,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import aiohttp
 import httpx
 
 from .. import destinations
@@ -114,10 +115,11 @@ class Worker:
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         listening = asyncio.create_task(self.listener.run())
         try:
-            async with webhooks.client(destinations.of(self.app.settings)) as client:
+            allowed = destinations.of(self.app.settings)
+            async with webhooks.session(allowed, self.in_flight) as session, webhooks.client(allowed) as client:
                 await asyncio.gather(
                     self._tend_loop(),
-                    self._delivery_loop(client),
+                    self._delivery_loop(session),
                     self._bulk_loop(),
                     self._rules_loop(),
                     self._service_loop(client),
@@ -134,11 +136,12 @@ class Worker:
         """Work until nothing is due now (no jobs), one step after another: for tests and
         one-off catch-ups."""
         gate = asyncio.Semaphore(self.in_flight)
-        async with webhooks.client(destinations.of(self.app.settings)) as client:
+        allowed = destinations.of(self.app.settings)
+        async with webhooks.session(allowed, self.in_flight) as session, webhooks.client(allowed) as client:
 
             async def gated(item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
                 async with gate:
-                    return await self._send_one(client, item)
+                    return await self._send_one(session, item)
 
             for _ in range(max_rounds):
                 tended = await self._tend()
@@ -250,7 +253,7 @@ class Worker:
 
     # ---- webhook deliveries ------------------------------------------------------------------
 
-    async def _delivery_loop(self, client: httpx.AsyncClient) -> None:
+    async def _delivery_loop(self, session: aiohttp.ClientSession) -> None:
         """Keep deliveries going: claim up to `batch` when half of them are done, send at most
         `in_flight` at a time, record finished attempts half a batch at a time (claims and
         records are transactions: fewer and larger is faster). A slow receiver holds one slot,
@@ -268,7 +271,7 @@ class Worker:
             result = None
             async with gate:
                 try:
-                    result = await self._send_one(client, item)
+                    result = await self._send_one(session, item)
                 except Exception:  # send() answers every failure itself; this would be a bug
                     log.exception("worker %s: a send failed; it goes again after the lease", self.name)
                     metrics.WORKER_ERRORS.inc()
@@ -312,9 +315,9 @@ class Worker:
                 await self._record_all(finished)
                 finished = []
 
-    async def _send_one(self, client: httpx.AsyncClient, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
+    async def _send_one(self, session: aiohttp.ClientSession, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
         delivery, headers, address = item
-        return delivery, await webhooks.send(client, address, delivery, headers, self.app.clock())
+        return delivery, await webhooks.send(session, address, delivery, headers, self.app.clock())
 
     def _claim(self, limit: int) -> list[Claimed]:
         with self.app.unit_of_work() as uow:

@@ -329,8 +329,18 @@ class Worker:
             subscriptions = Subscriptions(uow.conn)
             by_id = {s: subscriptions.get(s) for s in {d.subscription_id for d in found}}
             uow.commit()
+        # One HMAC per body: an event's deliveries to subscriptions that take the whole payload
+        # carry the same body, hence the same signature.
+        signatures: dict[str, str] = {}
+        for d in found:
+            if d.body not in signatures:
+                signatures[d.body] = webhooks.sign(d.body.encode(), secret)
         return [
-            (d, webhooks.headers_for(d, by_id[d.subscription_id], secret, domain), by_id[d.subscription_id].address)
+            (
+                d,
+                webhooks.headers_for(d, by_id[d.subscription_id], secret, domain, signatures[d.body]),
+                by_id[d.subscription_id].address,
+            )
             for d in found
         ]
 

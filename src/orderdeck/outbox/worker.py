@@ -52,9 +52,10 @@ class Worker:
     app: Orderdeck
     name: str = field(default_factory=worker_name)
     batch: int = 100  # most deliveries claimed (and held, sending or waiting to) at once
-    # Sends kept going side by side. Enough to hide receivers' latency; many more only make the
-    # HTTP client's connection-pool bookkeeping (per request, over every request in flight)
-    # the bottleneck (docs/benchmarks.md).
+    # Sends kept going side by side, and the most keep-alive connections to one receiver. Enough
+    # to hide receivers' latency (chosen when httpx's pool bookkeeping, per request over every
+    # request in flight, made more a bottleneck; docs/benchmarks.md). Also the fulfillment
+    # service calls' limit.
     in_flight: int = 16
     idle_wait: float = 0.2  # seconds between polls when there is nothing to do and no listener
     # Seconds between polls while the listener wakes the worker: only against a notification

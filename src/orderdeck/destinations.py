@@ -289,6 +289,9 @@ def guarded_session(
         resolver=GuardedResolver(destinations),
         limit=connections,
         limit_per_host=per_host,
+        # httpx's 5 s rather than aiohttp's 15: an idle connection goes before most receivers
+        # drop it, so a send rarely meets a connection closing under it.
+        keepalive_timeout=5.0,
         ssl=httpx.create_ssl_context(),
     )
     return aiohttp.ClientSession(

@@ -249,9 +249,11 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        # A name IDNA refuses cannot be used, as httpx and the check on saving say: a UnicodeError
-        # (never retried), where the system's resolver would only fail to find it (retried).
-        idna.encode(host, uts46=True)
+        # An invalid IDNA label (http://xn--/) makes a name that cannot be used, as on saving:
+        # a UnicodeError, never retried, where the system's resolver would only fail to find it
+        # (retried). Plain ASCII names go as they are (an allowed docker_service, say).
+        if not host.isascii() or "xn--" in host.lower():
+            idna.encode(host, uts46=True)
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         usable = self.destinations.check(host, (str(info[4][0]) for info in infos))
         return [

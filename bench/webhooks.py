@@ -94,7 +94,7 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n
 
 
 class _Receiver(asyncio.Protocol):
-    """HTTP/1.1 with keep-alive and Content-Length bodies: all the worker (httpx) and wrk send."""
+    """HTTP/1.1 with keep-alive and Content-Length bodies: all the worker (aiohttp) and wrk send."""
 
     def __init__(self, tally: _Tally) -> None:
         self.tally = tally

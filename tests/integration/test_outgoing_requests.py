@@ -121,6 +121,26 @@ def test_delivery_to_an_address_saved_while_allowed_is_refused_once_no_longer_al
     assert delivery["state"] == "failed" and "127.0.0.1 is not a public address" in delivery["last_error"]
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "0x7f.1", "0177.0.0.1", "[::ffff:127.0.0.1]", "localhost"])
+def test_a_stored_webhook_to_the_receivers_address_in_any_spelling_is_refused_on_connecting(
+    deck: Orderdeck, api: Api, shop: Shop, receiver: Receiver, host: str
+) -> None:
+    """Stored before the check on saving existed (or restored from elsewhere): the sender refuses
+    it itself, whether its HTTP client resolves the host (names, odd spellings) or not (addresses)."""
+    from orderdeck.store.webhooks import Subscriptions
+
+    with deck.unit_of_work() as uow:
+        hook = Subscriptions(uow.conn).add(
+            "orders/create", f"http://{host}:{receiver.port}/hooks", None, "2024-10", uow.now
+        )
+        uow.commit()
+    shop.order(LINE)
+    work(strict(deck))
+    assert receiver.got == []
+    [delivery] = deliveries(api, hook.id)
+    assert delivery["state"] == "failed" and "is not a public address" in delivery["last_error"]
+
+
 @pytest.mark.parametrize("allowed", ["127.0.0.1", "127.0.0.0/8", "hooks.example.com"])
 def test_the_operator_allows_receivers_on_their_own_network(
     deck: Orderdeck, shop: Shop, receiver: Receiver, rebinding: None, allowed: str

@@ -25,6 +25,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import aiohttp
 import httpx
 
 from .. import destinations
@@ -51,9 +52,10 @@ class Worker:
     app: Orderdeck
     name: str = field(default_factory=worker_name)
     batch: int = 100  # most deliveries claimed (and held, sending or waiting to) at once
-    # Sends kept going side by side. Enough to hide receivers' latency; many more only make the
-    # HTTP client's connection-pool bookkeeping (per request, over every request in flight)
-    # the bottleneck (docs/benchmarks.md).
+    # Sends kept going side by side, and the most keep-alive connections to one receiver. Enough
+    # to hide receivers' latency (chosen when httpx's pool bookkeeping, per request over every
+    # request in flight, made more a bottleneck; docs/benchmarks.md). Also the fulfillment
+    # service calls' limit.
     in_flight: int = 16
     idle_wait: float = 0.2  # seconds between polls when there is nothing to do and no listener
     # Seconds between polls while the listener wakes the worker: only against a notification
@@ -114,10 +116,11 @@ class Worker:
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         listening = asyncio.create_task(self.listener.run())
         try:
-            async with webhooks.client(destinations.of(self.app.settings)) as client:
+            allowed = destinations.of(self.app.settings)
+            async with webhooks.session(allowed, self.in_flight) as session, webhooks.client(allowed) as client:
                 await asyncio.gather(
                     self._tend_loop(),
-                    self._delivery_loop(client),
+                    self._delivery_loop(session),
                     self._bulk_loop(),
                     self._rules_loop(),
                     self._service_loop(client),
@@ -134,11 +137,12 @@ class Worker:
         """Work until nothing is due now (no jobs), one step after another: for tests and
         one-off catch-ups."""
         gate = asyncio.Semaphore(self.in_flight)
-        async with webhooks.client(destinations.of(self.app.settings)) as client:
+        allowed = destinations.of(self.app.settings)
+        async with webhooks.session(allowed, self.in_flight) as session, webhooks.client(allowed) as client:
 
             async def gated(item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
                 async with gate:
-                    return await self._send_one(client, item)
+                    return await self._send_one(session, item)
 
             for _ in range(max_rounds):
                 tended = await self._tend()
@@ -250,7 +254,7 @@ class Worker:
 
     # ---- webhook deliveries ------------------------------------------------------------------
 
-    async def _delivery_loop(self, client: httpx.AsyncClient) -> None:
+    async def _delivery_loop(self, session: aiohttp.ClientSession) -> None:
         """Keep deliveries going: claim up to `batch` when half of them are done, send at most
         `in_flight` at a time, record finished attempts half a batch at a time (claims and
         records are transactions: fewer and larger is faster). A slow receiver holds one slot,
@@ -268,7 +272,7 @@ class Worker:
             result = None
             async with gate:
                 try:
-                    result = await self._send_one(client, item)
+                    result = await self._send_one(session, item)
                 except Exception:  # send() answers every failure itself; this would be a bug
                     log.exception("worker %s: a send failed; it goes again after the lease", self.name)
                     metrics.WORKER_ERRORS.inc()
@@ -312,9 +316,9 @@ class Worker:
                 await self._record_all(finished)
                 finished = []
 
-    async def _send_one(self, client: httpx.AsyncClient, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
+    async def _send_one(self, session: aiohttp.ClientSession, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
         delivery, headers, address = item
-        return delivery, await webhooks.send(client, address, delivery, headers, self.app.clock())
+        return delivery, await webhooks.send(session, address, delivery, headers, self.app.clock())
 
     def _claim(self, limit: int) -> list[Claimed]:
         with self.app.unit_of_work() as uow:
@@ -326,8 +330,18 @@ class Worker:
             subscriptions = Subscriptions(uow.conn)
             by_id = {s: subscriptions.get(s) for s in {d.subscription_id for d in found}}
             uow.commit()
+        # One HMAC per body: an event's deliveries to subscriptions that take the whole payload
+        # carry the same body, hence the same signature.
+        signatures: dict[str, str] = {}
+        for d in found:
+            if d.body not in signatures:
+                signatures[d.body] = webhooks.sign(d.body.encode(), secret)
         return [
-            (d, webhooks.headers_for(d, by_id[d.subscription_id], secret, domain), by_id[d.subscription_id].address)
+            (
+                d,
+                webhooks.headers_for(d, by_id[d.subscription_id], secret, domain, signatures[d.body]),
+                by_id[d.subscription_id].address,
+            )
             for d in found
         ]
 

@@ -30,7 +30,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     Text,
-    any_,
     bindparam,
     case,
     cast,
@@ -110,12 +109,15 @@ def among(conn: Connection, column: ColumnElement[Any], values: Iterable[Any]) -
     """`column IN values`, the values bound as one parameter: a PostgreSQL array, a JSON array
     on SQLite. Bound one by one, a batch of 5,000 made every statement of it 5,000 placeholders
     for SQLAlchemy and psycopg to build and for PostgreSQL to parse and plan: a fifth of the
-    batch's time went on that on PostgreSQL, and its row estimates were poor enough to scan all
-    of `orders` rather than look each id up."""
+    batch's time went on that on PostgreSQL.
+
+    As a subquery, not `= ANY(array)`: from the array PostgreSQL cannot tell that the rows lie
+    close together, and scans the whole table rather than look 5,000 keys up (0.37 s against
+    0.1 s a statement at 150,000 orders); from the subquery's rows it looks each one up."""
     given = list(values)
     if _postgres(conn):
         kind = BigInteger() if isinstance(column.type, Integer) else Text()
-        return column == any_(bindparam(None, given, type_=ARRAY(kind)))
+        return column.in_(select(func.unnest(bindparam(None, given, type_=ARRAY(kind)))))
     each = func.json_each(bindparam(None, orjson.dumps(given).decode(), type_=Text)).table_valued("value")
     return column.in_(select(each.c.value))
 

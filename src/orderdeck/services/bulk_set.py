@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, literal, select
+from sqlalchemy import insert, literal, select
 from sqlalchemy.exc import OperationalError
 
 from ..domain import lifecycle
@@ -217,18 +217,13 @@ def _terms(tags: list[str]) -> set[str]:
 
 def _retag_terms(conn: Any, before: dict[int, list[str]], after: dict[int, list[str]]) -> None:
     """The tag search terms follow the tags: what went is deleted, what came is added."""
-    gone: list[dict[str, Any]] = []
+    gone: list[tuple[int, str]] = []
     new: list[dict[str, Any]] = []
     for order_id, tags in after.items():
         old, now = _terms(before[order_id]), _terms(tags)
-        gone += [{"o": order_id, "t": t} for t in sorted(old - now)]
+        gone += [(order_id, t) for t in sorted(old - now)]
         new += [{"order_id": order_id, "kind": "tag", "term": t} for t in sorted(now - old)]
-    if gone:
-        t = order_search_terms.c
-        conn.execute(
-            delete(order_search_terms).where(t.order_id == bindparam("o"), t.kind == "tag", t.term == bindparam("t")),
-            gone,
-        )
+    bulk_updates.drop_terms(conn, "tag", gone)
     if new:
         conn.execute(insert(order_search_terms), new)
 
@@ -268,7 +263,7 @@ def _timeline(uow: UnitOfWork, author: Author, action: str, ids: list[int]) -> N
             literal(arguments),
             literal(False, timeline_events.c.is_comment.type),
         )
-        .where(orders.c.id.in_(ids))
+        .where(bulk_updates.among(uow.conn, orders.c.id, ids))
         .order_by(orders.c.id)
     )
     uow.conn.execute(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,23 +31,12 @@ from orderdeck.settings import Settings
 
 from . import machine
 from .narrow_row import API, _token
-from .server import Server, start
+from .server import Server, cpu_seconds, start
 
 
 def _load() -> list[str]:
     with open("/proc/loadavg") as f:
         return f.read().split()[:3]
-
-
-def _cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in processes:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def _database_processes(url: str) -> list[psutil.Process]:
@@ -76,32 +64,21 @@ def export(server: Server, url: str, token: str) -> dict[str, Any]:
     with httpx.Client(base_url=server.url + API, headers=headers, timeout=7200) as client:
         client.get("/orders/count.json?status=any")  # the first request's imports and connections
         database = _database_processes(url)
-        peak = [server.worker_rss_mb()]
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                peak.append(server.worker_rss_mb())
-                time.sleep(0.05)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        load_before = _load()
-        cpu_before = _cpu_seconds(server.processes()), _cpu_seconds(database)
-        started = time.perf_counter()
-        digest = hashlib.sha256()
-        lines, size, reads = 0, 0, 0
-        with client.stream("GET", "/orders/export.csv?status=any") as response:
-            response.raise_for_status()
-            for chunk in response.iter_bytes():
-                digest.update(chunk)
-                lines += chunk.count(b"\n")
-                size += len(chunk)
-                reads += 1
-        elapsed = time.perf_counter() - started
-        cpu_after = _cpu_seconds(server.processes()), _cpu_seconds(database)
-        stop.set()
-        watcher.join()
+        with server.peak_rss_mb() as peak:
+            load_before = _load()
+            cpu_before = server.cpu_seconds(), cpu_seconds(database)
+            started = time.perf_counter()
+            digest = hashlib.sha256()
+            lines, size, reads = 0, 0, 0
+            with client.stream("GET", "/orders/export.csv?status=any") as response:
+                response.raise_for_status()
+                for chunk in response.iter_bytes():
+                    digest.update(chunk)
+                    lines += chunk.count(b"\n")
+                    size += len(chunk)
+                    reads += 1
+            elapsed = time.perf_counter() - started
+            cpu_after = server.cpu_seconds(), cpu_seconds(database)
     orders = lines - 1
     server_cpu = cpu_after[0] - cpu_before[0]
     return {

@@ -29,7 +29,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psutil
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, text
 
@@ -118,17 +117,6 @@ def run_spread_wrk(
         timeout=seconds + 120,
     )
     return wrk_figures(out, connections)
-
-
-def server_cpu_seconds(server: Server) -> float:
-    total = 0.0
-    for proc in server.processes():
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def order_count(url: str) -> int:
@@ -228,14 +216,14 @@ def main() -> None:
         try:
             for connections in [int(c) for c in args.concurrency.split(",")]:
                 placed_before = order_count(url)
-                cpu_before = server_cpu_seconds(server)
+                cpu_before = server.cpu_seconds()
                 if spread:
                     row = run_spread_wrk(
                         server, token, body_file, spread, connections=connections, seconds=args.seconds
                     )
                 else:
                     row = run_wrk(server, token, body_file, connections=connections, seconds=args.seconds)
-                cpu = server_cpu_seconds(server) - cpu_before
+                cpu = server.cpu_seconds() - cpu_before
                 placed = order_count(url) - placed_before
                 row["placed"] = placed
                 row["cpu_ms_per_order"] = cpu * 1000 / placed if placed else None

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import statistics
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -175,25 +174,14 @@ def through_the_server(url: str, repeats: int, workdir: Path) -> dict[str, Any]:
                 client.get(path)  # warm
                 p50, p99 = _timed(client, path + ("&limit=50" if "orders.json" in path else ""), repeats)
                 found["lists"][label] = {"p50_ms": round(p50, 1), "p99_ms": round(p99, 1)}
-            peak = [server.worker_rss_mb()]
-            stop = threading.Event()
-
-            def watch() -> None:
-                while not stop.is_set():
-                    peak.append(server.worker_rss_mb())
-                    time.sleep(0.05)
-
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            started = time.perf_counter()
-            rows, size = 0, 0
-            with client.stream("GET", "/orders/export.csv?status=any") as response:
-                for chunk in response.iter_bytes():
-                    rows += chunk.count(b"\n")
-                    size += len(chunk)
-            elapsed = time.perf_counter() - started
-            stop.set()
-            watcher.join()
+            with server.peak_rss_mb() as peak:
+                started = time.perf_counter()
+                rows, size = 0, 0
+                with client.stream("GET", "/orders/export.csv?status=any") as response:
+                    for chunk in response.iter_bytes():
+                        rows += chunk.count(b"\n")
+                        size += len(chunk)
+                elapsed = time.perf_counter() - started
             found["export"] = {"orders": rows - 1, "seconds": elapsed, "peak_mb": max(peak), "csv_mb": size / 2**20}
     finally:
         server.stop()

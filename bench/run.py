@@ -28,7 +28,6 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -320,24 +319,13 @@ def list_queries(url: str, token: str, plan: Plan, results: Results, workdir: Pa
             p50, p99 = _timed(client, path or "", plan.repeats)
             results.queries.append({"query": "page 21 of the cursor chain", "p50_ms": p50, "p99_ms": p99})
             # Bulk: export every order as CSV, watching the server's memory while it streams.
-            peak = [server.worker_rss_mb()]
-            stop = threading.Event()
-
-            def watch() -> None:
-                while not stop.is_set():
-                    peak.append(server.worker_rss_mb())
-                    time.sleep(0.05)
-
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            started = time.perf_counter()
-            rows = 0
-            with client.stream("GET", "/orders/export.csv?status=any") as response:
-                for chunk in response.iter_text():
-                    rows += chunk.count("\n")
-            elapsed = time.perf_counter() - started
-            stop.set()
-            watcher.join()
+            with server.peak_rss_mb() as peak:
+                started = time.perf_counter()
+                rows = 0
+                with client.stream("GET", "/orders/export.csv?status=any") as response:
+                    for chunk in response.iter_text():
+                        rows += chunk.count("\n")
+                elapsed = time.perf_counter() - started
             results.bulk.append(
                 {"work": f"export {rows - 1:,} orders to CSV", "seconds": elapsed, "peak_mb": max(peak)}
             )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +17,18 @@ import httpx
 import psutil
 
 from orderdeck.settings import Settings
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU time of these processes (those that have ended count nothing)."""
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def free_port() -> int:
@@ -44,6 +59,30 @@ class Server:
             except psutil.NoSuchProcess:
                 continue
         return max(sizes) / 2**20 if sizes else 0.0
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every server process so far."""
+        return cpu_seconds(self.processes())
+
+    @contextlib.contextmanager
+    def peak_rss_mb(self) -> Iterator[list[float]]:
+        """Watch the largest process's resident memory while the block runs (every 50 ms);
+        `max()` of the list it yields is the peak."""
+        peak = [self.worker_rss_mb()]
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                peak.append(self.worker_rss_mb())
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            yield peak
+        finally:
+            stop.set()
+            watcher.join()
 
     def stop(self) -> None:
         self.process.terminate()

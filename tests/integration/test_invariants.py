@@ -1439,11 +1439,25 @@ def build_machine(
             if suggested and not request.shipping_full_refund:
                 # The suggestion is what the shop owes (the units' worth, less fees and exchange
                 # items), no more than the refunded units are worth nor than was paid: nothing
-                # is kept short of it or given beyond it.
+                # is kept short of it or given beyond it. The return's fees come off the refund
+                # that settles its last units (domain/refunds.fees_settled_by), so that refund is
+                # worth that much less even when the order owes the customer more for other
+                # reasons (an edit that took items off, say).
                 worth = sum(
                     (money(x["subtotal"]) + money(x["total_tax"]) for x in made["refund_line_items"]), Decimal(0)
                 )
-                assert back == max(Decimal(0), min(owed, worth, refundable)), (ret["name"], back, owed, worth)
+                [settled] = [r for r in after["order"]["returns"] if r["id"] == ret["id"]]
+                settles = any(x["refundable_quantity"] > 0 for x in ret["return_line_items"]) and not any(
+                    x["refundable_quantity"] > 0 for x in settled["return_line_items"]
+                )
+                kept = money(settled["total_fees_set"]["shop_money"]["amount"]) if settles else Decimal(0)
+                assert back == max(Decimal(0), min(owed, worth - kept, refundable)), (
+                    ret["name"],
+                    back,
+                    owed,
+                    worth,
+                    kept,
+                )
             if suggested:
                 assert not [a for a in made["order_adjustments"] if a["kind"] == "refund_discrepancy"], made
 

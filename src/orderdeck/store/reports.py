@@ -285,8 +285,9 @@ class OrderCount:
 def order_counts(conn: Connection, period: Period) -> list[OrderCount]:
     """One walk over the period's orders for the three reports that count them (orders and
     revenue, payment status, cancel reasons): grouped by all they tell apart, a few hundred
-    rows at most, each report adding up the ones it needs. Walking the orders is what those
-    reports cost (the same index range and rows each time), so the page walks them once."""
+    rows at most, each report adding up the ones it needs (the *_from_counts functions). Walking
+    the orders is what those reports cost (the same index range and rows each time), so the page
+    walks them once."""
     grp = _group_key(conn, period).label("grp")
     is_cancelled = orders.c.cancelled_at.is_not(None)
     reason = case((is_cancelled, func.coalesce(func.nullif(orders.c.cancel_reason, ""), "other"))).label("reason")
@@ -312,10 +313,10 @@ def order_counts(conn: Connection, period: Period) -> list[OrderCount]:
     ]
 
 
-def orders_over_time(conn: Connection, period: Period, counts: list[OrderCount] | None = None) -> list[OrdersRow]:
-    """Orders placed, cancelled, not yet fulfilled, and revenue, per group and currency."""
+def orders_from_counts(counts: list[OrderCount]) -> list[OrdersRow]:
+    """orders_over_time's answer, added up from order_counts."""
     found: dict[tuple[date, str], OrdersRow] = {}
-    for c in order_counts(conn, period) if counts is None else counts:
+    for c in counts:
         row = found.get((c.group, c.currency))
         if row is None:
             row = found[(c.group, c.currency)] = OrdersRow(c.group, c.currency)
@@ -331,24 +332,72 @@ def orders_over_time(conn: Connection, period: Period, counts: list[OrderCount] 
     return sorted(found.values(), key=lambda r: (r.group, r.currency))
 
 
-def payment_status(
-    conn: Connection, period: Period, counts: list[OrderCount] | None = None
-) -> dict[tuple[date, str], int]:
+def payment_status_from_counts(counts: list[OrderCount]) -> dict[tuple[date, str], int]:
+    """payment_status's answer, added up from order_counts."""
     found: dict[tuple[date, str], int] = {}
-    for c in order_counts(conn, period) if counts is None else counts:
+    for c in counts:
         found[(c.group, c.financial_status)] = found.get((c.group, c.financial_status), 0) + c.orders
     return found
 
 
-def cancel_reasons(
-    conn: Connection, period: Period, counts: list[OrderCount] | None = None
-) -> dict[tuple[date, str], int]:
-    """Cancelled orders per group and reason (the order row's; "other" when none was given)."""
+def cancel_reasons_from_counts(counts: list[OrderCount]) -> dict[tuple[date, str], int]:
+    """cancel_reasons' answer, added up from order_counts."""
     found: dict[tuple[date, str], int] = {}
-    for c in order_counts(conn, period) if counts is None else counts:
+    for c in counts:
         if c.cancel_reason is not None:
             found[(c.group, c.cancel_reason)] = found.get((c.group, c.cancel_reason), 0) + c.orders
     return found
+
+
+# Each report alone (a CSV download) reads only what it needs: cancel reasons, say, only sort the
+# cancelled orders, where order_counts sorts every order of the period by five columns.
+
+
+def orders_over_time(conn: Connection, period: Period) -> list[OrdersRow]:
+    """Orders placed, cancelled, not yet fulfilled, and revenue, per group and currency."""
+    grp = _group_key(conn, period).label("grp")
+    cancelled = orders.c.cancelled_at.is_not(None)
+    query = (
+        select(
+            grp,
+            orders.c.currency,
+            func.count(),
+            func.sum(case((cancelled, 1), else_=0)),
+            func.sum(case((cancelled, 0), else_=orders.c.total_price)),
+            func.sum(case((and_(orders.c.order_status == "open", orders.c.fulfillment_status.is_(None)), 1), else_=0)),
+        )
+        .where(_placed_in(period))
+        .group_by(grp, orders.c.currency)
+    )
+    rows = [
+        OrdersRow(
+            _day(g), currency, int(n), int(c or 0), Decimal(str(revenue or 0)).quantize(Decimal("0.01")), int(u or 0)
+        )
+        for g, currency, n, c, revenue, u in conn.execute(query)
+    ]
+    return sorted(rows, key=lambda r: (r.group, r.currency))
+
+
+def payment_status(conn: Connection, period: Period) -> dict[tuple[date, str], int]:
+    grp = _group_key(conn, period).label("grp")
+    query = (
+        select(grp, orders.c.financial_status, func.count())
+        .where(_placed_in(period))
+        .group_by(grp, orders.c.financial_status)
+    )
+    return {(_day(g), status): int(n) for g, status, n in conn.execute(query)}
+
+
+def cancel_reasons(conn: Connection, period: Period) -> dict[tuple[date, str], int]:
+    """Cancelled orders per group and reason (the order row's; "other" when none was given)."""
+    grp = _group_key(conn, period).label("grp")
+    reason = func.coalesce(func.nullif(orders.c.cancel_reason, ""), "other").label("reason")
+    query = (
+        select(grp, reason, func.count())
+        .where(_placed_in(period), orders.c.cancelled_at.is_not(None))
+        .group_by(grp, reason)
+    )
+    return {(_day(g), str(r)): int(n) for g, r, n in conn.execute(query)}
 
 
 def cancelled_products(conn: Connection, period: Period) -> dict[tuple[date, str, str], int]:
@@ -613,7 +662,8 @@ class PeriodReports:
     all: what several reports are worked out from is read once. The orders placed in the period
     are walked once for orders and revenue, payment status and cancel reasons (order_counts),
     the units fulfilled once for both return rates, and the returns once for the reports and
-    their rates. Each answer is the same as the report's own function gives."""
+    their rates. Each answer is the same as the report's own function gives
+    (tests/integration/test_report_counts.py checks both against each report's rule)."""
 
     def __init__(self, conn: Connection, period: Period) -> None:
         self.conn = conn
@@ -625,15 +675,15 @@ class PeriodReports:
 
     @cached_property
     def orders(self) -> list[OrdersRow]:
-        return orders_over_time(self.conn, self.period, self.order_counts)
+        return orders_from_counts(self.order_counts)
 
     @cached_property
     def payment_status(self) -> dict[tuple[date, str], int]:
-        return payment_status(self.conn, self.period, self.order_counts)
+        return payment_status_from_counts(self.order_counts)
 
     @cached_property
     def cancel_reasons(self) -> dict[tuple[date, str], int]:
-        return cancel_reasons(self.conn, self.period, self.order_counts)
+        return cancel_reasons_from_counts(self.order_counts)
 
     @cached_property
     def cancelled_products(self) -> dict[tuple[date, str, str], int]:

@@ -146,10 +146,11 @@ def test_the_counting_reports_match_their_rules_order_by_order(
         assert reports.orders_over_time(conn, period) == want["orders"]
         assert reports.payment_status(conn, period) == want["payment"]
         assert reports.cancel_reasons(conn, period) == want["reasons"]
-        page = reports.PeriodReports(conn, period)
-        assert (page.orders, page.payment_status, page.cancel_reasons) == (
-            want["orders"],
-            want["payment"],
-            want["reasons"],
-        )
+        for whole_page in (True, False):
+            page = reports.PeriodReports(conn, period, whole_page=whole_page)
+            assert (page.orders, page.payment_status, page.cancel_reasons) == (
+                want["orders"],
+                want["payment"],
+                want["reasons"],
+            )
         example.rollback()

@@ -721,7 +721,7 @@ def report_csv(report: str, request: Request, admin: Annotated[Admin, Depends(re
         if period is None:
             message = " ".join(f"{name.capitalize()}: {text}" for name, text in choice.errors.items())
             return PlainTextResponse(f"No report: {message}\n", status_code=422, headers=NO_STORE)
-        section = build(store.PeriodReports(uow.conn, period), shop.currency)
+        section = build(store.PeriodReports(uow.conn, period, whole_page=False), shop.currency)
     buffer = io.StringIO()
     writer = SafeWriter(buffer)  # a SKU or title starting with = + - @ stays text
     writer.writerow(section.header)

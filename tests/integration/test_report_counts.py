@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, create_engine, delete, insert
+from sqlalchemy import Connection, create_engine, delete, insert, text
 
 from orderdeck.store import reports
 from orderdeck.store.tables import orders
@@ -154,3 +154,17 @@ def test_the_counting_reports_match_their_rules_order_by_order(
                 want["reasons"],
             )
         example.rollback()
+
+
+@pytest.mark.postgres
+def test_the_reports_read_gets_room_to_hash_on_postgresql_for_its_transaction_only(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    period = reports.Period(START.date(), START.date(), "day", "Europe/Amsterdam")
+    with engine.connect() as connection:
+        with connection.begin():
+            default = connection.execute(text("SHOW work_mem")).scalar_one()
+            reports.PeriodReports(connection, period)
+            assert connection.execute(text("SHOW work_mem")).scalar_one() == "64MB"
+        with connection.begin():
+            assert connection.execute(text("SHOW work_mem")).scalar_one() == default != "64MB"
+    engine.dispose()

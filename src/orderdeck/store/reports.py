@@ -41,6 +41,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     tuple_,
 )
 
@@ -671,6 +672,13 @@ class PeriodReports:
         self.conn = conn
         self.period = period
         self.whole_page = whole_page
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL cannot tell how many groups a day-of-the-shop expression gives and
+            # assumes one an order, so with the default 4 MB it sorts the period's orders on disk
+            # for every GROUP BY and percentile (external merge, 10 MB over 250,000 orders)
+            # instead of hashing: 64 MB for this read only (SET LOCAL ends with its transaction)
+            # took order_counts over 250,000 orders from 0.84 to 0.41-0.55 s.
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
 
     @cached_property
     def order_counts(self) -> list[OrderCount]:

@@ -15,8 +15,13 @@ first recorded delivered, all written when the order is saved. So the cost is on
 over the period's orders plus, for transit times and cancelled products, an index lookup per
 fulfilled or cancelled order. Times are when Orderdeck recorded them: a "delivered" posted a day
 late counts a day late.
-Percentiles are nearest-rank (the value at rank ⌈p·n⌉): the database sorts the period's
-durations and Python reads each percentile off at its rank.
+Percentiles are nearest-rank (the value at rank ⌈p·n⌉): PostgreSQL's percentile_disc; on SQLite
+Python sorts each group's durations and reads each percentile off at its rank.
+
+The reports page reads through PeriodReports, which reads what several reports share once (the
+period's orders for the three that count them, the units fulfilled for both return rates). Nothing
+is kept between reads: every figure is worked out from the rows as they are, in the shop's time
+zone as it is now.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 from markupsafe import Markup
-from sqlalchemy import Connection
 
 from ...domain.cancellation import CANCEL_REASONS
 from ...domain.errors import NotFound
@@ -206,8 +205,9 @@ def _words(value: str) -> str:
     return BADGE_LABELS.get(value, value.replace("_", " ").capitalize())
 
 
-def orders_section(conn: Connection, period: store.Period, currency: str) -> Section:
-    found = {(r.group, r.currency): r for r in store.orders_over_time(conn, period)}
+def orders_section(figures: store.PeriodReports, currency: str) -> Section:
+    period = figures.period
+    found = {(r.group, r.currency): r for r in figures.orders}
     groups = period.groups()
     header = ["Period start", "Period end", "Orders", "Cancelled", "Not yet fulfilled", "Revenue", "Currency"]
     rows: list[list[Any]] = []
@@ -280,8 +280,9 @@ def _series_totals(series: list[Series]) -> str:
     return ", ".join(f"{s.name} {int(sum(v or 0 for v in s.values))}" for s in series)
 
 
-def payment_section(conn: Connection, period: store.Period) -> Section:
-    counted = store.payment_status(conn, period)
+def payment_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
+    counted = figures.payment_status
     header, rows, shown, series, labels = _wide(period, counted, PAYMENT_ORDER, _words, "Orders")
     chart = bar_chart(
         labels,
@@ -305,8 +306,9 @@ def payment_section(conn: Connection, period: store.Period) -> Section:
     )
 
 
-def cancellations_section(conn: Connection, period: store.Period) -> Section:
-    counted = store.cancel_reasons(conn, period)
+def cancellations_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
+    counted = figures.cancel_reasons
     header, rows, shown, series, labels = _wide(period, counted, CANCEL_REASONS, _words, "Cancelled orders")
     total = sum(counted.values())
     chart = bar_chart(
@@ -351,8 +353,9 @@ def _top_products_series(
     return series
 
 
-def cancelled_products_section(conn: Connection, period: store.Period) -> Section:
-    counted = store.cancelled_products(conn, period)
+def cancelled_products_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
+    counted = figures.cancelled_products
     totals: dict[tuple[str, str], int] = {}
     for (_, sku, title), n in counted.items():
         totals[(sku, title)] = totals.get((sku, title), 0) + n
@@ -431,7 +434,8 @@ def _durations_section(
     return Section(key, title, about, header, rows, shown, 1, [(title, chart)], whole_row=True)
 
 
-def lead_time_section(conn: Connection, period: store.Period) -> Section:
+def lead_time_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
     return _durations_section(
         "fulfillment-time",
         "Time to fulfill",
@@ -439,11 +443,12 @@ def lead_time_section(conn: Connection, period: store.Period) -> Section:
         "count), for the orders placed in each period that have something fulfilled.",
         "Fulfilled orders",
         period,
-        store.lead_time(conn, period),
+        figures.lead_time,
     )
 
 
-def transit_section(conn: Connection, period: store.Period) -> Section:
+def transit_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
     return _durations_section(
         "transit-time",
         "Time in transit",
@@ -451,7 +456,7 @@ def transit_section(conn: Connection, period: store.Period) -> Section:
         "shipment, by when its order was placed. Times are when Orderdeck recorded each event.",
         "Delivered shipments",
         period,
-        store.transit_time(conn, period),
+        figures.transit_time,
     )
 
 
@@ -489,9 +494,10 @@ def _returned_units(section: Section) -> int:
     return int(section.rows[-1][-3])
 
 
-def returns_by_reason_section(conn: Connection, period: store.Period) -> Section:
-    counted = store.returns_by_reason(conn, period)
-    rates = store.return_rate(conn, period)
+def returns_by_reason_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
+    counted = figures.returns_by_reason
+    rates = figures.return_rate
     header, rows, shown, series, labels = _wide(period, counted, RETURN_REASONS, _reason_words, "Returned units")
     header += ["Fulfilled units", "Return rate (%)"]
     groups = period.groups()
@@ -556,8 +562,9 @@ def returns_by_reason_section(conn: Connection, period: store.Period) -> Section
     )
 
 
-def returns_by_product_section(conn: Connection, period: store.Period) -> Section:
-    counted = store.returns_by_product(conn, period)
+def returns_by_product_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
+    counted = figures.returns_by_product
     totals: dict[store.ProductKey, int] = {}
     for (_, product_id, title), n in counted.items():
         totals[(product_id, title)] = totals.get((product_id, title), 0) + n
@@ -593,8 +600,9 @@ def returns_by_product_section(conn: Connection, period: store.Period) -> Sectio
     )
 
 
-def return_rate_by_product_section(conn: Connection, period: store.Period) -> Section:
-    found = store.return_rate_by_product(conn, period)
+def return_rate_by_product_section(figures: store.PeriodReports) -> Section:
+    period = figures.period
+    found = figures.return_rate_by_product
     ranked = sorted(found, key=lambda p: (-found[p].returned, -found[p].fulfilled, _product_name(p), p[0] or 0))
     header = [
         "Period start",
@@ -647,16 +655,16 @@ def return_rate_by_product_section(conn: Connection, period: store.Period) -> Se
     )
 
 
-SECTIONS: dict[str, Callable[[Connection, store.Period, str], Section]] = {
+SECTIONS: dict[str, Callable[[store.PeriodReports, str], Section]] = {
     "orders": orders_section,
-    "payment-status": lambda conn, period, _currency: payment_section(conn, period),
-    "cancellations": lambda conn, period, _currency: cancellations_section(conn, period),
-    "cancelled-products": lambda conn, period, _currency: cancelled_products_section(conn, period),
-    "fulfillment-time": lambda conn, period, _currency: lead_time_section(conn, period),
-    "transit-time": lambda conn, period, _currency: transit_section(conn, period),
-    "returns-by-reason": lambda conn, period, _currency: returns_by_reason_section(conn, period),
-    "returns-by-product": lambda conn, period, _currency: returns_by_product_section(conn, period),
-    "return-rate-by-product": lambda conn, period, _currency: return_rate_by_product_section(conn, period),
+    "payment-status": lambda figures, _currency: payment_section(figures),
+    "cancellations": lambda figures, _currency: cancellations_section(figures),
+    "cancelled-products": lambda figures, _currency: cancelled_products_section(figures),
+    "fulfillment-time": lambda figures, _currency: lead_time_section(figures),
+    "transit-time": lambda figures, _currency: transit_section(figures),
+    "returns-by-reason": lambda figures, _currency: returns_by_reason_section(figures),
+    "returns-by-product": lambda figures, _currency: returns_by_product_section(figures),
+    "return-rate-by-product": lambda figures, _currency: return_rate_by_product_section(figures),
 }
 
 
@@ -675,15 +683,17 @@ def reports_page(request: Request, admin: Annotated[Admin, Depends(require("view
         sections: list[Section] = []
         empty = False
         if period is not None:
-            first = orders_section(uow.conn, period, shop.currency)
-            returned = returns_by_reason_section(uow.conn, period)
+            # One PeriodReports for the page: what several reports are worked out from (the
+            # period's orders, its fulfilled units, its returns) is read once for all of them.
+            figures = store.PeriodReports(uow.conn, period)
+            first = orders_section(figures, shop.currency)
+            returned = returns_by_reason_section(figures)
             # Returns made in a period may come from orders placed before it: either is news.
             empty = not any(row[2] for row in first.rows) and not _returned_units(returned)
             if not empty:
                 made = {"orders": first, "returns-by-reason": returned}
                 sections = [
-                    made[key] if key in made else build(uow.conn, period, shop.currency)
-                    for key, build in SECTIONS.items()
+                    made[key] if key in made else build(figures, shop.currency) for key, build in SECTIONS.items()
                 ]
     return render(
         admin,
@@ -711,7 +721,7 @@ def report_csv(report: str, request: Request, admin: Annotated[Admin, Depends(re
         if period is None:
             message = " ".join(f"{name.capitalize()}: {text}" for name, text in choice.errors.items())
             return PlainTextResponse(f"No report: {message}\n", status_code=422, headers=NO_STORE)
-        section = build(uow.conn, period, shop.currency)
+        section = build(store.PeriodReports(uow.conn, period, whole_page=False), shop.currency)
     buffer = io.StringIO()
     writer = SafeWriter(buffer)  # a SKU or title starting with = + - @ stays text
     writer.writerow(section.header)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, bindparam, insert, literal, select
 
 from ..automation.engine import start_runs
 from ..services.context import Orderdeck
 from ..store.database import utc
-from ..store.tables import webhook_deliveries
+from ..store.tables import outbox, webhook_deliveries
 from ..store.wakeup import announce
 from ..store.webhooks import Subscription, Subscriptions
 from .service_calls import queue_notifications
@@ -45,33 +46,85 @@ def shaped_body(payload: str, fields: list[str] | None) -> str:
 
 def fan_out_webhooks(conn: Connection, messages: list[Any], now: datetime) -> int:
     """Turn webhook messages into deliveries, one per subscription to the topic. A disabled
-    subscription still gets its deliveries: they wait until it is enabled again."""
+    subscription still gets its deliveries: they wait until it is enabled again.
+
+    A subscription that takes the whole payload gets it copied from the outbox row inside the
+    database (one INSERT … SELECT per delivery, sent together), so the payloads, most of what
+    the relay moves, never travel to the worker and back; `messages` need not carry them. Only
+    payloads cut down to a subscription's `fields` are read and shaped here."""
     by_topic = Subscriptions(conn).active_by_topic({m.topic for m in messages})
-    rows = []
+    copied: list[dict[str, Any]] = []
+    shaped: list[tuple[Any, Subscription]] = []
     for message in messages:
-        subscription: Subscription
         for subscription in by_topic.get(message.topic, []):
-            rows.append(
+            if subscription.fields:
+                shaped.append((message, subscription))
+            else:
+                copied.append(
+                    {
+                        "delivery_id": delivery_id(message.id, subscription.id),
+                        "subscription_id": subscription.id,
+                        "event_id": message.id,
+                        "now": now,
+                    }
+                )
+    if copied:
+        conn.execute(_copy_from_outbox(), copied)
+    if shaped:
+        payloads = dict(
+            conn.execute(select(outbox.c.id, outbox.c.payload).where(outbox.c.id.in_({m.id for m, _ in shaped}))).all()
+        )
+        conn.execute(
+            insert(webhook_deliveries),
+            [
                 {
                     "id": delivery_id(message.id, subscription.id),
                     "subscription_id": subscription.id,
                     "event_id": message.id,
                     "topic": message.topic,
                     "order_id": message.order_id,
-                    "body": shaped_body(message.payload, subscription.fields),
+                    "body": shaped_body(payloads[message.id], subscription.fields),
                     "triggered_at": utc(message.created_at),
                     "created_at": now,
                     "state": "pending",
                     "attempts": 0,
                     "next_attempt_at": now,
                 }
-            )
-    if rows:
-        conn.execute(insert(webhook_deliveries), rows)
-    return len(rows)
+                for message, subscription in shaped
+            ],
+        )
+    return len(copied) + len(shaped)
+
+
+@cache
+def _copy_from_outbox() -> Any:
+    """A delivery of the whole payload, made from its outbox row: the columns fan_out_webhooks
+    would otherwise fill from the message (topic, order, body, triggered at)."""
+    o = outbox.c
+    now = bindparam("now", type_=webhook_deliveries.c.created_at.type)
+    columns = ("id", "subscription_id", "event_id", "topic", "order_id", "body", "triggered_at")
+    return insert(webhook_deliveries).from_select(
+        [*columns, "created_at", "state", "attempts", "next_attempt_at"],
+        select(
+            bindparam("delivery_id", type_=webhook_deliveries.c.id.type),
+            bindparam("subscription_id", type_=webhook_deliveries.c.subscription_id.type),
+            o.id,
+            o.topic,
+            o.order_id,
+            o.payload,
+            o.created_at,
+            now,
+            literal("pending", webhook_deliveries.c.state.type),
+            literal(0, webhook_deliveries.c.attempts.type),
+            now,
+        ).where(o.id == bindparam("event_id", type_=o.id.type)),
+    )
 
 
 Consumer = Callable[[Connection, list[Any], datetime], int]
+
+# Kinds whose consumer reads no payload from the messages it is handed (it copies them itself).
+WITHOUT_PAYLOAD = frozenset({"webhook"})
 
 # What each outbox kind becomes. Kinds without a consumer here stay in the outbox, untouched,
 # until one exists (customer notifications and the staff mailer come later).
@@ -89,7 +142,9 @@ def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = 
         consume = CONSUMERS[kind]
         with app.unit_of_work() as uow:
             now = uow.now
-            messages = uow.outbox.due(kind, now, batch, skip_locked=not app.db.is_sqlite)
+            messages = uow.outbox.due(
+                kind, now, batch, skip_locked=not app.db.is_sqlite, payload=kind not in WITHOUT_PAYLOAD
+            )
             if not messages:
                 continue
             if consume(uow.conn, messages, now):

@@ -23,7 +23,21 @@ from typing import Any
 
 import aiohttp
 import httpx
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from .. import __version__, destinations
 from ..destinations import Destinations, RefusedDestination
@@ -190,23 +204,25 @@ def client(allowed: Destinations) -> httpx.AsyncClient:
 
 
 def claim(conn: Connection, now: datetime, lease: timedelta, limit: int, *, skip_locked: bool) -> list[Delivery]:
-    """Due deliveries of enabled subscriptions, held for `lease` by moving their due time."""
+    """Due deliveries of enabled subscriptions, oldest due first, held for `lease` by moving their
+    due time: one statement (the pick and the hold), so one round trip on PostgreSQL."""
     d, s = webhook_deliveries.c, webhook_subscriptions.c
-    query = (
-        select(webhook_deliveries)
+    picked = (
+        select(d.id)
         .join(webhook_subscriptions, s.id == d.subscription_id)
         .where(d.state == "pending", d.next_attempt_at <= now, s.disabled_at.is_(None))
         .order_by(d.next_attempt_at)
         .limit(limit)
     )
     if skip_locked:
-        query = query.with_for_update(skip_locked=True, of=webhook_deliveries)
-    found = [Delivery.of(r) for r in conn.execute(query).mappings()]
-    if found:
-        conn.execute(
-            update(webhook_deliveries).where(d.id.in_([f.id for f in found])).values(next_attempt_at=now + lease)
-        )
-    return found
+        picked = picked.with_for_update(skip_locked=True, of=webhook_deliveries)
+    held = (
+        update(webhook_deliveries)
+        .where(d.id.in_(picked.scalar_subquery()))
+        .values(next_attempt_at=now + lease)
+        .returning(*webhook_deliveries.c)
+    )
+    return [Delivery.of(r) for r in conn.execute(held).mappings()]
 
 
 def next_try(attempts: int, delays: tuple[timedelta, ...], rng: random.Random) -> timedelta | None:
@@ -290,33 +306,42 @@ def _update_delivery() -> Any:
 
 def _count_failures(conn: Connection, judged: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
     """Keep each subscription's run of failed deliveries: a delivery sets it back to 0, a
-    delivery that ended failed adds one; at DISABLE_AFTER the subscription is disabled."""
-    touched = {sid for sid, j in judged if j["result"] in ("delivered", "failed")}
-    if not touched:
-        return
-    s = webhook_subscriptions.c
-    rows = conn.execute(select(s.id, s.consecutive_failures).where(s.id.in_(touched)))
-    current = {row.id: row.consecutive_failures for row in rows}
-    last_error: dict[int, str] = {}
+    delivery that ended failed adds one; at DISABLE_AFTER the subscription is disabled.
+
+    One statement for the batch, whatever it holds: per subscription, the batch either ends its
+    run (a delivery: the run is the failures after the last one) or adds to it (no delivery).
+    A subscription whose run stays at 0 is not written at all, so workers recording deliveries
+    to the same receiver at once do not queue for its row."""
+    changes: dict[int, dict[str, Any]] = {}
     for sid, j in judged:
-        if sid not in current:
-            continue
         if j["result"] == "delivered":
-            current[sid] = 0
+            changes[sid] = {"sid": sid, "restart": True, "failures": 0, "last_error": None}
         elif j["result"] == "failed":
-            current[sid] += 1
-            last_error[sid] = j["last_error"]
-    for sid, failures in current.items():
-        conn.execute(update(webhook_subscriptions).where(s.id == sid).values(consecutive_failures=failures))
-        if failures >= DISABLE_AFTER:
-            conn.execute(
-                update(webhook_subscriptions)
-                .where(s.id == sid, s.disabled_at.is_(None))
-                .values(
-                    disabled_at=now,
-                    disabled_reason=(
-                        f"Disabled after {DISABLE_AFTER} deliveries in a row failed; the last: {last_error.get(sid)}. "
-                        "Deliveries wait until the webhook is enabled again."
-                    ),
-                )
-            )
+            change = changes.setdefault(sid, {"sid": sid, "restart": False, "failures": 0, "last_error": None})
+            change["failures"] += 1
+            change["last_error"] = j["last_error"]
+    if changes:
+        conn.execute(_run_of_failures(), [{**c, "now": now} for c in changes.values()])
+
+
+@cache
+def _run_of_failures() -> Any:
+    s = webhook_subscriptions.c
+    restart, failures = bindparam("restart", type_=Boolean), bindparam("failures", type_=Integer)
+    now = bindparam("now", type_=webhook_subscriptions.c.disabled_at.type)
+    run = case((restart, failures), else_=s.consecutive_failures + failures)
+    disable = and_(run >= DISABLE_AFTER, s.disabled_at.is_(None))
+    reason = (
+        literal(f"Disabled after {DISABLE_AFTER} deliveries in a row failed; the last: ")
+        + func.coalesce(bindparam("last_error", type_=Text), literal("None"))
+        + literal(". Deliveries wait until the webhook is enabled again.")
+    )
+    return (
+        update(webhook_subscriptions)
+        .where(s.id == bindparam("sid"), or_(s.consecutive_failures != run, disable))
+        .values(
+            consecutive_failures=run,
+            disabled_at=case((disable, now), else_=s.disabled_at),
+            disabled_reason=case((disable, reason), else_=s.disabled_reason),
+        )
+    )

@@ -72,6 +72,7 @@ class Worker:
 
     def __post_init__(self) -> None:
         self._stopping = asyncio.Event()
+        self._secret: str | None = None  # the signing secret, read with the first claim
         self._resume_bulk = True  # on starting, take up bulk runs a stopped worker left half done
         # Set when there may be news for a loop; each loop clears its own before it looks.
         self._news = {name: asyncio.Event() for name in ("tend", "deliveries", "rules", "services")}
@@ -256,14 +257,17 @@ class Worker:
 
     async def _delivery_loop(self, session: aiohttp.ClientSession) -> None:
         """Keep deliveries going: claim up to `batch` when half of them are done, send at most
-        `in_flight` at a time, record finished attempts half a batch at a time (claims and
-        records are transactions: fewer and larger is faster). A slow receiver holds one slot,
-        not the others. Stopping claims nothing more, lets the sends finish and records them."""
+        `in_flight` at a time, record finished attempts half a batch or more at a time (claims and
+        records are transactions: fewer and larger is faster). A record runs beside the claims
+        and the sends, one at a time; what finishes meanwhile waits for the next. A slow receiver
+        holds one slot, not the others. Stopping claims nothing more, lets the sends finish and
+        records them."""
         gate = asyncio.Semaphore(self.in_flight)
         arrived: asyncio.Queue[tuple[Delivery, webhooks.Outcome] | None] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()  # held so they are not collected mid-send
         outstanding = 0  # claimed and not yet arrived
         finished: list[tuple[Delivery, webhooks.Outcome]] = []
+        recording: asyncio.Task[None] | None = None
         nothing_due_until = 0.0
         loop = asyncio.get_running_loop()
         news = self._news["deliveries"]
@@ -277,6 +281,20 @@ class Worker:
                     log.exception("worker %s: a send failed; it goes again after the lease", self.name)
                     metrics.WORKER_ERRORS.inc()
             arrived.put_nowait(result)
+
+        def record_when_free() -> None:
+            nonlocal recording, finished
+            if finished and (recording is None or recording.done()):
+                recording = asyncio.create_task(self._record_all(finished))
+                finished = []
+
+        async def record_everything() -> None:
+            nonlocal recording, finished
+            while finished or recording is not None:
+                if recording is not None:
+                    await recording
+                    recording = None
+                record_when_free()
 
         while True:
             if news.is_set():  # new deliveries may be due: look, whenever we last found none
@@ -298,9 +316,7 @@ class Worker:
                     task.add_done_callback(tasks.discard)
                 outstanding += len(claimed)
             if outstanding == 0:
-                if finished:
-                    await self._record_all(finished)
-                    finished = []
+                await record_everything()
                 if self.stopping:
                     return
                 await self._wait(news, max(nothing_due_until - loop.time(), 0.01))
@@ -313,8 +329,7 @@ class Worker:
                 outstanding -= len(results)
                 finished.extend(r for r in results if r is not None)
             if len(finished) >= self.batch // 2 or (finished and outstanding == 0):
-                await self._record_all(finished)
-                finished = []
+                record_when_free()
 
     async def _send_one(self, session: aiohttp.ClientSession, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
         delivery, headers, address = item
@@ -325,11 +340,16 @@ class Worker:
             found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=not self.app.db.is_sqlite)
             if not found:
                 return []
-            secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
-            domain = uow.shop.domain
-            subscriptions = Subscriptions(uow.conn)
-            by_id = {s: subscriptions.get(s) for s in {d.subscription_id for d in found}}
+            if self._secret is None:
+                # Kept: the stored secret is only ever filled in, never changed (webhook_secret).
+                self._secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
+            by_id, domain = Subscriptions(uow.conn).senders({d.subscription_id for d in found})
             uow.commit()
+        # A subscription deleted meanwhile took its deliveries with it: nothing of it to send.
+        found = [d for d in found if d.subscription_id in by_id]
+        if not found or domain is None:
+            return []
+        secret = self._secret
         # One HMAC per body: an event's deliveries to subscriptions that take the whole payload
         # carry the same body, hence the same signature.
         signatures: dict[str, str] = {}

@@ -49,12 +49,13 @@ class Outbox:
         )
         announce(self.conn)  # the workers wake when this commits
 
-    def due(self, kind: str, now: datetime, limit: int, *, skip_locked: bool) -> list[Any]:
+    def due(self, kind: str, now: datetime, limit: int, *, skip_locked: bool, payload: bool = True) -> list[Any]:
         """Unhandled messages of one kind whose time has come, oldest first (PostgreSQL: locked,
-        skipping those another worker holds)."""
+        skipping those another worker holds); without their payloads when `payload` is false."""
         o = outbox.c
+        columns = [o.id, o.topic, o.order_id, o.created_at, o.attempts] + ([o.payload] if payload else [])
         query = (
-            select(o.id, o.topic, o.order_id, o.payload, o.created_at, o.attempts)
+            select(*columns)
             .where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now)
             .order_by(o.available_at)
             .limit(limit)

@@ -166,6 +166,21 @@ class Subscriptions:
             found.setdefault(subscription.topic, []).append(subscription)
         return found
 
+    def senders(self, subscription_ids: set[int]) -> tuple[dict[int, Subscription], str | None]:
+        """What a claim of deliveries needs to send them, in one statement: their subscriptions
+        by id, and the shop's domain (X-Shopify-Shop-Domain; None when none of them is left)."""
+        rows = self.conn.execute(
+            select(webhook_subscriptions, shop.c.domain.label("shop_domain"))
+            .join(shop, shop.c.id == 1)
+            .where(webhook_subscriptions.c.id.in_(subscription_ids))
+        ).mappings()
+        by_id: dict[int, Subscription] = {}
+        domain = None
+        for row in rows:
+            by_id[row["id"]] = Subscription.of(row)
+            domain = row["shop_domain"]
+        return by_id, domain
+
     def change(self, subscription_id: int, now: datetime, **values: Any) -> Subscription:
         if "fields" in values:
             values["fields"] = orjson.dumps(values["fields"]).decode() if values["fields"] is not None else None

@@ -164,6 +164,20 @@ def drop_terms(conn: Connection, kind: str, pairs: list[tuple[int, str]]) -> Non
     )
 
 
+def add_terms(conn: Connection, kind: str, pairs: list[tuple[int, str]]) -> None:
+    """Insert these (order id, term) search terms of one kind, in one statement with one
+    parameter (as rows, psycopg sent 5,000 of them: 0.45 s a batch on PostgreSQL)."""
+    if not pairs:
+        return
+    given = _given(conn, [{"order_id": o, "term": t} for o, t in pairs], order_id=BigInteger, term=Text)
+    conn.execute(
+        order_search_terms.insert().from_select(
+            ["order_id", "kind", "term"],
+            select(cast(given.c.order_id, BigInteger), literal(kind), cast(given.c.term, Text)),
+        )
+    )
+
+
 def rows_for_update(conn: Connection, ids: list[int], *, with_tags: bool) -> list[BatchRow]:
     """The batch's orders, locked against other commands until the batch commits (PostgreSQL;
     SQLite's single writer already serialises them). With their tags when asked: read from the

@@ -298,6 +298,15 @@ def test_set_based_bulk_leaves_what_one_order_at_a_time_leaves(deck, api, shop, 
     check()
 
 
+def overlays(deck: Orderdeck, ids: list[int]) -> list[bool]:
+    """Whether each order has fields laid over its document (in the order of `ids`)."""
+    with deck.unit_of_work(read_only=True) as uow:
+        found = dict(
+            uow.conn.execute(select(orders_table.c.id, orders_table.c.overlay).where(orders_table.c.id.in_(ids))).all()
+        )
+    return [found[i] is not None for i in ids]
+
+
 def test_held_messages_go_out_once_with_the_rendering_the_bulk_change_left(deck, api, shop, mug):
     placed = [shop.order([{"variant_id": mug, "quantity": 1}], transactions=SELL)["id"] for _ in range(4)]
     with deck.unit_of_work(read_only=True) as uow:
@@ -328,9 +337,12 @@ def test_held_messages_go_out_once_with_the_rendering_the_bulk_change_left(deck,
     assert orjson.loads(bulk_one.payload)["tags"] == ""
     assert orjson.loads(bulk_one.payload)["closed_at"] is not None
     assert orjson.loads(own.payload)["tags"] == "late"
+    # The command saved that order whole; the others still have the archive laid over their documents.
+    assert overlays(deck, placed) == [False, True, True, True]
 
     assert held.release_due(deck) == 3
     assert held.release_due(deck) == 0  # exactly once
+    assert overlays(deck, placed) == [False] * 4  # stored whole, with their fresh renderings
     messages = ours()
     assert not [m for m in messages if is_held(m)]
     webhooks = [m for m in messages if m.kind == "webhook" and m.order_id != placed[0]]

@@ -73,8 +73,9 @@ def state(conn: Any, ids: list[int], since_event: int, outbox_before: set[str]) 
         .order_by(orders_table.c.id)
     ).all()
     columns = [{k: v for k, v in r._mapping.items() if k not in ("document", "rendered", "rendered_for")} for r in rows]
-    documents = {r.id: decode_order(r.document) for r in rows}
+    documents = {r.id: decode_order(r.document, r.overlay) for r in rows}
     renderings = {r.id: (orjson.loads(r.rendered) if r.rendered else None, r.rendered_for) for r in rows}
+    stored = {r.id: r.rendered for r in rows}
     terms = sorted(
         tuple(t)
         for t in conn.execute(
@@ -134,6 +135,7 @@ def state(conn: Any, ids: list[int], since_event: int, outbox_before: set[str]) 
         "events": events,
         "messages": messages,
         "counts": counted,
+        "stored": stored,
     }
 
 
@@ -167,7 +169,11 @@ def one_by_one(deck: Orderdeck, ids: list[int], step: Callable[[Command, int], A
     return (succeeded, refused), left
 
 
-def set_based(deck: Orderdeck, ids: list[int], action: str, tags: list[str]) -> tuple[Any, dict[str, Any], int]:
+def set_based(
+    deck: Orderdeck, api: Any, ids: list[int], action: str, tags: list[str]
+) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+    """The set-based run; what it leaves once the background step has run, and what the API and
+    the decoded documents showed before it (the orders' fields still laid over their documents)."""
     with deck.unit_of_work(read_only=True) as uow:
         since, before = marks(uow.conn)
     result = bulk_set.run(deck, STAFF, ids, action, tags=tags, step=step_for(action, tags), batch=3)
@@ -175,10 +181,16 @@ def set_based(deck: Orderdeck, ids: list[int], action: str, tags: list[str]) -> 
         still_held = uow.conn.execute(
             select(func.count()).select_from(outbox).where(outbox.c.available_at == bulk_updates.HELD_AT)
         ).scalar_one()
+        meanwhile = state(uow.conn, ids, since, before)
+    present = sorted(meanwhile["documents"])
+    meanwhile["answers"] = {i: api.get(f"/orders/{i}.json").content for i in present}
+    if present:
+        listed = api.ok(api.get("/orders.json", params={"status": "any", "ids": ",".join(map(str, present))}))
+        meanwhile["listed"] = sorted(listed["orders"], key=lambda o: o["id"])
     held.release_due(deck, batch=2)
     with deck.unit_of_work(read_only=True) as uow:
         left = state(uow.conn, ids, since, before)
-    return (result.succeeded, result.refused), left, int(still_held)
+    return (result.succeeded, result.refused), left, int(still_held), meanwhile
 
 
 order_plans = st.fixed_dictionaries(
@@ -265,9 +277,18 @@ def test_set_based_bulk_leaves_what_one_order_at_a_time_leaves(deck, api, shop, 
         rule_holds_on_columns(deck, [i for i in ids if i < 10**15])
         with frozen(deck):
             expected, left_alone = one_by_one(deck, ids, step_for(action, tags))
-            got, left_set, was_held = set_based(deck, ids, action, tags)
+            got, left_set, was_held, meanwhile = set_based(deck, api, ids, action, tags)
         assert got == expected
         assert left_set["documents"] == left_alone["documents"]
+        # Before the background step: the same orders read back, and the API answers byte for
+        # byte what it answers for the orders changed one by one (their stored renderings).
+        assert meanwhile["documents"] == left_alone["documents"]
+        for order_id, answer in meanwhile["answers"].items():
+            assert answer == b'{"order":' + left_alone["stored"][order_id].encode() + b"}"
+        if meanwhile["documents"]:
+            assert meanwhile["listed"] == [
+                orjson.loads(left_alone["stored"][i]) for i in sorted(meanwhile["documents"])
+            ]
         for key in ("columns", "renderings", "terms", "events", "messages", "counts"):
             assert left_set[key] == left_alone[key], key
         # What the set-based run changed, it held until the background step rendered it.
@@ -275,6 +296,15 @@ def test_set_based_bulk_leaves_what_one_order_at_a_time_leaves(deck, api, shop, 
         assert was_held <= 2 * changed_by_set
 
     check()
+
+
+def overlays(deck: Orderdeck, ids: list[int]) -> list[bool]:
+    """Whether each order has fields laid over its document (in the order of `ids`)."""
+    with deck.unit_of_work(read_only=True) as uow:
+        found = dict(
+            uow.conn.execute(select(orders_table.c.id, orders_table.c.overlay).where(orders_table.c.id.in_(ids))).all()
+        )
+    return [found[i] is not None for i in ids]
 
 
 def test_held_messages_go_out_once_with_the_rendering_the_bulk_change_left(deck, api, shop, mug):
@@ -307,9 +337,12 @@ def test_held_messages_go_out_once_with_the_rendering_the_bulk_change_left(deck,
     assert orjson.loads(bulk_one.payload)["tags"] == ""
     assert orjson.loads(bulk_one.payload)["closed_at"] is not None
     assert orjson.loads(own.payload)["tags"] == "late"
+    # The command saved that order whole; the others still have the archive laid over their documents.
+    assert overlays(deck, placed) == [False, True, True, True]
 
     assert held.release_due(deck) == 3
     assert held.release_due(deck) == 0  # exactly once
+    assert overlays(deck, placed) == [False] * 4  # stored whole, with their fresh renderings
     messages = ours()
     assert not [m for m in messages if is_held(m)]
     webhooks = [m for m in messages if m.kind == "webhook" and m.order_id != placed[0]]

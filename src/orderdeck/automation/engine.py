@@ -284,7 +284,7 @@ def _renderings(
     ctx = app.render_context(uow)
     c, d = orders.c, order_documents.c
     rows = conn.execute(
-        select(c.id, d.rendered, d.rendered_for, d.document, c.customer_id)
+        select(c.id, d.rendered, d.rendered_for, d.document, c.overlay, c.customer_id)
         .select_from(orders.join(order_documents, d.order_id == c.id))
         .where(where, c.id < after)
         .order_by(c.id.desc())
@@ -292,15 +292,17 @@ def _renderings(
     ).all()
     found = []
     for row in rows:
-        if row.rendered is not None and row.rendered_for == ctx.fingerprint:
+        # An overlay (a set-based change since) makes the stored rendering out of date.
+        if row.rendered is not None and row.rendered_for == ctx.fingerprint and row.overlay is None:
             facts: Facts = orjson.loads(row.rendered)
         else:
-            facts = render.order(decode_order(row.document), ctx)
+            facts = render.order(decode_order(row.document, row.overlay), ctx)
         facts["_now"] = uow.now
         if final_sale and facts.get("returns"):
-            facts[FINAL_SALE] = _final_sale(uow, decode_order(row.document), facts)
+            facts[FINAL_SALE] = _final_sale(uow, decode_order(row.document, row.overlay), facts)
         if stuck:
-            facts[STUCK] = [{"reason": f.reason, "service": f.service} for f in decode_order(row.document).stuck]
+            flags = decode_order(row.document, row.overlay).stuck
+            facts[STUCK] = [{"reason": f.reason, "service": f.service} for f in flags]
         if row.customer_id is not None:
             facts["_customer_orders_count"] = conn.execute(
                 select(func.count()).select_from(orders).where(c.customer_id == row.customer_id)

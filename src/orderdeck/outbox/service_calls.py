@@ -34,7 +34,7 @@ from ..services.context import Orderdeck
 from ..store.codec import decode_order
 from ..store.database import utc
 from ..store.service_notifications import Notification, ServiceNotifications, notification_id
-from ..store.tables import fulfillment_services, order_documents
+from ..store.tables import fulfillment_services, order_documents, orders
 from ..store.webhooks import webhook_secret
 from . import metrics
 from .webhooks import RETRY_DELAYS, sign
@@ -150,11 +150,11 @@ def claim(app: Orderdeck, worker: str, limit: int = BATCH) -> tuple[int, list[Ca
             for row in uow.conn.execute(select(fs.id, fs.callback_url).where(fs.id.in_({n.service_id for n in found})))
         }
         documents = {
-            row.id: decode_order(row.document)
+            row.id: decode_order(row.document, row.overlay)
             for row in uow.conn.execute(
-                select(order_documents.c.order_id.label("id"), order_documents.c.document).where(
-                    order_documents.c.order_id.in_({n.order_id for n in found})
-                )
+                select(orders.c.id, order_documents.c.document, orders.c.overlay)
+                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
+                .where(orders.c.id.in_({n.order_id for n in found}))
             )
         }
         secret = webhook_secret(uow.conn, app.settings.webhook_secret)

@@ -34,7 +34,7 @@ from ..domain.errors import OrderError
 from ..domain.order import Author
 from ..store import bulk_updates, counts
 from ..store.fulfillment_services import FulfillmentServices
-from ..store.tables import order_search_terms, orders, timeline_events
+from ..store.tables import orders, timeline_events
 from ..store.uow import UnitOfWork
 from .bulk import BulkResult, OnBatch, _conflict, run_in_batches
 from .context import Command, Orderdeck
@@ -218,14 +218,13 @@ def _terms(tags: list[str]) -> set[str]:
 def _retag_terms(conn: Any, before: dict[int, list[str]], after: dict[int, list[str]]) -> None:
     """The tag search terms follow the tags: what went is deleted, what came is added."""
     gone: list[tuple[int, str]] = []
-    new: list[dict[str, Any]] = []
+    new: list[tuple[int, str]] = []
     for order_id, tags in after.items():
         old, now = _terms(before[order_id]), _terms(tags)
         gone += [(order_id, t) for t in sorted(old - now)]
-        new += [{"order_id": order_id, "kind": "tag", "term": t} for t in sorted(now - old)]
+        new += [(order_id, t) for t in sorted(now - old)]
     bulk_updates.drop_terms(conn, "tag", gone)
-    if new:
-        conn.execute(insert(order_search_terms), new)
+    bulk_updates.add_terms(conn, "tag", new)
 
 
 _EVENTS = {

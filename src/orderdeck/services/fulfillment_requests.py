@@ -98,7 +98,7 @@ def assigned(
     if not wanted:
         return found
     query = (
-        select(orders.c.id, order_documents.c.document)
+        select(orders.c.id, order_documents.c.document, orders.c.overlay)
         .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
         .join(order_search_terms, order_search_terms.c.order_id == orders.c.id)
         .where(order_search_terms.c.kind == "location", order_search_terms.c.term.in_([str(i) for i in wanted]))
@@ -109,7 +109,7 @@ def assigned(
         if row.id in seen:
             continue
         seen.add(row.id)
-        order = decode_order(row.document)
+        order = decode_order(row.document, row.overlay)
         for fo in order.fulfillment_orders:
             if fo.assigned_location_id not in wanted or not fo.is_active:
                 continue

@@ -1,14 +1,16 @@
 """The messages a bulk change holds until its orders are rendered afresh.
 
-Bulk archive, unarchive and tagging (services/bulk_set.py) patch the order documents inside the
-database, where nothing can render an order. Their `orders/updated` webhooks must carry the order
+Bulk archive, unarchive and tagging (services/bulk_set.py) change the orders inside the
+database (the fields they set laid over each document, store/bulk_updates.py), where nothing can
+render an order. Their `orders/updated` webhooks must carry the order
 as the change left it, and their automation messages must not start rules on an order whose
 webhook has not gone yet; so both are written held (store/bulk_updates.py) and let go here, each
 exactly once, in one of two ways:
 
 - in the background (`release_due`, from the worker's bulk loop and `orderdeck rerender`): each
-  order with held messages is locked, rendered, its rendering stored, its webhook's payload
-  filled in with that rendering and both messages released, a batch of orders a transaction;
+  order with held messages is locked, rendered, its rendering stored (with its document, the
+  overlay the change left folded in), its webhook's payload filled in with that rendering and
+  both messages released, a batch of orders a transaction;
 - by the next command on such an order, if it comes first (`release_loaded`, from
   services/changes.load_order): the order as it was loaded is still the order as the bulk change
   left it; it is rendered and the messages released in that command's transaction, before the
@@ -29,7 +31,7 @@ import orjson
 from ..domain.order import Order
 from ..resources import render
 from ..store import bulk_updates
-from ..store.codec import BadDocument, decode_order
+from ..store.codec import BadDocument, decode_order, encode_order
 from .context import Command, Orderdeck
 
 log = logging.getLogger("orderdeck.bulk")
@@ -70,7 +72,7 @@ def release_due(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False,
             payloads: dict[str, str] = {}
             others: list[str] = []
             gone: list[str] = []
-            fresh: list[tuple[int, int, str]] = []
+            fresh: list[bulk_updates.Fresh] = []
             for webhook in (h for h in waiting if h.id in held_by_id):
                 partner = bulk_updates.partner_of(webhook.id)
                 partners = [partner] if partner in held_by_id else []
@@ -78,19 +80,21 @@ def release_due(app: Orderdeck, should_stop: Callable[[], bool] = lambda: False,
                 if stored is None:
                     gone += [webhook.id, *partners]  # the order was deleted: nothing to render
                     continue
-                version, document = stored
+                version, document, overlay = stored
                 if webhook.id != bulk_updates.held_ids(webhook.order_id, version)[0]:  # type: ignore[arg-type]
                     # Changed since without releasing (a path that bypasses load_order): the
                     # order as it is now is the nearest rendering there is.
                     log.warning("order %s changed before its held messages were released", webhook.order_id)
                 try:
-                    order = decode_order(document)
+                    order = decode_order(document, overlay)
                 except BadDocument:
                     log.exception("order %s no longer loads: its held messages are dropped", webhook.order_id)
                     gone += [webhook.id, *partners]
                     continue
                 rendered = orjson.dumps(render.order(order, ctx)).decode()
-                fresh.append((order.id, version, rendered))
+                # Stored whole, the overlay folded in: the rendering is current again.
+                whole = encode_order(order) if overlay is not None else None
+                fresh.append(bulk_updates.Fresh(order.id, version, rendered, whole))
                 payloads[webhook.id] = rendered
                 others += partners
             bulk_updates.store_renderings(conn, fresh, ctx.fingerprint)

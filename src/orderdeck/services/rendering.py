@@ -29,7 +29,7 @@ def rerender_stale(app: Orderdeck, *, batch: int = BATCH) -> int:
         with app.unit_of_work() as uow:
             ctx = app.render_context(uow)
             rows = uow.conn.execute(
-                select(orders.c.id, orders.c.version, d.document)
+                select(orders.c.id, orders.c.version, d.document, orders.c.overlay)
                 .select_from(orders.join(order_documents, d.order_id == orders.c.id))
                 .where(
                     orders.c.id > last,
@@ -52,7 +52,7 @@ def rerender_stale(app: Orderdeck, *, batch: int = BATCH) -> int:
                     {
                         "at_id": row.id,
                         "at_version": row.version,
-                        "fresh": orjson.dumps(render.order(decode_order(row.document), ctx)).decode(),
+                        "fresh": orjson.dumps(render.order(decode_order(row.document, row.overlay), ctx)).decode(),
                     }
                     for row in rows
                 ],

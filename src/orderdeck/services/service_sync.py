@@ -39,7 +39,7 @@ from ..domain.fulfillment_services import FulfillmentService
 from ..domain.order import Author, Fulfillment, Order
 from ..store.codec import decode_order
 from ..store.fulfillment_services import FulfillmentServices
-from ..store.tables import fulfillment_services, inventory_levels, order_documents, shipments, variants
+from ..store.tables import fulfillment_services, inventory_levels, order_documents, orders, shipments, variants
 from . import catalog, fulfillments
 from .context import Command, Orderdeck
 
@@ -271,10 +271,12 @@ def _waiting_for_tracking(app: Orderdeck, location_id: int) -> dict[str, tuple[i
         found: dict[str, tuple[int, int, bool]] = {}
         for start in range(0, len(order_ids), 500):
             batch = order_ids[start : start + 500]
-            for document in uow.conn.execute(
-                select(order_documents.c.document).where(order_documents.c.order_id.in_(batch))
-            ).scalars():
-                order = decode_order(document)
+            for document, overlay in uow.conn.execute(
+                select(order_documents.c.document, orders.c.overlay)
+                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
+                .where(orders.c.id.in_(batch))
+            ).tuples():
+                order = decode_order(document, overlay)
                 for f in untracked(order, location_id, since):
                     found[f.name] = (order.id, f.id, _notify(order, f))
     return found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Text, column, inspect, table, update
+from sqlalchemy import Connection, FromClause, Text, column, inspect, null, table, update
 
 from .tables import order_documents, orders
 
@@ -24,13 +24,19 @@ def documents_here(conn: Connection) -> bool:
     return inspect(conn).has_table("order_documents")
 
 
-def document_source(conn: Connection) -> tuple[FromClause, Any]:
-    """(what to select orders from, the column holding each order's document) for this
-    database's layout."""
+def document_source(conn: Connection) -> tuple[FromClause, Any, Any]:
+    """(what to select orders from, the column holding each order's document, its overlay:
+    store/codec.decode_order lays it over the document) for this database's layout."""
+    # Before 0029 there is no overlay: every document is whole.
+    overlay = orders.c.overlay if "overlay" in {c["name"] for c in inspect(conn).get_columns("orders")} else null()
     if documents_here(conn):
-        return orders.join(order_documents, order_documents.c.order_id == orders.c.id), order_documents.c.document
+        return (
+            orders.join(order_documents, order_documents.c.order_id == orders.c.id),
+            order_documents.c.document,
+            overlay,
+        )
     # Before 0027: an unbound column renders as plain `document`, the column of `orders` itself.
-    return orders, column("document", Text)
+    return orders, column("document", Text), overlay
 
 
 def store_document(conn: Connection, order_id: int, document: str, *, drop_rendering: bool = False) -> None:

@@ -104,7 +104,7 @@ class FulfillmentServices:
         or on hold) assigned to the location. Candidates come from the location search terms of
         orders neither cancelled nor wholly fulfilled; their documents decide."""
         query = (
-            select(orders.c.name, order_documents.c.document)
+            select(orders.c.name, order_documents.c.document, orders.c.overlay)
             .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
             .join(order_search_terms, order_search_terms.c.order_id == orders.c.id)
             .where(
@@ -117,7 +117,7 @@ class FulfillmentServices:
         )
         found = []
         for row in self.conn.execute(query):
-            order = decode_order(row.document)
+            order = decode_order(row.document, row.overlay)
             if any(fo.is_active and fo.assigned_location_id == location_id for fo in order.fulfillment_orders):
                 found.append(row.name)
         return found

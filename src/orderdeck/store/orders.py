@@ -15,7 +15,7 @@ from ..domain.errors import NotFound
 from ..domain.order import Order
 from ..domain.statuses import DerivedStatuses, derive_statuses
 from . import counts
-from .codec import decode_order, encode_order
+from .codec import decode_order, encode_order, with_overlay
 from .database import utc
 from .returns import ReturnsRepository
 from .shipments import ShipmentsRepository
@@ -136,8 +136,13 @@ def _rewrite_order() -> Any:
     """The UPDATE of a whole order row, built once with bind parameters: building it from each
     order's values made SQLAlchemy construct it and work out its cache key every time (a third
     of a bulk archive's time)."""
-    columns = [c.name for c in orders.c if c.name != "id"]
-    return update(orders).where(orders.c.id == bindparam("order_id")).values({c: bindparam(c) for c in columns})
+    columns = [c.name for c in orders.c if c.name not in ("id", "overlay")]
+    # The document written beside it holds every field: no overlay is left to lay over it.
+    return (
+        update(orders)
+        .where(orders.c.id == bindparam("order_id"))
+        .values({**{c: bindparam(c) for c in columns}, "overlay": None})
+    )
 
 
 @cache
@@ -156,21 +161,20 @@ class OrderRepository:
         self.conn = conn
 
     def get(self, order_id: int, *, for_update: bool = True) -> Order:
-        query = select(order_documents.c.document).where(order_documents.c.order_id == order_id)
+        query = (
+            select(order_documents.c.document, orders.c.overlay)
+            .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
+            .where(orders.c.id == order_id)
+        )
         if for_update and self.conn.dialect.name != "sqlite":
             # Both rows locked: the narrow row is what every command (and a bulk statement) takes,
             # and a read that waited for it must see the document as the command before left it
             # (PostgreSQL re-reads after the wait only the rows it locked).
-            query = (
-                select(order_documents.c.document)
-                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
-                .where(orders.c.id == order_id)
-                .with_for_update()
-            )
-        document = self.conn.execute(query).scalar_one_or_none()
-        if document is None:
+            query = query.with_for_update()
+        row = self.conn.execute(query).one_or_none()
+        if row is None:
             raise NotFound("Not Found")
-        return decode_order(document)
+        return decode_order(row.document, row.overlay)
 
     def add(self, order: Order, *, rendered: bytes | None = None, rendered_for: str | None = None) -> None:
         row = _row(order)
@@ -228,13 +232,19 @@ class OrderRepository:
             )
 
     def stored_rendering(self, order_id: int) -> tuple[str, str | None, str | None]:
-        """(document, rendered JSON, the settings it was rendered with) without locking."""
+        """(document with its overlay laid over it, rendered JSON, the settings it was rendered
+        with) without locking; no rendering while an overlay makes it out of date."""
         c = order_documents.c
         row = self.conn.execute(
-            select(c.document, c.rendered, c.rendered_for).where(c.order_id == order_id)
+            select(c.document, c.rendered, c.rendered_for, orders.c.overlay)
+            .select_from(orders.join(order_documents, c.order_id == orders.c.id))
+            .where(orders.c.id == order_id)
         ).one_or_none()
         if row is None:
             raise NotFound("Not Found")
+        if row.overlay is not None:
+            document = with_overlay(row.document, row.overlay)
+            return document if isinstance(document, str) else document.decode(), None, None
         return row.document, row.rendered, row.rendered_for
 
     def delete(

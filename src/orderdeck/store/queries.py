@@ -27,6 +27,7 @@ from ..domain.errors import InvalidInput
 from ..domain.fulfillment import SHIPMENT_STATUSES
 from ..domain.stuck import REASONS
 from . import counts
+from .codec import with_overlay
 from .csv_cells import SafeWriter
 from .database import utc
 from .tables import order_counts, order_documents, orders, shipments
@@ -426,9 +427,24 @@ def _stored_orders(conn: Connection, ids: list[int], fresh_for: str | None) -> d
     if not ids:
         return {}
     c = order_documents.c
-    document = c.document if fresh_for is None else case((c.rendered_for == fresh_for, null()), else_=c.document)
-    query = select(c.order_id, document.label("document"), c.rendered, c.rendered_for).where(c.order_id.in_(ids))
-    return {row.order_id: StoredOrder(row.document, row.rendered, row.rendered_for) for row in conn.execute(query)}
+    # An overlay (a set-based change since the rendering) makes the stored rendering out of date.
+    current = and_(c.rendered_for == fresh_for, orders.c.overlay.is_(None))
+    document = c.document if fresh_for is None else case((current, null()), else_=c.document)
+    query = (
+        select(c.order_id, document.label("document"), c.rendered, c.rendered_for, orders.c.overlay)
+        .select_from(orders.join(order_documents, c.order_id == orders.c.id))
+        .where(c.order_id.in_(ids))
+    )
+    found: dict[int, StoredOrder] = {}
+    for row in conn.execute(query):
+        if row.overlay is None:
+            found[row.order_id] = StoredOrder(row.document, row.rendered, row.rendered_for)
+        else:
+            document_now = with_overlay(row.document, row.overlay)
+            found[row.order_id] = StoredOrder(
+                document_now if isinstance(document_now, str) else document_now.decode(), None, None
+            )
+    return found
 
 
 def order_ids(conn: Connection, f: OrderFilter, *, limit: int) -> list[int]:

@@ -38,9 +38,9 @@ def _orders_after(
     `columns` and each one's `document` (wherever this database keeps it: store/documents.py,
     as migrations run these on older layouts); with `lock`, their rows locked for the
     transaction (PostgreSQL; SQLite's writer already holds the database)."""
-    source, document = document_source(conn)
+    source, document, overlay = document_source(conn)
     query = (
-        select(*columns, document.label("document"))
+        select(*columns, document.label("document"), overlay.label("overlay"))
         .select_from(source)
         .where(orders.c.id > last)
         .order_by(orders.c.id)
@@ -79,7 +79,7 @@ def fill_missing_search_terms(conn: Connection, *, batch: int = BATCH) -> int:
         missing = []
         for row in rows:
             try:
-                wanted = search_terms(decode_order(row.document))
+                wanted = search_terms(decode_order(row.document, row.overlay))
             except BadDocument as exc:
                 log.error("order %s: %s; only its name terms were filled in", row.id, exc.message)
                 wanted = _name_terms(row.customer_name)
@@ -126,7 +126,9 @@ def repair_documents(transaction: Callable[[], object], *, dry_run: bool = False
                     store_document(conn, row.id, encode_order(repaired), drop_rendering=True)
                     if documents_here(conn):
                         # Its export cells and report columns, left empty when it did not load.
-                        conn.execute(update(orders).where(orders.c.id == row.id).values(**summary_columns(repaired)))
+                        # With the fields a bulk change laid over the document, as every reader sees it.
+                        seen = decode_order(encode_order(repaired), row.overlay) if row.overlay else repaired
+                        conn.execute(update(orders).where(orders.c.id == row.id).values(**summary_columns(seen)))
 
 
 @dataclass
@@ -158,7 +160,7 @@ def repair_old_orders(
             report.checked += len(rows)
             for row in rows:
                 try:
-                    order = decode_order(row.document)
+                    order = decode_order(row.document, row.overlay)
                 except BadDocument:
                     continue
                 fix = repair_old_order(order, now=now)

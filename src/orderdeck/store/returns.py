@@ -252,11 +252,11 @@ def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
     running it again changes nothing. Orders whose document does not load are left alone and
     listed (`orderdeck repair-orders` deals with them)."""
     report = BackfillReport()
-    source, document = document_source(conn)
+    source, document, overlay = document_source(conn)
     last = 0
     while True:
         query = (
-            select(orders.c.id, document.label("document"))
+            select(orders.c.id, document.label("document"), overlay.label("overlay"))
             .select_from(source)
             .where(orders.c.id > last)
             .order_by(orders.c.id)
@@ -272,7 +272,7 @@ def backfill(conn: Connection, *, batch: int = 500) -> BackfillReport:
         units: list[dict[str, Any]] = []
         for row in rows:
             try:
-                order = decode_order(row.document)
+                order = decode_order(row.document, row.overlay)
             except BadDocument:
                 report.unreadable.append(row.id)
                 continue

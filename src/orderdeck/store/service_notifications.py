@@ -15,7 +15,7 @@ from ..domain import service_notifications as rules
 from ..domain.order import Order
 from .codec import decode_order
 from .database import utc
-from .tables import fulfillment_services, order_documents, service_notifications
+from .tables import fulfillment_services, order_documents, orders, service_notifications
 
 # A notification's id is derived from the outbox message it came from: handing one message on
 # twice (a restore, a bug) collides with the first instead of notifying the service twice.
@@ -227,11 +227,11 @@ class ServiceNotifications:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for row in self.conn.execute(
-                select(order_documents.c.order_id.label("id"), order_documents.c.document).where(
-                    order_documents.c.order_id.in_(chunk)
-                )
+                select(orders.c.id, order_documents.c.document, orders.c.overlay)
+                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
+                .where(orders.c.id.in_(chunk))
             ):
-                documents[row.id] = decode_order(row.document)
+                documents[row.id] = decode_order(row.document, row.overlay)
         return [
             Unacknowledged(c.order_id, c.fulfillment_order_id, c.service_id, c.created_at, c.attempts, c.last_error)
             for c in candidates

@@ -528,13 +528,13 @@ def backfill(
     `also` gets each batch's decoded orders, so a migration that needs every document reads
     each once."""
     report = BackfillReport()
-    source, document = document_source(conn)
+    source, document, overlay = document_source(conn)
     # Migration 0026 runs this before 0027 added `delivered_at`: rows carry the columns there are.
     present = {c["name"] for c in inspect(conn).get_columns("shipments")}
     last = 0
     while True:
         query = (
-            select(orders.c.id, document.label("document"))
+            select(orders.c.id, document.label("document"), overlay.label("overlay"))
             .select_from(source)
             .where(orders.c.id > last)
             .order_by(orders.c.id)
@@ -549,7 +549,7 @@ def backfill(
         decoded: list[Order] = []
         for row in found:
             try:
-                decoded.append(decode_order(row.document))
+                decoded.append(decode_order(row.document, row.overlay))
             except BadDocument:
                 report.unreadable.append(row.id)
                 continue

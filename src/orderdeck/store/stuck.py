@@ -21,7 +21,7 @@ def page(conn: Connection, reason: str, *, before: int | None, limit: int) -> tu
     """A page of orders stuck for `reason` ("any": for any reason), newest first, and the id
     the next page starts before (None on the last page)."""
     query = (
-        select(orders.c.id, order_documents.c.document)
+        select(orders.c.id, order_documents.c.document, orders.c.overlay)
         .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
         .join(terms, terms.c.order_id == orders.c.id)
         .where(terms.c.kind == "stuck", terms.c.term == reason)
@@ -34,7 +34,7 @@ def page(conn: Connection, reason: str, *, before: int | None, limit: int) -> tu
     found = []
     for row in rows[:limit]:
         try:
-            found.append(decode_order(row.document))
+            found.append(decode_order(row.document, row.overlay))
         except BadDocument:
             continue  # an unreadable order is left out here as in every list; repair-orders fixes it
     return found, (rows[limit - 1].id if len(rows) > limit else None)

@@ -197,6 +197,12 @@ orders = Table(
     Column("cancel_reason", String(32)),
     # When the first fulfillment that still stands was made (the lead-time report's end).
     Column("first_fulfilled_at", Time),
+    # Top-level fields of the document that a set-based change (bulk archive, unarchive, tags:
+    # store/bulk_updates.py) set after the document was written, as a JSON object laid over it
+    # on every read (store/codec.decode_order): the change writes this small row and never the
+    # 5 KB document beside it. NULL for an order saved since; the save writes the fields into the
+    # document and clears this. While it is set, the stored rendering is out of date.
+    Column("overlay", Text),
 )
 
 # The order's document (the aggregate as JSON, store/codec.py) and its rendering, one row per

@@ -99,7 +99,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000, help="open orders to archive, tag, … (100,000)")
     parser.add_argument("--before", type=int, default=0, help="also archive this many one order a command")
-    parser.add_argument("--skip-release", action="store_true", help="time only the bulk actions")
     args = parser.parse_args()
     deck = build()
     print(f"database: {deck.db.url.split('@')[-1]}  orders: {args.orders:,}")

@@ -1,6 +1,8 @@
 """The reports' durations (time to fulfil, time in transit): count, median and 90th percentile
 by nearest rank (the value at rank ⌈p·n⌉), per group and for the whole period, for groups of
-none, one, two and ten values; items without a duration are not counted."""
+none, one, two and ten values; items without a duration are not counted. SQLite hands the
+durations over in no particular order (Python sorts each group's), so a property test checks
+any values in any order against nearest rank."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Column, Connection, Float, MetaData, String, Table, create_engine, insert, select
 
 from orderdeck.store.reports import Durations, _durations
@@ -71,3 +75,33 @@ def test_each_group_and_the_whole_period_are_ranked_on_their_own(conn: Connectio
 
 def test_durations_are_given_to_the_thousandth_of_a_second(conn: Connection) -> None:
     assert durations(conn, [("2026-11-02", 35999.99998658)])[MON] == Durations(1, 36000.0, 36000.0)
+
+
+def nearest_rank(values: list[float]) -> Durations:
+    ordered = sorted(values)
+    n = len(ordered)
+    p50, p90 = -(-n * 50 // 100), -(-n * 90 // 100)  # ⌈p·n⌉ in whole numbers
+    return Durations(n, round(ordered[p50 - 1], 3), round(ordered[p90 - 1], 3))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(("2026-11-02", "2026-11-03", "2026-11-09")),
+            st.one_of(st.none(), st.floats(0, 1e7, allow_nan=False), st.integers(0, 100).map(float)),
+        ),
+        max_size=80,
+    )
+)
+def test_each_group_and_the_whole_period_by_nearest_rank_in_any_order(
+    conn: Connection, items: list[tuple[str, float | None]]
+) -> None:
+    found = durations(conn, items)
+    timed = [(g, s) for g, s in items if s is not None]
+    want: dict[date | None, Durations] = {}
+    for group in sorted({g for g, _ in timed}):
+        want[date.fromisoformat(group)] = nearest_rank([s for g, s in timed if g == group])
+    if timed:
+        want[None] = nearest_rank([s for _, s in timed])
+    assert found == want

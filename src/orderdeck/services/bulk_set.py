@@ -190,6 +190,10 @@ def _run_batch(
 def _with_held_messages(uow: UnitOfWork, rows: list[bulk_updates.BatchRow]) -> set[int]:
     """Orders an earlier bulk change left with messages still held: their whole command
     releases those first (services/held.py), rendered as that change left the order."""
+    # Every bulk change holds a webhook with each automation message: with none held anywhere
+    # (one look at the pending index), no order has any, and no id is looked up.
+    if not rows or not bulk_updates.held_webhooks(uow.conn, 1):
+        return set()
     ids = [i for r in rows for i in bulk_updates.held_ids(r.id, r.version)]
     return {h.order_id for h in bulk_updates.held(uow.conn, ids)}
 

@@ -100,7 +100,8 @@ class BatchRow:
     fulfillment_status: str | None
     display_fulfillment_status: str
     return_status: str
-    unrendered: bool  # no current rendering stored (it may have messages held)
+    # It may have messages held: no current rendering stored (PostgreSQL), or any order (SQLite).
+    unrendered: bool
     tags: list[str] | None  # with_tags only
 
 
@@ -180,16 +181,32 @@ def add_terms(conn: Connection, kind: str, pairs: list[tuple[int, str]]) -> None
 
 def rows_for_update(conn: Connection, ids: list[int], *, with_tags: bool) -> list[BatchRow]:
     """The batch's orders, locked against other commands until the batch commits (PostgreSQL;
-    SQLite's single writer already serialises them). With their tags when asked: read from the
-    document inside the database, no document leaves it."""
+    SQLite's single writer already serialises them). With their tags when asked: the row's
+    `tag_list`; only for an order migration 0030 has not filled yet, the document's (with the
+    overlay's over it), read inside the database (COALESCE evaluates no further than the first
+    value that is there, so a filled order's document is not read: reading it was half of a
+    tag batch on SQLite, which takes the 5 KB from its overflow pages, and the detoasting and
+    parse of every document on PostgreSQL)."""
     c = orders.c
     tags: ColumnElement[Any]
     if not with_tags:
         tags = null()
     elif _postgres(conn):
-        tags = cast(func.coalesce(_overlaid(conn, "tags"), _field(conn, "tags")), Text)
+        tags = func.coalesce(c.tag_list, cast(func.coalesce(_overlaid(conn, "tags"), _field(conn, "tags")), Text))
     else:
-        tags = func.coalesce(_overlaid(conn, "tags"), _field(conn, "tags"))
+        # The document by a subquery, which SQLite runs only for an order COALESCE gets that far
+        # with: the batch reads `orders` alone, not a page of `order_documents` an order.
+        document_tags = select(_field(conn, "tags")).where(order_documents.c.order_id == c.id).scalar_subquery()
+        tags = func.coalesce(c.tag_list, _overlaid(conn, "tags"), document_tags)
+    # Which orders may have messages held, for services/bulk_set to look those up by key. On
+    # SQLite every one: `rendered_for` lies behind the 5 KB document and the 10 KB rendering in
+    # the row's overflow pages, which SQLite walks to reach it (a third of an archive batch of
+    # 5,000 on the 250,000-order shop); looking up the held ids by key costs less.
+    unrendered: ColumnElement[Any] = (
+        or_(order_documents.c.rendered_for.is_(None), c.overlay.is_not(None)) if _postgres(conn) else literal(True)
+    )
+    # PostgreSQL locks the document's row too; SQLite needs nothing of it (one writer).
+    joined = orders.join(order_documents, order_documents.c.order_id == c.id) if _postgres(conn) else orders
     query = (
         select(
             c.id,
@@ -202,10 +219,10 @@ def rows_for_update(conn: Connection, ids: list[int], *, with_tags: bool) -> lis
             c.fulfillment_status,
             c.display_fulfillment_status,
             c.return_status,
-            or_(order_documents.c.rendered_for.is_(None), c.overlay.is_not(None)).label("unrendered"),
+            unrendered.label("unrendered"),
             tags.label("tags"),
         )
-        .select_from(orders.join(order_documents, order_documents.c.order_id == c.id))
+        .select_from(joined)
         .where(among(conn, c.id, ids))
     )
     if _postgres(conn):
@@ -316,14 +333,19 @@ def retag_all(conn: Connection, changed: dict[int, list[str]], unchanged: list[i
     value); the `unchanged` ones are saved as their command saves them: only a new version."""
     c = orders.c
     if changed:
-        # The tags, and the export's tags cell the order row keeps (store/orders.summary_columns).
+        # The tags, and the export's tags cell and tag list the order row keeps
+        # (store/orders.summary_columns), the list encoded here as a save encodes it.
         at = _json_time(now)
         given = _given(
             conn,
-            [{"id": k, "tags": v, "cell": ", ".join(v)} for k, v in changed.items()],
+            [
+                {"id": k, "tags": v, "cell": ", ".join(v), "listed": msgspec.json.encode(v).decode()}
+                for k, v in changed.items()
+            ],
             id=BigInteger,
             tags=JSONB,
             cell=Text,
+            listed=Text,
         )
         # On SQLite json() right in json_set's arguments: only then is the value taken as JSON, not text.
         tags_value: Any = given.c.tags if _postgres(conn) else func.json(given.c.tags)
@@ -334,6 +356,7 @@ def retag_all(conn: Connection, changed: dict[int, list[str]], unchanged: list[i
                 updated_at=now,
                 version=c.version + 1,
                 tags=given.c.cell,
+                tag_list=given.c.listed,
                 overlay=_overlay(conn, {"tags": tags_value, "updated_at": at}),
             )
         )

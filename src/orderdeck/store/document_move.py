@@ -120,7 +120,10 @@ def move_batch(conn: Connection, *, batch: int = BATCH, report: MoveReport | Non
             log.warning("order %s: %s; run `orderdeck repair-orders`", row.id, exc.message)
             report.unreadable.append(row.id)
             continue
-        summaries.append({"order_id": order.id, **summary_columns(order)})
+        # Only the columns 0027 adds: a later one (0030's `tag_list`) is not there yet, and an
+        # extra key named after a column of `orders` would join the UPDATE's SET.
+        summary = summary_columns(order)
+        summaries.append({"order_id": order.id, **{name: summary[name] for name in SUMMARY}})
         for f in order.fulfillments:
             when = shipment_row(order, f)["delivered_at"]
             if when is not None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from .. import __version__
-from . import document_move
+from . import document_move, tag_lists
 from .database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -86,9 +86,12 @@ def migrate(db: Database) -> None:
     advisory lock (DDL is transactional there); on SQLite the writer's BEGIN IMMEDIATE, the
     database file's write lock, held until the commit. The exception is the long move of
     revision 0027 from 0026, done first a batch per transaction (each under the same lock) so
-    that a run stopped halfway goes on where it stopped (store/document_move.py)."""
+    that a run stopped halfway goes on where it stopped (store/document_move.py), and the fill
+    of revision 0030 from 0029, done the same way (store/tag_lists.py)."""
     if current_revision(db) == "0026":
         _move_documents(db)
+    if current_revision(db) == "0029":
+        _fill_tag_lists(db)
     with db.writer.connect() as conn, conn.begin():
         locked = (
             conn.dialect.name != "postgresql"
@@ -102,7 +105,9 @@ def migrate(db: Database) -> None:
         command.upgrade(config, "head")
 
 
-def _move_documents(db: Database) -> None:
+def _locked_transaction(db: Database) -> Callable[[], AbstractContextManager[Connection]]:
+    """A transaction under the migration's lock, a batch of a long migration in each."""
+
     @contextmanager
     def transaction() -> Iterator[Connection]:
         with db.writer.begin() as conn:
@@ -110,6 +115,18 @@ def _move_documents(db: Database) -> None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATE_LOCK})
             yield conn
 
+    return transaction
+
+
+def _fill_tag_lists(db: Database) -> None:
+    transaction = _locked_transaction(db)
+    with transaction() as conn:
+        tag_lists.prepare(conn)
+    tag_lists.fill(transaction)
+
+
+def _move_documents(db: Database) -> None:
+    transaction = _locked_transaction(db)
     with transaction() as conn:
         if not document_move.to_move(conn):
             return

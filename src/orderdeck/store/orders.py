@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from ..domain.errors import NotFound
@@ -73,7 +74,8 @@ def _text(value: str | None, limit: int) -> str | None:
 
 def summary_columns(order: Order) -> dict[str, Any]:
     """What the CSV export prints and reports add up, from the document, as the row keeps it
-    (tables.orders): each text exactly the cell the export writes."""
+    (tables.orders): each text exactly the cell the export writes; and the tags as a JSON list,
+    which bulk tagging reads (`tag_list`)."""
     fulfilled = [f.created_at for f in order.fulfillments if f.is_active]
     return {
         "placed_at_text": order.created_at.isoformat(),
@@ -90,6 +92,7 @@ def summary_columns(order: Order) -> dict[str, Any]:
         "cancelled_at_text": order.cancelled_at.isoformat() if order.cancelled_at else "",
         "cancel_reason": order.cancel_reason or "",
         "first_fulfilled_at": utc(min(fulfilled)) if fulfilled else None,
+        "tag_list": msgspec.json.encode(order.tags).decode(),
     }
 
 

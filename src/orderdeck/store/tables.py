@@ -203,6 +203,11 @@ orders = Table(
     # 5 KB document beside it. NULL for an order saved since; the save writes the fields into the
     # document and clears this. While it is set, the stored rendering is out of date.
     Column("overlay", Text),
+    # The order's tags as the JSON list the document holds (a tag may contain a comma, so the
+    # ", "-joined `tags` above cannot be split back), written with every save and by bulk
+    # tagging, which reads it instead of each 5 KB document (store/bulk_updates.py). NULL for an
+    # order not filled yet by migration 0030 (store/tag_lists.py): read the document then.
+    Column("tag_list", Text),
 )
 
 # The order's document (the aggregate as JSON, store/codec.py) and its rendering, one row per

@@ -200,6 +200,27 @@ def make_token(deck: Orderdeck, scopes: list[str] | None = None, name: str = "Te
     return secret
 
 
+def downgrade_to(deck: Orderdeck, revision: str) -> None:
+    """Take the deck's database down to an earlier schema revision, as `alembic downgrade` would
+    (the migration tests then upgrade it again)."""
+    from alembic import command
+
+    from orderdeck.store.migrate import alembic_config
+
+    with deck.db.writer.connect() as conn, conn.begin():
+        config = alembic_config(deck.db.url)
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def orders_have_column(deck: Orderdeck, name: str) -> bool:
+    """Whether the `orders` table has this column (a migration adds or drops it)."""
+    from sqlalchemy import inspect
+
+    with deck.db.reader.connect() as conn:
+        return name in {c["name"] for c in inspect(conn).get_columns("orders")}
+
+
 _shared_app: list[FastAPI] = []
 
 

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import command
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select, text
 
 from orderdeck.domain.order import Author
 from orderdeck.services import bulk_set, orders
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.codec import decode_order
-from orderdeck.store.migrate import alembic_config, current_revision, head_revision, migrate
+from orderdeck.store.migrate import current_revision, head_revision, migrate
 from orderdeck.store.tables import order_documents
 from orderdeck.store.tables import orders as orders_table
-from tests.conftest import SELL, Api, Shop
+from tests.conftest import SELL, Api, Shop, downgrade_to, orders_have_column
 
 STAFF = Author("staff", "Mia Migrate", "3")
-
-
-def to_revision(deck: Orderdeck, revision: str) -> None:
-    with deck.db.writer.connect() as conn, conn.begin():
-        config = alembic_config(deck.db.url)
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
-
-
-def has_overlay(deck: Orderdeck) -> bool:
-    with deck.db.reader.connect() as conn:
-        return "overlay" in {c["name"] for c in inspect(conn).get_columns("orders")}
 
 
 def seen(deck: Orderdeck, api: Api, ids: list[int]) -> dict[str, Any]:
@@ -76,8 +63,8 @@ def test_downgrade_folds_the_overlays_into_the_documents_and_upgrade_adds_the_co
     before = seen(deck, api, ids)
     assert before["documents"][ids[0]].closed_at is None  # the archive is in the overlay only
 
-    to_revision(deck, "0028")
-    assert not has_overlay(deck)
+    downgrade_to(deck, "0028")
+    assert not orders_have_column(deck, "overlay")
     with deck.db.reader.connect() as conn:
         folded = {
             r.order_id: decode_order(r.document)
@@ -88,7 +75,7 @@ def test_downgrade_folds_the_overlays_into_the_documents_and_upgrade_adds_the_co
     assert folded[ids[2]].closed_at is None and folded[ids[2]].tags == ["vip"]
 
     migrate(deck.db)
-    assert current_revision(deck.db) == head_revision() and has_overlay(deck)
+    assert current_revision(deck.db) == head_revision() and orders_have_column(deck, "overlay")
     after = seen(deck, api, ids)
     assert after["answers"] == before["answers"]
 

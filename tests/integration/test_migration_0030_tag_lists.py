@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from alembic import command
-from sqlalchemy import Connection, inspect, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from orderdeck.domain.order import Author
 from orderdeck.services import bulk_set, orders
@@ -23,21 +23,9 @@ from orderdeck.services.context import Orderdeck
 from orderdeck.store import tag_lists
 from orderdeck.store.migrate import alembic_config, current_revision, head_revision, migrate
 from orderdeck.store.tables import orders as orders_table
-from tests.conftest import SELL, Api, Shop
+from tests.conftest import SELL, Api, Shop, downgrade_to, orders_have_column
 
 STAFF = Author("staff", "Tess Tags", "4")
-
-
-def to_revision(deck: Orderdeck, revision: str) -> None:
-    with deck.db.writer.connect() as conn, conn.begin():
-        config = alembic_config(deck.db.url)
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
-
-
-def has_tag_list(deck: Orderdeck) -> bool:
-    with deck.db.reader.connect() as conn:
-        return "tag_list" in {c["name"] for c in inspect(conn).get_columns("orders")}
 
 
 def tag_lists_of(deck: Orderdeck, ids: list[int]) -> dict[int, Any]:
@@ -74,12 +62,12 @@ def test_the_tag_lists_are_filled_from_the_documents_and_overlays_once_and_dropp
     assert tag_lists_of(deck, placed) == expected  # as every save and bulk change writes it
     before = answers(api, placed)
 
-    to_revision(deck, "0029")
-    assert not has_tag_list(deck)
+    downgrade_to(deck, "0029")
+    assert not orders_have_column(deck, "tag_list")
     assert answers(api, placed) == before
 
     migrate(deck.db)
-    assert current_revision(deck.db) == head_revision() and has_tag_list(deck)
+    assert current_revision(deck.db) == head_revision() and orders_have_column(deck, "tag_list")
     assert tag_lists_of(deck, placed) == expected
     assert answers(api, placed) == before
 
@@ -100,7 +88,7 @@ def test_alembic_alone_fills_every_order_and_a_stopped_fill_goes_on_where_it_sto
     placed = [shop.order([{"variant_id": mug, "quantity": 1}], tags=[f"t{i}"])["id"] for i in range(5)]
     expected = {oid: [f"t{i}"] for i, oid in enumerate(placed)}
 
-    to_revision(deck, "0029")
+    downgrade_to(deck, "0029")
     with deck.db.writer.connect() as conn, conn.begin():
         config = alembic_config(deck.db.url)
         config.attributes["connection"] = conn

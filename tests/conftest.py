@@ -215,10 +215,10 @@ def downgrade_to(deck: Orderdeck, revision: str) -> None:
 
 def orders_have_column(deck: Orderdeck, name: str) -> bool:
     """Whether the `orders` table has this column (a migration adds or drops it)."""
-    from sqlalchemy import inspect
+    from orderdeck.store.documents import orders_have
 
     with deck.db.reader.connect() as conn:
-        return name in {c["name"] for c in inspect(conn).get_columns("orders")}
+        return orders_have(conn, name)
 
 
 _shared_app: list[FastAPI] = []

@@ -31,10 +31,10 @@ from .. import __version__
 from ..destinations import RefusedDestination
 from ..domain import service_notifications as rules
 from ..services.context import Orderdeck
-from ..store.codec import decode_order
 from ..store.database import utc
+from ..store.orders import load_many
 from ..store.service_notifications import Notification, ServiceNotifications, notification_id
-from ..store.tables import fulfillment_services, order_documents, orders
+from ..store.tables import fulfillment_services
 from ..store.webhooks import webhook_secret
 from . import metrics
 from .webhooks import RETRY_DELAYS, sign
@@ -149,14 +149,7 @@ def claim(app: Orderdeck, worker: str, limit: int = BATCH) -> tuple[int, list[Ca
             row.id: row.callback_url
             for row in uow.conn.execute(select(fs.id, fs.callback_url).where(fs.id.in_({n.service_id for n in found})))
         }
-        documents = {
-            row.id: decode_order(row.document, row.overlay)
-            for row in uow.conn.execute(
-                select(orders.c.id, order_documents.c.document, orders.c.overlay)
-                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
-                .where(orders.c.id.in_({n.order_id for n in found}))
-            )
-        }
+        documents = load_many(uow.conn, {n.order_id for n in found})
         secret = webhook_secret(uow.conn, app.settings.webhook_secret)
         domain = uow.shop.domain
         calls = []

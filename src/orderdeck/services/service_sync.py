@@ -37,9 +37,9 @@ from ..domain.errors import OrderError
 from ..domain.fulfillment import TrackingInfo
 from ..domain.fulfillment_services import FulfillmentService
 from ..domain.order import Author, Fulfillment, Order
-from ..store.codec import decode_order
 from ..store.fulfillment_services import FulfillmentServices
-from ..store.tables import fulfillment_services, inventory_levels, order_documents, orders, shipments, variants
+from ..store.orders import load_many
+from ..store.tables import fulfillment_services, inventory_levels, shipments, variants
 from . import catalog, fulfillments
 from .context import Command, Orderdeck
 
@@ -269,16 +269,9 @@ def _waiting_for_tracking(app: Orderdeck, location_id: int) -> dict[str, tuple[i
             .all()
         )
         found: dict[str, tuple[int, int, bool]] = {}
-        for start in range(0, len(order_ids), 500):
-            batch = order_ids[start : start + 500]
-            for document, overlay in uow.conn.execute(
-                select(order_documents.c.document, orders.c.overlay)
-                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
-                .where(orders.c.id.in_(batch))
-            ).tuples():
-                order = decode_order(document, overlay)
-                for f in untracked(order, location_id, since):
-                    found[f.name] = (order.id, f.id, _notify(order, f))
+        for order in load_many(uow.conn, order_ids).values():
+            for f in untracked(order, location_id, since):
+                found[f.name] = (order.id, f.id, _notify(order, f))
     return found
 
 

@@ -475,16 +475,11 @@ def fold_overlays(conn: Connection, *, batch: int = 1000) -> int:
             update(order_documents)
             .where(order_documents.c.order_id == bindparam("folded_order"))
             .values(document=bindparam("whole"), rendered=None, rendered_for=None),
-            [{"folded_order": r.id, "whole": _whole(r.document, r.overlay)} for r in rows],
+            [{"folded_order": r.id, "whole": with_overlay(r.document, r.overlay)} for r in rows],
         )
         conn.execute(update(orders).where(among(conn, orders.c.id, [r.id for r in rows])).values(overlay=None))
         folded += len(rows)
         last = rows[-1].id
-
-
-def _whole(document: str, overlay: str) -> str:
-    whole = with_overlay(document, overlay)
-    return whole if isinstance(whole, str) else whole.decode()
 
 
 @dataclass(frozen=True)

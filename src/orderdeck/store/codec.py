@@ -62,18 +62,17 @@ def _where(message: str) -> tuple[str, str, str]:
     return path, message, (f"{path} {words}" if path else words)
 
 
-def with_overlay(document: str | bytes, overlay: str | None) -> str | bytes:
-    """The document with the fields a set-based change laid over it (`orders.overlay`) set."""
-    if overlay is None:
-        return document
+def with_overlay(document: str | bytes, overlay: str) -> str:
+    """The document, as text, with the fields a set-based change laid over it (`orders.overlay`) set."""
     fields = orjson.loads(document)
     fields.update(orjson.loads(overlay))
-    return orjson.dumps(fields)
+    return orjson.dumps(fields).decode()
 
 
 def decode_order(document: str | bytes, overlay: str | None = None) -> Order:
     """The order a stored document holds, with the fields of its overlay (if any) laid over it."""
-    document = with_overlay(document, overlay)
+    if overlay is not None:
+        document = with_overlay(document, overlay)
     try:
         return _decoder.decode(document)
     except msgspec.ValidationError as exc:

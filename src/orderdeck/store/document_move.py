@@ -14,16 +14,13 @@ columns, in the migration's one transaction. Memory stays at one batch however m
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Connection, Text, bindparam, column, func, insert, inspect, select, table, text, update
 
+from .batched import Transaction, walk
 from .codec import BadDocument, decode_order
 from .orders import summary_columns
 from .shipments import shipment_row
@@ -137,7 +134,7 @@ def move_batch(conn: Connection, *, batch: int = BATCH, report: MoveReport | Non
 
 
 def move(
-    transaction: Callable[[], AbstractContextManager[Connection]],
+    transaction: Transaction,
     *,
     batch: int = BATCH,
     console: Console | None = None,
@@ -149,16 +146,13 @@ def move(
         left = int(conn.execute(select(func.count()).where(WIDE.c.id > moved_up_to(conn))).scalar_one())
     if not left:
         return report
-    console = console or Console(file=sys.stderr)
-    columns = (TextColumn("Moving order documents"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("orders", total=left)
-        while True:
-            with transaction() as conn:
-                done = move_batch(conn, batch=batch, report=report)
-            if not done:
-                break
-            progress.update(task, advance=done)
+    walk(
+        transaction,
+        lambda conn: move_batch(conn, batch=batch, report=report),
+        total=left,
+        label="Moving order documents",
+        console=console,
+    )
     log.info("%s order(s) moved to order_documents; %s did not load", report.moved, len(report.unreadable))
     return report
 

@@ -24,11 +24,16 @@ def documents_here(conn: Connection) -> bool:
     return inspect(conn).has_table("order_documents")
 
 
+def orders_have(conn: Connection, column_name: str) -> bool:
+    """Whether `orders` has this column in this database (a later migration may add it)."""
+    return column_name in {c["name"] for c in inspect(conn).get_columns("orders")}
+
+
 def document_source(conn: Connection) -> tuple[FromClause, Any, Any]:
     """(what to select orders from, the column holding each order's document, its overlay:
     store/codec.decode_order lays it over the document) for this database's layout."""
     # Before 0029 there is no overlay: every document is whole.
-    overlay = orders.c.overlay if "overlay" in {c["name"] for c in inspect(conn).get_columns("orders")} else null()
+    overlay = orders.c.overlay if orders_have(conn, "overlay") else null()
     if documents_here(conn):
         return (
             orders.join(order_documents, order_documents.c.order_id == orders.c.id),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from .. import __version__
 from . import document_move, tag_lists
+from .batched import Transaction
 from .database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -105,7 +106,7 @@ def migrate(db: Database) -> None:
         command.upgrade(config, "head")
 
 
-def _locked_transaction(db: Database) -> Callable[[], AbstractContextManager[Connection]]:
+def _locked_transaction(db: Database) -> Transaction:
     """A transaction under the migration's lock, a batch of a long migration in each."""
 
     @contextmanager

@@ -4,6 +4,7 @@ read), locked for the length of a command, and one row of its document and rende
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -159,6 +160,21 @@ def _rewrite_document() -> Any:
     )
 
 
+def load_many(conn: Connection, ids: Iterable[int], *, chunk: int = 500) -> dict[int, Order]:
+    """The orders with these ids that are still there, unlocked, as a command loads one (each
+    document with its overlay laid over it), a statement per `chunk` ids."""
+    wanted = sorted(set(ids))
+    found: dict[int, Order] = {}
+    for start in range(0, len(wanted), chunk):
+        rows = conn.execute(
+            select(orders.c.id, order_documents.c.document, orders.c.overlay)
+            .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
+            .where(orders.c.id.in_(wanted[start : start + chunk]))
+        )
+        found.update((row.id, decode_order(row.document, row.overlay)) for row in rows)
+    return found
+
+
 class OrderRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -246,8 +262,7 @@ class OrderRepository:
         if row is None:
             raise NotFound("Not Found")
         if row.overlay is not None:
-            document = with_overlay(row.document, row.overlay)
-            return document if isinstance(document, str) else document.decode(), None, None
+            return with_overlay(row.document, row.overlay), None, None
         return row.document, row.rendered, row.rendered_for
 
     def delete(

@@ -440,10 +440,7 @@ def _stored_orders(conn: Connection, ids: list[int], fresh_for: str | None) -> d
         if row.overlay is None:
             found[row.order_id] = StoredOrder(row.document, row.rendered, row.rendered_for)
         else:
-            document_now = with_overlay(row.document, row.overlay)
-            found[row.order_id] = StoredOrder(
-                document_now if isinstance(document_now, str) else document_now.decode(), None, None
-            )
+            found[row.order_id] = StoredOrder(with_overlay(row.document, row.overlay), None, None)
     return found
 
 

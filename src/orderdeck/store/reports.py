@@ -234,10 +234,7 @@ def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None
     query = select(items.c.grp, items.c.seconds).where(timed)
     per_group: dict[Any, list[float]] = {}
     for grp, seconds in conn.execute(query):
-        in_group = per_group.get(grp)
-        if in_group is None:
-            in_group = per_group[grp] = []
-        in_group.append(float(seconds))
+        per_group.setdefault(grp, []).append(float(seconds))
     found: dict[date | None, Durations] = {}
     everything: list[float] = []
     for grp in sorted(per_group):

@@ -13,9 +13,9 @@ from sqlalchemy import Connection, case, func, insert, or_, select, update
 
 from ..domain import service_notifications as rules
 from ..domain.order import Order
-from .codec import decode_order
 from .database import utc
-from .tables import fulfillment_services, order_documents, orders, service_notifications
+from .orders import load_many
+from .tables import fulfillment_services, service_notifications
 
 # A notification's id is derived from the outbox message it came from: handing one message on
 # twice (a restore, a bug) collides with the first instead of notifying the service twice.
@@ -222,16 +222,7 @@ class ServiceNotifications:
             .order_by(n.created_at, n.id)
         ).mappings()
         candidates = [Notification.of(r) for r in rows]
-        documents = {}
-        ids = sorted({c.order_id for c in candidates})
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for row in self.conn.execute(
-                select(orders.c.id, order_documents.c.document, orders.c.overlay)
-                .select_from(orders.join(order_documents, order_documents.c.order_id == orders.c.id))
-                .where(orders.c.id.in_(chunk))
-            ):
-                documents[row.id] = decode_order(row.document, row.overlay)
+        documents = load_many(self.conn, {c.order_id for c in candidates})
         return [
             Unacknowledged(c.order_id, c.fulfillment_order_id, c.service_id, c.created_at, c.attempts, c.last_error)
             for c in candidates

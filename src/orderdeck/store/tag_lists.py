@@ -14,15 +14,13 @@ tags go from the document into the row inside the database.
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import JSON, ColumnElement, Connection, Text, cast, func, inspect, select, text, update
+from sqlalchemy import JSON, ColumnElement, Connection, Text, cast, func, select, text, update
 
+from .batched import Transaction, walk
+from .documents import orders_have
 from .tables import order_documents, orders
 
 log = logging.getLogger("alembic.runtime.migration")
@@ -30,13 +28,9 @@ log = logging.getLogger("alembic.runtime.migration")
 BATCH = 5000
 
 
-def has_column(conn: Connection) -> bool:
-    return "tag_list" in {c["name"] for c in inspect(conn).get_columns("orders")}
-
-
 def prepare(conn: Connection) -> None:
     """Add the column where it is missing (safe to run again): NULL for every order."""
-    if not has_column(conn):
+    if not orders_have(conn, "tag_list"):
         conn.execute(text("ALTER TABLE orders ADD COLUMN tag_list TEXT"))
 
 
@@ -85,7 +79,7 @@ def left(conn: Connection) -> int:
 
 
 def fill(
-    transaction: Callable[[], AbstractContextManager[Connection]],
+    transaction: Transaction,
     *,
     batch: int = BATCH,
     console: Console | None = None,
@@ -97,18 +91,17 @@ def fill(
         todo = left(conn)
     if not todo:
         return 0
-    console = console or Console(file=sys.stderr)
-    columns = (TextColumn("Filling order tag lists"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     filled, after = 0, 0
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("orders", total=todo)
-        while True:
-            with transaction() as conn:
-                done = fill_batch(conn, after, batch=batch)
-            if done is None:
-                break
-            after, n = done
-            filled += n
-            progress.update(task, advance=n)
+
+    def step(conn: Connection) -> int:
+        nonlocal filled, after
+        done = fill_batch(conn, after, batch=batch)
+        if done is None:
+            return 0
+        after, n = done
+        filled += n
+        return n
+
+    walk(transaction, step, total=todo, label="Filling order tag lists", console=console)
     log.info("%s order(s) given their tag list", filled)
     return filled

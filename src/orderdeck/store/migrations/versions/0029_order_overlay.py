@@ -10,7 +10,6 @@ Revision ID: 0029
 Revises: 0028
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0029"
@@ -20,7 +19,9 @@ depends_on = None
 
 
 def _has_overlay() -> bool:
-    return "overlay" in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("orders")}
+    from orderdeck.store.documents import orders_have
+
+    return orders_have(op.get_bind(), "overlay")
 
 
 def upgrade() -> None:

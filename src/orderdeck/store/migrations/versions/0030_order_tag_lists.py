@@ -30,7 +30,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Nothing else is kept only here: the document (or its overlay) holds the same tags.
-    from orderdeck.store import tag_lists
+    from orderdeck.store.documents import orders_have
 
-    if tag_lists.has_column(op.get_bind()):
+    if orders_have(op.get_bind(), "tag_list"):
         op.execute("ALTER TABLE orders DROP COLUMN tag_list")

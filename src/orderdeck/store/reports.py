@@ -27,7 +27,7 @@ zone as it is now.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
 from itertools import pairwise
@@ -35,11 +35,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Connection,
+    Date,
     Float,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     false,
@@ -48,10 +51,12 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
 )
+from sqlalchemy.sql.elements import Grouping
 
 from .database import utc
-from .tables import fulfilled_units, order_search_terms, orders, products, return_lines, shipments, variants
+from .tables import Time, fulfilled_units, order_search_terms, orders, products, return_lines, shipments, variants
 
 GROUPINGS = ("day", "week", "month")
 
@@ -164,17 +169,45 @@ def _offsets(zone: ZoneInfo, starts: datetime, ends: datetime) -> list[tuple[dat
     return found
 
 
-def _group_key(conn: Connection, period: Period) -> ColumnElement[str]:
+def _group_key(conn: Connection, period: Period) -> ColumnElement[Any]:
     """SQL for the first day (YYYY-MM-DD) of the group each order was placed in, shop time."""
     return _group_key_of(conn, period, orders.c.created_at)
 
 
-def _group_key_of(conn: Connection, period: Period, placed: Any) -> ColumnElement[str]:
-    """SQL for the first day (YYYY-MM-DD) of the group the moment `placed` (a UTC time
-    column) falls in, shop time."""
+def _group_changes(period: Period) -> tuple[list[datetime], list[date]]:
+    """The moments (UTC) through the period at which the group an order falls in changes, and
+    the first day of the group from each on: a moment at each group's first local midnight,
+    and at each change of the zone's UTC offset (_offsets), where the local day can move back."""
+    changes = _offsets(period.zone, period.starts, period.ends)
+    start_utc, end_utc = utc(period.starts), utc(period.ends)
+    assert start_utc and end_utc
+    moments: list[datetime] = []
+    groups: list[date] = []
+    for (since, offset), (until, _) in pairwise([*changes, (end_utc, 0)]):
+        shift = timedelta(seconds=offset)
+        moment = since or start_utc
+        day = (moment + shift).date()  # the local day at the moment this offset comes into force
+        while moment < until:
+            group = period.group_of(day)
+            if not groups or groups[-1] != group:
+                moments.append(moment)
+                groups.append(group)
+            day += timedelta(days=1)
+            moment = datetime.combine(day, time(), UTC) - shift  # that local midnight, in UTC
+    return moments, groups
+
+
+def _group_key_of(conn: Connection, period: Period, placed: Any) -> ColumnElement[Any]:
+    """SQL for the first day of the group the moment `placed` (a UTC time column) falls in,
+    shop time (a date on PostgreSQL, YYYY-MM-DD text on SQLite)."""
     if conn.dialect.name == "postgresql":
-        local = func.timezone(period.timezone, placed)
-        return func.to_char(func.date_trunc(period.grouping, local), "YYYY-MM-DD")
+        # The group's first day looked up by where the moment falls among the moments the group
+        # changes at (width_bucket: a binary search of a sorted array). Working out each order's
+        # local day instead (timezone(), date_trunc() and to_char() per row) cost 0.2 s of a
+        # 0.3 s walk over 250,000 orders.
+        moments, groups = _group_changes(period)
+        first_days = type_coerce(Grouping(bindparam(None, groups, type_=ARRAY(Date))), ARRAY(Date))
+        return first_days[func.width_bucket(placed, bindparam(None, moments, type_=ARRAY(Time)))]
     # SQLite: shift by the offset in force at that moment, then take the day/week/month.
     changes = _offsets(period.zone, period.starts, period.ends)
     shift: ColumnElement[str] = literal(f"{changes[-1][1]:+d} seconds")

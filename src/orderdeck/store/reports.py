@@ -183,7 +183,8 @@ def _group_changes(period: Period) -> tuple[list[datetime], list[date]]:
     assert start_utc and end_utc
     moments: list[datetime] = []
     groups: list[date] = []
-    for (since, offset), (until, _) in pairwise([*changes, (end_utc, 0)]):
+    ends_at = [since for since, _ in changes[1:] if since is not None] + [end_utc]  # each offset until
+    for (since, offset), until in zip(changes, ends_at, strict=True):
         shift = timedelta(seconds=offset)
         moment = since or start_utc
         day = (moment + shift).date()  # the local day at the moment this offset comes into force

@@ -36,11 +36,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     ColumnElement,
     Connection,
     Date,
     Float,
     Select,
+    String,
     and_,
     bindparam,
     case,
@@ -48,10 +50,12 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    null,
     select,
     text,
     tuple_,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.sql.elements import Grouping
 
@@ -242,26 +246,10 @@ def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None
     """Count, p50 and p90 of `per_item`'s (grp, seconds) rows with seconds, per group and for
     all of them, by nearest rank. (Ranking every item with window functions, per group and
     overall, took two sorts and 0.6-0.7 s over 30 days of a busy shop.)"""
+    if conn.dialect.name == "postgresql":
+        return _durations_of(conn.execute(_percentiles(per_item)))
     items = per_item.subquery("items")
     timed = items.c.seconds.is_not(None)
-    if conn.dialect.name == "postgresql":
-        # percentile_disc is nearest rank: the first value whose share of the values at or below
-        # it reaches p. One sort per group, and the whole period as the grouping set ().
-        query = (
-            select(
-                items.c.grp,
-                func.count(),
-                func.percentile_disc(0.5).within_group(items.c.seconds),
-                func.percentile_disc(0.9).within_group(items.c.seconds),
-            )
-            .where(timed)
-            .group_by(func.grouping_sets(items.c.grp, tuple_()))
-        )
-        return {
-            None if grp is None else _day(grp): Durations(int(n), _float(p50), _float(p90))
-            for grp, n, p50, p90 in conn.execute(query)
-            if n
-        }
     # SQLite has no percentile function: it hands the seconds over as they come and Python sorts
     # each group's and reads each percentile off at its rank (SQLite sorting them took 0.26 s of
     # 0.86 s over 158,000 fulfilled orders; Python's sort of the same floats, a tenth of that).
@@ -274,15 +262,42 @@ def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None
     for grp in sorted(per_group):
         in_order = per_group[grp]
         in_order.sort()
-        found[_day(grp)] = _percentiles(in_order)
+        found[_day(grp)] = _percentile_at(in_order)
         everything.extend(in_order)
     if everything:
         everything.sort()
-        found[None] = _percentiles(everything)
+        found[None] = _percentile_at(everything)
     return found
 
 
-def _percentiles(in_order: list[float]) -> Durations:
+def _percentiles(per_item: Select[Any, Any]) -> Select[Any]:
+    """PostgreSQL: (grp, count, p50, p90) of `per_item`'s (grp, seconds) rows with seconds, per
+    group and for all of them (grp NULL). percentile_disc is nearest rank: the first value whose
+    share of the values at or below it reaches p. One sort per group, and the whole period as
+    the grouping set ()."""
+    items = per_item.subquery()
+    return (
+        select(
+            items.c.grp,
+            func.count().label("n"),
+            func.percentile_disc(0.5).within_group(items.c.seconds).label("p50"),
+            func.percentile_disc(0.9).within_group(items.c.seconds).label("p90"),
+        )
+        .where(items.c.seconds.is_not(None))
+        .group_by(func.grouping_sets(items.c.grp, tuple_()))
+    )
+
+
+def _durations_of(rows: Any) -> dict[date | None, Durations]:
+    """_percentiles' rows as durations per group (None: the whole period)."""
+    return {
+        None if grp is None else _day(grp): Durations(int(n), _float(p50), _float(p90))
+        for grp, n, p50, p90 in rows
+        if n
+    }
+
+
+def _percentile_at(in_order: list[float]) -> Durations:
     """Count, p50 and p90 of values sorted from the smallest, by nearest rank: the value at
     rank ⌈p·n⌉ (the smallest value with at least p of the values at or below it)."""
     n = len(in_order)
@@ -498,13 +513,12 @@ def _fulfilled(conn: Connection, period: Period) -> Any:
 def lead_time(conn: Connection, period: Period) -> dict[date | None, Durations]:
     """Placed -> first fulfillment (one not cancelled since), per order: two columns of the
     order row, no other table read."""
-    fulfilled = _fulfilled(conn, period)
-    return _durations(
-        conn,
-        select(
-            fulfilled.c.grp,
-            _seconds_between(conn, fulfilled.c.created_at, fulfilled.c.first_fulfilled_at).label("seconds"),
-        ),
+    return _durations(conn, _lead_items(conn, _fulfilled(conn, period)))
+
+
+def _lead_items(conn: Connection, fulfilled: Any) -> Select[Any]:
+    return select(
+        fulfilled.c.grp, _seconds_between(conn, fulfilled.c.created_at, fulfilled.c.first_fulfilled_at).label("seconds")
     )
 
 
@@ -512,14 +526,53 @@ def transit_time(conn: Connection, period: Period) -> dict[date | None, Duration
     """Fulfillment made -> shipment delivered, per delivered shipment, grouped by when its order
     was placed. Both times are when Orderdeck recorded them: the shipment row's (made, and first
     recorded delivered) of each fulfillment that was not cancelled."""
-    fulfilled = _fulfilled(conn, period)
+    return _durations(conn, _transit_items(conn, _fulfilled(conn, period)))
+
+
+def _transit_items(conn: Connection, fulfilled: Any) -> Select[Any]:
     s = shipments.c
-    per_shipment = (
+    return (
         select(fulfilled.c.grp, _seconds_between(conn, s.created_at, s.delivered_at).label("seconds"))
         .select_from(fulfilled.join(shipments, s.order_id == fulfilled.c.id))
         .where(s.status == "success")
     )
-    return _durations(conn, per_shipment)
+
+
+@dataclass(frozen=True)
+class FulfilledFigures:
+    """What the page reads from the period's fulfilled orders: time to fulfil, time in transit
+    and the units fulfilled (units_fulfilled's rows)."""
+
+    lead_time: dict[date | None, Durations]
+    transit_time: dict[date | None, Durations]
+    units: list[tuple[date, int | None, str, int]]
+
+
+def fulfilled_figures(conn: Connection, period: Period) -> FulfilledFigures:
+    """lead_time, transit_time and units_fulfilled of the period, as each gives them. On
+    PostgreSQL in one statement, so that the period's orders are walked once for the three
+    (each walk of 250,000 orders costs about as much as the join after it); SQLite hands each
+    duration to Python (it has no percentiles), so it runs the three as they are."""
+    if conn.dialect.name != "postgresql":
+        return FulfilledFigures(lead_time(conn, period), transit_time(conn, period), units_fulfilled(conn, period))
+    fulfilled = _fulfilled(conn, period)
+    lead = _percentiles(_lead_items(conn, fulfilled)).subquery()
+    transit = _percentiles(_transit_items(conn, fulfilled)).subquery()
+    units = _units_by_group(fulfilled).subquery()
+    no_product, no_title, no_seconds = cast(null(), BigInteger), cast(null(), String), cast(null(), Float)
+    query = union_all(
+        select(literal("lead"), lead.c.grp, no_product, no_title, lead.c.n, lead.c.p50, lead.c.p90),
+        select(literal("transit"), transit.c.grp, no_product, no_title, transit.c.n, transit.c.p50, transit.c.p90),
+        select(literal("units"), units.c.grp, units.c.product_id, units.c.title, units.c.units, no_seconds, no_seconds),
+    )
+    rows: dict[str, list[Any]] = {"lead": [], "transit": [], "units": []}
+    for kind, grp, product_id, title, n, p50, p90 in conn.execute(query):
+        rows[kind].append((grp, product_id, title, n) if kind == "units" else (grp, n, p50, p90))
+    return FulfilledFigures(
+        _durations_of(rows["lead"]),
+        _durations_of(rows["transit"]),
+        [(_day(g), p, t, int(n or 0)) for g, p, t, n in rows["units"]],
+    )
 
 
 def build(conn: Connection, period: Period) -> Reports:
@@ -623,18 +676,16 @@ def returns_by_product(conn: Connection, period: Period) -> dict[tuple[date, int
     return found
 
 
-def _fulfilled_units_by_group(conn: Connection, period: Period) -> Select[Any]:
-    """(grp, product id, title, units) of the units fulfilled now of the orders placed in the
-    period, per order-placed group: the period's fulfilled orders by the created_at index,
-    then each one's fulfilled_units rows by its key."""
-    fulfilled = _fulfilled(conn, period)
+def _units_by_group(fulfilled: Any) -> Select[Any]:
+    """(grp, product id, title, units) of the units fulfilled now of the `fulfilled` orders, per
+    order-placed group: each order's fulfilled_units rows by its key."""
     custom = case((fulfilled_units.c.product_id.is_(None), fulfilled_units.c.title))
     return (
         select(
             fulfilled.c.grp,
             fulfilled_units.c.product_id,
-            func.max(fulfilled_units.c.title),
-            func.sum(fulfilled_units.c.quantity),
+            func.max(fulfilled_units.c.title).label("title"),
+            func.sum(fulfilled_units.c.quantity).label("units"),
         )
         .select_from(fulfilled.join(fulfilled_units, fulfilled_units.c.order_id == fulfilled.c.id))
         .group_by(fulfilled.c.grp, fulfilled_units.c.product_id, custom)
@@ -644,7 +695,7 @@ def _fulfilled_units_by_group(conn: Connection, period: Period) -> Select[Any]:
 def units_fulfilled(conn: Connection, period: Period) -> list[tuple[date, int | None, str, int]]:
     """(group, product id, title, units) fulfilled now of the orders placed in the period: what
     both return rates set the returns against."""
-    return [(_day(g), p, t, int(n or 0)) for g, p, t, n in conn.execute(_fulfilled_units_by_group(conn, period))]
+    return [(_day(g), p, t, int(n or 0)) for g, p, t, n in conn.execute(_units_by_group(_fulfilled(conn, period)))]
 
 
 def return_rate(
@@ -743,12 +794,16 @@ class PeriodReports:
         return cancelled_products(self.conn, self.period)
 
     @cached_property
+    def fulfilled(self) -> FulfilledFigures:
+        return fulfilled_figures(self.conn, self.period)
+
+    @cached_property
     def lead_time(self) -> dict[date | None, Durations]:
-        return lead_time(self.conn, self.period)
+        return self.fulfilled.lead_time if self.whole_page else lead_time(self.conn, self.period)
 
     @cached_property
     def transit_time(self) -> dict[date | None, Durations]:
-        return transit_time(self.conn, self.period)
+        return self.fulfilled.transit_time if self.whole_page else transit_time(self.conn, self.period)
 
     @cached_property
     def returns_by_reason(self) -> dict[tuple[date, str], int]:
@@ -760,7 +815,7 @@ class PeriodReports:
 
     @cached_property
     def units_fulfilled(self) -> list[tuple[date, int | None, str, int]]:
-        return units_fulfilled(self.conn, self.period)
+        return self.fulfilled.units if self.whole_page else units_fulfilled(self.conn, self.period)
 
     @cached_property
     def return_rate(self) -> dict[date | None, ReturnRate]:

@@ -1,8 +1,8 @@
 """The reports page reads what several reports are worked out from once
 (store.reports.PeriodReports): the period's orders once for orders and revenue, payment status
-and cancel reasons, and the units fulfilled once for both return rates; on PostgreSQL the
-period's fulfilled orders once for time to fulfil, time in transit and the units fulfilled.
-Counted as the statements that walk the period's orders by when they were placed."""
+and cancel reasons, and its fulfilled orders once for time to fulfil, time in transit and the
+units fulfilled (read once for both return rates). Counted as the statements that walk the
+period's orders by when they were placed."""
 
 from __future__ import annotations
 
@@ -40,9 +40,7 @@ def test_the_page_walks_the_periods_orders_once_for_each_kind_of_report(
         for engine in engines.values():
             event.remove(engine, "before_cursor_execute", seen)
     assert "Time in transit" in page
-    # The orders counted (one walk for three reports), the cancelled orders' products, the time
-    # to fulfil, the time in transit and the units fulfilled (one read for both return rates);
-    # on PostgreSQL the last three in one statement.
-    postgres = deck.db.reader.dialect.name == "postgresql"
-    assert len(walks) == (3 if postgres else 5), "\n\n".join(walks)
+    # The orders counted (one walk for three reports), the cancelled orders' products, and the
+    # fulfilled orders' time to fulfil, time in transit and units (one walk for the three).
+    assert len(walks) == 3, "\n\n".join(walks)
     assert sum("fulfilled_units" in statement for statement in walks) == 1

@@ -157,14 +157,19 @@ def test_the_counting_reports_match_their_rules_order_by_order(
 
 
 @pytest.mark.postgres
-def test_the_reports_read_gets_room_to_hash_on_postgresql_for_its_transaction_only(postgres_url: str) -> None:
+def test_the_reports_read_gets_room_to_hash_and_no_jit_on_postgresql_for_its_transaction_only(
+    postgres_url: str,
+) -> None:
     engine = create_engine(postgres_url)
     period = reports.Period(START.date(), START.date(), "day", "Europe/Amsterdam")
     with engine.connect() as connection:
         with connection.begin():
             default = connection.execute(text("SHOW work_mem")).scalar_one()
+            jit = connection.execute(text("SHOW jit")).scalar_one()
             reports.PeriodReports(connection, period)
             assert connection.execute(text("SHOW work_mem")).scalar_one() == "64MB"
+            assert connection.execute(text("SHOW jit")).scalar_one() == "off"
         with connection.begin():
             assert connection.execute(text("SHOW work_mem")).scalar_one() == default != "64MB"
+            assert connection.execute(text("SHOW jit")).scalar_one() == jit
     engine.dispose()

@@ -253,9 +253,14 @@ def _durations(conn: Connection, per_item: Select[Any, Any]) -> dict[date | None
     # SQLite has no percentile function: it hands the seconds over as they come and Python sorts
     # each group's and reads each percentile off at its rank (SQLite sorting them took 0.26 s of
     # 0.86 s over 158,000 fulfilled orders; Python's sort of the same floats, a tenth of that).
-    query = select(items.c.grp, items.c.seconds).where(timed)
+    return _ranked_in_python(conn.execute(select(items.c.grp, items.c.seconds).where(timed)))
+
+
+def _ranked_in_python(items: Any) -> dict[date | None, Durations]:
+    """Count, p50 and p90 of (grp, seconds) rows, per group and for all of them, by nearest
+    rank: each group's seconds sorted in Python and each percentile read off at its rank."""
     per_group: dict[Any, list[float]] = {}
-    for grp, seconds in conn.execute(query):
+    for grp, seconds in items:
         per_group.setdefault(grp, []).append(float(seconds))
     found: dict[date | None, Durations] = {}
     everything: list[float] = []
@@ -549,30 +554,37 @@ class FulfilledFigures:
 
 
 def fulfilled_figures(conn: Connection, period: Period) -> FulfilledFigures:
-    """lead_time, transit_time and units_fulfilled of the period, as each gives them. On
-    PostgreSQL in one statement, so that the period's orders are walked once for the three
-    (each walk of 250,000 orders costs about as much as the join after it); SQLite hands each
-    duration to Python (it has no percentiles), so it runs the three as they are."""
-    if conn.dialect.name != "postgresql":
-        return FulfilledFigures(lead_time(conn, period), transit_time(conn, period), units_fulfilled(conn, period))
+    """lead_time, transit_time and units_fulfilled of the period, as each gives them, in one
+    statement: the period's orders are walked once for the three (a materialised CTE read three
+    times), where each report alone walks them again (each walk of 250,000 orders costs about
+    as much as the join after it). On SQLite, which has no percentiles, each duration comes
+    back for Python to rank, as in _durations."""
     fulfilled = _fulfilled(conn, period)
-    lead = _percentiles(_lead_items(conn, fulfilled)).subquery()
-    transit = _percentiles(_transit_items(conn, fulfilled)).subquery()
+    no_id, no_title, none = cast(null(), BigInteger), cast(null(), String), cast(null(), Float)
     units = _units_by_group(fulfilled).subquery()
-    no_product, no_title, no_seconds = cast(null(), BigInteger), cast(null(), String), cast(null(), Float)
-    query = union_all(
-        select(literal("lead"), lead.c.grp, no_product, no_title, lead.c.n, lead.c.p50, lead.c.p90),
-        select(literal("transit"), transit.c.grp, no_product, no_title, transit.c.n, transit.c.p50, transit.c.p90),
-        select(literal("units"), units.c.grp, units.c.product_id, units.c.title, units.c.units, no_seconds, no_seconds),
-    )
+    parts = [select(literal("units"), units.c.grp, units.c.product_id, units.c.title, units.c.units, none, none)]
+    postgres = conn.dialect.name == "postgresql"
+    for kind, per_item in (("lead", _lead_items(conn, fulfilled)), ("transit", _transit_items(conn, fulfilled))):
+        if postgres:
+            ranked = _percentiles(per_item).subquery()
+            parts.append(select(literal(kind), ranked.c.grp, no_id, no_title, ranked.c.n, ranked.c.p50, ranked.c.p90))
+        else:
+            items = per_item.subquery()
+            timed = items.c.seconds.is_not(None)
+            parts.append(select(literal(kind), items.c.grp, no_id, no_title, none, items.c.seconds, none).where(timed))
     rows: dict[str, list[Any]] = {"lead": [], "transit": [], "units": []}
-    for kind, grp, product_id, title, n, p50, p90 in conn.execute(query):
-        rows[kind].append((grp, product_id, title, n) if kind == "units" else (grp, n, p50, p90))
-    return FulfilledFigures(
-        _durations_of(rows["lead"]),
-        _durations_of(rows["transit"]),
-        [(_day(g), p, t, int(n or 0)) for g, p, t, n in rows["units"]],
-    )
+    for kind, grp, product_id, title, n, p50, p90 in conn.execute(union_all(*parts)):
+        if kind == "units":
+            rows[kind].append((_day(grp), product_id, title, int(n or 0)))
+        elif postgres:
+            rows[kind].append((grp, n, p50, p90))
+        else:
+            rows[kind].append((grp, p50))  # the seconds of one order or shipment
+    if postgres:
+        lead_time, transit_time = _durations_of(rows["lead"]), _durations_of(rows["transit"])
+    else:
+        lead_time, transit_time = _ranked_in_python(rows["lead"]), _ranked_in_python(rows["transit"])
+    return FulfilledFigures(lead_time, transit_time, rows["units"])
 
 
 def build(conn: Connection, period: Period) -> Reports:
@@ -766,6 +778,10 @@ class PeriodReports:
             # instead of hashing: 64 MB for this read only (SET LOCAL ends with its transaction)
             # took order_counts over 250,000 orders from 0.84 to 0.41-0.55 s.
             conn.execute(text("SET LOCAL work_mem = '64MB'"))
+            # A report over a month of a million-order shop costs more than jit_above_cost, and
+            # compiling its expressions took 115-300 ms of a 1.6-2.8 s statement, more than it
+            # saved on 150,000 rows: no JIT for this read.
+            conn.execute(text("SET LOCAL jit = off"))
 
     @cached_property
     def order_counts(self) -> list[OrderCount]:

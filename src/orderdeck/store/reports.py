@@ -4,9 +4,10 @@ the shop's time zone, aggregated in the database.
 Every report reads the same cohort, the orders *placed* in the period (test orders left out),
 so each starts with a range on the indexed `orders.created_at` and nothing outside it is read:
 a report over a month of a million-order shop reads that month's rows and no others. The
-period's day/week/month of each order is worked out in SQL (PostgreSQL's own time zones; for
-SQLite, which has none, the shop's UTC offsets within the period, DST changes included, are
-handed in as a CASE), so only one row per group comes back to Python.
+period's day/week/month of each order is worked out in SQL from what Python hands in (zoneinfo's
+offsets of the shop's zone within the period, DST changes included): on PostgreSQL the moments
+the group changes, found with width_bucket; on SQLite, which has no time zones, the offsets as a
+CASE. So only one row per group comes back to Python.
 
 Nothing reads order documents (parsing a 5 KB JSON document costs ~0.25 ms an order, too slow
 for a month of a big shop): the order row keeps its cancel reason and when its first standing
@@ -19,7 +20,8 @@ Percentiles are nearest-rank (the value at rank ⌈p·n⌉): PostgreSQL's percen
 Python sorts each group's durations and reads each percentile off at its rank.
 
 The reports page reads through PeriodReports, which reads what several reports share once (the
-period's orders for the three that count them, the units fulfilled for both return rates). Nothing
+period's orders for the three that count them; its fulfilled orders for time to fulfil, time in
+transit and the units fulfilled, which serve both return rates). Nothing
 is kept between reads: every figure is worked out from the rows as they are, in the shop's time
 zone as it is now.
 """
@@ -761,9 +763,10 @@ class PeriodReports:
     """Every report of one period, each read when first asked for, for a page that shows them
     all: what several reports are worked out from is read once. The orders placed in the period
     are walked once for orders and revenue, payment status and cancel reasons (order_counts),
-    the units fulfilled once for both return rates, and the returns once for the reports and
-    their rates. Each answer is the same as the report's own function gives
-    (tests/integration/test_report_counts.py checks both against each report's rule)."""
+    its fulfilled orders once for time to fulfil, time in transit and the units fulfilled for
+    both return rates (fulfilled_figures), and the returns once for the reports and their rates.
+    Each answer is the same as the report's own function gives (tests/integration/
+    test_report_counts.py and test_report_fulfilled.py check both against each report's rule)."""
 
     def __init__(self, conn: Connection, period: Period, *, whole_page: bool = True) -> None:
         """`whole_page=False` for one report alone (a CSV download): the counting reports then

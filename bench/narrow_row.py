@@ -132,6 +132,10 @@ def _questions(url: str) -> list[tuple[str, str]]:
     deck.db.dispose()
     newest_at = newest if isinstance(newest, datetime) else datetime.fromisoformat(str(newest))
     day = newest_at.replace(tzinfo=UTC).date().isoformat()
+    # A whole day four weeks back too: the newest day has few orders, all among the newest ids,
+    # which a walk of the newest orders meets at once; an older day's orders it meets only after
+    # every newer one (1.7 s at a million on PostgreSQL, measured in the fourth session).
+    past = (newest_at.replace(tzinfo=UTC).date() - timedelta(days=28)).isoformat()
     return [
         ("open, unfulfilled, paid", "/orders.json?status=open&fulfillment_status=unshipped&financial_status=paid"),
         ("on hold", "/orders.json?status=any&fulfillment_status=on_hold"),
@@ -144,6 +148,10 @@ def _questions(url: str) -> list[tuple[str, str]]:
         (
             "date range (one day)",
             f"/orders.json?status=any&created_at_min={day}T00:00:00Z&created_at_max={day}T23:59:59Z",
+        ),
+        (
+            "date range (a day 4 weeks back)",
+            f"/orders.json?status=any&created_at_min={past}T00:00:00Z&created_at_max={past}T23:59:59Z",
         ),
         ("open-orders count", "/orders/count.json?status=open"),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import datetime
 
@@ -32,4 +33,10 @@ def create_api(settings: Settings | None = None):  # type: ignore[no-untyped-def
         check_schema(deck.db)  # a server never migrates; `orderdeck migrate` does, under a lock
     except SchemaNotCurrent as exc:
         raise SystemExit(exc.message) from None
-    return create_app(deck, run_worker=deck.settings.embedded_worker)
+    app = create_app(deck, run_worker=deck.settings.embedded_worker)
+    # What the process has built to start (modules, routes, the application: about 230,000
+    # objects) lives as long as it does. Frozen, Python's full garbage collections stop walking
+    # it: they walked it all at moments set by allocation counts, and a list at a million orders
+    # that took 8-14 ms waited 150-570 ms for one such collection in its 100 requests.
+    gc.freeze()
+    return app

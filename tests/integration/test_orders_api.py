@@ -478,6 +478,38 @@ def test_the_fulfillment_status_filter_matches_shipped_partial_and_unshipped(sho
     assert count(api, fulfillment_status="unfulfilled") == 2
 
 
+def test_pages_of_open_unshipped_paid_orders_walk_forward_and_back_newest_or_oldest_first(shop, api, mug):
+    # The list names the fulfillment status before the id in its ORDER BY (PostgreSQL's index
+    # path): the order and the pages must be those of the id alone.
+    wanted = []
+    for n in range(7):
+        paid = {"transactions": SELL} if n != 3 else {}  # the fourth is left unpaid
+        order = shop.order([{"variant_id": mug, "quantity": 1}], **paid)
+        if n == 5:
+            shop.fulfil(order["id"])  # shipped
+        elif n != 3:
+            wanted.append(order["name"])
+    params = {"status": "open", "financial_status": "paid", "fulfillment_status": "unshipped", "limit": 2}
+
+    def page(params: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+        response = api.get("/orders.json", params=params)
+        return [o["name"] for o in api.ok(response)["orders"]], links(response)
+
+    for order, expected in ((None, wanted[::-1]), ("id asc", wanted)):
+        walked, query = [], {**params, **({"order": order} if order else {})}
+        pages = []
+        while True:
+            names_, found = page(query)
+            walked += names_
+            pages.append((names_, found))
+            if "next" not in found:
+                break
+            query = page_path(found["next"])[1]
+        assert walked == expected
+        assert page(page_path(pages[-1][1]["previous"])[1])[0] == pages[-2][0]
+    assert count(api, **params) == len(wanted)
+
+
 def test_tag_and_tag_not_filter_orders_by_their_tags(shop, api, mug):
     vip = shop.order([{"variant_id": mug, "quantity": 1}], tags="VIP, gift")
     gift = shop.order([{"variant_id": mug, "quantity": 1}], tags="gift")

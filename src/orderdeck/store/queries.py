@@ -185,6 +185,18 @@ def _status_conditions(f: OrderFilter, c: Any, *, closed: Any, cancelled: Any) -
     return where
 
 
+def _fixed_to_null(f: OrderFilter) -> list[Any]:
+    """The indexed column the filter holds at NULL ("unshipped": no fulfillment status), to name
+    before `id` in the ORDER BY. PostgreSQL does not count `IS NULL` as fixing a column when it
+    matches an ORDER BY to an index, so under "open, unshipped, paid" it cannot read
+    ix_orders_status_fin_ful_id in id order: it walks the newest orders reading each row (57
+    pages for 51 orders at a million), or, with the generic plan of a prepared statement, reads
+    all 136,000 matches and sorts them (376 ms). Named first (the same order: every row kept is
+    NULL there), the index is read in order: 8 pages, either plan. SQLite needs no help (it
+    takes IS NULL as fixing the column)."""
+    return [orders.c.fulfillment_status] if f.fulfillment_status == "unshipped" else []
+
+
 def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
     f.check()
     c = orders.c
@@ -392,6 +404,10 @@ def list_orders(
     ordering = [column.desc(), orders.c.id.desc()] if desc else [column.asc(), orders.c.id.asc()]
     if sort == "id":
         ordering = ordering[:1]
+        if source is orders:
+            # The same order (every row the filter keeps is NULL there), in a shape PostgreSQL can
+            # read from an index ending in (…, that column, id) without sorting the matches.
+            ordering = [(c.desc() if desc else c.asc()) for c in _fixed_to_null(f)] + ordering
     # The page's keys first, the documents after: a sort or a scan then carries ids and keys,
     # never the orders' documents, however many rows it passes over.
     query = (

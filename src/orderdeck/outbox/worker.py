@@ -32,10 +32,11 @@ from .. import destinations
 from ..automation import engine as automation
 from ..services import bulk_runs, held
 from ..services.context import Orderdeck
+from ..store.wakeup import announce
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
 from . import metrics, notifications, scheduler, service_calls, staff_mail, webhooks
 from .listener import Listener
-from .relay import relay
+from .relay import CONSUMERS, hand_on, relay
 
 log = logging.getLogger("orderdeck.worker")
 
@@ -45,6 +46,9 @@ def worker_name() -> str:
 
 
 Claimed = tuple[Delivery, dict[str, str], str]  # a delivery, its headers, its address
+
+# What the relay loop hands on; webhook messages are handed on by the claims (`Worker._claim`).
+RELAYED_APART = tuple(kind for kind in CONSUMERS if kind != "webhook")
 
 
 @dataclass
@@ -149,11 +153,11 @@ class Worker:
                 tended = await self._tend()
                 ran = await self._rules()
                 bulk = await self._bulk()
-                claimed = await asyncio.to_thread(self._claim, self.batch)
+                relayed, claimed = await asyncio.to_thread(self._claim, self.batch)
                 if claimed:
                     await self._record_all(list(await asyncio.gather(*(gated(c) for c in claimed))))
                 told = await self._services(client)
-                if not tended and not ran and not bulk and not claimed and not told:
+                if not tended and not ran and not bulk and not relayed and not claimed and not told:
                     return
 
     async def _pause(self, seconds: float) -> None:
@@ -171,7 +175,7 @@ class Worker:
 
     async def _tend(self) -> bool:
         try:
-            relayed = await asyncio.to_thread(relay, self.app)
+            relayed = await asyncio.to_thread(relay, self.app, kinds=RELAYED_APART)
             if relayed:
                 self._relayed()
             mailed = await asyncio.to_thread(staff_mail.send_due, self.app)
@@ -256,7 +260,8 @@ class Worker:
     # ---- webhook deliveries ------------------------------------------------------------------
 
     async def _delivery_loop(self, session: aiohttp.ClientSession) -> None:
-        """Keep deliveries going: claim up to `batch` when half of them are done, send at most
+        """Keep deliveries going: hand on due webhook messages and claim up to `batch` deliveries
+        (one transaction, `_claim`) when half of them are done, send at most
         `in_flight` at a time, record finished attempts half a batch or more at a time (claims and
         records are transactions: fewer and larger is faster). A record runs beside the claims
         and the sends, one at a time; what finishes meanwhile waits for the next. A slow receiver
@@ -303,12 +308,12 @@ class Worker:
             room = self.batch - outstanding
             if not self.stopping and room >= self.batch // 2 and loop.time() >= nothing_due_until:
                 try:
-                    claimed = await asyncio.to_thread(self._claim, room)
+                    relayed, claimed = await asyncio.to_thread(self._claim, room)
                 except Exception:
                     log.exception("worker %s could not claim deliveries", self.name)
                     metrics.WORKER_ERRORS.inc()
-                    claimed = []
-                if not claimed:
+                    relayed, claimed = 0, []
+                if not claimed and not relayed:  # (messages handed on: more may wait)
                     nothing_due_until = loop.time() + self._poll_every()
                 for item in claimed:
                     task = asyncio.create_task(send(item))
@@ -335,11 +340,23 @@ class Worker:
         delivery, headers, address = item
         return delivery, await webhooks.send(session, address, delivery, headers, self.app.clock())
 
-    def _claim(self, limit: int) -> list[Claimed]:
+    def _claim(self, limit: int) -> tuple[int, list[Claimed]]:
+        """In one transaction: hand on due webhook messages (up to relay.BATCH, one delivery per
+        subscription each) and claim up to `limit` due deliveries, oldest due first, which sees
+        the deliveries just made; so a fresh delivery is claimed by the transaction that made it,
+        with no transaction of its own. Returns the messages handed on and what to send."""
         with self.app.unit_of_work() as uow:
-            found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=not self.app.db.is_sqlite)
+            skip_locked = not self.app.db.is_sqlite
+            relayed, made = hand_on(uow.conn, "webhook", uow.now, skip_locked=skip_locked)
+            found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=skip_locked)
+            if made and len(found) == limit:
+                # This claim may have had no room for some of the deliveries it made: other
+                # workers wake to send them. (With room left it took every one it could send.)
+                announce(uow.conn)
             if not found:
-                return []
+                if relayed:
+                    uow.commit()
+                return relayed, []
             if self._secret is None:
                 # Kept: the stored secret is only ever filled in, never changed (webhook_secret).
                 self._secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
@@ -348,7 +365,7 @@ class Worker:
         # A subscription deleted meanwhile took its deliveries with it: nothing of it to send.
         found = [d for d in found if d.subscription_id in by_id]
         if not found or domain is None:
-            return []
+            return relayed, []
         secret = self._secret
         # One HMAC per body: an event's deliveries to subscriptions that take the whole payload
         # carry the same body, hence the same signature.
@@ -356,7 +373,7 @@ class Worker:
         for d in found:
             if d.body not in signatures:
                 signatures[d.body] = webhooks.sign(d.body.encode(), secret)
-        return [
+        return relayed, [
             (
                 d,
                 webhooks.headers_for(d, by_id[d.subscription_id], secret, domain, signatures[d.body]),

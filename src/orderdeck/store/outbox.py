@@ -64,6 +64,29 @@ class Outbox:
             query = query.with_for_update(skip_locked=True)
         return list(self.conn.execute(query).all())
 
+    def take(self, kind: str, now: datetime, limit: int, *, skip_locked: bool, payload: bool = True) -> list[Any]:
+        """The messages `due` would find, marked handled by the same statement (one round trip
+        on PostgreSQL instead of a read and an update): for a caller that hands each one on in
+        this transaction, so that a rollback leaves them due. Oldest first, as `due`."""
+        o = outbox.c
+        picked = (
+            select(o.id)
+            .where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now)
+            .order_by(o.available_at)
+            .limit(limit)
+        )
+        if skip_locked:
+            picked = picked.with_for_update(skip_locked=True)
+        columns = [o.id, o.topic, o.order_id, o.created_at, o.available_at] + ([o.payload] if payload else [])
+        taken = (
+            update(outbox)
+            .where(o.id.in_(picked.scalar_subquery()))
+            .values(delivered_at=now, attempts=o.attempts + 1)
+            .returning(*columns)
+        )
+        # RETURNING keeps no order: put them back in the order they became due.
+        return sorted(self.conn.execute(taken).all(), key=lambda m: m.available_at)
+
     def claim(self, kind: str, now: datetime, lease: timedelta, limit: int, *, skip_locked: bool) -> list[Any]:
         """Due messages held for `lease` by moving their due time: one held by a worker that
         died becomes due again by itself."""

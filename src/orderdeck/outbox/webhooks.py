@@ -321,7 +321,9 @@ def _count_failures(conn: Connection, judged: list[tuple[int, dict[str, Any]]], 
             change["failures"] += 1
             change["last_error"] = j["last_error"]
     if changes:
-        conn.execute(_run_of_failures(), [{**c, "now": now} for c in changes.values()])
+        # In the order of their ids, as every worker's record takes them: two workers updating
+        # the same subscriptions then queue for them instead of deadlocking.
+        conn.execute(_run_of_failures(), [{**changes[sid], "now": now} for sid in sorted(changes)])
 
 
 @cache

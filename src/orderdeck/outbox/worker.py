@@ -22,8 +22,9 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import httpx
@@ -32,8 +33,9 @@ from .. import destinations
 from ..automation import engine as automation
 from ..services import bulk_runs, held
 from ..services.context import Orderdeck
+from ..store.uow import UnitOfWork
 from ..store.wakeup import announce
-from ..store.webhooks import Delivery, Subscriptions, webhook_secret
+from ..store.webhooks import Delivery, Subscription, Subscriptions, webhook_secret
 from . import metrics, notifications, scheduler, service_calls, staff_mail, webhooks
 from .listener import Listener
 from .relay import CONSUMERS, hand_on, relay
@@ -46,6 +48,7 @@ def worker_name() -> str:
 
 
 Claimed = tuple[Delivery, dict[str, str], str]  # a delivery, its headers, its address
+Finished = tuple[Delivery, webhooks.Outcome]  # a delivery sent, and how the attempt went
 
 # What the relay loop hands on; webhook messages are handed on by the claims (`Worker._claim`).
 RELAYED_APART = tuple(kind for kind in CONSUMERS if kind != "webhook")
@@ -260,13 +263,14 @@ class Worker:
     # ---- webhook deliveries ------------------------------------------------------------------
 
     async def _delivery_loop(self, session: aiohttp.ClientSession) -> None:
-        """Keep deliveries going: hand on due webhook messages and claim up to `batch` deliveries
-        (one transaction, `_claim`) when half of them are done, send at most
-        `in_flight` at a time, record finished attempts half a batch or more at a time (claims and
-        records are transactions: fewer and larger is faster). A record runs beside the claims
-        and the sends, one at a time; what finishes meanwhile waits for the next. A slow receiver
-        holds one slot, not the others. Stopping claims nothing more, lets the sends finish and
-        records them."""
+        """Keep deliveries going: when half of `batch` are done, record them, hand on due webhook
+        messages and claim deliveries up to `batch` again, in one transaction (`_claim`); send at
+        most `in_flight` at a time. Finished attempts that no claim takes along (nothing is due,
+        or the worker is stopping) are recorded half a batch or more at a time in a transaction
+        of their own, beside the sends, one record at a time; what finishes meanwhile waits for
+        the next. (Claims and records are transactions: fewer and larger is faster.) A slow
+        receiver holds one slot, not the others. Stopping claims nothing more, lets the sends
+        finish and records them."""
         gate = asyncio.Semaphore(self.in_flight)
         arrived: asyncio.Queue[tuple[Delivery, webhooks.Outcome] | None] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()  # held so they are not collected mid-send
@@ -307,11 +311,17 @@ class Worker:
                 nothing_due_until = 0.0
             room = self.batch - outstanding
             if not self.stopping and room >= self.batch // 2 and loop.time() >= nothing_due_until:
+                # The attempts finished meanwhile are recorded by the claim's transaction (unless a
+                # record of earlier ones still runs: records go one at a time).
+                recorded: list[Finished] = []
+                if recording is None or recording.done():
+                    recorded, finished = finished, []
                 try:
-                    relayed, claimed = await asyncio.to_thread(self._claim, room)
+                    relayed, claimed = await asyncio.to_thread(self._claim, room, recorded)
                 except Exception:
                     log.exception("worker %s could not claim deliveries", self.name)
                     metrics.WORKER_ERRORS.inc()
+                    finished[:0] = recorded  # recorded again later, as a record that failed is
                     relayed, claimed = 0, []
                 if not claimed and not relayed:  # (messages handed on: more may wait)
                     nothing_due_until = loop.time() + self._poll_every()
@@ -333,40 +343,46 @@ class Worker:
                     results.append(arrived.get_nowait())
                 outstanding -= len(results)
                 finished.extend(r for r in results if r is not None)
-            if len(finished) >= self.batch // 2 or (finished and outstanding == 0):
-                record_when_free()
+            claims_next = (
+                not self.stopping and self.batch - outstanding >= self.batch // 2 and loop.time() >= nothing_due_until
+            )
+            if not claims_next and (len(finished) >= self.batch // 2 or (finished and outstanding == 0)):
+                record_when_free()  # in a transaction of its own: no claim comes to take them along
 
     async def _send_one(self, session: aiohttp.ClientSession, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
         delivery, headers, address = item
         return delivery, await webhooks.send(session, address, delivery, headers, self.app.clock())
 
-    def _claim(self, limit: int) -> tuple[int, list[Claimed]]:
-        """In one transaction: hand on due webhook messages (up to relay.BATCH, one delivery per
-        subscription each) and claim up to `limit` due deliveries, oldest due first, which sees
-        the deliveries just made; so a fresh delivery is claimed by the transaction that made it,
-        with no transaction of its own. Returns the messages handed on and what to send."""
+    def _claim(self, limit: int, finished: Sequence[Finished] = ()) -> tuple[int, list[Claimed]]:
+        """In one transaction: record the attempts in `finished`, hand on due webhook messages (up
+        to relay.BATCH, one delivery per subscription each) and claim up to `limit` due
+        deliveries, oldest due first, which sees the deliveries just made. So a fresh delivery is
+        claimed by the transaction that made it, and a round of sending costs one transaction
+        (one commit, one fsync) instead of three. Returns the messages handed on and what to send."""
         with self.app.unit_of_work() as uow:
             skip_locked = not self.app.db.is_sqlite
+            finals = self._record_in(uow, finished)
             relayed, made = hand_on(uow.conn, "webhook", uow.now, skip_locked=skip_locked)
             found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=skip_locked)
             if made and len(found) == limit:
                 # This claim may have had no room for some of the deliveries it made: other
                 # workers wake to send them. (With room left it took every one it could send.)
                 announce(uow.conn)
-            if not found:
-                if relayed:
-                    uow.commit()
-                return relayed, []
-            if self._secret is None:
-                # Kept: the stored secret is only ever filled in, never changed (webhook_secret).
-                self._secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
-            by_id, domain = Subscriptions(uow.conn).senders({d.subscription_id for d in found})
-            uow.commit()
+            by_id: dict[int, Subscription] = {}
+            domain = None
+            if found:
+                if self._secret is None:
+                    # Kept: the stored secret is only ever filled in, never changed (webhook_secret).
+                    self._secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
+                by_id, domain = Subscriptions(uow.conn).senders({d.subscription_id for d in found})
+            if finished or relayed or found:
+                uow.commit()
+            self._observe(finished, finals, uow.now)
         # A subscription deleted meanwhile took its deliveries with it: nothing of it to send.
         found = [d for d in found if d.subscription_id in by_id]
-        if not found or domain is None:
-            return relayed, []
         secret = self._secret
+        if not found or domain is None or secret is None:
+            return relayed, []
         # One HMAC per body: an event's deliveries to subscriptions that take the whole payload
         # carry the same body, hence the same signature.
         signatures: dict[str, str] = {}
@@ -396,12 +412,22 @@ class Worker:
                     return
                 await asyncio.sleep(1.0)
 
-    def _record(self, results: list[tuple[Delivery, webhooks.Outcome]]) -> None:
+    def _record(self, results: list[Finished]) -> None:
         with self.app.unit_of_work() as uow:
-            finals = webhooks.record(uow.conn, results, uow.now, self.name, self.retry_delays, self.rng)
+            finals = self._record_in(uow, results)
             uow.commit()
-            for (delivery, outcome), final in zip(results, finals, strict=True):
-                metrics.observe_attempt(final, outcome.latency_ms, uow.now - delivery.triggered_at)
+            self._observe(results, finals, uow.now)
+
+    def _record_in(self, uow: UnitOfWork, results: Sequence[Finished]) -> list[str]:
+        """Write the attempts in `results` in `uow`'s transaction; their final results."""
+        if not results:
+            return []
+        return webhooks.record(uow.conn, list(results), uow.now, self.name, self.retry_delays, self.rng)
+
+    def _observe(self, results: Sequence[Finished], finals: list[str], now: datetime) -> None:
+        """Count recorded attempts in the metrics (after their commit)."""
+        for (delivery, outcome), final in zip(results, finals, strict=True):
+            metrics.observe_attempt(final, outcome.latency_ms, now - delivery.triggered_at)
 
     async def _jobs(self) -> None:
         while not self.stopping:

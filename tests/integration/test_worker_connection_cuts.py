@@ -106,9 +106,8 @@ def test_cut_connections_neither_lose_nor_repeat_a_webhook(
     assert sent == Counter(range(EVENTS)), "every event exactly once"
     assert hits > 0 and metrics.WORKER_ERRORS._value.get() > errors_before, "the cuts reached the worker"
     with deck.unit_of_work(read_only=True) as uow:
-        states: dict[Any, Any] = dict(
-            uow.conn.execute(select(webhook_deliveries.c.state, func.count()).group_by(webhook_deliveries.c.state)).all()
-        )
+        d = webhook_deliveries.c
+        states: dict[Any, Any] = dict(uow.conn.execute(select(d.state, func.count()).group_by(d.state)).all())
         waiting = uow.conn.execute(
             select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
         ).scalar_one()

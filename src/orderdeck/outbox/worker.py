@@ -9,7 +9,7 @@ runs it had claimed and not started; nothing else is held (a delivery is claimed
 send can start at once).
 
 The worker waits for news rather than polling for it: a command that commits outbox rows, and a
-relay that commits deliveries, wake it (PostgreSQL LISTEN/NOTIFY, or within one SQLite process a
+relay or a claim that commits deliveries or runs it could not take on itself, wake it (PostgreSQL LISTEN/NOTIFY, or within one SQLite process a
 call from the commit; see outbox/listener.py and store/wakeup.py). It still polls every
 `safety_poll` seconds, and every `idle_wait` seconds while its listener is down.
 """
@@ -116,8 +116,8 @@ class Worker:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Until stopped: deliveries in one loop, the relay, notifications and staff e-mail in
-        another, automation runs in a third, bulk runs in a fourth, jobs in a fifth; so a slow
+        """Until stopped: deliveries (with the relay of webhook messages) in one loop, the relay
+        of the other kinds, notifications and staff e-mail in another, automation runs in a third, bulk runs in a fourth, jobs in a fifth; so a slow
         receiver (of a webhook or of a rule's http_request) holds up neither the relay nor the
         other receivers."""
         log.info("worker %s started", self.name)

@@ -9,9 +9,10 @@ runs it had claimed and not started; nothing else is held (a delivery is claimed
 send can start at once).
 
 The worker waits for news rather than polling for it: a command that commits outbox rows, and a
-relay or a claim that commits deliveries or runs it could not take on itself, wake it (PostgreSQL LISTEN/NOTIFY, or within one SQLite process a
-call from the commit; see outbox/listener.py and store/wakeup.py). It still polls every
-`safety_poll` seconds, and every `idle_wait` seconds while its listener is down.
+relay or a claim that commits deliveries or runs it could not take on itself, wake it
+(PostgreSQL LISTEN/NOTIFY, or within one SQLite process a call from the commit; see
+outbox/listener.py and store/wakeup.py). It still polls every `safety_poll` seconds, and every
+`idle_wait` seconds while its listener is down.
 """
 
 from __future__ import annotations
@@ -117,9 +118,9 @@ class Worker:
 
     async def run(self) -> None:
         """Until stopped: deliveries (with the relay of webhook messages) in one loop, the relay
-        of the other kinds, notifications and staff e-mail in another, automation runs in a third, bulk runs in a fourth, jobs in a fifth; so a slow
-        receiver (of a webhook or of a rule's http_request) holds up neither the relay nor the
-        other receivers."""
+        of the other kinds, notifications and staff e-mail in another, automation runs in a
+        third, bulk runs in a fourth, jobs in a fifth; so a slow receiver (of a webhook or of a
+        rule's http_request) holds up neither the relay nor the other receivers."""
         log.info("worker %s started", self.name)
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         listening = asyncio.create_task(self.listener.run())

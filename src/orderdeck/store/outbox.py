@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, func, insert, select, update
 
 from .tables import outbox
 from .wakeup import announce
+
+
+def picked_by(conn: Connection, column: Any, picked: Select[Any]) -> ColumnElement[bool]:
+    """`column IN (picked)`, for an UPDATE of the rows a (locking) subquery picks. PostgreSQL gets
+    `column = ANY(ARRAY(picked))`: with IN its planner may hash-join the subquery against a
+    sequential scan of the whole table (the outbox keeps handled rows until retention: 27 of the
+    32 ms of taking 200 messages from 20,000, measured), where ANY looks each id up in the key."""
+    if conn.dialect.name == "postgresql":
+        return column == func.any(func.array(picked.scalar_subquery()))  # type: ignore[no-any-return]
+    return column.in_(picked.scalar_subquery())  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,7 @@ class Outbox:
         columns = [o.id, o.topic, o.order_id, o.created_at, o.available_at] + ([o.payload] if payload else [])
         taken = (
             update(outbox)
-            .where(o.id.in_(picked.scalar_subquery()))
+            .where(picked_by(self.conn, o.id, picked))
             .values(delivered_at=now, attempts=o.attempts + 1)
             .returning(*columns)
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, insert, select, update
 
 from .tables import outbox
 from .wakeup import announce
@@ -73,6 +73,18 @@ class Outbox:
         if skip_locked:
             query = query.with_for_update(skip_locked=True)
         return list(self.conn.execute(query).all())
+
+    def due_kinds(self, kinds: tuple[str, ...], now: datetime) -> set[str]:
+        """Which of `kinds` have a message due now: one statement, a probe of the pending index
+        per kind, fit for a read-only transaction (so a worker that finds nothing to do took no
+        write lock, on SQLite the one writer's)."""
+        o = outbox.c
+        probes = [
+            exists().where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now).label(f"k{n}")
+            for n, kind in enumerate(kinds)
+        ]
+        found = self.conn.execute(select(*probes)).one()
+        return {kind for kind, due in zip(kinds, found, strict=True) if due}
 
     def take(self, kind: str, now: datetime, limit: int, *, skip_locked: bool, payload: bool = True) -> list[Any]:
         """The messages `due` would find, marked handled by the same statement (one round trip

@@ -4,9 +4,9 @@ A webhook message becomes one delivery per subscription to its topic (sent later
 outbox/webhooks.py). Claiming the messages, writing what they become and marking them handled
 happen in one transaction, so a relay killed at any moment leaves each message either untouched
 or fully handed on. On PostgreSQL many relays run side by side: each claims its own rows with
-FOR UPDATE SKIP LOCKED. The worker hands webhook messages on inside the transaction that claims
-deliveries to send (outbox/worker.py), so a fresh delivery costs no transaction of its own;
-`relay` hands on the other kinds (and, for tests and one-off catch-ups, any kind).
+FOR UPDATE SKIP LOCKED. The worker's claims also hand webhook messages on, inside the
+transaction that claims deliveries to send (outbox/worker.py), so a fresh delivery costs no
+transaction of its own; `relay` (the worker's relay loop) hands on backlogs of every kind.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def hand_on(conn: Connection, kind: str, now: datetime, limit: int = BATCH, *, s
 
 def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = BATCH) -> int:
     """Hand on up to `batch` due messages per kind, a transaction each. Returns how many messages
-    were handled. (The worker hands webhook messages on in its claims instead: worker.py.)"""
+    were handled."""
     handled = 0
     for kind in kinds or tuple(CONSUMERS):
         with app.unit_of_work() as uow:

@@ -51,9 +51,6 @@ def worker_name() -> str:
 Claimed = tuple[Delivery, dict[str, str], str]  # a delivery, its headers, its address
 Finished = tuple[Delivery, webhooks.Outcome]  # a delivery sent, and how the attempt went
 
-# What the relay loop hands on; webhook messages are handed on by the claims (`Worker._claim`).
-RELAYED_APART = tuple(kind for kind in CONSUMERS if kind != "webhook")
-
 
 @dataclass
 class Worker:
@@ -117,10 +114,10 @@ class Worker:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Until stopped: deliveries (with the relay of webhook messages) in one loop, the relay
-        of the other kinds, notifications and staff e-mail in another, automation runs in a
-        third, bulk runs in a fourth, jobs in a fifth; so a slow receiver (of a webhook or of a
-        rule's http_request) holds up neither the relay nor the other receivers."""
+        """Until stopped: deliveries (handing on the webhook messages they find due) in one loop,
+        the relay, notifications and staff e-mail in another, automation runs in a third, bulk
+        runs in a fourth, jobs in a fifth; so a slow receiver (of a webhook or of a rule's
+        http_request) holds up neither the relay nor the other receivers."""
         log.info("worker %s started", self.name)
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         listening = asyncio.create_task(self.listener.run())
@@ -183,7 +180,7 @@ class Worker:
             # find none of these kinds due, and then cost no write transaction per kind.
             due = await asyncio.to_thread(self._due_kinds)
             relayed = mailed = 0
-            kinds = tuple(kind for kind in RELAYED_APART if kind in due)
+            kinds = tuple(kind for kind in CONSUMERS if kind in due)
             if kinds:
                 relayed = await asyncio.to_thread(relay, self.app, kinds=kinds)
             if relayed:
@@ -201,7 +198,7 @@ class Worker:
 
     def _due_kinds(self) -> set[str]:
         with self.app.unit_of_work(read_only=True) as uow:
-            return uow.outbox.due_kinds((*RELAYED_APART, "staff_alert", "notification"), uow.now)
+            return uow.outbox.due_kinds((*CONSUMERS, "staff_alert", "notification"), uow.now)
 
     # ---- automation runs ----------------------------------------------------------------------------
     # In a loop of their own: a rule's http_request may wait for its receiver (up to
@@ -367,15 +364,18 @@ class Worker:
         return delivery, await webhooks.send(session, address, delivery, headers, self.app.clock())
 
     def _claim(self, limit: int, finished: Sequence[Finished] = ()) -> tuple[int, list[Claimed]]:
-        """In one transaction: record the attempts in `finished`, hand on due webhook messages (up
-        to relay.BATCH, one delivery per subscription each) and claim up to `limit` due
-        deliveries, oldest due first, which sees the deliveries just made. So a fresh delivery is
-        claimed by the transaction that made it, and a round of sending costs one transaction
-        (one commit, one fsync) instead of three. Returns the messages handed on and what to send."""
+        """In one transaction: record the attempts in `finished`, hand on up to `limit` due webhook
+        messages (one delivery per subscription each) and claim up to `limit` due deliveries,
+        oldest due first, which sees the deliveries just made. So a fresh delivery is claimed by
+        the transaction that made it, and a round of sending costs one transaction (one commit,
+        one fsync) instead of three. A backlog is also handed on by the relay loop, in batches of
+        its own beside the claims (on another connection: a claim that copied every waiting
+        payload itself would make the sends wait for it). Returns the messages handed on and
+        what to send."""
         with self.app.unit_of_work() as uow:
             skip_locked = not self.app.db.is_sqlite
             finals = self._record_in(uow, finished)
-            relayed, made = hand_on(uow.conn, "webhook", uow.now, skip_locked=skip_locked)
+            relayed, made = hand_on(uow.conn, "webhook", uow.now, limit, skip_locked=skip_locked)
             found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=skip_locked)
             if made and len(found) == limit:
                 # This claim may have had no room for some of the deliveries it made: other

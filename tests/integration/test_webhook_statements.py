@@ -10,11 +10,10 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from orderdeck.outbox import webhooks
 from orderdeck.outbox.relay import delivery_id, fan_out_webhooks, relay, shaped_body
-from orderdeck.outbox.worker import Worker
 from orderdeck.services.context import Orderdeck
 from orderdeck.store.database import utc
 from orderdeck.store.outbox import OutboxMessage
@@ -297,47 +296,3 @@ def test_a_webhook_already_disabled_keeps_when_and_why(deck: Orderdeck, still: C
     assert waiting == [claimed[0].id]
     assert after.consecutive_failures == 9
     assert after.disabled_at == clock() - timedelta(minutes=5) and after.disabled_reason == "staff"
-
-
-def test_a_round_of_sending_is_one_transaction(deck: Orderdeck, still: Clock) -> None:
-    """A worker's claim records the attempts finished since the last one, hands on the webhook
-    messages due and claims deliveries (the ones it just made among them), all in one
-    transaction: one COMMIT, and a fixed number of statements whatever the batch holds."""
-    clock = still
-    sid = _subscribe(deck, "orders/create")
-    sent_before = _pending(deck, sid, [clock() - timedelta(seconds=5)] * 3)
-    worker = Worker(deck, run_jobs=False)
-    relayed, first = worker._claim(3)
-    assert relayed == 0 and sorted(d.id for d, _, _ in first) == sorted(sent_before)
-    with deck.unit_of_work() as uow:
-        uow.outbox.put([OutboxMessage("webhook", "orders/create", PAYLOAD, n) for n in (1, 2)], uow.now)
-        uow.commit()
-
-    statements: list[str] = []
-    commits: list[None] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(deck.db.writer, "before_cursor_execute", seen)
-    event.listen(deck.db.writer, "commit", lambda conn: commits.append(None))
-    try:
-        relayed, claimed = worker._claim(10, [(d, OK) for d, _, _ in first])
-    finally:
-        event.remove(deck.db.writer, "before_cursor_execute", seen)
-
-    assert relayed == 2
-    rows = _deliveries(deck)
-    assert {d.id for d, _, _ in claimed} == {i for i, r in rows.items() if r["order_id"] in (1, 2)}
-    assert len(claimed) == 2
-    assert all(rows[d.id]["next_attempt_at"] == clock() + LEASE for d, _, _ in claimed)
-    assert [rows[i]["state"] for i in sent_before] == ["delivered"] * 3
-    with deck.unit_of_work(read_only=True) as uow:
-        assert uow.outbox.due_kinds(("webhook",), uow.now) == set()
-    # The attempts, the deliveries and the runs of failures; the messages taken, the
-    # subscriptions of their topics, the payloads copied; the claim, the senders (SQLite: and
-    # the BEGIN IMMEDIATE). Before: three transactions, the relay's 4 statements (and a NOTIFY
-    # on PostgreSQL), the claim's 2 and the record's 3 (and a BEGIN IMMEDIATE each on SQLite);
-    # on PostgreSQL 19 round trips with the pings, BEGINs and COMMITs, now 10.
-    assert len(commits) == 1
-    assert len(statements) == (9 if deck.db.is_sqlite else 8), statements

@@ -4,9 +4,7 @@ A webhook message becomes one delivery per subscription to its topic (sent later
 outbox/webhooks.py). Claiming the messages, writing what they become and marking them handled
 happen in one transaction, so a relay killed at any moment leaves each message either untouched
 or fully handed on. On PostgreSQL many relays run side by side: each claims its own rows with
-FOR UPDATE SKIP LOCKED. The worker's claims also hand webhook messages on, inside the
-transaction that claims deliveries to send (outbox/worker.py), so a fresh delivery costs no
-transaction of its own; `relay` (the worker's relay loop) hands on backlogs of every kind.
+FOR UPDATE SKIP LOCKED.
 """
 
 from __future__ import annotations

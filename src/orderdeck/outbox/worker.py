@@ -9,10 +9,9 @@ runs it had claimed and not started; nothing else is held (a delivery is claimed
 send can start at once).
 
 The worker waits for news rather than polling for it: a command that commits outbox rows, and a
-relay or a claim that commits deliveries or runs it could not take on itself, wake it
-(PostgreSQL LISTEN/NOTIFY, or within one SQLite process a call from the commit; see
-outbox/listener.py and store/wakeup.py). It still polls every `safety_poll` seconds, and every
-`idle_wait` seconds while its listener is down.
+relay that commits deliveries, wake it (PostgreSQL LISTEN/NOTIFY, or within one SQLite process a
+call from the commit; see outbox/listener.py and store/wakeup.py). It still polls every
+`safety_poll` seconds, and every `idle_wait` seconds while its listener is down.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 import httpx
@@ -34,12 +32,10 @@ from .. import destinations
 from ..automation import engine as automation
 from ..services import bulk_runs, held
 from ..services.context import Orderdeck
-from ..store.uow import UnitOfWork
-from ..store.wakeup import announce
-from ..store.webhooks import Delivery, Subscription, Subscriptions, webhook_secret
+from ..store.webhooks import Delivery, Subscriptions, webhook_secret
 from . import metrics, notifications, scheduler, service_calls, staff_mail, webhooks
 from .listener import Listener
-from .relay import CONSUMERS, hand_on, relay
+from .relay import CONSUMERS, relay
 
 log = logging.getLogger("orderdeck.worker")
 
@@ -49,7 +45,6 @@ def worker_name() -> str:
 
 
 Claimed = tuple[Delivery, dict[str, str], str]  # a delivery, its headers, its address
-Finished = tuple[Delivery, webhooks.Outcome]  # a delivery sent, and how the attempt went
 
 
 @dataclass
@@ -114,10 +109,10 @@ class Worker:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Until stopped: deliveries (handing on the webhook messages they find due) in one loop,
-        the relay, notifications and staff e-mail in another, automation runs in a third, bulk
-        runs in a fourth, jobs in a fifth; so a slow receiver (of a webhook or of a rule's
-        http_request) holds up neither the relay nor the other receivers."""
+        """Until stopped: deliveries in one loop, the relay, notifications and staff e-mail in
+        another, automation runs in a third, bulk runs in a fourth, jobs in a fifth; so a slow
+        receiver (of a webhook or of a rule's http_request) holds up neither the relay nor the
+        other receivers."""
         log.info("worker %s started", self.name)
         jobs = asyncio.create_task(self._jobs()) if self.run_jobs else None
         listening = asyncio.create_task(self.listener.run())
@@ -154,11 +149,11 @@ class Worker:
                 tended = await self._tend()
                 ran = await self._rules()
                 bulk = await self._bulk()
-                relayed, claimed = await asyncio.to_thread(self._claim, self.batch)
+                claimed = await asyncio.to_thread(self._claim, self.batch)
                 if claimed:
                     await self._record_all(list(await asyncio.gather(*(gated(c) for c in claimed))))
                 told = await self._services(client)
-                if not tended and not ran and not bulk and not relayed and not claimed and not told:
+                if not tended and not ran and not bulk and not claimed and not told:
                     return
 
     async def _pause(self, seconds: float) -> None:
@@ -273,14 +268,12 @@ class Worker:
     # ---- webhook deliveries ------------------------------------------------------------------
 
     async def _delivery_loop(self, session: aiohttp.ClientSession) -> None:
-        """Keep deliveries going: when half of `batch` are done, record them, hand on due webhook
-        messages and claim deliveries up to `batch` again, in one transaction (`_claim`); send at
-        most `in_flight` at a time. Finished attempts that no claim takes along (nothing is due,
-        or the worker is stopping) are recorded half a batch or more at a time in a transaction
-        of their own, beside the sends, one record at a time; what finishes meanwhile waits for
-        the next. (Claims and records are transactions: fewer and larger is faster.) A slow
-        receiver holds one slot, not the others. Stopping claims nothing more, lets the sends
-        finish and records them."""
+        """Keep deliveries going: claim up to `batch` when half of them are done, send at most
+        `in_flight` at a time, record finished attempts half a batch or more at a time (claims and
+        records are transactions: fewer and larger is faster). A record runs beside the claims
+        and the sends, one at a time; what finishes meanwhile waits for the next. A slow receiver
+        holds one slot, not the others. Stopping claims nothing more, lets the sends finish and
+        records them."""
         gate = asyncio.Semaphore(self.in_flight)
         arrived: asyncio.Queue[tuple[Delivery, webhooks.Outcome] | None] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()  # held so they are not collected mid-send
@@ -321,19 +314,13 @@ class Worker:
                 nothing_due_until = 0.0
             room = self.batch - outstanding
             if not self.stopping and room >= self.batch // 2 and loop.time() >= nothing_due_until:
-                # The attempts finished meanwhile are recorded by the claim's transaction (unless a
-                # record of earlier ones still runs: records go one at a time).
-                recorded: list[Finished] = []
-                if recording is None or recording.done():
-                    recorded, finished = finished, []
                 try:
-                    relayed, claimed = await asyncio.to_thread(self._claim, room, recorded)
+                    claimed = await asyncio.to_thread(self._claim, room)
                 except Exception:
                     log.exception("worker %s could not claim deliveries", self.name)
                     metrics.WORKER_ERRORS.inc()
-                    finished[:0] = recorded  # recorded again later, as a record that failed is
-                    relayed, claimed = 0, []
-                if not claimed and not relayed:  # (messages handed on: more may wait)
+                    claimed = []
+                if not claimed:
                     nothing_due_until = loop.time() + self._poll_every()
                 for item in claimed:
                     task = asyncio.create_task(send(item))
@@ -353,56 +340,35 @@ class Worker:
                     results.append(arrived.get_nowait())
                 outstanding -= len(results)
                 finished.extend(r for r in results if r is not None)
-            claims_next = (
-                not self.stopping and self.batch - outstanding >= self.batch // 2 and loop.time() >= nothing_due_until
-            )
-            if not claims_next and (len(finished) >= self.batch // 2 or (finished and outstanding == 0)):
-                record_when_free()  # in a transaction of its own: no claim comes to take them along
+            if len(finished) >= self.batch // 2 or (finished and outstanding == 0):
+                record_when_free()
 
     async def _send_one(self, session: aiohttp.ClientSession, item: Claimed) -> tuple[Delivery, webhooks.Outcome]:
         delivery, headers, address = item
         return delivery, await webhooks.send(session, address, delivery, headers, self.app.clock())
 
-    def _claim(self, limit: int, finished: Sequence[Finished] = ()) -> tuple[int, list[Claimed]]:
-        """In one transaction: record the attempts in `finished`, hand on up to `limit` due webhook
-        messages (one delivery per subscription each) and claim up to `limit` due deliveries,
-        oldest due first, which sees the deliveries just made. So a fresh delivery is claimed by
-        the transaction that made it, and a round of sending costs one transaction (one commit,
-        one fsync) instead of three. A backlog is also handed on by the relay loop, in batches of
-        its own beside the claims (on another connection: a claim that copied every waiting
-        payload itself would make the sends wait for it). Returns the messages handed on and
-        what to send."""
+    def _claim(self, limit: int) -> list[Claimed]:
         with self.app.unit_of_work() as uow:
-            skip_locked = not self.app.db.is_sqlite
-            finals = self._record_in(uow, finished)
-            relayed, made = hand_on(uow.conn, "webhook", uow.now, limit, skip_locked=skip_locked)
-            found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=skip_locked)
-            if made and len(found) == limit:
-                # This claim may have had no room for some of the deliveries it made: other
-                # workers wake to send them. (With room left it took every one it could send.)
-                announce(uow.conn)
-            by_id: dict[int, Subscription] = {}
-            domain = None
-            if found:
-                if self._secret is None:
-                    # Kept: the stored secret is only ever filled in, never changed (webhook_secret).
-                    self._secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
-                by_id, domain = Subscriptions(uow.conn).senders({d.subscription_id for d in found})
-            if finished or relayed or found:
-                uow.commit()
-            self._observe(finished, finals, uow.now)
+            found = webhooks.claim(uow.conn, uow.now, self.lease, limit, skip_locked=not self.app.db.is_sqlite)
+            if not found:
+                return []
+            if self._secret is None:
+                # Kept: the stored secret is only ever filled in, never changed (webhook_secret).
+                self._secret = webhook_secret(uow.conn, self.app.settings.webhook_secret)
+            by_id, domain = Subscriptions(uow.conn).senders({d.subscription_id for d in found})
+            uow.commit()
         # A subscription deleted meanwhile took its deliveries with it: nothing of it to send.
         found = [d for d in found if d.subscription_id in by_id]
+        if not found or domain is None:
+            return []
         secret = self._secret
-        if not found or domain is None or secret is None:
-            return relayed, []
         # One HMAC per body: an event's deliveries to subscriptions that take the whole payload
         # carry the same body, hence the same signature.
         signatures: dict[str, str] = {}
         for d in found:
             if d.body not in signatures:
                 signatures[d.body] = webhooks.sign(d.body.encode(), secret)
-        return relayed, [
+        return [
             (
                 d,
                 webhooks.headers_for(d, by_id[d.subscription_id], secret, domain, signatures[d.body]),
@@ -425,22 +391,12 @@ class Worker:
                     return
                 await asyncio.sleep(1.0)
 
-    def _record(self, results: list[Finished]) -> None:
+    def _record(self, results: list[tuple[Delivery, webhooks.Outcome]]) -> None:
         with self.app.unit_of_work() as uow:
-            finals = self._record_in(uow, results)
+            finals = webhooks.record(uow.conn, results, uow.now, self.name, self.retry_delays, self.rng)
             uow.commit()
-            self._observe(results, finals, uow.now)
-
-    def _record_in(self, uow: UnitOfWork, results: Sequence[Finished]) -> list[str]:
-        """Write the attempts in `results` in `uow`'s transaction; their final results."""
-        if not results:
-            return []
-        return webhooks.record(uow.conn, list(results), uow.now, self.name, self.retry_delays, self.rng)
-
-    def _observe(self, results: Sequence[Finished], finals: list[str], now: datetime) -> None:
-        """Count recorded attempts in the metrics (after their commit)."""
-        for (delivery, outcome), final in zip(results, finals, strict=True):
-            metrics.observe_attempt(final, outcome.latency_ms, now - delivery.triggered_at)
+            for (delivery, outcome), final in zip(results, finals, strict=True):
+                metrics.observe_attempt(final, outcome.latency_ms, uow.now - delivery.triggered_at)
 
     async def _jobs(self) -> None:
         while not self.stopping:

@@ -12,13 +12,18 @@ from .settings import Settings
 from .store.database import connect
 
 
-def build(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now) -> Orderdeck:
+def build(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now, pre_ping: bool = True
+) -> Orderdeck:
+    """`pre_ping=False`: pooled connections are not checked before use (store/database.py, for
+    processes that retry what fails: the worker)."""
     settings = settings or Settings.from_env()
     db = connect(
         settings.database_url,
         pool_size=settings.pool_size,
         group_commit=settings.group_commit,
         read_url=settings.read_database_url,
+        pre_ping=pre_ping,
     )
     return Orderdeck(settings=settings, db=db, gateways=GatewayRegistry(), clock=clock)
 

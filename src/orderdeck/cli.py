@@ -600,7 +600,9 @@ def run_worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per delivery; the log table has them
-    deck = build()
+    # No check of pooled connections before each of the worker's many short transactions: every
+    # loop retries a transaction that failed on a dead connection (store/database.py).
+    deck = build(pre_ping=False)
     _require_current_schema(deck)
     _require_shop(deck)
     if metrics_port is not None:

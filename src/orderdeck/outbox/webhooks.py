@@ -41,6 +41,7 @@ from sqlalchemy import (
 
 from .. import __version__, destinations
 from ..destinations import Destinations, RefusedDestination
+from ..store.outbox import picked_by
 from ..store.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 from ..store.webhooks import Delivery, Subscription
 
@@ -218,7 +219,7 @@ def claim(conn: Connection, now: datetime, lease: timedelta, limit: int, *, skip
         picked = picked.with_for_update(skip_locked=True, of=webhook_deliveries)
     held = (
         update(webhook_deliveries)
-        .where(d.id.in_(picked.scalar_subquery()))
+        .where(picked_by(conn, d.id, picked))
         .values(next_attempt_at=now + lease)
         .returning(*webhook_deliveries.c)
     )
@@ -321,7 +322,9 @@ def _count_failures(conn: Connection, judged: list[tuple[int, dict[str, Any]]], 
             change["failures"] += 1
             change["last_error"] = j["last_error"]
     if changes:
-        conn.execute(_run_of_failures(), [{**c, "now": now} for c in changes.values()])
+        # In the order of their ids, as every worker's record takes them: two workers updating
+        # the same subscriptions then queue for them instead of deadlocking.
+        conn.execute(_run_of_failures(), [{**changes[sid], "now": now} for sid in sorted(changes)])
 
 
 @cache

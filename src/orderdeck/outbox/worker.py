@@ -35,7 +35,7 @@ from ..services.context import Orderdeck
 from ..store.webhooks import Delivery, Subscriptions, webhook_secret
 from . import metrics, notifications, scheduler, service_calls, staff_mail, webhooks
 from .listener import Listener
-from .relay import relay
+from .relay import CONSUMERS, relay
 
 log = logging.getLogger("orderdeck.worker")
 
@@ -171,17 +171,29 @@ class Worker:
 
     async def _tend(self) -> bool:
         try:
-            relayed = await asyncio.to_thread(relay, self.app)
+            # One read first: most wake-ups (every commit that wrote outbox rows, on every worker)
+            # find none of these kinds due, and then cost no write transaction per kind.
+            due = await asyncio.to_thread(self._due_kinds)
+            relayed = mailed = 0
+            kinds = tuple(kind for kind in CONSUMERS if kind in due)
+            if kinds:
+                relayed = await asyncio.to_thread(relay, self.app, kinds=kinds)
             if relayed:
                 self._relayed()
-            mailed = await asyncio.to_thread(staff_mail.send_due, self.app)
-            mailed += await asyncio.to_thread(notifications.send_due, self.app)
+            if "staff_alert" in due:
+                mailed += await asyncio.to_thread(staff_mail.send_due, self.app)
+            if "notification" in due:
+                mailed += await asyncio.to_thread(notifications.send_due, self.app)
         except Exception:  # the database is away for a moment: wait and try again
             log.exception("worker %s could not reach the database", self.name)
             metrics.WORKER_ERRORS.inc()
             await self._pause(1.0)
             return False
         return bool(relayed or mailed)
+
+    def _due_kinds(self) -> set[str]:
+        with self.app.unit_of_work(read_only=True) as uow:
+            return uow.outbox.due_kinds((*CONSUMERS, "staff_alert", "notification"), uow.now)
 
     # ---- automation runs ----------------------------------------------------------------------------
     # In a loop of their own: a rule's http_request may wait for its receiver (up to

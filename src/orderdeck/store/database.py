@@ -79,9 +79,21 @@ class Database:
 
 
 def connect(
-    url: str, *, pool_size: int = 10, group_commit: bool | None = None, read_url: str | None = None
+    url: str,
+    *,
+    pool_size: int = 10,
+    group_commit: bool | None = None,
+    read_url: str | None = None,
+    pre_ping: bool = True,
 ) -> Database:
-    """`group_commit` None: on for SQLite, off for PostgreSQL (docs/architecture.md, "Group commit")."""
+    """`group_commit` None: on for SQLite, off for PostgreSQL (docs/architecture.md, "Group commit").
+
+    `pre_ping` (PostgreSQL): check each pooled connection with a round trip before handing it
+    out, so a request after a restart or a cut gets a live one instead of an error. A process
+    that retries whatever fails anyway (`orderdeck worker`) turns it off and saves the round
+    trip on each of its many short transactions: a dead connection then fails its transaction,
+    which rolls back, SQLAlchemy discards it with every connection pooled before it, and the
+    retry gets a fresh one."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         if read_url:
@@ -95,11 +107,11 @@ def connect(
         group_commit = True if group_commit is None else group_commit
     else:
         group_commit = bool(group_commit)
-        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
         reader = engine
         if read_url:
             read_url = normalise_url(read_url)
-            reader = create_engine(read_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            reader = create_engine(read_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
         db = Database(
             url=url,
             writer=engine,

@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, insert, select, update
 
 from .tables import outbox
 from .wakeup import announce
+
+
+def picked_by(conn: Connection, column: Any, picked: Select[Any]) -> ColumnElement[bool]:
+    """`column IN (picked)`, for an UPDATE of the rows a (locking) subquery picks. PostgreSQL gets
+    `column = ANY(ARRAY(picked))`: with IN its planner may hash-join the subquery against a
+    sequential scan of the whole table (the outbox keeps handled rows until retention: 27 of the
+    32 ms of taking 200 messages from 20,000, measured), where ANY looks each id up in the key."""
+    if conn.dialect.name == "postgresql":
+        return column == func.any(func.array(picked.scalar_subquery()))  # type: ignore[no-any-return]
+    return column.in_(picked.scalar_subquery())  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,41 @@ class Outbox:
         if skip_locked:
             query = query.with_for_update(skip_locked=True)
         return list(self.conn.execute(query).all())
+
+    def due_kinds(self, kinds: tuple[str, ...], now: datetime) -> set[str]:
+        """Which of `kinds` have a message due now: one statement, a probe of the pending index
+        per kind, fit for a read-only transaction (so a worker that finds nothing to do took no
+        write lock, on SQLite the one writer's)."""
+        o = outbox.c
+        probes = [
+            exists().where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now).label(f"k{n}")
+            for n, kind in enumerate(kinds)
+        ]
+        found = self.conn.execute(select(*probes)).one()
+        return {kind for kind, due in zip(kinds, found, strict=True) if due}
+
+    def take(self, kind: str, now: datetime, limit: int, *, skip_locked: bool, payload: bool = True) -> list[Any]:
+        """The messages `due` would find, marked handled by the same statement (one round trip
+        on PostgreSQL instead of a read and an update): for a caller that hands each one on in
+        this transaction, so that a rollback leaves them due. Oldest first, as `due`."""
+        o = outbox.c
+        picked = (
+            select(o.id)
+            .where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now)
+            .order_by(o.available_at)
+            .limit(limit)
+        )
+        if skip_locked:
+            picked = picked.with_for_update(skip_locked=True)
+        columns = [o.id, o.topic, o.order_id, o.created_at, o.available_at] + ([o.payload] if payload else [])
+        taken = (
+            update(outbox)
+            .where(picked_by(self.conn, o.id, picked))
+            .values(delivered_at=now, attempts=o.attempts + 1)
+            .returning(*columns)
+        )
+        # RETURNING keeps no order: put them back in the order they became due.
+        return sorted(self.conn.execute(taken).all(), key=lambda m: m.available_at)
 
     def claim(self, kind: str, now: datetime, lease: timedelta, limit: int, *, skip_locked: bool) -> list[Any]:
         """Due messages held for `lease` by moving their due time: one held by a worker that

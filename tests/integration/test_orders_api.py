@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from orderdeck.store.tables import deleted_orders
 from tests.conftest import AUTHORIZE, SELL, make_token
@@ -575,6 +575,52 @@ def test_created_at_min_and_max_select_a_time_window(shop, api, clock, mug):
     # Shopify's fixtures send a space instead of the T: parse leniently
     assert ids_listed(api, created_at_min="2026-11-04 00:00:00+00:00") == {wednesday["id"]}
     assert count(api, created_at_min="2026-11-03T00:00:00+00:00") == 2
+
+
+def test_a_past_window_pages_like_the_walk_and_is_read_from_its_own_range(shop, api, clock, deck, mug):
+    # Two orders a day for ten days from Monday 2 November. A window with fewer days in it than
+    # after it (before it, oldest first) is read from the creation-time index and its ids sorted
+    # (ORDER BY id + 0); "since" and "the last days" walk the ids. The pages must be the same.
+    by_day: dict[int, list[str]] = {}
+    for day in range(10):
+        by_day[day] = [shop.order([{"variant_id": mug, "quantity": 1}])["name"] for _ in range(2)]
+        clock.advance(days=1)
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    def walked(**params: Any) -> tuple[list[str], bool]:
+        sent.clear()
+        found, query = [], {**params, "limit": 3}
+        while True:
+            response = api.get("/orders.json", params=query)
+            found += [o["name"] for o in api.ok(response)["orders"]]
+            following = links(response)
+            if "next" not in following:
+                break
+            query = page_path(following["next"])[1]
+        return found, any(".id + 0" in s for s in sent if "ORDER BY" in s)
+
+    for engine in {deck.db.reader, deck.db.writer}:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        days_2_to_4 = {"created_at_min": "2026-11-04T00:00:00Z", "created_at_max": "2026-11-06T23:59:59Z"}
+        within = [name for day in (2, 3, 4) for name in by_day[day]]
+        assert walked(**days_2_to_4) == (within[::-1], True)  # 3 days in it, 5 after it
+        assert walked(**days_2_to_4, order="id asc") == (within, False)  # 2 days before it: walk
+        later = {"created_at_min": "2026-11-09T00:00:00Z", "created_at_max": "2026-11-10T23:59:59Z"}
+        within = [name for day in (7, 8) for name in by_day[day]]
+        assert walked(**later, order="id asc") == (within, True)  # 2 days in it, 7 before it
+        assert walked(**later) == (within[::-1], False)  # 1 day after it
+        everything = [name for day in range(10) for name in by_day[day]]
+        assert walked(created_at_min="2026-11-04T00:00:00Z") == (everything[4:][::-1], False)
+        assert walked(created_at_max="2026-11-03T23:59:59Z") == (everything[:4][::-1], True)
+        # A window after the newest order holds none: read its empty range, never walk them all.
+        assert walked(created_at_min="2026-12-01T00:00:00Z", created_at_max="2026-12-02T00:00:00Z") == ([], True)
+    finally:
+        for engine in {deck.db.reader, deck.db.writer}:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 def test_ids_and_since_id_select_orders_by_id(shop, api, mug):

@@ -21,7 +21,20 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, null, or_, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from ..domain.errors import InvalidInput
 from ..domain.fulfillment import SHIPMENT_STATUSES
@@ -195,6 +208,40 @@ def _fixed_to_null(f: OrderFilter) -> list[Any]:
     NULL there), the index is read in order: 8 pages, either plan. SQLite needs no help (it
     takes IS NULL as fixing the column)."""
     return [orders.c.fulfillment_status] if f.fulfillment_status == "unshipped" else []
+
+
+def _range_before_walk(conn: Connection, f: OrderFilter, desc: bool) -> bool:
+    """Whether a page by id under a range of creation times should read the range first and
+    sort its ids (`ORDER BY id + 0`, which no index gives in order) rather than walk the ids
+    from the newest (or oldest) order until the range's first orders turn up.
+
+    Ids follow creation times, so the walk passes every order made after the range (before it,
+    oldest first), reading each row; PostgreSQL's plan assumes a range's orders are spread over
+    all ids and takes the walk even for a day four weeks back (381 ms at a million orders, 14,000
+    pages, against 6.6 ms reading that day from ix_orders_created_at_id and sorting its 8,300
+    ids). Reading the range costs as many orders as it holds, the walk as many as lie beyond it,
+    so whichever span of time is shorter wins: "the last 30 days" still walks (nothing lies
+    beyond it), a past day or week reads its range. The oldest and newest creation times (the
+    edges of ix_orders_created_at_id, one statement) decide; the page is the same either way,
+    only the path to it differs."""
+    low, high = utc(f.created_at_min), utc(f.created_at_max)
+    if (high if desc else low) is None:
+        return False  # the walk meets the range's orders at once
+    oldest, newest = (
+        _as_utc(t) for t in conn.execute(select(func.min(orders.c.created_at), func.max(orders.c.created_at))).one()
+    )
+    if oldest is None or newest is None:
+        return False
+    first, last = max(low or oldest, oldest), min(high or newest, newest)
+    beyond = newest - last if desc else first - oldest
+    return last - first < beyond
+
+
+def _as_utc(value: Any) -> datetime | None:
+    """A creation time as read by an aggregate (SQLite gives text, PostgreSQL a datetime)."""
+    if value is None:
+        return None
+    return utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
 def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
@@ -408,6 +455,9 @@ def list_orders(
             # The same order (every row the filter keeps is NULL there), in a shape PostgreSQL can
             # read from an index ending in (…, that column, id) without sorting the matches.
             ordering = [(c.desc() if desc else c.asc()) for c in _fixed_to_null(f)] + ordering
+            if _range_before_walk(conn, f, desc):
+                unindexed = orders.c.id + literal_column("0")
+                ordering = [unindexed.desc() if desc else unindexed.asc()]
     # The page's keys first, the documents after: a sort or a scan then carries ids and keys,
     # never the orders' documents, however many rows it passes over.
     query = (

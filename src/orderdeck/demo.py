@@ -714,12 +714,13 @@ def add_demo_edits(deck: Orderdeck, *, wanted: int) -> int:
 
 
 def _demo_edit(deck: Orderdeck, uow: UnitOfWork, order_id: int, story: int) -> bool:
+    from .domain.order_edits import editable_quantity
     from .services import order_edits as edits
     from .services.context import Command
 
     cmd = Command(deck, uow, STAFF)
     edit, calc = edits.begin(cmd, order_id)
-    line = next((li for li in calc.original.line_items if calc.original.units_to_ship(li) > 0), None)
+    line = next((li for li in calc.original.line_items if editable_quantity(calc.original, li) > 0), None)
     if line is None:
         return False
     if story % 2 == 0 and len(calc.original.line_items) > 1:

@@ -97,6 +97,57 @@ def test_undoing_a_shipment_brings_back_only_the_units_still_owed(
     assert stock(shop, mug, amsterdam) == (48, 1, 49)  # one unit back on hand, reserved again
 
 
+def test_units_refunded_before_the_rest_shipped_stay_off_the_order(
+    api: Api, shop: Shop, mug: int, amsterdam: int
+) -> None:
+    """Found by the returns state machine: 2 of 3 mugs refunded without restock before any
+    shipped, then the third shipped. Nothing is left to ship, although quantity - max(refunded,
+    fulfilled) says 1 (it counts the refunded mugs against the shipped one); and an order edit
+    may not take the shipped mug off the order (it offered 1 unit: the customer would be owed
+    12.50 for a mug they have)."""
+    tea = shop.product("TEA-1", price="4.00", stock={amsterdam: 5})
+    order = shop.order([{"variant_id": mug, "quantity": 3}, {"variant_id": tea, "quantity": 1}], transactions=SELL)
+    refund_unrestocked(api, order, units=2, amount="25.00")
+    api.ok(ship(api, open_fo(shop, order["id"])))
+
+    shipped = shop.get(order["id"])
+    mugs = shipped["line_items"][0]
+    assert (mugs["quantity"], mugs["current_quantity"], mugs["fulfillable_quantity"]) == (3, 1, 0)
+    assert mugs["fulfillment_status"] == "fulfilled"
+    assert shipped["fulfillment_status"] == "fulfilled"
+    assert stock(shop, mug, amsterdam) == (47, 0, 47)  # 2 written off when refunded, 1 shipped
+
+    edit = api.ok(api.post(f"/orders/{order['id']}/order_edits.json", {}))["order_edit"]
+    line = next(li for li in edit["line_items"] if li["line_item_id"] == mugs["id"])
+    assert (line["quantity"], line["editable_quantity"], line["restockable"]) == (1, 0, False)
+    staged = api.post(f"/order_edits/{edit['id']}/set_quantity.json", {"line_item_id": mugs["id"], "quantity": 0})
+    assert staged.status_code == 422, staged.text
+    assert "can't go below 1" in staged.text
+    after = shop.get(order["id"])
+    assert (after["current_total_price"], after["total_outstanding"]) == (shipped["current_total_price"], "0.00")
+
+
+def test_a_shipment_undone_after_a_refund_ships_only_the_units_kept(
+    api: Api, shop: Shop, mug: int, amsterdam: int
+) -> None:
+    """3 mugs shipped, 2 refunded without restock (counted against the shipped ones), the
+    shipment undone: 1 mug is to ship; once it ships, none is, and no order edit can take it off."""
+    tea = shop.product("TEA-2", price="4.00", stock={amsterdam: 5})
+    order = shop.order([{"variant_id": mug, "quantity": 3}, {"variant_id": tea, "quantity": 1}], transactions=SELL)
+    first = api.ok(ship(api, open_fo(shop, order["id"])))["fulfillment"]
+    refund_unrestocked(api, order, units=2)
+    api.ok(api.post(f"/fulfillments/{first['id']}/cancel.json", {}))
+    assert shop.get(order["id"])["line_items"][0]["fulfillable_quantity"] == 1
+
+    api.ok(ship(api, open_fo(shop, order["id"])))
+
+    mugs = shop.get(order["id"])["line_items"][0]
+    assert (mugs["fulfillable_quantity"], mugs["fulfillment_status"]) == (0, "fulfilled")
+    assert [fo["status"] for fo in shop.fulfillment_orders(order["id"])].count("open") == 0
+    edit = api.ok(api.post(f"/orders/{order['id']}/order_edits.json", {}))["order_edit"]
+    assert next(li for li in edit["line_items"] if li["line_item_id"] == mugs["id"])["editable_quantity"] == 0
+
+
 # ---- 2. refund discrepancies --------------------------------------------------------------------
 def test_a_goodwill_refund_without_lines_is_a_discrepancy_and_nothing_becomes_owed(
     api: Api, shop: Shop, mug: int

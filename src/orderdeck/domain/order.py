@@ -678,7 +678,13 @@ class Order(msgspec.Struct):
 
         Units taken off before they shipped (`removed_quantity`: order cancelled, or refunded with
         restock_type "cancel") never ship. Other refunded units (no_restock, return) count against
-        the fulfilled ones first, so only those beyond what shipped come off the order."""
+        the fulfilled ones first, so only those beyond what shipped come off the order.
+
+        What a refund or an undone shipment leaves on the fulfillment orders is measured against
+        this. It is an upper bound, not a count: units refunded before they shipped came off the
+        fulfillment orders then, and when the rest ship it still counts the refunded units against
+        them (3 ordered, 2 refunded unshipped, 1 shipped: 1 here, none on the fulfillment orders).
+        What an edit may take off is `order_edits.editable_quantity`."""
         kept_refunded = self.refunded_quantity(line.id) - self.refunded_quantity(line.id, "cancel")
         return max(0, line.quantity - line.removed_quantity - max(kept_refunded, self.fulfilled_quantity(line.id)))
 

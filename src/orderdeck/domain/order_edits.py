@@ -237,8 +237,11 @@ def begin(order: Order, *, edit_id: int, author: Author, now: datetime, lifetime
 
 
 def editable_quantity(order: Order, line: LineItem) -> int:
-    """Units of a line an edit may take off: those still to ship (not fulfilled, not refunded)."""
-    return order.units_to_ship(line)
+    """Units of a line an edit may take off: those still to ship (not fulfilled, not refunded),
+    which its fulfillment orders hold. `Order.units_to_ship` alone can say more: it counts
+    refunded units against the shipped ones, but units refunded before they shipped came off the
+    fulfillment orders then, so once the rest ship it would offer a shipped unit to take off."""
+    return min(order.units_to_ship(line), order.fulfillable_quantity(line.id))
 
 
 def exchange_line_ids(order: Order) -> set[int]:

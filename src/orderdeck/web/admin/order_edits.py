@@ -226,7 +226,7 @@ def _calculated(order: Order, edit: rules.OrderEdit, calc: rules.CalculatedOrder
             continue  # removed or refunded before this edit: shown on the order page
         new_quantity = edited.current_quantity(after)
         change = edit.quantity_change(before.id)
-        to_ship = original.units_to_ship(before)
+        to_ship = rules.editable_quantity(original, before)
         lines.append(
             {
                 "id": before.id,

@@ -7,6 +7,7 @@ PostgreSQL tests must run; locally they skip with a message when no server is re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -20,7 +21,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Table, create_engine, delete, text
 from sqlalchemy.pool import NullPool
 
 from orderdeck.api.app import create_app
@@ -198,6 +199,28 @@ def make_token(deck: Orderdeck, scopes: list[str] | None = None, name: str = "Te
         _, secret = uow.tokens.create(name, parse_scopes(scopes or list(SCOPES)), uow.now)
         uow.commit()
     return secret
+
+
+@contextlib.contextmanager
+def bare_tables(request: pytest.FixtureRequest, *tables: Table) -> Iterator[Connection]:
+    """A connection that sees only these tables, empty, for tests that load rows straight into
+    them (the reports' property tests): on SQLite (`request.param`) a database in memory with
+    just them; on PostgreSQL the test database's own, migrated tables, emptied inside a
+    transaction that is rolled back, so nothing is left behind for the other tests."""
+    if request.param == "sqlite":
+        engine = create_engine("sqlite://")
+        with engine.connect() as connection:
+            for table in tables:
+                table.create(connection)
+            yield connection
+    else:
+        engine = create_engine(request.getfixturevalue("postgres_url"))
+        with engine.connect() as connection, connection.begin() as outer:
+            for table in reversed(tables):  # those that refer to others first
+                connection.execute(delete(table))
+            yield connection
+            outer.rollback()
+    engine.dispose()
 
 
 def downgrade_to(deck: Orderdeck, revision: str) -> None:

@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, create_engine, delete, insert, text
+from sqlalchemy import Connection, create_engine, insert, text
 
 from orderdeck.store import reports
 from orderdeck.store.tables import orders
+from tests.conftest import bare_tables
 
 ZONES = ("Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "UTC")
 # Around Europe's and America's change from summer time (Oct 25 / Nov 1) and a week either side;
@@ -110,20 +111,8 @@ def expected(made: list[dict[str, Any]], period: reports.Period) -> dict[str, An
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def conn(request: pytest.FixtureRequest) -> Iterator[Connection]:
-    if request.param == "sqlite":
-        engine = create_engine("sqlite://")
-        with engine.connect() as connection:
-            orders.create(connection)
-            yield connection
-    else:
-        # The test database's own (migrated, empty) orders table, inside a transaction that is
-        # rolled back: nothing is left behind for the other tests.
-        engine = create_engine(request.getfixturevalue("postgres_url"))
-        with engine.connect() as connection, connection.begin() as outer:
-            connection.execute(delete(orders))
-            yield connection
-            outer.rollback()
-    engine.dispose()
+    with bare_tables(request, orders) as connection:
+        yield connection
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

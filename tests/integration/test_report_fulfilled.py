@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, create_engine, delete, insert
+from sqlalchemy import Connection, insert
 
 from orderdeck.store import reports
 from orderdeck.store.tables import fulfilled_units, orders, shipments
+from tests.conftest import bare_tables
 
 ZONES = ("Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC")
 START = datetime(2026, 10, 15, tzinfo=UTC)  # Europe's and America's change from summer time inside
@@ -154,22 +155,8 @@ def expected(made: list[dict[str, Any]], period: reports.Period) -> dict[str, An
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def conn(request: pytest.FixtureRequest) -> Iterator[Connection]:
-    if request.param == "sqlite":
-        engine = create_engine("sqlite://")
-        with engine.connect() as connection:
-            for table in (orders, shipments, fulfilled_units):
-                table.create(connection)
-            yield connection
-    else:
-        # The test database's own (migrated, empty) tables, inside a transaction that is rolled
-        # back: nothing is left behind for the other tests.
-        engine = create_engine(request.getfixturevalue("postgres_url"))
-        with engine.connect() as connection, connection.begin() as outer:
-            for table in (fulfilled_units, shipments, orders):
-                connection.execute(delete(table))
-            yield connection
-            outer.rollback()
-    engine.dispose()
+    with bare_tables(request, orders, shipments, fulfilled_units) as connection:
+        yield connection
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

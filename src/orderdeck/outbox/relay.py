@@ -21,7 +21,6 @@ from sqlalchemy import Connection, bindparam, insert, literal, select
 from ..automation.engine import start_runs
 from ..services.context import Orderdeck
 from ..store.database import utc
-from ..store.outbox import Outbox
 from ..store.tables import outbox, webhook_deliveries
 from ..store.wakeup import announce
 from ..store.webhooks import Subscription, Subscriptions
@@ -136,30 +135,20 @@ CONSUMERS: dict[str, Consumer] = {
 }
 
 
-BATCH = 200  # messages of one kind handed on in one transaction
-
-
-def hand_on(conn: Connection, kind: str, now: datetime, limit: int = BATCH, *, skip_locked: bool) -> tuple[int, int]:
-    """Hand on up to `limit` due messages of one kind in the caller's transaction: take them (one
-    statement marks them handled and returns them) and give them to their consumer. Returns the
-    messages handed on and what the consumer made of them (deliveries, runs, notifications)."""
-    messages = Outbox(conn).take(kind, now, limit, skip_locked=skip_locked, payload=kind not in WITHOUT_PAYLOAD)
-    if not messages:
-        return 0, 0
-    return len(messages), CONSUMERS[kind](conn, messages, now)
-
-
-def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = BATCH) -> int:
-    """Hand on up to `batch` due messages per kind, a transaction each. Returns how many messages
-    were handled."""
+def relay(app: Orderdeck, *, kinds: tuple[str, ...] | None = None, batch: int = 200) -> int:
+    """Hand on up to `batch` due messages per kind, a transaction each: one statement takes them
+    (marks them handled and returns them), their consumer makes what they ask for, and a
+    rollback leaves them due. Returns how many messages were handled."""
     handled = 0
     for kind in kinds or tuple(CONSUMERS):
         with app.unit_of_work() as uow:
-            taken, made = hand_on(uow.conn, kind, uow.now, batch, skip_locked=not app.db.is_sqlite)
-            if not taken:
+            messages = uow.outbox.take(
+                kind, uow.now, batch, skip_locked=not app.db.is_sqlite, payload=kind not in WITHOUT_PAYLOAD
+            )
+            if not messages:
                 continue
-            if made:
+            if CONSUMERS[kind](uow.conn, messages, uow.now):
                 announce(uow.conn)  # other workers wake for the deliveries and runs written here
             uow.commit()
-            handled += taken
+            handled += len(messages)
     return handled

@@ -59,14 +59,15 @@ def calculated_order(calc: rules.CalculatedOrder, edit: rules.OrderEdit, ctx: Re
             if staged_id is not None:
                 added.append({"id": staged_id, **common, "restockable": False, "restocking": False})
             continue
+        editable_before = rules.editable_quantity(original, before)
         lines.append(
             {
                 "id": line.id,
                 "line_item_id": line.id,
                 "admin_graphql_api_id": gid("CalculatedLineItem", line.id),
                 **common,
-                "editable_quantity_before_changes": rules.editable_quantity(original, before),
-                "restockable": before.inventory_item_id is not None and rules.editable_quantity(original, before) > 0,
+                "editable_quantity_before_changes": editable_before,
+                "restockable": before.inventory_item_id is not None and editable_before > 0,
                 "restocking": bool(change and change.restock and change.quantity < original.current_quantity(before)),
                 "has_staged_change": change is not None,
             }

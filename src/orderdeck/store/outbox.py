@@ -24,6 +24,19 @@ def picked_by(conn: Connection, column: Any, picked: Select[Any]) -> ColumnEleme
     return column.in_(picked.scalar_subquery())  # type: ignore[no-any-return]
 
 
+def _is_due(kind: str, now: datetime) -> list[ColumnElement[bool]]:
+    """A message of this kind not handled yet whose time has come (the pending index's terms)."""
+    o = outbox.c
+    return [o.kind == kind, o.delivered_at.is_(None), o.available_at <= now]
+
+
+def _oldest_due(columns: list[Any], kind: str, now: datetime, limit: int, *, skip_locked: bool) -> Select[Any]:
+    """The oldest `limit` due messages of a kind; on PostgreSQL locked, skipping those another
+    worker holds."""
+    query = select(*columns).where(*_is_due(kind, now)).order_by(outbox.c.available_at).limit(limit)
+    return query.with_for_update(skip_locked=True) if skip_locked else query
+
+
 @dataclass(frozen=True)
 class OutboxMessage:
     kind: str  # webhook | notification | automation
@@ -64,25 +77,13 @@ class Outbox:
         skipping those another worker holds); without their payloads when `payload` is false."""
         o = outbox.c
         columns = [o.id, o.topic, o.order_id, o.created_at, o.attempts] + ([o.payload] if payload else [])
-        query = (
-            select(*columns)
-            .where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now)
-            .order_by(o.available_at)
-            .limit(limit)
-        )
-        if skip_locked:
-            query = query.with_for_update(skip_locked=True)
-        return list(self.conn.execute(query).all())
+        return list(self.conn.execute(_oldest_due(columns, kind, now, limit, skip_locked=skip_locked)).all())
 
     def due_kinds(self, kinds: tuple[str, ...], now: datetime) -> set[str]:
         """Which of `kinds` have a message due now: one statement, a probe of the pending index
         per kind, fit for a read-only transaction (so a worker that finds nothing to do took no
         write lock, on SQLite the one writer's)."""
-        o = outbox.c
-        probes = [
-            exists().where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now).label(f"k{n}")
-            for n, kind in enumerate(kinds)
-        ]
+        probes = [exists().where(*_is_due(kind, now)).label(f"k{n}") for n, kind in enumerate(kinds)]
         found = self.conn.execute(select(*probes)).one()
         return {kind for kind, due in zip(kinds, found, strict=True) if due}
 
@@ -91,14 +92,7 @@ class Outbox:
         on PostgreSQL instead of a read and an update): for a caller that hands each one on in
         this transaction, so that a rollback leaves them due. Oldest first, as `due`."""
         o = outbox.c
-        picked = (
-            select(o.id)
-            .where(o.kind == kind, o.delivered_at.is_(None), o.available_at <= now)
-            .order_by(o.available_at)
-            .limit(limit)
-        )
-        if skip_locked:
-            picked = picked.with_for_update(skip_locked=True)
+        picked = _oldest_due([o.id], kind, now, limit, skip_locked=skip_locked)
         columns = [o.id, o.topic, o.order_id, o.created_at, o.available_at] + ([o.payload] if payload else [])
         taken = (
             update(outbox)
@@ -118,11 +112,6 @@ class Outbox:
                 update(outbox).where(outbox.c.id.in_([m.id for m in found])).values(available_at=now + lease)
             )
         return found
-
-    def handled(self, message_ids: list[str], now: datetime) -> None:
-        self.conn.execute(
-            update(outbox).where(outbox.c.id.in_(message_ids)).values(delivered_at=now, attempts=outbox.c.attempts + 1)
-        )
 
     def settle(self, message_id: str, **values: Any) -> None:
         """Record what became of a claimed message (handled, or due again later)."""

@@ -227,21 +227,13 @@ def _range_before_walk(conn: Connection, f: OrderFilter, desc: bool) -> bool:
     low, high = utc(f.created_at_min), utc(f.created_at_max)
     if (high if desc else low) is None:
         return False  # the walk meets the range's orders at once
-    oldest, newest = (
-        _as_utc(t) for t in conn.execute(select(func.min(orders.c.created_at), func.max(orders.c.created_at))).one()
-    )
+    edges = conn.execute(select(func.min(orders.c.created_at), func.max(orders.c.created_at))).one()
+    oldest, newest = utc(edges[0]), utc(edges[1])  # typed as the column: datetimes on both databases
     if oldest is None or newest is None:
         return False
     first, last = max(low or oldest, oldest), min(high or newest, newest)
     beyond = newest - last if desc else first - oldest
     return last - first < beyond
-
-
-def _as_utc(value: Any) -> datetime | None:
-    """A creation time as read by an aggregate (SQLite gives text, PostgreSQL a datetime)."""
-    if value is None:
-        return None
-    return utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
 def conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
